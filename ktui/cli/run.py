@@ -1,0 +1,240 @@
+"""``ktui run``: train a preset with a rich progress display, or plain lines in a log.
+
+Training runs in a background thread; the main thread draws the events and is the
+one that receives Ctrl+C, which asks the run to stop after the current batch.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ktui.core import data as data_mod
+from ktui.core.capture import STDERR
+from ktui.core.controls import RunControls
+from ktui.core.errors import KtuiError
+from ktui.core.events import (
+    BatchProgress,
+    EpochEnded,
+    Event,
+    LearningRateChanged,
+    LogLine,
+    PhaseChanged,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+from ktui.core.format import epoch_line, format_metric, result_line
+from ktui.core.paths import logs_dir
+from ktui.core.presets import PresetCatalog, RunConfig
+from ktui.core.trainer import Trainer
+
+
+def prepare(
+    catalog: PresetCatalog, name: str, assignments: Sequence[str], data: str | None
+) -> RunConfig:
+    """Everything that can be refused before TensorFlow is imported."""
+    preset = catalog.get(name)
+    values = preset.parse_assignments(assignments)
+    config = preset.resolve(values, data=data)
+    status = data_mod.locate(config.data)
+    if status.state == "missing":
+        raise KtuiError(status.message)
+    return config
+
+
+def run_headless(
+    catalog: PresetCatalog,
+    name: str,
+    assignments: Sequence[str],
+    data: str | None,
+    *,
+    show_log: bool = False,
+    trainer: Trainer | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Run a preset to the end, drawing progress on ``out``; returns the exit code."""
+    config = prepare(catalog, name, assignments, data)
+    log_path = logs_dir() / f"{datetime.now():%Y%m%d-%H%M%S}-{config.preset.name}.log"
+    STDERR.start(log_path)
+    out = out or sys.stdout
+    display = HeadlessDisplay(Console(file=out, highlight=False), show_log=show_log)
+    if trainer is None:
+        display.note("Loading TensorFlow…")
+        from ktui.training.engine import KerasTrainer
+
+        trainer = KerasTrainer()
+
+    events: queue.Queue[Event] = queue.Queue()
+    controls = RunControls()
+    worker = threading.Thread(
+        target=trainer.run, args=(config, events.put, controls), name="ktui-train", daemon=True
+    )
+    # SIGTERM (a batch system ending the job) stops like Ctrl+C: after the current batch.
+    previous = signal.signal(signal.SIGTERM, lambda *_: controls.stop())
+    worker.start()
+    final: Event | None = None
+    interrupts = 0
+    try:
+        while final is None:
+            try:
+                event = events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts > 1:
+                    display.note("Stopped at once; the current epoch is lost.")
+                    return 130
+                controls.stop()
+                display.note("Stopping after the current batch… (Ctrl+C again to quit now)")
+                continue
+            display.show(event)
+            if isinstance(event, RunFinished | RunFailed):
+                final = event
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        display.close()
+    if STDERR.line_count and not show_log:
+        display.note(
+            f"TensorFlow wrote {STDERR.line_count} line(s); they are in {log_path} "
+            "(run with --log to see them)."
+        )
+    if isinstance(final, RunFailed):
+        return 1
+    return 130 if isinstance(final, RunFinished) and final.status == "stopped" else 0
+
+
+class HeadlessDisplay:
+    """Draws a run's events: a live bar on a terminal, one plain line per epoch otherwise."""
+
+    def __init__(self, console: Console, *, show_log: bool = False) -> None:
+        self.console = console
+        self.live = console.is_terminal and not console.is_dumb_terminal
+        self.show_log = show_log
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._epochs = 0
+        self._started = time.monotonic()
+
+    def note(self, text: str) -> None:
+        """A line of ktui's own, between the epoch lines."""
+        self.console.print(f"[dim]{text}[/]" if self.live else text)
+
+    def show(self, event: Event) -> None:
+        """Draw one event."""
+        if isinstance(event, PhaseChanged):
+            if event.phase in ("preparing data", "building model", "evaluating", "paused"):
+                detail = f": {event.detail}" if event.detail else ""
+                self.note(f"{event.phase.capitalize()}{detail}…")
+        elif isinstance(event, RunStarted):
+            self._started_run(event)
+        elif isinstance(event, BatchProgress):
+            if self._progress is not None and self._task is not None:
+                loss = event.logs.get("loss")
+                self._progress.update(
+                    self._task,
+                    completed=event.step,
+                    total=event.steps,
+                    description=f"Epoch {event.epoch}/{self._epochs}",
+                    rate=f"{event.samples_per_second:,.0f} samples/s",
+                    loss="" if loss is None else f"loss {format_metric(loss)}",
+                )
+        elif isinstance(event, EpochEnded):
+            self._print(epoch_line(event))
+            if self._progress is not None and self._task is not None:
+                self._progress.reset(
+                    self._task, description=f"Epoch {event.epoch + 1}/{self._epochs}"
+                )
+        elif isinstance(event, LearningRateChanged):
+            self.note(
+                f"Learning rate set to {event.value:g} at epoch {event.epoch}, step {event.step}"
+            )
+        elif isinstance(event, LogLine):
+            if self.show_log:
+                self._print(f"[tf] {event.text}", style="dim")
+        elif isinstance(event, RunFinished):
+            self.close()
+            if event.status == "stopped":
+                self.note(f"Stopped after {event.epochs_completed} epoch(s).")
+            self.console.print(result_line(event), style="bold" if self.live else None)
+        elif isinstance(event, RunFailed):
+            self.close()
+            err = Console(file=STDERR.terminal, highlight=False)
+            err.print(f"ktui: training failed: {event.message}", markup=False)
+            if event.traceback:
+                err.print(
+                    "(the traceback is in the log; this is a bug in ktui or the model)",
+                    markup=False,
+                )
+                for line in event.traceback.splitlines():
+                    STDERR.write_line(line)
+
+    def close(self) -> None:
+        """Remove the live bar (idempotent)."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def _print(self, text: str, style: str | None = None) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text, style=style, markup=False)
+        else:
+            self.console.print(text, style=style, markup=False)
+
+    def _started_run(self, event: RunStarted) -> None:
+        self._epochs = event.epochs
+        values = ", ".join(f"{k}={v}" for k, v in event.values.items())
+        self.console.print(
+            f"{'[bold]' if self.live else ''}{event.preset}{'[/]' if self.live else ''}"
+            f" on {event.data} · {event.device}"
+        )
+        self.console.print(values, markup=False, style="dim" if self.live else None)
+        if self.live:
+            table = Table(box=None, header_style="bold", pad_edge=False)
+            table.add_column("layer")
+            table.add_column("output shape")
+            table.add_column("params", justify="right")
+            for layer in event.model.layers:
+                table.add_row(
+                    f"{layer.name} ({layer.kind})", layer.output_shape, f"{layer.params:,}"
+                )
+            self.console.print(table)
+        self.console.print(
+            f"{event.model.total_params:,} parameters · {event.train_samples:,} training samples"
+            f" · batch {event.batch_size} → {event.steps_per_epoch} steps per epoch"
+            f" · {event.epochs} epochs",
+            markup=False,
+        )
+        if self.live:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[loss]}"),
+                TextColumn("{task.fields[rate]}", style="dim"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._task = self._progress.add_task(
+                f"Epoch 1/{event.epochs}", total=event.steps_per_epoch, loss="", rate=""
+            )
+            self._progress.start()

@@ -1,0 +1,158 @@
+"""Keep what TensorFlow writes to file descriptor 2 off the user's screen.
+
+TensorFlow, XLA, absl and CUDA write warnings with C++ straight to fd 2, past
+``sys.stderr``; over a full-screen UI or a progress bar that is garbage on the
+screen. :class:`StderrCapture` points fd 2 at a pipe, reads it in a thread, keeps
+the lines (a ring buffer, an optional log file and live subscribers, such as the
+run that is going), and gives ktui its own handle on the real terminal.
+
+Only the command-line entry points start it; a library user's process is left alone.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import os
+import sys
+import threading
+import warnings
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+Subscriber = Callable[[str], None]
+
+
+class StderrCapture:
+    """Redirects fd 2 into a pipe whose lines are kept and passed on."""
+
+    def __init__(self, max_lines: int = 10_000) -> None:
+        self._lines: deque[str] = deque(maxlen=max_lines)
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+        self._terminal_fd: int | None = None
+        self._thread: threading.Thread | None = None
+        self._log: TextIO | None = None
+        self._original_showwarning = warnings.showwarning
+        self._count = 0
+        #: Writes to the real terminal's stderr (or the original fd 2 when not started).
+        self.terminal: TextIO = sys.stderr
+
+    @property
+    def active(self) -> bool:
+        """True while fd 2 is redirected."""
+        return self._terminal_fd is not None
+
+    @property
+    def line_count(self) -> int:
+        """How many lines were captured since :meth:`start`."""
+        return self._count
+
+    def start(self, log_path: Path | None = None) -> None:
+        """Redirect fd 2; lines also go to ``log_path`` when given. Idempotent."""
+        if self.active:
+            return
+        if log_path is not None:
+            with contextlib.suppress(OSError):
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                self._log = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        sys.stderr.flush()
+        self._terminal_fd = os.dup(2)
+        read_fd, write_fd = os.pipe()
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+        self.terminal = io.TextIOWrapper(
+            io.FileIO(self._terminal_fd, "w", closefd=False),
+            encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+            errors="backslashreplace",
+            line_buffering=True,
+        )
+        self._thread = threading.Thread(
+            target=self._read, args=(read_fd,), name="ktui-stderr", daemon=True
+        )
+        self._thread.start()
+        # Python warnings are written through sys.stderr, which already points at fd 2,
+        # but their default format spans two lines; one line reads better in a log pane.
+        warnings.showwarning = self._show_warning
+        atexit.register(self.stop)
+
+    def stop(self) -> None:
+        """Point fd 2 back at the terminal."""
+        if self._terminal_fd is None:
+            return
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(self._terminal_fd, 2)
+        warnings.showwarning = self._original_showwarning
+        self._terminal_fd = None
+        self.terminal = sys.stderr
+        if self._log is not None:
+            with contextlib.suppress(OSError):
+                self._log.close()
+            self._log = None
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber`` with each new line (from the reader thread); returns an undo."""
+        with self._lock:
+            self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def lines(self) -> list[str]:
+        """The lines kept so far (the most recent ``max_lines``)."""
+        with self._lock:
+            return list(self._lines)
+
+    def write_line(self, line: str) -> None:
+        """Record a line as if it had been written to fd 2."""
+        with self._lock:
+            self._lines.append(line)
+            self._count += 1
+            subscribers = list(self._subscribers)
+            log = self._log
+        if log is not None:
+            with contextlib.suppress(OSError, ValueError):
+                log.write(line + "\n")
+        for subscriber in subscribers:
+            # A broken subscriber must never stop the reader: a full pipe would
+            # then block every thread that writes to fd 2.
+            with contextlib.suppress(Exception):
+                subscriber(line)
+
+    def _read(self, read_fd: int) -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(read_fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for raw in complete:
+                self.write_line(raw.decode("utf-8", "backslashreplace").rstrip("\r"))
+        if pending:
+            self.write_line(pending.decode("utf-8", "backslashreplace"))
+
+    def _show_warning(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        self.write_line(f"{category.__name__}: {message} ({filename}:{lineno})")
+
+
+#: The process-wide capture used by ktui's entry points.
+STDERR = StderrCapture()

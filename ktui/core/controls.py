@@ -1,0 +1,68 @@
+"""Thread-safe controls for a run: stop, pause, resume and learning-rate changes.
+
+The UI or a signal handler calls these from any thread; the training callback polls
+them between batches. Stopping is cooperative (the callback sets
+``model.stop_training``), never by killing a thread.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+
+class RunControls:
+    """Requests from the outside world to a running training."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        # Set while running, cleared while paused, so the trainer can wait on it.
+        self._running = threading.Event()
+        self._running.set()
+        self._learning_rate: float | None = None
+
+    # -- requests (any thread) ------------------------------------------------
+    def stop(self) -> None:
+        """Ask the run to end after the current batch (also releases a pause)."""
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        """Hold the run before its next batch until :meth:`resume` or :meth:`stop`."""
+        if not self._stop.is_set():
+            self._running.clear()
+
+    def resume(self) -> None:
+        """Let a paused run continue."""
+        self._running.set()
+
+    def set_learning_rate(self, value: float) -> None:
+        """Use ``value`` as the optimizer's learning rate from the next batch on."""
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"learning rate must be a positive number, got {value!r}")
+        with self._lock:
+            self._learning_rate = value
+
+    # -- state ----------------------------------------------------------------
+    @property
+    def stop_requested(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        """True while a pause is requested and not yet resumed."""
+        return not self._running.is_set()
+
+    # -- used by the trainer ----------------------------------------------------
+    def take_learning_rate(self) -> float | None:
+        """Return a pending learning-rate change once, or ``None``."""
+        with self._lock:
+            value, self._learning_rate = self._learning_rate, None
+        return value
+
+    def wait_while_paused(self, poll: float = 0.1) -> None:
+        """Block the calling (training) thread while paused; returns on resume or stop."""
+        while not self._running.wait(poll):
+            pass

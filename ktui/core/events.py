@@ -1,0 +1,153 @@
+"""The typed events a training run emits.
+
+The training engine turns Keras's callback hooks into these plain dataclasses and
+hands them to a listener; the headless command, the TUI and the run store all
+consume the same stream. They carry only Python numbers and strings, so a listener
+never needs TensorFlow to read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+Phase = Literal["preparing data", "building model", "running", "paused", "stopping", "evaluating"]
+"""What a run is doing right now, as shown in a status line."""
+
+FinalStatus = Literal["finished", "stopped"]
+"""How a run that did not fail ended: all epochs done, or stopped by the user."""
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One row of a model summary."""
+
+    name: str
+    kind: str
+    output_shape: str
+    params: int
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What ``model.summary()`` shows, as data."""
+
+    layers: tuple[LayerInfo, ...]
+    total_params: int
+    trainable_params: int
+    input_shape: str = ""
+
+
+@dataclass(frozen=True)
+class PhaseChanged:
+    """The run moved to another phase (preparing data, running, paused, ...)."""
+
+    phase: Phase
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """The model is built and ``fit`` is about to begin."""
+
+    preset: str
+    values: dict[str, object]
+    model: ModelSummary
+    train_samples: int
+    validation_samples: int
+    test_samples: int
+    batch_size: int
+    epochs: int
+    steps_per_epoch: int
+    device: str
+    data: str
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Progress inside an epoch; sent at most about 20 times a second."""
+
+    epoch: int
+    """1-based epoch number."""
+    step: int
+    """Batches finished in this epoch (1-based)."""
+    steps: int
+    logs: dict[str, float]
+    samples_per_second: float
+    epoch_elapsed: float
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    """An epoch finished: every metric Keras logged, with its learning rate and timing."""
+
+    epoch: int
+    """1-based epoch number."""
+    epochs: int
+    metrics: dict[str, float]
+    learning_rate: float
+    seconds: float
+    samples_per_second: float
+
+
+@dataclass(frozen=True)
+class LearningRateChanged:
+    """A requested learning-rate change took effect (``value`` is NaN if it could not)."""
+
+    value: float
+    epoch: int
+    step: int
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """Training ended normally or was stopped; the test set was evaluated if possible."""
+
+    status: FinalStatus
+    epochs_completed: int
+    seconds: float
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+
+    @property
+    def test_error_percent(self) -> float | None:
+        """The seed's figure: ``100 - accuracy * 100``."""
+        if self.test_accuracy is None:
+            return None
+        return 100.0 - self.test_accuracy * 100.0
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    """The run raised; ``message`` is for the user, ``traceback`` for the log."""
+
+    message: str
+    error_type: str
+    traceback: str
+    epochs_completed: int = 0
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """A line that TensorFlow, Keras or Python wrote while the run was going."""
+
+    text: str
+
+
+Event = (
+    PhaseChanged
+    | RunStarted
+    | BatchProgress
+    | EpochEnded
+    | LearningRateChanged
+    | RunFinished
+    | RunFailed
+    | LogLine
+)
+"""Any event of a run's stream."""
+
+Listener = Callable[[Event], None]
+"""Receives events; called from the training thread, so it must be thread-safe."""

@@ -1,0 +1,48 @@
+"""How numbers of a run are written, the same in the TUI, the headless command and logs."""
+
+from __future__ import annotations
+
+from ktui.core.events import EpochEnded, RunFinished
+
+
+def format_metric(value: float | None) -> str:
+    """A metric with four significant decimals (``—`` for missing)."""
+    if value is None or value != value:  # NaN
+        return "—"
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.3e}"
+    return f"{value:.4f}"
+
+
+def format_seconds(seconds: float) -> str:
+    """``3.2s``, ``4m05s`` or ``1h02m``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def epoch_line(event: EpochEnded) -> str:
+    """One line per epoch, as Keras's ``verbose=2`` would print it, plus rate and speed."""
+    width = len(str(event.epochs))
+    metrics = "  ".join(f"{name} {format_metric(value)}" for name, value in event.metrics.items())
+    return (
+        f"Epoch {event.epoch:>{width}}/{event.epochs}  {metrics}  lr {event.learning_rate:.3g}"
+        f"  {format_seconds(event.seconds)}  {event.samples_per_second:,.0f} samples/s"
+    )
+
+
+def result_line(event: RunFinished) -> str:
+    """The seed's closing line: test loss, accuracy and error %."""
+    if event.test_accuracy is None:
+        if event.test_loss is None:
+            return "No test result (the run stopped before its first epoch ended)."
+        return f"Test loss: {format_metric(event.test_loss)}"
+    return (
+        f"Test loss: {format_metric(event.test_loss)}  "
+        f"Test accuracy: {event.test_accuracy * 100:.2f}%  "
+        f"Test error: {event.test_error_percent:.2f}%"
+    )

@@ -1,0 +1,155 @@
+"""Build a Keras model from a preset's :class:`RunConfig`, with messages that name the key.
+
+Keras's own errors about an unknown layer, activation, optimizer or loss are turned
+into :class:`PresetError` naming the preset file and the key path, with a suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any
+
+import keras
+import numpy as np
+
+from ktui.core.errors import PresetError
+from ktui.core.events import LayerInfo, ModelSummary
+from ktui.core.presets import LayerSpec, RunConfig
+
+_ACTIVATION_KEYS = ("activation", "recurrent_activation")
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3)
+    if close:
+        return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return "see the Keras documentation for the names it knows"
+
+
+def _layer_names() -> list[str]:
+    return sorted(
+        name
+        for name, obj in vars(keras.layers).items()
+        if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer)
+    )
+
+
+def _activation_names() -> list[str]:
+    return sorted(
+        name
+        for name, obj in vars(keras.activations).items()
+        if callable(obj)
+        and not name.startswith("_")
+        and name not in ("get", "serialize", "deserialize")
+    )
+
+
+def _check_activation(config: RunConfig, spec: LayerSpec, key: str, value: Any) -> None:
+    if not isinstance(value, str) or value is None:
+        return
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise PresetError(
+            config.preset.source,
+            f"{spec.key}.{key}",
+            f"unknown activation {value!r}; {_suggest(value, _activation_names())}",
+        ) from None
+
+
+def make_layer(config: RunConfig, spec: LayerSpec) -> keras.layers.Layer:
+    """Create one layer, or raise :class:`PresetError` naming where it is in the file."""
+    cls = getattr(keras.layers, spec.kind, None)
+    if not (inspect.isclass(cls) and issubclass(cls, keras.layers.Layer)):
+        raise PresetError(
+            config.preset.source,
+            f"{spec.key}.type",
+            f"unknown Keras layer {spec.kind!r}; {_suggest(spec.kind, _layer_names())}",
+        )
+    for key in _ACTIVATION_KEYS:
+        if key in spec.args:
+            _check_activation(config, spec, key, spec.args[key])
+    try:
+        return cls(**spec.args)
+    except (TypeError, ValueError) as exc:
+        raise PresetError(
+            config.preset.source, spec.key, f"{spec.kind} does not accept these arguments: {exc}"
+        ) from None
+
+
+def make_optimizer(config: RunConfig) -> keras.optimizers.Optimizer:
+    """The configured optimizer with the configured learning rate."""
+    try:
+        optimizer = keras.optimizers.get(config.optimizer)
+    except (ValueError, TypeError):
+        known = sorted(
+            name.lower()
+            for name, obj in vars(keras.optimizers).items()
+            if inspect.isclass(obj) and issubclass(obj, keras.optimizers.Optimizer)
+        )
+        raise PresetError(
+            config.preset.source,
+            "compile.optimizer",
+            f"unknown optimizer {config.optimizer!r}; {_suggest(config.optimizer.lower(), known)}",
+        ) from None
+    if config.learning_rate is not None:
+        optimizer = optimizer.__class__(learning_rate=config.learning_rate)
+    return optimizer
+
+
+def check_loss(config: RunConfig) -> None:
+    """Raise :class:`PresetError` if Keras does not know the loss."""
+    try:
+        keras.losses.get(config.loss)
+    except (ValueError, TypeError):
+        known = sorted(
+            name
+            for name, obj in vars(keras.losses).items()
+            if callable(obj) and not inspect.isclass(obj) and not name.startswith("_")
+        )
+        raise PresetError(
+            config.preset.source,
+            "compile.loss",
+            f"unknown loss {config.loss!r}; {_suggest(config.loss, known)}",
+        ) from None
+
+
+def build_model(config: RunConfig, input_shape: tuple[int, ...]) -> keras.Model:
+    """Build and compile the preset's model for inputs of ``input_shape`` (per sample)."""
+    layers = [make_layer(config, spec) for spec in config.layers]
+    optimizer = make_optimizer(config)
+    check_loss(config)
+    try:
+        model = keras.Sequential([keras.Input(shape=input_shape), *layers], name=config.preset.name)
+    except (ValueError, TypeError) as exc:
+        raise PresetError(
+            config.preset.source,
+            "model.layers",
+            f"the layers do not fit together for inputs of shape {input_shape}: {exc}",
+        ) from None
+    try:
+        model.compile(optimizer=optimizer, loss=config.loss, metrics=list(config.metrics))
+    except (ValueError, TypeError) as exc:
+        raise PresetError(config.preset.source, "compile", str(exc)) from None
+    return model
+
+
+def summarize(model: keras.Model) -> ModelSummary:
+    """The model's layers, output shapes and parameter counts, as plain data."""
+    layers = tuple(
+        LayerInfo(
+            name=layer.name,
+            kind=type(layer).__name__,
+            output_shape=str(tuple(layer.output.shape)),
+            params=int(layer.count_params()),
+        )
+        for layer in model.layers
+    )
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    return ModelSummary(
+        layers=layers,
+        total_params=int(model.count_params()),
+        trainable_params=trainable,
+        input_shape=str(tuple(model.inputs[0].shape)),
+    )

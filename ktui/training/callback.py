@@ -1,0 +1,122 @@
+"""The Keras callback that turns ``fit``'s hooks into ktui events and obeys the controls."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+import keras
+
+from ktui.core.controls import RunControls
+from ktui.core.events import BatchProgress, EpochEnded, LearningRateChanged, Listener, PhaseChanged
+
+#: Batch updates are sent at most this often; more would cost speed and nobody can read them.
+BATCH_INTERVAL = 0.05
+
+
+def current_learning_rate(model: keras.Model) -> float:
+    """The optimizer's learning rate now, as a Python float."""
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+class EventCallback(keras.callbacks.Callback):
+    """Emits batch and epoch events; pauses, stops and changes the learning rate on request.
+
+    The control checks run in ``on_train_batch_begin``, which Keras calls synchronously
+    in the training thread, so a pause really holds training. Progress is reported
+    from ``on_train_batch_end``; the callback is ``async_safe`` so Keras keeps
+    dispatching batches asynchronously (a plain override would make every batch wait
+    for its logs), and it sends at most one update per :data:`BATCH_INTERVAL`.
+    """
+
+    def __init__(self, listener: Listener, controls: RunControls, train_samples: int) -> None:
+        super().__init__()
+        self.async_safe = True
+        self._listener = listener
+        self._controls = controls
+        self._train_samples = train_samples
+        self._lock = threading.Lock()
+        self._epoch = 0
+        self._epoch_start = 0.0
+        self._paused_seconds = 0.0
+        self._last_sent = 0.0
+        self._last_step = -1
+        self._stopping = False
+        self.epochs_completed = 0
+
+    # -- control (training thread) -------------------------------------------------
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        controls = self._controls
+        if controls.paused and not controls.stop_requested:
+            self._listener(PhaseChanged("paused"))
+            started = time.monotonic()
+            controls.wait_while_paused()
+            self._paused_seconds += time.monotonic() - started
+            if not controls.stop_requested:
+                self._listener(PhaseChanged("running"))
+        if controls.stop_requested and not self._stopping:
+            self._stopping = True
+            self.model.stop_training = True
+            self._listener(PhaseChanged("stopping", "after the current batch"))
+        learning_rate = controls.take_learning_rate()
+        if learning_rate is not None:
+            try:
+                self.model.optimizer.learning_rate = learning_rate
+            except (TypeError, ValueError) as exc:
+                # A preset with a learning-rate schedule has no single value to set.
+                self._listener(LearningRateChanged(math.nan, self._epoch, batch + 1, str(exc)))
+            else:
+                self._listener(LearningRateChanged(learning_rate, self._epoch, batch + 1))
+
+    # -- progress -----------------------------------------------------------------
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        with self._lock:
+            self._epoch = epoch + 1
+            self._epoch_start = time.monotonic()
+            self._paused_seconds = 0.0
+            self._last_step = -1
+            self._last_sent = 0.0
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        # Called from Keras's executor threads, possibly out of order.
+        steps = int(self.params.get("steps") or 0)
+        now = time.monotonic()
+        with self._lock:
+            if batch <= self._last_step:
+                return
+            last = steps > 0 and batch + 1 >= steps
+            if not last and now - self._last_sent < BATCH_INTERVAL:
+                return
+            self._last_sent = now
+            self._last_step = batch
+            epoch, elapsed = self._epoch, max(now - self._epoch_start - self._paused_seconds, 1e-9)
+        batch_size = int(self.params.get("batch_size") or 0) or (
+            math.ceil(self._train_samples / steps) if steps else 0
+        )
+        done = min((batch + 1) * batch_size, self._train_samples) if batch_size else 0
+        self._listener(
+            BatchProgress(
+                epoch=epoch,
+                step=batch + 1,
+                steps=steps,
+                logs={k: float(v) for k, v in (logs or {}).items()},
+                samples_per_second=done / elapsed,
+                epoch_elapsed=elapsed,
+            )
+        )
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        seconds = max(time.monotonic() - self._epoch_start - self._paused_seconds, 1e-9)
+        self.epochs_completed = epoch + 1
+        self._listener(
+            EpochEnded(
+                epoch=epoch + 1,
+                epochs=int(self.params.get("epochs") or 0),
+                metrics={k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"},
+                learning_rate=current_learning_rate(self.model),
+                seconds=seconds,
+                samples_per_second=self._train_samples / seconds,
+            )
+        )

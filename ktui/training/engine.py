@@ -1,0 +1,228 @@
+"""The Keras training engine: runs a preset's ``model.fit`` and emits plain events."""
+
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+import ktui
+from ktui.core import data as data_mod
+from ktui.core.capture import STDERR, StderrCapture
+from ktui.core.controls import RunControls
+from ktui.core.errors import DataError, KtuiError
+from ktui.core.events import (
+    Event,
+    Listener,
+    LogLine,
+    ModelSummary,
+    PhaseChanged,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+from ktui.core.presets import RunConfig
+from ktui.training.builder import build_model, summarize
+from ktui.training.callback import EventCallback
+
+
+def keras_download(name: str) -> Any:
+    """Download a Keras data set (``mnist`` or ``fashion_mnist``) into the Keras cache."""
+    loader = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist}[name]
+    return loader.load_data()
+
+
+def describe_device() -> str:
+    """``GPU (name)`` when TensorFlow sees a GPU, else ``CPU``."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        return f"GPU ({gpus[0].name})" + (f" +{len(gpus) - 1}" if len(gpus) > 1 else "")
+    return f"CPU ({platform.machine()})"
+
+
+def versions() -> dict[str, str]:
+    """The versions a run is recorded with."""
+    return {
+        "ktui": ktui.__version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def load_dataset(config: RunConfig, download: data_mod.Downloader | None) -> data_mod.Dataset:
+    """The preset's data with its transforms applied."""
+    raw = data_mod.load(config.data, seed=config.seed, download=download)
+    return data_mod.apply_transforms(raw, config.transforms)
+
+
+class KerasTrainer:
+    """The real :class:`~ktui.core.trainer.Trainer`: TensorFlow's Keras, in this process."""
+
+    def __init__(
+        self,
+        *,
+        capture: StderrCapture | None = STDERR,
+        download: data_mod.Downloader | None = keras_download,
+    ) -> None:
+        self._capture = capture
+        self._download = download
+
+    def describe(self, config: RunConfig) -> ModelSummary:
+        """Build the model for the preset's declared input shape and summarize it."""
+        if config.input_shape is None:
+            raise KtuiError(
+                f"{config.preset.name}: the model's input shape comes from the data",
+                hint="Add input_shape under [model] to see the model before training.",
+            )
+        keras.backend.clear_session()
+        return summarize(build_model(config, config.input_shape))
+
+    def run(
+        self,
+        config: RunConfig,
+        listener: Listener,
+        controls: RunControls,
+        *,
+        artifacts: Path | None = None,
+    ) -> Event:
+        """Train in the calling thread; see :meth:`ktui.core.trainer.Trainer.run`."""
+        started = time.monotonic()
+        unsubscribe = (
+            self._capture.subscribe(lambda line: listener(LogLine(line)))
+            if self._capture is not None and self._capture.active
+            else None
+        )
+        callback: EventCallback | None = None
+        final: Event
+        try:
+            listener(PhaseChanged("preparing data", config.data.describe()))
+            dataset = load_dataset(config, self._download)
+            input_shape = tuple(int(d) for d in dataset.x_train.shape[1:])
+            if config.input_shape is not None and config.input_shape != input_shape:
+                raise DataError(
+                    f"{config.preset.source}: model.input_shape is {config.input_shape} but "
+                    f"each training sample of {config.data.describe()} has shape {input_shape}",
+                    hint="Add or change a reshape step in [data] transforms, or change "
+                    "model.input_shape to match the data.",
+                )
+            listener(PhaseChanged("building model"))
+            keras.backend.clear_session()
+            if config.seed is not None:
+                keras.utils.set_random_seed(config.seed)
+            model = build_model(config, input_shape)
+            fit_args: dict[str, Any] = {}
+            train_samples = dataset.train_samples
+            validation_samples = 0
+            if config.validation == "test":
+                fit_args["validation_data"] = (dataset.x_test, dataset.y_test)
+                validation_samples = dataset.test_samples
+            elif isinstance(config.validation, float):
+                fit_args["validation_split"] = config.validation
+                validation_samples = int(train_samples * config.validation)
+                train_samples -= validation_samples
+            callback = EventCallback(listener, controls, train_samples)
+            listener(
+                RunStarted(
+                    preset=config.preset.name,
+                    values=dict(config.values),
+                    model=summarize(model),
+                    train_samples=train_samples,
+                    validation_samples=validation_samples,
+                    test_samples=dataset.test_samples,
+                    batch_size=config.batch_size,
+                    epochs=config.epochs,
+                    steps_per_epoch=config.steps_per_epoch(train_samples),
+                    device=describe_device(),
+                    data=dataset.origin,
+                    versions=versions(),
+                )
+            )
+            if not controls.stop_requested:
+                listener(PhaseChanged("running"))
+                model.fit(
+                    dataset.x_train,
+                    dataset.y_train,
+                    batch_size=config.batch_size,
+                    epochs=config.epochs,
+                    shuffle=config.shuffle,
+                    verbose=0,
+                    callbacks=[callback],
+                    **fit_args,
+                )
+            stopped = controls.stop_requested
+            test_loss = test_accuracy = None
+            if callback.epochs_completed > 0 or not stopped:
+                listener(PhaseChanged("evaluating", f"{dataset.test_samples} test samples"))
+                scores = model.evaluate(
+                    dataset.x_test,
+                    dataset.y_test,
+                    batch_size=config.batch_size,
+                    verbose=0,
+                    return_dict=True,
+                )
+                test_loss = float(scores["loss"]) if "loss" in scores else None
+                accuracy = _accuracy(scores)
+                test_accuracy = None if accuracy is None else float(accuracy)
+            if artifacts is not None:
+                _save_model(model, artifacts, listener)
+            final = RunFinished(
+                status="stopped" if stopped else "finished",
+                epochs_completed=callback.epochs_completed,
+                seconds=time.monotonic() - started,
+                test_loss=test_loss,
+                test_accuracy=test_accuracy,
+            )
+        except KtuiError as exc:
+            final = RunFailed(
+                message=str(exc),
+                error_type=type(exc).__name__,
+                traceback="",
+                epochs_completed=callback.epochs_completed if callback else 0,
+            )
+        except Exception as exc:  # noqa: BLE001 - a failed run is reported, never raised
+            final = RunFailed(
+                message=f"{type(exc).__name__}: {exc}",
+                error_type=type(exc).__name__,
+                traceback=traceback.format_exc(),
+                epochs_completed=callback.epochs_completed if callback else 0,
+            )
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+        listener(final)
+        return final
+
+
+def _accuracy(scores: dict[str, Any]) -> Any:
+    for key in (
+        "accuracy",
+        "acc",
+        "categorical_accuracy",
+        "binary_accuracy",
+        "sparse_categorical_accuracy",
+    ):
+        if key in scores:
+            return scores[key]
+    return None
+
+
+def _save_model(model: keras.Model, folder: Path, listener: Listener) -> None:
+    """Save ``model.keras``; a failed save (full disk) is logged, the run still counts."""
+    path = folder / "model.keras"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save(path)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        listener(
+            LogLine(
+                f"ktui: could not save the model to {path}: {exc}. "
+                "The run's metrics are kept; free some space to save models."
+            )
+        )
