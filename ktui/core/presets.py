@@ -562,11 +562,13 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
             raise
         raise check.fail("data.source", exc.message) from None
     if source.kind == "random":
-        sizes = {
-            key: positive_int("data", key, getattr(source, key))
-            for key in ("train_samples", "test_samples", "features", "classes")
-        }
-        source = DataSource(kind="random", **sizes)
+        source = DataSource(
+            kind="random",
+            train_samples=positive_int("data", "train_samples", source.train_samples),
+            test_samples=positive_int("data", "test_samples", source.test_samples),
+            features=positive_int("data", "features", source.features),
+            classes=positive_int("data", "classes", source.classes),
+        )
     transforms_raw = data_raw.get("transforms", [])
     if not isinstance(transforms_raw, list):
         raise check.fail("data.transforms", "expected a list of {op = ...} tables")
