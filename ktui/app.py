@@ -1,0 +1,108 @@
+"""The Textual application: pick a preset, edit it, train it, watch it.
+
+The app is given its presets and a factory for its trainer (see :func:`create_app`),
+so the command line and the tests build it the same way and the tests can swap in a
+fast fake trainer. Nothing here imports TensorFlow: the real trainer is created by
+the factory inside the training worker's thread, so the UI opens instantly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from ktui.core.presets import PresetCatalog
+from ktui.core.trainer import Trainer
+
+TrainerFactory = Callable[[], Trainer]
+Clock = Callable[[], float]
+
+
+def keras_trainer() -> Trainer:
+    """The real trainer; imports TensorFlow, so call it off the UI thread."""
+    from ktui.training.engine import KerasTrainer
+
+    return KerasTrainer()
+
+
+class KtuiApp(App[int]):
+    """ktui's dashboard."""
+
+    TITLE = "ktui"
+    SUB_TITLE = "train Keras models from the terminal"
+    CSS_PATH = "ktui.tcss"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit", priority=False),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        catalog: PresetCatalog,
+        trainer_factory: TrainerFactory = keras_trainer,
+        *,
+        user_presets_dir: Path | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.catalog = catalog
+        self.user_presets_dir = user_presets_dir
+        self.clock = clock
+        self._trainer_factory = trainer_factory
+        self._trainer: Trainer | None = None
+        self._trainer_lock = threading.Lock()
+
+    def trainer(self) -> Trainer:
+        """The trainer, created on first use (call from a worker thread: it may import TF)."""
+        with self._trainer_lock:
+            if self._trainer is None:
+                self._trainer = self._trainer_factory()
+            return self._trainer
+
+    def on_mount(self) -> None:
+        from ktui.screens.presets import PresetScreen
+
+        self.push_screen(PresetScreen())
+
+    async def action_quit(self) -> None:
+        """Quit; a run that is going is stopped cleanly first (after asking)."""
+        from ktui.screens.training import TrainingScreen
+
+        running = [s for s in self.screen_stack if isinstance(s, TrainingScreen) and s.running]
+        if not running:
+            self.exit(0)
+            return
+
+        async def stop_and_exit(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            for screen in running:
+                await screen.stop_and_wait()
+            self.exit(0)
+
+        from ktui.screens.dialogs import ConfirmDialog
+
+        await self.push_screen(
+            ConfirmDialog(
+                "A run is going. Stop it after the current batch and quit?",
+                confirm="Stop and quit",
+            ),
+            stop_and_exit,
+        )
+
+
+def create_app(
+    catalog: PresetCatalog,
+    *,
+    trainer_factory: TrainerFactory = keras_trainer,
+    user_presets_dir: Path | None = None,
+    clock: Clock = time.monotonic,
+) -> KtuiApp:
+    """Build the app; the CLI and the tests share this."""
+    return KtuiApp(catalog, trainer_factory, user_presets_dir=user_presets_dir, clock=clock)

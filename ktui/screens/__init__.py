@@ -1,0 +1,1 @@
+"""The dashboard's screens: presets → hyperparameters → training, plus dialogs."""

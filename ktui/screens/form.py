@@ -1,0 +1,331 @@
+"""The hyperparameter form: typed fields generated from a preset, checked as you type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, Switch
+
+from ktui.core import data as data_mod
+from ktui.core.errors import KtuiError
+from ktui.core.presets import Hyperparameter, Preset, RunConfig, dump_values
+from ktui.screens.dialogs import AskDialog
+
+if TYPE_CHECKING:
+    from ktui.app import KtuiApp
+
+#: Training samples of the built-in Keras data sets, for the derived figures.
+_KNOWN_TRAIN_SAMPLES = {"mnist": 60_000, "fashion_mnist": 60_000}
+
+
+class FormScreen(Screen[None]):
+    """Edit a preset's hyperparameters and start a run."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "start", "Start", priority=True),
+        Binding("ctrl+d", "reset", "Reset defaults", priority=True),
+        Binding("ctrl+s", "save", "Save as preset", priority=True),
+        Binding("escape", "back", "Back"),
+    ]
+
+    @dataclass
+    class ParamsCounted(Message):
+        """The parameter count for some values was computed in the background."""
+
+        key: tuple[tuple[str, Any], ...]
+        text: str
+
+    def __init__(
+        self, preset: Preset, values: dict[str, Any] | None = None, data: str | None = None
+    ) -> None:
+        super().__init__()
+        self.preset = preset
+        self.values: dict[str, Any] = {**preset.defaults(), **(values or {})}
+        self.default_data = str(preset.raw["data"]["source"])
+        self.data = data or self.default_data
+        self.errors: dict[str, str] = {}
+        self._params_text: dict[tuple[tuple[str, Any], ...], str] = {}
+        self._debounce: Timer | None = None
+
+    @property
+    def ktui(self) -> KtuiApp:
+        return cast("KtuiApp", self.app)
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Horizontal(id="form-body"):
+            with VerticalScroll(id="form-fields"):
+                yield Static(
+                    Text.assemble((self.preset.name, "bold"), " · ", self.preset.description),
+                    id="form-title",
+                )
+                with Vertical(classes="field", id="field-data"):
+                    with Horizontal(classes="field-row"):
+                        yield Label("data", classes="field-label")
+                        yield Input(
+                            self.data,
+                            id="data-source",
+                            classes="field-input",
+                            placeholder="random, mnist, fashion_mnist or a .npz path",
+                        )
+                    yield Static(
+                        "data: random, mnist, fashion_mnist, or a .npz file with x_train, "
+                        "y_train, x_test, y_test (the preset's transforms still apply).",
+                        classes="field-help",
+                    )
+                    yield Static("", classes="field-error", id="error-data")
+                for hp in self.preset.hyperparameters.values():
+                    yield from self._field(hp)
+            with Vertical(id="form-side"):
+                yield Static("", id="derived")
+                yield Button("Start  ^r", variant="success", id="start")
+                yield Button("Reset defaults  ^d", id="reset")
+                yield Button("Save as preset  ^s", id="save")
+                yield Button("Back  esc", id="back")
+        yield Footer()
+
+    def _field(self, hp: Hyperparameter) -> ComposeResult:
+        with Vertical(classes="field", id=f"field-{hp.name}"):
+            with Horizontal(classes="field-row"):
+                yield Label(hp.name, classes="field-label")
+                value = self.values[hp.name]
+                if hp.type == "choice":
+                    yield Select(
+                        [(c, c) for c in hp.choices],
+                        value=value,
+                        allow_blank=False,
+                        id=f"hp-{hp.name}",
+                        classes="field-input",
+                    )
+                elif hp.type == "bool":
+                    yield Switch(value=bool(value), id=f"hp-{hp.name}")
+                else:
+                    yield Input(
+                        hp.format(value),
+                        id=f"hp-{hp.name}",
+                        classes="field-input",
+                        placeholder=hp.describe_expected(),
+                    )
+            yield Static(hp.help, classes="field-help")
+            yield Static("", classes="field-error", id=f"error-{hp.name}")
+
+    def on_mount(self) -> None:
+        self._refresh()
+
+    # ------------------------------------------------------------------ editing
+    def _name_of(self, widget_id: str | None) -> str | None:
+        if widget_id and widget_id.startswith("hp-"):
+            return widget_id.removeprefix("hp-")
+        return None
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "data-source":
+            self.data = event.value.strip()
+            self._refresh()
+            return
+        name = self._name_of(event.input.id)
+        if name is None:
+            return
+        hp = self.preset.hyperparameters[name]
+        try:
+            self.values[name] = hp.parse(event.value)
+        except ValueError:
+            self.errors[name] = f"expects {hp.describe_expected()}"
+        else:
+            self.errors.pop(name, None)
+        self._refresh()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "data-source" or self._name_of(event.input.id) is not None:
+            self.action_start()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        name = self._name_of(event.select.id)
+        if name is not None and isinstance(event.value, str):
+            self.values[name] = event.value
+            self._refresh()
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        name = self._name_of(event.switch.id)
+        if name is not None:
+            self.values[name] = event.value
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Show each field's error, enable Start only when all are valid, update figures."""
+        for name in self.preset.hyperparameters:
+            self.query_one(f"#error-{name}", Static).update(self.errors.get(name, ""))
+            self.query_one(f"#field-{name}").set_class(name in self.errors, "invalid")
+        config = self.config()
+        data_error = self._data_problem(config)
+        self.query_one("#error-data", Static).update(data_error or "")
+        self.query_one("#field-data").set_class(data_error is not None, "invalid")
+        self.query_one("#start", Button).disabled = config is None or data_error is not None
+        self._show_derived(config)
+
+    def config(self) -> RunConfig | None:
+        """The run's config, or None while any value is invalid."""
+        if self.errors:
+            return None
+        try:
+            return self.preset.resolve(
+                self.values, data=None if self.data == self.default_data else self.data
+            )
+        except KtuiError:
+            return None
+
+    def _data_problem(self, config: RunConfig | None) -> str | None:
+        """Why the data field cannot be used, or None."""
+        try:
+            data_mod.parse_source(self.data)
+        except KtuiError as exc:
+            return exc.message
+        if config is None:
+            return None
+        status = data_mod.locate(config.data)
+        return status.message if status.state == "missing" else None
+
+    def _show_derived(self, config: RunConfig | None) -> None:
+        derived = self.query_one("#derived", Static)
+        if config is None:
+            bad = ", ".join(sorted(self.errors)) or "a value"
+            derived.update(Text(f"Fix {bad} to start.", style="bold red"))
+            return
+        status = data_mod.locate(config.data)
+        samples = _train_samples(config)
+        lines = Text()
+        lines.append("Data ", style="bold")
+        lines.append(f"{config.data.describe()}\n")
+        lines.append(f"{status.message}\n", style="dim")
+        if samples is not None:
+            if isinstance(config.validation, float):
+                samples -= int(samples * config.validation)
+            steps = config.steps_per_epoch(samples)
+            lines.append("Steps per epoch ", style="bold")
+            lines.append(f"{steps:,}  (⌈{samples:,} / {config.batch_size}⌉)\n")
+            lines.append("Total steps ", style="bold")
+            lines.append(f"{steps * config.epochs:,}  ({config.epochs} epochs)\n")
+        key = tuple(sorted(config.values.items()))
+        lines.append("Parameters ", style="bold")
+        lines.append(self._params_text.get(key, "counting…"))
+        derived.update(lines)
+        if key not in self._params_text:
+            if self._debounce is not None:
+                self._debounce.stop()
+            self._debounce = self.set_timer(0.3, lambda: self._count_params(config, key))
+
+    @work(thread=True, exclusive=True, group="params", exit_on_error=False)
+    def _count_params(self, config: RunConfig, key: tuple[tuple[str, Any], ...]) -> None:
+        try:
+            summary = self.ktui.trainer().describe(config)
+            text = f"{summary.total_params:,}"
+        except KtuiError as exc:
+            text = f"cannot build the model: {exc}"
+        except Exception as exc:  # noqa: BLE001 - shown in place of the count
+            text = f"cannot build the model: {type(exc).__name__}: {exc}"
+        self.post_message(self.ParamsCounted(key, text))
+
+    def on_form_screen_params_counted(self, message: ParamsCounted) -> None:
+        self._params_text[message.key] = message.text
+        self._show_derived(self.config())
+
+    # ------------------------------------------------------------------ actions
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        """Start a run with the form's values."""
+        config = self.config()
+        if config is None:
+            self.notify(
+                "Some values are invalid; see the messages next to the fields.", severity="error"
+            )
+            return
+        status = data_mod.locate(config.data)
+        if status.state == "missing":
+            self.notify(status.message, severity="error", timeout=10)
+            return
+        from ktui.screens.training import TrainingScreen
+
+        self.app.push_screen(TrainingScreen(config))
+
+    @on(Button.Pressed, "#reset")
+    def action_reset(self) -> None:
+        """Put every field back to the preset's default."""
+        self.values = self.preset.defaults()
+        self.errors.clear()
+        self.data = self.default_data
+        self.query_one("#data-source", Input).value = self.data
+        for hp in self.preset.hyperparameters.values():
+            widget = self.query_one(f"#hp-{hp.name}")
+            if isinstance(widget, Input):
+                widget.value = hp.format(hp.default)
+            elif isinstance(widget, Select):
+                widget.value = hp.default
+            elif isinstance(widget, Switch):
+                widget.value = bool(hp.default)
+        self._refresh()
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        """Save the values as a new preset in the user's preset folder."""
+        if self.config() is None:
+            self.notify("Fix the invalid values before saving.", severity="error")
+            return
+        folder = self.ktui.user_presets_dir
+        if folder is None:
+            self.notify("No user preset folder is configured.", severity="error")
+            return
+
+        def check(name: str) -> str | None:
+            name = name.strip()
+            if not name or not all(c.isalnum() or c in "_-" for c in name):
+                return "use letters, digits, _ and - only"
+            if name in self.ktui.catalog.presets:
+                return f"a preset called {name} exists; choose another name"
+            return None
+
+        def save(name: str | None) -> None:
+            if name is None:
+                return
+            path = folder / f"{name}.toml"
+            try:
+                text = dump_values(
+                    self.preset,
+                    self.values,
+                    name=name,
+                    description=f"{self.preset.description} (saved from {self.preset.name})",
+                )
+                folder.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+            except (OSError, KtuiError) as exc:
+                self.notify(f"Could not save {path}: {exc}", severity="error", timeout=10)
+                return
+            from ktui.core.presets import load
+
+            self.ktui.catalog.presets[name] = load(path)
+            self.notify(f"Saved {path}")
+
+        self.app.push_screen(
+            AskDialog("Name of the new preset:", value=f"{self.preset.name}_custom", check=check),
+            save,
+        )
+
+    @on(Button.Pressed, "#back")
+    def action_back(self) -> None:
+        """Back to the presets."""
+        self.app.pop_screen()
+
+
+def _train_samples(config: RunConfig) -> int | None:
+    if config.data.kind == "random":
+        return config.data.train_samples
+    return _KNOWN_TRAIN_SAMPLES.get(config.data.kind)

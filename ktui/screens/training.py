@@ -1,0 +1,355 @@
+"""The training screen: a live run with its table, sparklines, progress, log and result."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
+from textual.worker import Worker, WorkerState
+
+from ktui.core.controls import RunControls
+from ktui.core.events import (
+    BatchProgress,
+    EpochEnded,
+    Event,
+    LearningRateChanged,
+    LogLine,
+    PhaseChanged,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+from ktui.core.format import format_metric, format_seconds, result_line
+from ktui.core.presets import RunConfig
+from ktui.messages import RunEvent
+from ktui.screens.dialogs import AskDialog, ConfirmDialog
+from ktui.widgets.metrics import MetricSparklines
+
+if TYPE_CHECKING:
+    from ktui.app import KtuiApp
+
+_PHASE_STYLE = {
+    "preparing data": "yellow",
+    "building model": "yellow",
+    "running": "green",
+    "paused": "bold yellow",
+    "stopping": "bold red",
+    "evaluating": "cyan",
+    "finished": "bold green",
+    "stopped": "bold yellow",
+    "failed": "bold red",
+}
+
+
+class TrainingScreen(Screen[None]):
+    """Runs one training in a thread worker and shows it live."""
+
+    BINDINGS = [
+        Binding("p", "pause", "Pause/resume"),
+        Binding("s", "stop", "Stop"),
+        Binding("l", "learning_rate", "Learning rate"),
+        Binding("r", "rerun", "Re-run"),
+        Binding("e", "edit", "Edit & re-run"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, config: RunConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.controls = RunControls()
+        self.phase = "preparing data"
+        self.started: RunStarted | None = None
+        self.epochs: list[EpochEnded] = []
+        self.final: Event | None = None
+        self.learning_rate: float | None = config.learning_rate
+        self._worker: Worker[None] | None = None
+        self._t0 = 0.0
+        self._t_end: float | None = None
+        self._columns: list[str] = []
+
+    @property
+    def ktui(self) -> KtuiApp:
+        return cast("KtuiApp", self.app)
+
+    @property
+    def running(self) -> bool:
+        """True until the run has ended (finished, stopped or failed)."""
+        return self.final is None
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Vertical(id="training-body"):
+            yield Static("", id="status")
+            with Horizontal(id="progress-row"):
+                yield ProgressBar(total=None, show_eta=True, id="progress")
+                yield Static("", id="progress-detail")
+            yield Static("", id="result")
+            yield MetricSparklines(id="sparklines")
+            yield DataTable(id="epochs", cursor_type="row", zebra_stripes=True)
+            yield RichLog(id="log", max_lines=2000, wrap=False, markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._t0 = self.ktui.clock()
+        self.query_one("#result", Static).display = False
+        log = self.query_one("#log", RichLog)
+        log.border_title = "Log (TensorFlow and Python output)"
+        self.query_one("#epochs", DataTable).border_title = "Epochs"
+        self._show_status()
+        self.set_interval(1.0, self._show_status)
+        self._worker = self._train()
+
+    # ------------------------------------------------------------------ worker
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="training", description="training"
+    )
+    def _train(self) -> None:
+        # post_message is the only thing the thread does to the UI: it is thread-safe.
+        self.post_message(RunEvent(PhaseChanged("preparing data", "loading TensorFlow")))
+        trainer = self.ktui.trainer()
+
+        def listener(event: Event) -> None:
+            self.post_message(RunEvent(event))
+
+        trainer.run(self.config, listener, self.controls)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is not self._worker:
+            return
+        if event.state == WorkerState.ERROR and self.final is None:
+            error = event.worker.error
+            self._handle(
+                RunFailed(
+                    message=f"{type(error).__name__}: {error}",
+                    error_type=type(error).__name__,
+                    traceback="",
+                    epochs_completed=len(self.epochs),
+                )
+            )
+
+    async def stop_and_wait(self) -> None:
+        """Stop the run after the current batch and wait for its thread to end."""
+        self.controls.stop()
+        if self._worker is not None:
+            self.phase = "stopping"
+            self._show_status()
+            await self._worker.wait()
+
+    # ------------------------------------------------------------------ events
+    def on_run_event(self, message: RunEvent) -> None:
+        self._handle(message.event)
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, BatchProgress):
+            self._batch(event)
+        elif isinstance(event, EpochEnded):
+            self._epoch(event)
+        elif isinstance(event, PhaseChanged):
+            self.phase = event.phase
+            if event.detail and event.phase == "preparing data":
+                self.query_one("#progress-detail", Static).update(
+                    Text(f"{event.detail}…", style="italic")
+                )
+        elif isinstance(event, RunStarted):
+            self._run_started(event)
+        elif isinstance(event, LearningRateChanged):
+            if math.isnan(event.value):
+                self.notify(f"Could not change the learning rate: {event.error}", severity="error")
+            else:
+                self.learning_rate = event.value
+                self._log(
+                    f"ktui: learning rate set to {event.value:g} "
+                    f"(epoch {event.epoch}, step {event.step})"
+                )
+        elif isinstance(event, LogLine):
+            self._log(event.text)
+        elif isinstance(event, RunFinished | RunFailed):
+            self._ended(event)
+        self._show_status()
+        self.refresh_bindings()
+
+    def _log(self, text: str) -> None:
+        self.query_one("#log", RichLog).write(Text(text))
+
+    def _run_started(self, event: RunStarted) -> None:
+        self.started = event
+        self.query_one("#progress", ProgressBar).update(
+            total=event.steps_per_epoch * event.epochs, progress=0
+        )
+        self.query_one("#progress-detail", Static).update(
+            f"{event.train_samples:,} samples · batch {event.batch_size} · "
+            f"{event.steps_per_epoch} steps/epoch"
+        )
+        self._log(
+            f"ktui: {event.preset} on {event.data} · {event.device} · "
+            f"{event.model.total_params:,} parameters"
+        )
+
+    def _batch(self, event: BatchProgress) -> None:
+        if self.started is None:
+            return
+        done = (event.epoch - 1) * event.steps + event.step
+        self.query_one("#progress", ProgressBar).update(progress=done)
+        loss = event.logs.get("loss")
+        self.query_one("#progress-detail", Static).update(
+            f"epoch {event.epoch}/{self.started.epochs} · step {event.step}/{event.steps} · "
+            f"{event.samples_per_second:,.0f} samples/s"
+            + ("" if loss is None else f" · loss {format_metric(loss)}")
+        )
+
+    def _epoch(self, event: EpochEnded) -> None:
+        self.epochs.append(event)
+        self.learning_rate = event.learning_rate
+        table = self.query_one("#epochs", DataTable)
+        if not self._columns:
+            self._columns = _metric_order(event.metrics)
+            table.add_columns("epoch", *self._columns, "lr", "seconds")
+        table.add_row(
+            f"{event.epoch}/{event.epochs}",
+            *(format_metric(event.metrics.get(name)) for name in self._columns),
+            f"{event.learning_rate:.3g}",
+            format_seconds(event.seconds),
+            key=str(event.epoch),
+        )
+        table.move_cursor(row=table.row_count - 1)
+        self.query_one(MetricSparklines).add_epoch(event.metrics)
+        if self.started is not None:
+            self.query_one("#progress", ProgressBar).update(
+                progress=event.epoch * self.started.steps_per_epoch
+            )
+
+    def _ended(self, event: RunFinished | RunFailed) -> None:
+        self.final = event
+        self._t_end = self.ktui.clock()
+        result = self.query_one("#result", Static)
+        result.display = True
+        if isinstance(event, RunFinished):
+            self.phase = event.status
+            result.update(Text(result_line(event), style="bold"))
+            result.set_class(False, "failed")
+        else:
+            self.phase = "failed"
+            result.update(Text(f"Training failed: {event.message}", style="bold"))
+            result.set_class(True, "failed")
+            for line in event.traceback.splitlines():
+                self._log(line)
+            self.notify("Training failed; the log pane has the details.", severity="error")
+
+    # ------------------------------------------------------------------ status line
+    def _show_status(self) -> None:
+        end = self._t_end if self._t_end is not None else self.ktui.clock()
+        elapsed = max(0.0, end - self._t0)
+        status = Text()
+        status.append("● ", style=_PHASE_STYLE.get(self.phase, ""))
+        status.append(self.phase, style=_PHASE_STYLE.get(self.phase, ""))
+        status.append(f" · {self.config.preset.name}")
+        if self.started is not None:
+            status.append(f" · {self.started.device}")
+        status.append(f" · elapsed {format_seconds(elapsed)}")
+        if self.learning_rate is not None:
+            status.append(f" · lr {self.learning_rate:.3g}")
+        self.query_one("#status", Static).update(status)
+
+    # ------------------------------------------------------------------ actions
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Greyed out in the footer rather than hidden, so people learn the keys.
+        if action in ("pause", "stop", "learning_rate"):
+            return True if self.running and not self.controls.stop_requested else None
+        if action in ("rerun", "edit"):
+            return True if not self.running else None
+        return True
+
+    def action_pause(self) -> None:
+        """Pause before the next batch, or resume."""
+        if self.controls.paused:
+            self.controls.resume()
+            self.notify("Resumed.")
+        else:
+            self.controls.pause()
+            self.notify("Pausing before the next batch.")
+
+    def action_stop(self) -> None:
+        """Stop after the current batch, after asking."""
+
+        def answer(confirmed: bool | None) -> None:
+            if confirmed:
+                self.controls.stop()
+                self.phase = "stopping"
+                self._show_status()
+                self.refresh_bindings()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Stop the run after the current batch? The test set is still evaluated.",
+                confirm="Stop",
+            ),
+            answer,
+        )
+
+    def action_learning_rate(self) -> None:
+        """Ask for a new learning rate; it applies from the next batch."""
+
+        def check(text: str) -> str | None:
+            try:
+                value = float(text)
+            except ValueError:
+                return "a positive number, e.g. 0.0005"
+            if not math.isfinite(value) or value <= 0:
+                return "a positive number, e.g. 0.0005"
+            return None
+
+        def apply(text: str | None) -> None:
+            if text is not None:
+                self.controls.set_learning_rate(float(text))
+                self.notify(f"Learning rate {float(text):g} from the next batch.")
+
+        current = "" if self.learning_rate is None else f"{self.learning_rate:g}"
+        self.app.push_screen(
+            AskDialog(
+                "New learning rate (takes effect on the next batch):", value=current, check=check
+            ),
+            apply,
+        )
+
+    def action_rerun(self) -> None:
+        """Run again with the same values."""
+        self.app.switch_screen(TrainingScreen(self.config))
+
+    def action_edit(self) -> None:
+        """Back to the form (its values are kept) to change something and run again."""
+        self.app.pop_screen()
+
+    def action_back(self) -> None:
+        """Back to the form; a run that is going is stopped first (after asking)."""
+        if not self.running:
+            self.app.pop_screen()
+            return
+
+        async def answer(confirmed: bool | None) -> None:
+            if confirmed:
+                await self.stop_and_wait()
+                self.app.pop_screen()
+
+        self.app.push_screen(
+            ConfirmDialog("A run is going. Stop it and go back?", confirm="Stop"), answer
+        )
+
+
+def _metric_order(metrics: dict[str, float]) -> list[str]:
+    """loss first, then the other training metrics, then the validation ones."""
+    train = [k for k in metrics if not k.startswith("val_")]
+    val = [k for k in metrics if k.startswith("val_")]
+
+    def key(name: str) -> tuple[int, str]:
+        base = name.removeprefix("val_")
+        return (0 if base == "loss" else 1, base)
+
+    return sorted(train, key=key) + sorted(val, key=key)

@@ -1,0 +1,84 @@
+"""A row of sparklines, one per metric, that grows by one point each epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Sparkline, Static
+
+from ktui.core.format import format_metric
+
+
+def metric_order(names: Mapping[str, float] | list[str]) -> list[str]:
+    """loss first, then the other training metrics, then the validation ones."""
+    names = list(names)
+    train = [k for k in names if not k.startswith("val_")]
+    val = [k for k in names if k.startswith("val_")]
+
+    def key(name: str) -> tuple[int, str]:
+        base = name.removeprefix("val_")
+        return (0 if base == "loss" else 1, base)
+
+    return sorted(train, key=key) + sorted(val, key=key)
+
+
+def _lower_is_better(name: str) -> bool:
+    return "loss" in name or "error" in name
+
+
+class MetricSparklines(Horizontal):
+    """One labelled sparkline per metric (train and validation side by side)."""
+
+    DEFAULT_CSS = """
+    MetricSparklines { height: auto; }
+    MetricSparklines > .metric-cell { width: 1fr; height: auto; padding: 0 1; }
+    MetricSparklines .metric-label { height: 1; }
+    MetricSparklines Sparkline { height: 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self.history: dict[str, list[float]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield from ()
+
+    def add_epoch(self, metrics: Mapping[str, float]) -> None:
+        """Append one epoch's values; creates the cells on the first call."""
+        if not self.history:
+            for name in metric_order(metrics):
+                self.history[name] = []
+                cell = Vertical(
+                    Static("", classes="metric-label", id=f"label-{name}"),
+                    Sparkline([], id=f"spark-{name}"),
+                    classes="metric-cell",
+                )
+                self.mount(cell)
+            self.call_after_refresh(self._redraw)
+        for name, value in metrics.items():
+            if name in self.history:
+                self.history[name].append(value)
+        if self.children:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        for name, values in self.history.items():
+            if not values:
+                continue
+            try:
+                label = self.query_one(f"#label-{name}", Static)
+                spark = self.query_one(f"#spark-{name}", Sparkline)
+            except Exception:  # noqa: BLE001 - cells are mounted on the next refresh
+                return
+            best = min(values) if _lower_is_better(name) else max(values)
+            label.update(
+                Text.assemble(
+                    (name, "bold"),
+                    f" {format_metric(values[-1])}",
+                    (f"  best {format_metric(best)}", "dim"),
+                )
+            )
+            spark.data = list(values)
