@@ -318,11 +318,19 @@ def load_catalog(folders: Sequence[Path]) -> PresetCatalog:
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.toml")):
+            # A later file replaces an earlier one of the same name, whichever of the
+            # two is broken: a typo in a user's copy of a shipped preset must be
+            # reported, not silently answered with the shipped file.
+            catalog.errors = [e for e in catalog.errors if Path(e.source).stem != path.stem]
             try:
                 preset = load(path)
             except PresetError as exc:
-                catalog.errors = [e for e in catalog.errors if Path(e.source).stem != path.stem]
                 catalog.errors.append(exc)
+                catalog.presets = {
+                    name: p
+                    for name, p in catalog.presets.items()
+                    if name != path.stem and Path(p.source).stem != path.stem
+                }
                 continue
             catalog.presets[preset.name] = preset
     return catalog
