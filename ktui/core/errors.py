@@ -35,3 +35,7 @@ class DataError(KtuiError):
 
 class TrainingError(KtuiError):
     """Training could not start (for example a model that cannot be built)."""
+
+
+class StoreError(KtuiError):
+    """The run store cannot be used: corrupt, from a newer ktui, busy, or an unknown run."""

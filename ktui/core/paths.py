@@ -1,7 +1,7 @@
 """Where ktui keeps its files: the platform's config and data folders (via platformdirs).
 
 ``KTUI_CONFIG_DIR`` and ``KTUI_DATA_DIR`` override them, for tests and for people
-who keep everything on a bigger disk.
+who keep everything on a bigger disk; ``KTUI_STORE`` names the run store's file.
 """
 
 from __future__ import annotations
@@ -32,3 +32,11 @@ def user_presets_dir() -> Path:
 def logs_dir() -> Path:
     """Where captured TensorFlow output of command-line runs is kept."""
     return data_dir() / "logs"
+
+
+def store_path(override: Path | str | None = None) -> Path:
+    """The run store's SQLite file: ``override`` (``--store``), else ``KTUI_STORE``, else
+    ``runs.sqlite`` in :func:`data_dir`. An existing folder means ``runs.sqlite`` in it."""
+    chosen = override if override else os.environ.get("KTUI_STORE")
+    path = Path(chosen).expanduser() if chosen else data_dir() / "runs.sqlite"
+    return path / "runs.sqlite" if path.is_dir() else path

@@ -1,0 +1,1024 @@
+"""The run store: every training run, its epochs and its log, in one SQLite file.
+
+Layout on disk (``runs.sqlite`` in the data folder by default)::
+
+    runs.sqlite            the database (WAL mode, so also runs.sqlite-wal / -shm)
+    runs/<id>/             one folder per run: model.keras, history.csv, log.txt
+
+Several ktui processes may use the same store at once: SQLite's WAL mode lets
+readers go on while one writer commits, every write is a short ``BEGIN IMMEDIATE``
+transaction, and a busy timeout makes a writer wait for another instead of failing.
+Each epoch is committed when it ends, so a process killed mid-run loses at most
+the epoch in progress; the next ktui marks its run ``interrupted``
+(:meth:`RunStore.mark_interrupted`).
+
+The schema's version is ``PRAGMA user_version``; :data:`MIGRATIONS` brings an
+older file forward (after a backup copy). A file that is not a ktui store, is
+corrupt, or comes from a newer ktui is refused with a :class:`StoreError` and is
+never written to.
+
+Plain Python and :mod:`sqlite3` only: the command line lists runs without loading
+TensorFlow, and the UI reads the store from any thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import socket
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from ktui.core.errors import StoreError
+
+Status = Literal["running", "finished", "stopped", "failed", "interrupted"]
+"""A run's state: still going, or how it ended."""
+
+STATUSES: tuple[Status, ...] = get_args(Status)
+
+SortKey = Literal["id", "started", "preset", "status", "best", "test_error", "duration", "epochs"]
+"""What :meth:`RunStore.list_runs` can sort by."""
+
+SORT_KEYS: tuple[SortKey, ...] = get_args(SortKey)
+
+SCHEMA_VERSION = 2
+"""The schema this ktui writes; older files are migrated, newer ones refused."""
+
+APPLICATION_ID = 0x6B747569
+"""``PRAGMA application_id`` of a ktui store ("ktui"), to tell it from other SQLite files."""
+
+BUSY_TIMEOUT = 10.0
+"""Seconds a write waits for another process's write to finish before giving up."""
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+# --------------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class EpochRecord:
+    """One finished epoch of a run."""
+
+    epoch: int
+    """1-based epoch number."""
+    metrics: dict[str, float]
+    learning_rate: float | None = None
+    seconds: float | None = None
+    samples_per_second: float | None = None
+    ended_at: float | None = None
+    """Unix time the epoch was recorded."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run as :meth:`RunStore.list_runs` returns it: enough for one row of a table."""
+
+    id: int
+    preset: str
+    status: Status
+    values: dict[str, Any]
+    """Every hyperparameter value the run used."""
+    defaults: dict[str, Any]
+    """The preset's defaults when the run started (empty if unknown)."""
+    data: str
+    device: str
+    started_at: float
+    """Unix time."""
+    ended_at: float | None
+    epochs_done: int
+    epochs_planned: int | None
+    best_metric: str | None
+    """The metric the run is judged by: val_accuracy, else val_loss, else accuracy, else loss."""
+    best_value: float | None
+    best_epoch: int | None
+    test_loss: float | None
+    test_accuracy: float | None
+    error: str | None
+
+    @property
+    def test_error_percent(self) -> float | None:
+        """``100 - test accuracy * 100``, the seed's figure."""
+        return None if self.test_accuracy is None else 100.0 - self.test_accuracy * 100.0
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end; up to now while the run is going."""
+        if self.ended_at is not None:
+            return max(0.0, self.ended_at - self.started_at)
+        if self.status == "running":
+            return max(0.0, time.time() - self.started_at)
+        return None
+
+    def changed_values(self) -> dict[str, Any]:
+        """The hyperparameters that differ from the preset's defaults (all when unknown)."""
+        if not self.defaults:
+            return dict(self.values)
+        return {k: v for k, v in self.values.items() if self.defaults.get(k, _MISSING) != v}
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Run(RunSummary):
+    """Everything recorded about a run except its epochs and log (see :meth:`RunStore.epochs`)."""
+
+    versions: dict[str, str]
+    """ktui, Keras, TensorFlow and Python versions."""
+    model: dict[str, Any] | None
+    """The model summary: ``total_params``, ``trainable_params``, ``input_shape``, ``layers``."""
+    info: dict[str, Any]
+    """Sample counts, batch size, steps per epoch and planned epochs."""
+    seconds: float | None
+    """Training time reported by the run itself."""
+    error_type: str | None
+    traceback: str | None
+    pid: int | None
+    host: str | None
+    folder: Path
+    """The run's folder (model.keras, history.csv, log.txt); it may not exist."""
+
+
+# --------------------------------------------------------------------------- schema
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    """The first schema: runs, their epochs and their log lines."""
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute(
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: a deleted id is never reused
+            preset TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN
+                ('running', 'finished', 'stopped', 'failed', 'interrupted')),
+            hyperparameters TEXT NOT NULL DEFAULT '{}',
+            data TEXT NOT NULL DEFAULT '',
+            device TEXT NOT NULL DEFAULT '',
+            versions TEXT NOT NULL DEFAULT '{}',
+            model TEXT,
+            info TEXT NOT NULL DEFAULT '{}',
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            seconds REAL,
+            test_loss REAL,
+            test_accuracy REAL,
+            error TEXT,
+            error_type TEXT,
+            traceback TEXT,
+            pid INTEGER,
+            host TEXT,
+            process TEXT,
+            folder TEXT NOT NULL DEFAULT ''
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE epochs (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            epoch INTEGER NOT NULL,
+            metrics TEXT NOT NULL,
+            learning_rate REAL,
+            seconds REAL,
+            samples_per_second REAL,
+            ended_at REAL,
+            PRIMARY KEY (run_id, epoch)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE log (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            line TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX log_by_run ON log(run_id, id)")
+
+
+def _v2(db: sqlite3.Connection) -> None:
+    """Summary columns and indexes, so listing 1,000 runs never reads their 100,000 epochs."""
+    for column in (
+        "defaults TEXT NOT NULL DEFAULT '{}'",
+        "epochs_done INTEGER NOT NULL DEFAULT 0",
+        "epochs_planned INTEGER",
+        "best_metric TEXT",
+        "best_value REAL",
+        "best_epoch INTEGER",
+    ):
+        db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
+    db.execute("CREATE INDEX runs_by_status ON runs(status)")
+    db.execute("CREATE INDEX runs_by_preset ON runs(preset)")
+    db.execute("CREATE INDEX runs_by_start ON runs(started_at)")
+    # Fill the new columns in for the runs already recorded.
+    for run_id, info in db.execute("SELECT id, info FROM runs").fetchall():
+        summary = _Summary()
+        for epoch, metrics in db.execute(
+            "SELECT epoch, metrics FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)
+        ):
+            summary.add(epoch, _loads(metrics, {}))
+        planned = _loads(info, {}).get("epochs")
+        db.execute(
+            "UPDATE runs SET epochs_done = ?, epochs_planned = ?, best_metric = ?,"
+            " best_value = ?, best_epoch = ? WHERE id = ?",
+            (
+                summary.epochs,
+                planned if isinstance(planned, int) else None,
+                summary.metric,
+                summary.value,
+                summary.epoch,
+                run_id,
+            ),
+        )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
+"""``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
+
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+# --------------------------------------------------------------------------- best metric
+_PREFERENCE: tuple[Callable[[str], bool], ...] = (
+    lambda n: n == "val_accuracy",
+    lambda n: n.startswith("val_") and n.endswith("accuracy"),
+    lambda n: n == "val_loss",
+    lambda n: n == "accuracy",
+    lambda n: n.endswith("accuracy"),
+    lambda n: n == "loss",
+)
+
+
+def pick_metric(names: Iterable[str]) -> str | None:
+    """The metric a run is judged by: val_accuracy, else val_loss, else accuracy, else loss."""
+    names = list(names)
+    for wanted in _PREFERENCE:
+        for name in names:
+            if wanted(name):
+                return name
+    return None
+
+
+def lower_is_better(metric: str) -> bool:
+    """Losses and errors go down; accuracies go up."""
+    return metric.endswith(("loss", "error"))
+
+
+class _Summary:
+    """The best value of a run's chosen metric, updated one epoch at a time."""
+
+    def __init__(
+        self,
+        metric: str | None = None,
+        value: float | None = None,
+        epoch: int | None = None,
+        epochs: int = 0,
+    ) -> None:
+        self.metric, self.value, self.epoch, self.epochs = metric, value, epoch, epochs
+
+    def add(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        self.epochs = max(self.epochs, epoch)
+        if self.metric is None:
+            self.metric = pick_metric(metrics)
+        if self.metric is None:
+            return
+        value = metrics.get(self.metric)
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            return  # a diverged (NaN) epoch is never the best one
+        if (
+            self.value is None
+            or (lower_is_better(self.metric) and value < self.value)
+            or (not lower_is_better(self.metric) and value > self.value)
+        ):
+            self.value, self.epoch = float(value), epoch
+
+
+# --------------------------------------------------------------------------- processes
+def this_host() -> str:
+    """The host name runs are recorded with."""
+    return socket.gethostname()
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time since boot) of a Linux process; ``None`` if unknown."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses; the rest follows the last ")".
+    fields = text[text.rfind(")") + 2 :].split()
+    if len(fields) < 20:
+        return None
+    return fields[0], fields[19]
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def process_token(pid: int) -> str | None:
+    """What tells this process from a later one that gets the same pid (Linux only)."""
+    stat = _proc_stat(pid)
+    boot = _boot_id()
+    return f"{boot}/{stat[1]}" if stat and boot else None
+
+
+def process_alive(pid: int, token: str | None = None) -> bool:
+    """Is process ``pid`` of this host still running (and the same one as ``token``)?"""
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":
+        # os.kill(pid, 0) would terminate the process on Windows; never guess there.
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, as another user's process
+    except OSError:
+        return True
+    stat = _proc_stat(pid)
+    if stat is None:
+        return True  # no /proc: the pid alone has to do
+    if stat[0] in ("Z", "X"):
+        return False  # a zombie is dead; only its parent has not reaped it yet
+    return token is None or token == process_token(pid)
+
+
+# --------------------------------------------------------------------------- helpers
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+def _metric_value(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+_SUMMARY_COLUMNS = (
+    "id, preset, status, hyperparameters, defaults, data, device, started_at, ended_at,"
+    " epochs_done, epochs_planned, best_metric, best_value, best_epoch, test_loss,"
+    " test_accuracy, error"
+)
+_RUN_COLUMNS = (
+    _SUMMARY_COLUMNS + ", versions, model, info, seconds, error_type, traceback, pid, host, folder"
+)
+
+
+def _order_by(sort: SortKey, reverse: bool) -> str:
+    """ORDER BY for ``sort``, in its natural direction (newest, best, longest first)."""
+    best = "CASE WHEN best_metric LIKE '%loss' OR best_metric LIKE '%error'"
+    keys: dict[str, tuple[str, bool]] = {
+        # (expression, ascending by default); NULLs always last, then id as a tiebreak.
+        "id": ("id", False),
+        "started": ("started_at", False),
+        "preset": ("preset", True),
+        "status": ("status", True),
+        "best": (f"{best} THEN best_value ELSE -best_value END", True),
+        "test_error": ("-test_accuracy", True),
+        "duration": ("COALESCE(ended_at, :now) - started_at", False),
+        "epochs": ("epochs_done", False),
+    }
+    if sort not in keys:
+        raise StoreError(
+            f"cannot sort runs by {sort!r}", hint=f"Sort by one of: {', '.join(SORT_KEYS)}."
+        )
+    expression, ascending = keys[sort]
+    if reverse:
+        ascending = not ascending
+    direction = "ASC" if ascending else "DESC"
+    return f"({expression}) IS NULL, {expression} {direction}, id {'ASC' if reverse else 'DESC'}"
+
+
+# --------------------------------------------------------------------------- the store
+class RunStore:
+    """An open run store. Safe to share between threads; each call is one short transaction.
+
+    Raises :class:`StoreError` (with the file's path and what to do) when the file
+    is not a ktui store, is corrupt, comes from a newer ktui, or stays locked.
+    """
+
+    def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
+        self.path = Path(path).expanduser()
+        self._busy_timeout = busy_timeout
+        self._lock = threading.RLock()
+        self._check_file()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the run store's folder {self.path.parent}: {exc}"
+            ) from None
+        with self._errors("open"):
+            # check_same_thread=False: the training thread records while the UI thread
+            # reads; self._lock makes sure only one of them uses the connection at a time.
+            # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE).
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+
+    # -- opening --------------------------------------------------------------------
+    def _check_file(self) -> None:
+        """Refuse a file that is not SQLite before SQLite gets a chance to write to it."""
+        if self.path.is_dir():
+            raise StoreError(f"the run store {self.path} is a folder, not a file")
+        try:
+            with self.path.open("rb") as file:
+                header = file.read(len(_SQLITE_HEADER))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot read the run store {self.path}: {exc}") from None
+        if header and header != _SQLITE_HEADER:  # an empty file is a new, empty database
+            raise self._not_a_store("it is not an SQLite database")
+
+    def _not_a_store(self, why: str) -> StoreError:
+        return StoreError(
+            f"{self.path} is not a ktui run store ({why}); ktui leaves it untouched",
+            hint="Move the file away to start a new store there, or choose another file "
+            "with --store PATH or the KTUI_STORE environment variable.",
+        )
+
+    def _open(self) -> None:
+        db = self._db
+        with self._errors("open"):
+            self._check_version(*self._versions())
+            # WAL: readers never block the writer, and a commit is one append to the
+            # log. synchronous=NORMAL does not fsync each commit; a committed epoch still
+            # survives the process being killed (only a power cut can lose the last ones).
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            if self._versions()[0] < SCHEMA_VERSION:
+                self._migrate()
+
+    def _versions(self) -> tuple[int, int]:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        app_id = int(self._db.execute("PRAGMA application_id").fetchone()[0])
+        return version, app_id
+
+    def _check_version(self, version: int, app_id: int) -> None:
+        if app_id not in (0, APPLICATION_ID) or (version > 0 and app_id != APPLICATION_ID):
+            raise self._not_a_store("it is another program's SQLite database")
+        if version == 0:
+            tables = self._db.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            ).fetchone()[0]
+            if tables:
+                raise self._not_a_store("it is an SQLite database with other tables")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the run store {self.path} was written by a newer ktui (schema version "
+                f"{version}; this ktui knows up to {SCHEMA_VERSION}); ktui leaves it untouched",
+                hint="Upgrade ktui, or choose another file with --store PATH or KTUI_STORE.",
+            )
+
+    def _migrate(self) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated (or created) it while we waited.
+            version, app_id = self._versions()
+            self._check_version(version, app_id)
+            if version >= SCHEMA_VERSION:
+                db.execute("COMMIT")
+                return
+            if version > 0:
+                self._backup(version)
+            for migration in MIGRATIONS[version:]:
+                migration(db)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _backup(self, version: int) -> None:
+        """Copy the file before changing its schema: ``runs.sqlite.v1.bak`` and so on."""
+        target = self.path.with_name(f"{self.path.name}.v{version}.bak")
+        if target.exists():
+            return
+        copy = sqlite3.connect(target)
+        try:
+            self._db.backup(copy)
+        finally:
+            copy.close()
+
+    # -- plumbing -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Turn SQLite's exceptions into a StoreError that names the file."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            text = str(exc)
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+                raise StoreError(
+                    f"the run store {self.path} is busy: another ktui kept it locked for "
+                    f"longer than {self._busy_timeout:g} s ({doing})",
+                    hint="Try again; if it persists, look for a stuck ktui process.",
+                ) from None
+            if "not a database" in text or "malformed" in text:
+                raise StoreError(
+                    f"the run store {self.path} is corrupt ({text}); ktui leaves it untouched",
+                    hint="Move it away (with its -wal and -shm files) to start a new store "
+                    "there, or choose another file with --store PATH or KTUI_STORE.",
+                ) from None
+            if "full" in text:
+                raise StoreError(
+                    f"the disk holding the run store {self.path} is full ({doing})",
+                    hint="Free some space; runs recorded so far are kept.",
+                ) from None
+            raise StoreError(f"the run store {self.path}: {doing}: {text}") from None
+
+    @contextlib.contextmanager
+    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction; IMMEDIATE takes the write lock up front, so two
+        writers queue on the busy timeout instead of one failing on an upgrade."""
+        with self._lock, self._errors(doing):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _read(self, doing: str) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors(doing):
+            yield self._db
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where the run folders are: ``runs/`` beside the database."""
+        return self.path.parent / "runs"
+
+    @property
+    def schema_version(self) -> int:
+        """The file's schema version (always :data:`SCHEMA_VERSION` once open)."""
+        with self._read("read the schema version") as db:
+            return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- writing --------------------------------------------------------------------
+    def create_run(
+        self,
+        preset: str,
+        *,
+        values: Mapping[str, Any] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        data: str = "",
+        epochs: int | None = None,
+        started_at: float | None = None,
+        pid: int | None = None,
+    ) -> int:
+        """Record a new run with status ``running``, owned by process ``pid`` (this one
+        by default) of this host; create its folder. Returns the run's id."""
+        pid = os.getpid() if pid is None else pid
+        with self._write("record a new run") as db:
+            cursor = db.execute(
+                "INSERT INTO runs (preset, status, hyperparameters, defaults, data, started_at,"
+                " epochs_planned, pid, host, process)"
+                " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    preset,
+                    _dumps(dict(values or {})),
+                    _dumps(dict(defaults or {})),
+                    data,
+                    time.time() if started_at is None else started_at,
+                    epochs,
+                    pid,
+                    this_host(),
+                    process_token(pid),
+                ),
+            )
+            run_id = int(cursor.lastrowid or 0)
+            folder = self._make_folder(run_id)
+            db.execute("UPDATE runs SET folder = ? WHERE id = ?", (folder, run_id))
+        return run_id
+
+    def _make_folder(self, run_id: int) -> str:
+        """``runs/<id>``, or ``runs/<id>-2``... when a folder of that name is left over
+        (from a deleted store, or another store in the same folder): never mix runs."""
+        for attempt in range(1, 100):
+            name = f"runs/{run_id}" if attempt == 1 else f"runs/{run_id}-{attempt}"
+            try:
+                (self.path.parent / name).mkdir(parents=True)
+            except FileExistsError:
+                continue
+            except OSError:
+                return name  # a full disk: the model cannot be saved, the metrics still can
+            return name
+        return f"runs/{run_id}-{time.time_ns()}"
+
+    def set_details(
+        self,
+        run_id: int,
+        *,
+        values: Mapping[str, Any] | None = None,
+        data: str | None = None,
+        device: str | None = None,
+        versions: Mapping[str, str] | None = None,
+        model: Mapping[str, Any] | None = None,
+        info: Mapping[str, Any] | None = None,
+        epochs: int | None = None,
+    ) -> None:
+        """Fill in what is known once the model is built (fields left ``None`` are kept)."""
+        fields: dict[str, object] = {
+            "hyperparameters": None if values is None else _dumps(dict(values)),
+            "data": data,
+            "device": device,
+            "versions": None if versions is None else _dumps(dict(versions)),
+            "model": None if model is None else _dumps(dict(model)),
+            "info": None if info is None else _dumps(dict(info)),
+            "epochs_planned": epochs,
+        }
+        changes = {k: v for k, v in fields.items() if v is not None}
+        if not changes:
+            return
+        assignments = ", ".join(f"{k} = ?" for k in changes)
+        with self._write("record a run's details") as db:
+            self._require(db, run_id)
+            db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*changes.values(), run_id))
+
+    def add_epoch(
+        self,
+        run_id: int,
+        epoch: int,
+        metrics: Mapping[str, float],
+        *,
+        learning_rate: float | None = None,
+        seconds: float | None = None,
+        samples_per_second: float | None = None,
+        log: Sequence[str] = (),
+    ) -> None:
+        """Commit one finished epoch (and log lines gathered since the last commit).
+
+        Recording an epoch twice replaces it. Also updates the run's summary (epochs
+        done, best metric) so listing runs never has to read the epochs.
+        """
+        metrics = {str(k): float(v) for k, v in metrics.items()}
+        with self._write(f"record epoch {epoch} of run {run_id}") as db:
+            row = db.execute(
+                "SELECT best_metric, best_value, best_epoch, epochs_done FROM runs WHERE id = ?",
+                (run_id,),
+            ).fetchone()
+            if row is None:
+                raise self._unknown(run_id)
+            summary = _Summary(*row)
+            summary.add(epoch, metrics)
+            db.execute(
+                "INSERT OR REPLACE INTO epochs (run_id, epoch, metrics, learning_rate, seconds,"
+                " samples_per_second, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    epoch,
+                    _dumps(metrics),
+                    learning_rate,
+                    seconds,
+                    samples_per_second,
+                    time.time(),
+                ),
+            )
+            # A run that another process wrongly took for dead comes back to life.
+            db.execute(
+                "UPDATE runs SET epochs_done = ?, best_metric = ?, best_value = ?, best_epoch = ?,"
+                " status = CASE status WHEN 'interrupted' THEN 'running' ELSE status END,"
+                " ended_at = CASE status WHEN 'interrupted' THEN NULL ELSE ended_at END"
+                " WHERE id = ?",
+                (summary.epochs, summary.metric, summary.value, summary.epoch, run_id),
+            )
+            self._insert_log(db, run_id, log)
+
+    def append_log(self, run_id: int, lines: Sequence[str]) -> None:
+        """Add captured log lines to a run (one transaction for all of them)."""
+        if not lines:
+            return
+        with self._write(f"record the log of run {run_id}") as db:
+            self._require(db, run_id)
+            self._insert_log(db, run_id, lines)
+
+    @staticmethod
+    def _insert_log(db: sqlite3.Connection, run_id: int, lines: Sequence[str]) -> None:
+        if lines:
+            db.executemany(
+                "INSERT INTO log (run_id, line) VALUES (?, ?)", ((run_id, line) for line in lines)
+            )
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: Literal["finished", "stopped"] = "finished",
+        *,
+        test_loss: float | None = None,
+        test_accuracy: float | None = None,
+        seconds: float | None = None,
+        log: Sequence[str] = (),
+    ) -> None:
+        """Record how a run ended normally (all epochs, or stopped by the user)."""
+        if status not in ("finished", "stopped"):
+            raise ValueError(f"finish_run: status must be finished or stopped, not {status!r}")
+        with self._write(f"record the end of run {run_id}") as db:
+            self._require(db, run_id)
+            db.execute(
+                "UPDATE runs SET status = ?, ended_at = ?, test_loss = ?, test_accuracy = ?,"
+                " seconds = ? WHERE id = ?",
+                (status, time.time(), test_loss, test_accuracy, seconds, run_id),
+            )
+            self._insert_log(db, run_id, log)
+
+    def fail_run(
+        self,
+        run_id: int,
+        message: str,
+        *,
+        error_type: str = "",
+        traceback: str = "",
+        log: Sequence[str] = (),
+    ) -> None:
+        """Record that a run failed, with the message for the user and the traceback."""
+        with self._write(f"record the failure of run {run_id}") as db:
+            self._require(db, run_id)
+            db.execute(
+                "UPDATE runs SET status = 'failed', ended_at = ?, error = ?, error_type = ?,"
+                " traceback = ? WHERE id = ?",
+                (time.time(), message, error_type or None, traceback or None, run_id),
+            )
+            self._insert_log(db, run_id, log)
+
+    def set_status(self, run_id: int, status: Status) -> None:
+        """Force a run's status (e.g. ``interrupted`` for a run abandoned by its process)."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        with self._write(f"change the status of run {run_id}") as db:
+            self._require(db, run_id)
+            db.execute(
+                "UPDATE runs SET status = ?, ended_at = CASE WHEN ? = 'running' THEN NULL"
+                " ELSE COALESCE(ended_at, ?) END WHERE id = ?",
+                (status, status, time.time(), run_id),
+            )
+
+    def mark_interrupted(self) -> list[int]:
+        """Mark ``running`` runs whose process on this host is gone as ``interrupted``.
+
+        Their epochs are kept; the end time becomes the last recorded epoch's. Runs
+        of live processes, and of other hosts (which cannot be checked), are left
+        alone. Returns the ids marked.
+        """
+        with self._read("look for interrupted runs") as db:
+            rows = db.execute(
+                "SELECT id, pid, process FROM runs WHERE status = 'running' AND host = ?",
+                (this_host(),),
+            ).fetchall()
+        dead = [run_id for run_id, pid, token in rows if not process_alive(pid or 0, token)]
+        if not dead:
+            return []
+        with self._write("mark interrupted runs") as db:
+            for run_id in dead:
+                db.execute(
+                    "UPDATE runs SET status = 'interrupted', ended_at = COALESCE("
+                    "(SELECT max(ended_at) FROM epochs WHERE run_id = runs.id), started_at)"
+                    " WHERE id = ? AND status = 'running'",
+                    (run_id,),
+                )
+        return dead
+
+    def delete_run(self, run_id: int) -> None:
+        """Delete a run, its epochs, its log and its folder.
+
+        Refuses (StoreError) while the run is being recorded by a live process.
+        """
+        with self._write(f"delete run {run_id}") as db:
+            row = db.execute(
+                "SELECT status, pid, host, process, folder FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                raise self._unknown(run_id)
+            status, pid, host, token, folder = row
+            if status == "running" and (host != this_host() or process_alive(pid or 0, token)):
+                raise StoreError(
+                    f"run {run_id} is still being recorded (process {pid} on {host})",
+                    hint="Stop it first, then delete it.",
+                )
+            db.execute("DELETE FROM log WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        path = self._folder_path(folder)
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+
+    # -- reading --------------------------------------------------------------------
+    def list_runs(
+        self,
+        *,
+        preset: str | None = None,
+        status: Status | None = None,
+        sort: SortKey = "id",
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[RunSummary]:
+        """Runs, filtered by preset and status, newest first by default.
+
+        ``sort`` orders by that column in its natural direction (newest, best,
+        lowest test error, longest first; preset and status alphabetically);
+        ``reverse`` flips it. Reads only the runs table.
+        """
+        where, params = self._where(preset, status)
+        params["now"] = time.time()
+        sql = f"SELECT {_SUMMARY_COLUMNS} FROM runs {where} ORDER BY {_order_by(sort, reverse)}"
+        if limit is not None and limit > 0:
+            sql += " LIMIT :limit"
+            params["limit"] = limit
+        with self._read("list runs") as db:
+            rows = db.execute(sql, params).fetchall()
+        return [self._summary(row) for row in rows]
+
+    def count_runs(self, *, preset: str | None = None, status: Status | None = None) -> int:
+        """How many runs match the filters."""
+        where, params = self._where(preset, status)
+        with self._read("count runs") as db:
+            return int(db.execute(f"SELECT count(*) FROM runs {where}", params).fetchone()[0])
+
+    @staticmethod
+    def _where(preset: str | None, status: str | None) -> tuple[str, dict[str, object]]:
+        clauses, params = [], {}
+        if preset is not None:
+            clauses.append("preset = :preset")
+            params["preset"] = preset
+        if status is not None:
+            if status not in STATUSES:
+                raise StoreError(
+                    f"no run status {status!r}", hint=f"Statuses: {', '.join(STATUSES)}."
+                )
+            clauses.append("status = :status")
+            params["status"] = status
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", dict(params)
+
+    def get_run(self, run_id: int) -> Run:
+        """Everything recorded about run ``run_id``; StoreError if there is none."""
+        with self._read(f"read run {run_id}") as db:
+            row = db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise self._unknown(run_id)
+        summary = self._summary(row[:17])
+        versions, model, info, seconds, error_type, traceback, pid, host, folder = row[17:]
+        return Run(
+            **{name: getattr(summary, name) for name in RunSummary.__dataclass_fields__},
+            versions=_loads(versions, {}),
+            model=_loads(model, None),
+            info=_loads(info, {}),
+            seconds=seconds,
+            error_type=error_type,
+            traceback=traceback,
+            pid=pid,
+            host=host,
+            folder=self._folder_path(folder) or self.runs_dir / str(run_id),
+        )
+
+    def has_run(self, run_id: int) -> bool:
+        """Whether a run with this id exists."""
+        with self._read(f"read run {run_id}") as db:
+            return db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+
+    def epochs(self, run_id: int) -> list[EpochRecord]:
+        """The run's recorded epochs, in order; StoreError for an unknown run."""
+        with self._read(f"read the epochs of run {run_id}") as db:
+            self._require(db, run_id)
+            rows = db.execute(
+                "SELECT epoch, metrics, learning_rate, seconds, samples_per_second, ended_at"
+                " FROM epochs WHERE run_id = ? ORDER BY epoch",
+                (run_id,),
+            ).fetchall()
+        return [
+            EpochRecord(epoch, _loads(metrics, {}), lr, seconds, rate, ended)
+            for epoch, metrics, lr, seconds, rate, ended in rows
+        ]
+
+    def log(self, run_id: int, *, tail: int | None = None) -> list[str]:
+        """The run's captured log lines (only the last ``tail`` when given)."""
+        with self._read(f"read the log of run {run_id}") as db:
+            self._require(db, run_id)
+            if tail is None:
+                rows = db.execute(
+                    "SELECT line FROM log WHERE run_id = ? ORDER BY id", (run_id,)
+                ).fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT line FROM log WHERE run_id = ? ORDER BY id DESC LIMIT ?",
+                    (run_id, max(tail, 0)),
+                ).fetchall()[::-1]
+        return [line for (line,) in rows]
+
+    def log_size(self, run_id: int) -> int:
+        """How many log lines the run has."""
+        with self._read(f"read the log of run {run_id}") as db:
+            return int(
+                db.execute("SELECT count(*) FROM log WHERE run_id = ?", (run_id,)).fetchone()[0]
+            )
+
+    def folder(self, run_id: int) -> Path:
+        """The run's folder: where model.keras, history.csv and log.txt go."""
+        with self._read(f"read run {run_id}") as db:
+            row = db.execute("SELECT folder FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise self._unknown(run_id)
+        return self._folder_path(row[0]) or self.runs_dir / str(run_id)
+
+    # -- row helpers ----------------------------------------------------------------
+    def _folder_path(self, folder: str | None) -> Path | None:
+        """The folder named in a row, only if it really is inside ``runs/``."""
+        if not folder:
+            return None
+        path = (self.path.parent / folder).resolve()
+        root = self.runs_dir.resolve()
+        return path if path.parent == root else None
+
+    def _require(self, db: sqlite3.Connection, run_id: int) -> None:
+        if db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise self._unknown(run_id)
+
+    def _unknown(self, run_id: int) -> StoreError:
+        return StoreError(
+            f"no run with id {run_id} in {self.path}", hint="`ktui runs` lists the runs."
+        )
+
+    @staticmethod
+    def _summary(row: Sequence[Any]) -> RunSummary:
+        (
+            run_id,
+            preset,
+            status,
+            values,
+            defaults,
+            data,
+            device,
+            started_at,
+            ended_at,
+            epochs_done,
+            epochs_planned,
+            best_metric,
+            best_value,
+            best_epoch,
+            test_loss,
+            test_accuracy,
+            error,
+        ) = row
+        return RunSummary(
+            id=run_id,
+            preset=preset,
+            status=status,
+            values=_loads(values, {}),
+            defaults=_loads(defaults, {}),
+            data=data,
+            device=device,
+            started_at=started_at,
+            ended_at=ended_at,
+            epochs_done=epochs_done,
+            epochs_planned=epochs_planned,
+            best_metric=best_metric,
+            best_value=_metric_value(best_value),
+            best_epoch=best_epoch,
+            test_loss=_metric_value(test_loss),
+            test_accuracy=_metric_value(test_accuracy),
+            error=error,
+        )
