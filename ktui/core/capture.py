@@ -38,8 +38,14 @@ class StderrCapture:
         self._log: TextIO | None = None
         self._original_showwarning = warnings.showwarning
         self._count = 0
-        #: Writes to the real terminal's stderr (or the original fd 2 when not started).
-        self.terminal: TextIO = sys.stderr
+        self._terminal: TextIO | None = None
+        #: The log file of the current (or last) capture; ``None`` without one.
+        self.log_path: Path | None = None
+
+    @property
+    def terminal(self) -> TextIO:
+        """Writes to the real terminal's stderr; ``sys.stderr`` (as it is now) when not started."""
+        return self._terminal if self._terminal is not None else sys.stderr
 
     @property
     def active(self) -> bool:
@@ -55,16 +61,18 @@ class StderrCapture:
         """Redirect fd 2; lines also go to ``log_path`` when given. Idempotent."""
         if self.active:
             return
+        self.log_path = None
         if log_path is not None:
             with contextlib.suppress(OSError):
                 log_path.parent.mkdir(parents=True, exist_ok=True)
                 self._log = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+                self.log_path = log_path
         sys.stderr.flush()
         self._terminal_fd = os.dup(2)
         read_fd, write_fd = os.pipe()
         os.dup2(write_fd, 2)
         os.close(write_fd)
-        self.terminal = io.TextIOWrapper(
+        self._terminal = io.TextIOWrapper(
             io.FileIO(self._terminal_fd, "w", closefd=False),
             encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
             errors="backslashreplace",
@@ -79,16 +87,27 @@ class StderrCapture:
         warnings.showwarning = self._show_warning
         atexit.register(self.stop)
 
-    def stop(self) -> None:
-        """Point fd 2 back at the terminal."""
+    def stop(self, timeout: float = 2.0) -> None:
+        """Point fd 2 back at the terminal, after keeping what is still in the pipe.
+
+        Waits up to ``timeout`` seconds for the reader to take the last lines (a child
+        process that inherited fd 2 can hold the pipe open longer than that).
+        """
         if self._terminal_fd is None:
             return
         with contextlib.suppress(Exception):
             sys.stderr.flush()
+        # This closes the pipe's last write end, so the reader sees the end of it.
         os.dup2(self._terminal_fd, 2)
         warnings.showwarning = self._original_showwarning
         self._terminal_fd = None
-        self.terminal = sys.stderr
+        if self._terminal is not None:
+            with contextlib.suppress(Exception):
+                self._terminal.flush()
+        self._terminal = None
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        self._thread = None
         if self._log is not None:
             with contextlib.suppress(OSError):
                 self._log.close()
@@ -128,19 +147,23 @@ class StderrCapture:
 
     def _read(self, read_fd: int) -> None:
         pending = b""
-        while True:
-            try:
-                chunk = os.read(read_fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            for raw in complete:
-                self.write_line(raw.decode("utf-8", "backslashreplace").rstrip("\r"))
-        if pending:
-            self.write_line(pending.decode("utf-8", "backslashreplace"))
+        try:
+            while True:
+                try:
+                    chunk = os.read(read_fd, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for raw in complete:
+                    self.write_line(raw.decode("utf-8", "backslashreplace").rstrip("\r"))
+            if pending:
+                self.write_line(pending.decode("utf-8", "backslashreplace"))
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(read_fd)
 
     def _show_warning(
         self,
