@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ktui import __version__
 from ktui.core.errors import KtuiError
-from ktui.core.paths import user_presets_dir
+from ktui.core.paths import store_path, user_presets_dir
 from ktui.core.presets import PresetCatalog, load_catalog, shipped_presets_dir
 
 
@@ -37,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="also load presets from DIR (may be repeated; these win over the others)",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="PATH",
+        type=Path,
+        help="the run store's SQLite file (default: $KTUI_STORE, else runs.sqlite in "
+        "ktui's data folder); run folders go in runs/ beside it",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -63,7 +70,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("presets", help="list the presets with their descriptions")
+    _add_runs_parser(sub)
     return parser
+
+
+def _add_runs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``ktui runs`` (list) and its actions: show, export, compare."""
+    from ktui.store.db import SORT_KEYS, STATUSES
+
+    runs = sub.add_parser(
+        "runs",
+        help="list the recorded runs; show, export or compare them",
+        description="Without an action: one line per recorded run, newest first.",
+    )
+    runs.add_argument("--preset", metavar="NAME", help="only runs of this preset")
+    runs.add_argument("--status", choices=STATUSES, help="only runs with this status")
+    runs.add_argument(
+        "--sort",
+        choices=SORT_KEYS,
+        default="id",
+        help="order by this column: newest, best, lowest test error, longest first "
+        "(preset and status alphabetically); default id",
+    )
+    runs.add_argument("--reverse", action="store_true", help="reverse the order")
+    runs.add_argument(
+        "--limit", metavar="N", type=int, default=None, help="list at most N runs (0: all)"
+    )
+    actions = runs.add_subparsers(dest="runs_command", metavar="ACTION")
+    show = actions.add_parser("show", help="everything about one run")
+    show.add_argument("id", help="the run's id (see `ktui runs`)")
+    show.add_argument("--log", action="store_true", help="print the whole log, not its end")
+    export = actions.add_parser("export", help="write a run's epochs (csv) or everything (json)")
+    export.add_argument("id", help="the run's id")
+    export.add_argument(
+        "--format",
+        choices=("csv", "json"),
+        default="csv",
+        help="csv: one row per epoch; json: the whole run (default csv)",
+    )
+    export.add_argument(
+        "-o", "--output", metavar="FILE", type=Path, help="write to FILE instead of stdout"
+    )
+    compare = actions.add_parser(
+        "compare", help="2 to 4 runs side by side: differing hyperparameters and final metrics"
+    )
+    compare.add_argument("ids", nargs="+", metavar="ID", help="the runs' ids")
+    compare.add_argument("--all", action="store_true", help="show every hyperparameter")
 
 
 def _catalog(args: argparse.Namespace) -> PresetCatalog:
@@ -79,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ktui.core.capture import STDERR
 
     try:
+        if args.command == "runs":
+            from ktui.cli.runs import runs_command
+
+            return runs_command(args, store_path(args.store))
         if args.command == "presets":
             from ktui.cli.presets import list_presets
 
@@ -87,7 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ktui.cli.run import run_headless
 
             return run_headless(
-                _catalog(args), args.preset, args.assignments, args.data, show_log=args.log
+                _catalog(args),
+                args.preset,
+                args.assignments,
+                args.data,
+                show_log=args.log,
+                store=args.store,
             )
         from ktui.cli.dashboard import open_dashboard
 

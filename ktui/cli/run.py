@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
@@ -42,9 +43,10 @@ from ktui.core.events import (
     RunStarted,
 )
 from ktui.core.format import epoch_line, format_metric, result_line
-from ktui.core.paths import logs_dir
+from ktui.core.paths import logs_dir, store_path
 from ktui.core.presets import PresetCatalog, RunConfig
 from ktui.core.trainer import Trainer
+from ktui.store import RunRecorder, RunStore, fan_out
 
 
 def prepare(
@@ -69,9 +71,15 @@ def run_headless(
     show_log: bool = False,
     trainer: Trainer | None = None,
     out: TextIO | None = None,
+    store: Path | None = None,
 ) -> int:
-    """Run a preset to the end, drawing progress on ``out``; returns the exit code."""
+    """Run a preset to the end, drawing progress on ``out`` and recording it in the run
+    store (``store``, else :func:`~ktui.core.paths.store_path`); returns the exit code."""
     config = prepare(catalog, name, assignments, data)
+    # Before TensorFlow loads: a store that cannot be used stops the run right here.
+    runs = RunStore(store_path(store))
+    runs.mark_interrupted()
+    recorder = RunRecorder.for_config(runs, config)
     log_path = logs_dir() / f"{datetime.now():%Y%m%d-%H%M%S}-{config.preset.name}.log"
     STDERR.start(log_path)
     out = out or sys.stdout
@@ -85,8 +93,15 @@ def run_headless(
     events: queue.Queue[Event] = queue.Queue()
     controls = RunControls()
     worker = threading.Thread(
-        target=trainer.run, args=(config, events.put, controls), name="ktui-train", daemon=True
+        target=trainer.run,
+        # The recorder first: the run's end is committed before the loop below sees it.
+        args=(config, fan_out(recorder, events.put), controls),
+        kwargs={"artifacts": recorder.folder},
+        name="ktui-train",
+        daemon=True,
     )
+    for line in STDERR.lines():  # what loading TensorFlow wrote belongs to the run's log
+        recorder(LogLine(line))
     # SIGTERM (a batch system ending the job) stops like Ctrl+C: after the current batch.
     previous = signal.signal(signal.SIGTERM, lambda *_: controls.stop())
     worker.start()
@@ -117,6 +132,12 @@ def run_headless(
             f"TensorFlow wrote {STDERR.line_count} line(s); they are in {log_path} "
             "(run with --log to see them)."
         )
+    for warning in recorder.warnings:
+        display.note(warning)
+    display.note(
+        f"Recorded as run {recorder.run_id} in {runs.path} (ktui runs show {recorder.run_id})."
+    )
+    runs.close()
     if isinstance(final, RunFailed):
         return 1
     return 130 if isinstance(final, RunFinished) and final.status == "stopped" else 0

@@ -1,0 +1,479 @@
+"""``ktui runs``: list the recorded runs, show one, export one, compare a few.
+
+Tables are drawn with rich on a terminal and as plain aligned text otherwise, so
+the output can be piped into ``grep``, ``sort`` or ``column``. Nothing here loads
+TensorFlow: listing a thousand runs reads only the store's runs table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from ktui.core.errors import KtuiError
+from ktui.core.format import format_metric, format_seconds
+from ktui.store.db import EpochRecord, Run, RunStore, RunSummary
+from ktui.store.export import export_run, metric_names
+
+_STATUS_STYLE = {
+    "running": "cyan",
+    "finished": "green",
+    "stopped": "yellow",
+    "failed": "red",
+    "interrupted": "magenta",
+}
+
+LOG_TAIL = 20
+"""Log lines ``ktui runs show`` prints without ``--log``."""
+
+
+def runs_command(args: argparse.Namespace, store_path: Path, out: TextIO | None = None) -> int:
+    """Run ``ktui runs [show|export|compare]``; returns the exit code."""
+    console = Console(file=out or sys.stdout, highlight=False)
+    action = getattr(args, "runs_command", None) or "list"
+    if not store_path.exists():
+        # Reading must not create a store: a mistyped --store would look like an empty one.
+        if action == "list":
+            console.print(f"No runs recorded yet (no store at {store_path}).", markup=False)
+            return 0
+        ids = [args.id] if action in ("show", "export") else args.ids
+        raise KtuiError(
+            f"no run with id {ids[0]} in {store_path}",
+            hint="The store does not exist yet: `ktui run` creates it with the first run.",
+        )
+    with RunStore(store_path) as store:
+        store.mark_interrupted()
+        if action == "show":
+            return show_run(store, parse_run_id(args.id), console, full_log=args.log)
+        if action == "export":
+            return export_command(store, parse_run_id(args.id), args.format, args.output, console)
+        if action == "compare":
+            ids = [parse_run_id(text) for text in args.ids]
+            return compare_runs(store, ids, console, show_all=args.all)
+        return list_runs(
+            store,
+            console,
+            preset=args.preset,
+            status=args.status,
+            sort=args.sort,
+            reverse=args.reverse,
+            limit=args.limit,
+        )
+
+
+def parse_run_id(text: str) -> int:
+    """A run id as typed (``12`` or ``#12``); KtuiError otherwise."""
+    cleaned = text.strip().lstrip("#")
+    if not cleaned.isdigit():
+        raise KtuiError(
+            f"{text!r} is not a run id; run ids are numbers, e.g. `ktui runs show 12`",
+            hint="`ktui runs` lists the runs with their ids.",
+        )
+    return int(cleaned)
+
+
+# --------------------------------------------------------------------------- formatting
+def format_value(value: object) -> str:
+    """A hyperparameter value as a person would type it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def format_values(values: dict[str, Any]) -> str:
+    """``name=value`` pairs, compactly."""
+    return " ".join(f"{name}={format_value(value)}" for name, value in values.items())
+
+
+def format_time(timestamp: float | None, *, seconds: bool = False) -> str:
+    """Local date and time of a Unix timestamp."""
+    if timestamp is None:
+        return "—"
+    return datetime.fromtimestamp(timestamp).strftime(
+        "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    )
+
+
+def format_best(run: RunSummary, *, epoch: bool = False) -> str:
+    """``0.9812 val_accuracy`` (``at epoch 7`` with ``epoch``)."""
+    if run.best_metric is None or run.best_value is None:
+        return "—"
+    text = f"{format_metric(run.best_value)} {run.best_metric}"
+    return f"{text} at epoch {run.best_epoch}" if epoch and run.best_epoch else text
+
+
+def format_error_percent(run: RunSummary) -> str:
+    """The test error in percent, or ``—``."""
+    error = run.test_error_percent
+    return "—" if error is None else f"{error:.2f}"
+
+
+def format_epochs(run: RunSummary) -> str:
+    """``7/10``, or ``7`` when the planned number is unknown."""
+    planned = f"/{run.epochs_planned}" if run.epochs_planned else ""
+    return f"{run.epochs_done}{planned}"
+
+
+def format_duration(run: RunSummary) -> str:
+    """How long the run took (so far)."""
+    duration = run.duration
+    return "—" if duration is None else format_seconds(duration)
+
+
+def _status(console: Console, status: str) -> str:
+    if _rich(console):
+        return f"[{_STATUS_STYLE.get(status, '')}]{status}[/]"
+    return status
+
+
+def _rich(console: Console) -> bool:
+    return console.is_terminal and not console.is_dumb_terminal
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def print_table(
+    console: Console,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    right: Sequence[int] = (),
+    markup: bool = False,
+) -> None:
+    """A table: rich on a terminal, plain columns separated by two spaces otherwise.
+
+    Cells are plain text unless ``markup`` (then only the rich table interprets it).
+    """
+    if _rich(console):
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for index, header in enumerate(headers):
+            table.add_column(header, justify="right" if index in right else "left")
+        for row in rows:
+            table.add_row(*(cell if markup else _escape(cell) for cell in row))
+        console.print(table)
+        return
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(width) if index in right else cell.ljust(width)
+            for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [line(headers), *(line(row) for row in rows)]
+    console.file.write("\n".join(out) + "\n")
+
+
+def _print(console: Console, text: str, style: str | None = None) -> None:
+    """A line of plain text (never markup), styled only on a terminal."""
+    console.print(text, markup=False, style=style if _rich(console) else None, soft_wrap=True)
+
+
+# --------------------------------------------------------------------------- ktui runs
+def list_runs(
+    store: RunStore,
+    console: Console,
+    *,
+    preset: str | None = None,
+    status: str | None = None,
+    sort: str = "id",
+    reverse: bool = False,
+    limit: int | None = None,
+) -> int:
+    """Print one line per run (newest first); returns 0."""
+    runs = store.list_runs(
+        preset=preset,
+        status=status,  # type: ignore[arg-type]  # checked by argparse and the store
+        sort=sort,  # type: ignore[arg-type]
+        reverse=reverse,
+        limit=limit,
+    )
+    if not runs:
+        filters = " ".join(
+            f"{name} {value}" for name, value in (("preset", preset), ("status", status)) if value
+        )
+        which = f" with {filters}" if filters else ""
+        _print(console, f"No runs{which} in {store.path}.")
+        return 0
+    rich = _rich(console)
+    rows = []
+    for run in runs:
+        changed = run.changed_values()
+        values = format_values(changed) if changed else "defaults"
+        rows.append(
+            [
+                str(run.id),
+                _escape(run.preset) if rich else run.preset,
+                _status(console, run.status),
+                _escape(values) if rich else values,
+                format_epochs(run),
+                format_best(run),
+                format_error_percent(run),
+                format_time(run.started_at),
+                format_duration(run),
+            ]
+        )
+    headers = [
+        "id",
+        "preset",
+        "status",
+        "hyperparameters",
+        "epochs",
+        "best",
+        "test err %",
+        "started",
+        "duration",
+    ]
+    print_table(console, headers, rows, right=(0, 4, 6, 8), markup=True)
+    if limit:
+        total = store.count_runs(preset=preset, status=status)  # type: ignore[arg-type]
+        if total > len(runs):
+            _print(console, f"({len(runs)} of {total} runs; --limit 0 lists all)", "dim")
+    return 0
+
+
+# --------------------------------------------------------------------------- ktui runs show
+def show_run(store: RunStore, run_id: int, console: Console, *, full_log: bool = False) -> int:
+    """Print everything about one run; returns 0 (StoreError for an unknown id)."""
+    run = store.get_run(run_id)
+    epochs = store.epochs(run_id)
+    rich = _rich(console)
+    title = f"Run {run.id}  {run.preset}  "
+    if rich:
+        console.print(f"[bold]{_escape(title)}[/]{_status(console, run.status)}")
+    else:
+        _print(console, title + run.status)
+    print_details(console, _details(run))
+
+    console.print()
+    _print(console, "Hyperparameters", "bold")
+    rows = []
+    for name, value in run.values.items():
+        default = run.defaults.get(name)
+        changed = bool(run.defaults) and default != value
+        rows.append(
+            [
+                name,
+                format_value(value),
+                "—" if name not in run.defaults else format_value(default),
+                "changed" if changed else "",
+            ]
+        )
+    print_table(console, ["name", "value", "preset default", ""], rows)
+
+    console.print()
+    if epochs:
+        _print(console, "Epochs", "bold")
+        print_epochs(console, epochs)
+    else:
+        _print(console, "No epoch was recorded.", "dim")
+
+    if run.error:
+        console.print()
+        _print(console, f"Error: {run.error}", "bold red")
+        if run.traceback:
+            _print(console, run.traceback.rstrip(), "dim")
+
+    total = store.log_size(run_id)
+    if total:
+        console.print()
+        lines = store.log(run_id, tail=None if full_log else LOG_TAIL)
+        if full_log or total <= LOG_TAIL:
+            _print(console, f"Log ({total} line{'s' if total != 1 else ''})", "bold")
+        else:
+            _print(console, f"Log (last {len(lines)} of {total} lines; --log shows all)", "bold")
+        for line in lines:
+            _print(console, line, "dim")
+    return 0
+
+
+def print_details(console: Console, rows: Sequence[Sequence[str]]) -> None:
+    """``key  value`` lines, the keys bold on a terminal."""
+    if not _rich(console):
+        width = max(len(key) for key, _ in rows)
+        console.file.write("".join(f"{key:<{width}}  {value}\n" for key, value in rows))
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for key, value in rows:
+        grid.add_row(_escape(key), _escape(value))
+    console.print(grid)
+
+
+def _details(run: Run) -> list[list[str]]:
+    rows = [
+        ["started", format_time(run.started_at, seconds=True)],
+        ["ended", format_time(run.ended_at, seconds=True)],
+        ["duration", format_duration(run)],
+    ]
+    if run.status == "running":
+        rows.append(["process", f"{run.pid} on {run.host}"])
+    rows += [
+        ["data", run.data or "—"],
+        ["device", run.device or "—"],
+        [
+            "versions",
+            " · ".join(f"{name} {version}" for name, version in run.versions.items()) or "—",
+        ],
+    ]
+    if run.model:
+        layers = len(run.model.get("layers", ()))
+        params = run.model.get("total_params", 0)
+        rows.append(["model", f"{layers} layers, {params:,} parameters"])
+    info = run.info
+    if info:
+        rows.append(
+            [
+                "samples",
+                f"train {info.get('train_samples', 0):,} · validation "
+                f"{info.get('validation_samples', 0):,} · test {info.get('test_samples', 0):,}"
+                f" · batch {info.get('batch_size', '?')} → {info.get('steps_per_epoch', '?')}"
+                " steps per epoch",
+            ]
+        )
+    rows.append(["epochs", format_epochs(run)])
+    rows.append(["best", format_best(run, epoch=True)])
+    if run.test_loss is not None or run.test_accuracy is not None:
+        test = f"loss {format_metric(run.test_loss)}"
+        if run.test_accuracy is not None:
+            test += (
+                f" · accuracy {run.test_accuracy * 100:.2f}% · error {format_error_percent(run)}%"
+            )
+        rows.append(["test", test])
+    else:
+        rows.append(["test", "—"])
+    files = [
+        name for name in ("model.keras", "history.csv", "log.txt") if (run.folder / name).exists()
+    ]
+    rows.append(["folder", f"{run.folder}" + (f" ({', '.join(files)})" if files else " (empty)")])
+    return rows
+
+
+def print_epochs(console: Console, epochs: Sequence[EpochRecord]) -> None:
+    """One row per epoch: each metric, the learning rate and the time."""
+    names = metric_names(epochs)
+    rows = [
+        [
+            str(record.epoch),
+            *(format_metric(record.metrics.get(name)) for name in names),
+            "—" if record.learning_rate is None else f"{record.learning_rate:.3g}",
+            "—" if record.seconds is None else format_seconds(record.seconds),
+        ]
+        for record in epochs
+    ]
+    headers = ["epoch", *names, "lr", "time"]
+    print_table(console, headers, rows, right=tuple(range(len(headers))))
+
+
+# --------------------------------------------------------------------------- ktui runs export
+def export_command(
+    store: RunStore,
+    run_id: int,
+    fmt: str,
+    output: Path | None,
+    console: Console,
+) -> int:
+    """Write run ``run_id`` as CSV or JSON to ``output`` or stdout; returns 0."""
+    text = export_run(store, run_id, fmt)
+    if output is None:
+        console.file.write(text)
+        return 0
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise KtuiError(f"cannot write {output}: {exc}") from None
+    _print(console, f"Wrote run {run_id} as {fmt} to {output}.")
+    return 0
+
+
+# --------------------------------------------------------------------------- ktui runs compare
+def compare_runs(
+    store: RunStore, run_ids: Sequence[int], console: Console, *, show_all: bool = False
+) -> int:
+    """Print runs side by side: the hyperparameters that differ, then the final metrics."""
+    if not 2 <= len(run_ids) <= 4:
+        raise KtuiError(f"compare takes 2 to 4 run ids, got {len(run_ids)}")
+    if len(set(run_ids)) != len(run_ids):
+        raise KtuiError("compare needs different run ids")
+    runs = [store.get_run(run_id) for run_id in run_ids]
+    finals = [_last(store.epochs(run_id)) for run_id in run_ids]
+    headers = ["", *(f"run {run.id}" for run in runs)]
+
+    def same(cells: Sequence[str]) -> bool:
+        return len(set(cells)) == 1
+
+    rows: list[list[str]] = []
+    for label, cells in (
+        ("preset", [run.preset for run in runs]),
+        ("data", [run.data or "—" for run in runs]),
+        ("status", [run.status for run in runs]),
+    ):
+        if label == "status" or show_all or not same(cells):
+            rows.append([label, *cells])
+    names: dict[str, None] = {}
+    for run in runs:
+        names.update(dict.fromkeys(run.values))
+    differing = 0
+    for name in names:
+        cells = [format_value(run.values[name]) if name in run.values else "—" for run in runs]
+        if show_all or not same(cells):
+            rows.append([name, *cells])
+            differing += not same(cells)
+    _print(console, "Hyperparameters" + ("" if show_all else " that differ"), "bold")
+    print_table(console, headers, rows)
+    if not differing:
+        _print(console, "(the runs used the same hyperparameters)", "dim")
+
+    console.print()
+    _print(console, "Results", "bold")
+    metric_rows: list[list[str]] = [["epochs", *(format_epochs(run) for run in runs)]]
+    metrics: dict[str, None] = {}
+    for final in finals:
+        if final is not None:
+            metrics.update(dict.fromkeys(final.metrics))
+    for metric in metrics:
+        metric_rows.append(
+            [
+                f"final {metric}",
+                *(
+                    format_metric(final.metrics.get(metric)) if final is not None else "—"
+                    for final in finals
+                ),
+            ]
+        )
+    metric_rows += [
+        ["best", *(format_best(run, epoch=True) for run in runs)],
+        ["test loss", *(format_metric(run.test_loss) for run in runs)],
+        [
+            "test accuracy",
+            *(
+                "—" if run.test_accuracy is None else f"{run.test_accuracy * 100:.2f}%"
+                for run in runs
+            ),
+        ],
+        ["test error %", *(format_error_percent(run) for run in runs)],
+        ["duration", *(format_duration(run) for run in runs)],
+    ]
+    print_table(console, headers, metric_rows, right=tuple(range(1, len(headers))))
+    return 0
+
+
+def _last(epochs: Sequence[EpochRecord]) -> EpochRecord | None:
+    return epochs[-1] if epochs else None
