@@ -31,7 +31,8 @@ class PresetScreen(Screen[None]):
     """Choose a preset; Enter opens its hyperparameters."""
 
     BINDINGS = [
-        Binding("enter", "open", "Edit & train", show=True),
+        # priority: the list would otherwise take Enter and the footer would not show it.
+        Binding("enter", "open", "Edit & train", priority=True),
         Binding("q", "app.quit", "Quit"),
     ]
 

@@ -1,0 +1,367 @@
+"""Pilot tests for every dashboard flow: pick → edit → start → finish, and steering a run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fakes import FakeTrainer
+from textual.pilot import Pilot
+from textual.widgets import Button, DataTable, Input, OptionList, RichLog, Static
+
+from ktui.app import KtuiApp, create_app, keras_trainer
+from ktui.core.presets import load, load_catalog, shipped_presets_dir
+from ktui.core.trainer import Trainer
+from ktui.screens.dialogs import AskDialog, ConfirmDialog
+from ktui.screens.form import FormScreen
+from ktui.screens.presets import PresetScreen
+from ktui.screens.training import TrainingScreen
+
+
+def make_app(
+    tmp_path: Path, trainer: Trainer | None = None, folders: list[Path] | None = None
+) -> KtuiApp:
+    catalog = load_catalog(folders or [shipped_presets_dir()])
+    factory: Callable[[], Trainer] = (lambda: trainer) if trainer is not None else keras_trainer
+    return create_app(
+        catalog, trainer_factory=factory, user_presets_dir=tmp_path / "user-presets",
+        clock=lambda: 0.0,
+    )
+
+
+async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.02)
+
+
+async def open_form(pilot: Pilot[int], preset: str = "dummy_binary") -> FormScreen:
+    app = pilot.app
+    assert isinstance(app.screen, PresetScreen)
+    option_list = app.screen.query_one("#preset-list", OptionList)
+    index = next(
+        i for i in range(option_list.option_count)
+        if option_list.get_option_at_index(i).id == f"preset:{preset}"
+    )
+    option_list.highlighted = index
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+    assert isinstance(app.screen, FormScreen)
+    return app.screen
+
+
+async def set_field(pilot: Pilot[int], form: FormScreen, name: str, value: str) -> None:
+    form.query_one(f"#hp-{name}", Input).value = value
+    await pilot.pause()
+
+
+async def start(pilot: Pilot[int]) -> TrainingScreen:
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, TrainingScreen))
+    assert isinstance(pilot.app.screen, TrainingScreen)
+    return pilot.app.screen
+
+
+def rows(screen: TrainingScreen) -> int:
+    return screen.query_one("#epochs", DataTable).row_count
+
+
+async def test_pick_edit_start_finish(tmp_path: Path) -> None:
+    trainer = FakeTrainer()
+    app = make_app(tmp_path, trainer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "3")
+        await set_field(pilot, form, "units", "32")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: not training.running)
+        assert rows(training) == 3
+        assert trainer.runs[0].values["epochs"] == 3
+        assert trainer.runs[0].values["units"] == 32
+        result = str(training.query_one("#result", Static).render())
+        assert "Test error: 1.84%" in result
+        assert training.phase == "finished"
+        log_text = "\n".join(str(line.text) for line in training.query_one("#log", RichLog).lines)
+        assert "fake: TensorFlow would warn here" in log_text
+
+
+async def test_invalid_value_blocks_start(tmp_path: Path) -> None:
+    trainer = FakeTrainer()
+    app = make_app(tmp_path, trainer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "batch_size", "abc")
+        assert form.query_one("#start", Button).disabled
+        error = str(form.query_one("#error-batch_size", Static).render())
+        assert "whole number from 1 to 100000" in error
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert isinstance(app.screen, FormScreen)
+        await set_field(pilot, form, "dropout", "1.5")
+        await set_field(pilot, form, "batch_size", "100")
+        assert form.query_one("#start", Button).disabled
+        assert "0 to 0.95" in str(form.query_one("#error-dropout", Static).render())
+        await set_field(pilot, form, "dropout", "0.25")
+        assert not form.query_one("#start", Button).disabled
+        assert trainer.runs == []
+
+
+async def test_invalid_data_source_blocks_start(tmp_path: Path) -> None:
+    app = make_app(tmp_path, FakeTrainer())
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        form.query_one("#data-source", Input).value = str(tmp_path / "nothing.npz")
+        await pilot.pause()
+        assert form.query_one("#start", Button).disabled
+        assert "does not exist" in str(form.query_one("#error-data", Static).render())
+        form.query_one("#data-source", Input).value = "random"
+        await pilot.pause()
+        assert not form.query_one("#start", Button).disabled
+
+
+async def test_derived_figures_follow_the_form(tmp_path: Path) -> None:
+    app = make_app(tmp_path, FakeTrainer())
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "batch_size", "300")
+        await set_field(pilot, form, "epochs", "7")
+        await wait_for(pilot, lambda: "1,409" in str(form.query_one("#derived", Static).render()))
+        derived = str(form.query_one("#derived", Static).render())
+        assert "Steps per epoch 4" in derived  # ceil(1000 / 300)
+        assert "Total steps 28" in derived
+
+
+async def test_reset_defaults(tmp_path: Path) -> None:
+    app = make_app(tmp_path, FakeTrainer())
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "units", "7")
+        await set_field(pilot, form, "epochs", "zzz")
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        assert form.query_one("#hp-units", Input).value == "64"
+        assert form.values["units"] == 64
+        assert not form.errors
+        assert not form.query_one("#start", Button).disabled
+
+
+async def test_save_as_new_preset(tmp_path: Path) -> None:
+    app = make_app(tmp_path, FakeTrainer())
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "units", "12")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskDialog))
+        app.screen.query_one("#answer", Input).value = "tiny_dummy"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        saved = tmp_path / "user-presets" / "tiny_dummy.toml"
+        assert saved.exists()
+        preset = load(saved)
+        assert preset.defaults()["units"] == 12
+        assert "tiny_dummy" in app.catalog.presets
+
+
+async def test_pause_and_resume(tmp_path: Path) -> None:
+    trainer = FakeTrainer(step_delay=0.01)
+    app = make_app(tmp_path, trainer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "200")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: rows(training) >= 1)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: training.phase == "paused")
+        held = rows(training)
+        await pilot.pause(0.3)
+        assert rows(training) == held
+        await pilot.press("p")
+        await wait_for(pilot, lambda: rows(training) > held)
+        assert training.phase == "running"
+        training.controls.stop()
+        await wait_for(pilot, lambda: not training.running)
+
+
+async def test_stop_asks_then_stops(tmp_path: Path) -> None:
+    trainer = FakeTrainer(step_delay=0.01)
+    app = make_app(tmp_path, trainer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "500")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: rows(training) >= 1)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert training.running
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not training.running)
+        assert training.phase == "stopped"
+        assert rows(training) < 500
+        assert "Test error" in str(training.query_one("#result", Static).render())
+
+
+async def test_change_learning_rate(tmp_path: Path) -> None:
+    trainer = FakeTrainer(step_delay=0.01)
+    app = make_app(tmp_path, trainer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "300")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: rows(training) >= 1)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskDialog))
+        dialog = app.screen
+        dialog.query_one("#answer", Input).value = "-1"
+        await pilot.pause()
+        assert dialog.query_one("#ok", Button).disabled
+        dialog.query_one("#answer", Input).value = "0.05"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: trainer.learning_rates == [0.05])
+        await wait_for(pilot, lambda: training.learning_rate == 0.05)
+        table = training.query_one("#epochs", DataTable)
+        await wait_for(pilot, lambda: table.get_row_at(table.row_count - 1)[-2] == "0.05")
+        training.controls.stop()
+        await wait_for(pilot, lambda: not training.running)
+
+
+async def test_rerun_and_edit(tmp_path: Path) -> None:
+    trainer = FakeTrainer()
+    app = make_app(tmp_path, trainer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "2")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: not training.running)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.screen is not training)
+        second = app.screen
+        assert isinstance(second, TrainingScreen)
+        await wait_for(pilot, lambda: not second.running)
+        assert len(trainer.runs) == 2
+        assert trainer.runs[1].values == trainer.runs[0].values
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        assert app.screen.query_one("#hp-epochs", Input).value == "2"
+
+
+async def test_quit_during_training_stops_the_run(tmp_path: Path) -> None:
+    trainer = FakeTrainer(step_delay=0.01)
+    app = make_app(tmp_path, trainer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "500")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: rows(training) >= 1)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: training.controls.stop_requested)
+    assert app.return_code == 0
+    assert training.controls.stop_requested
+    # The worker ran to its clean end: the fake reports a stopped run, not a killed thread.
+    assert training.final is not None
+
+
+async def test_failing_run_is_shown_and_app_stays_usable(tmp_path: Path) -> None:
+    trainer = FakeTrainer(fail_at_epoch=2)
+    app = make_app(tmp_path, trainer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "5")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: not training.running)
+        assert training.phase == "failed"
+        assert "fake failure" in str(training.query_one("#result", Static).render())
+        log_text = "\n".join(str(line.text) for line in training.query_one("#log", RichLog).lines)
+        assert "Traceback" in log_text
+        assert rows(training) == 1
+        trainer.fail_at_epoch = None
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.screen is not training)
+        again = app.screen
+        assert isinstance(again, TrainingScreen)
+        await wait_for(pilot, lambda: not again.running)
+        assert again.phase == "finished"
+
+
+async def test_error_raised_by_the_trainer_becomes_a_failure(tmp_path: Path) -> None:
+    class Exploding(FakeTrainer):
+        def run(self, *args: object, **kwargs: object):  # type: ignore[override]
+            raise MemoryError("out of memory while building the model")
+
+    app = make_app(tmp_path, Exploding())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_form(pilot)
+        training = await start(pilot)
+        await wait_for(pilot, lambda: not training.running)
+        assert training.phase == "failed"
+        assert "out of memory" in str(training.query_one("#result", Static).render())
+
+
+async def test_broken_preset_is_listed_with_its_error(tmp_path: Path) -> None:
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "good.toml").write_text(
+        (shipped_presets_dir() / "dummy_binary.toml").read_text().replace(
+            'name = "dummy_binary"', 'name = "good"'
+        )
+    )
+    (folder / "broken.toml").write_text("name = 'broken'\n[data\nsource = 1\n")
+    app = make_app(tmp_path, FakeTrainer(), folders=[folder])
+    async with app.run_test(size=(120, 40)) as pilot:
+        option_list = app.screen.query_one("#preset-list", OptionList)
+        ids = [option_list.get_option_at_index(i).id for i in range(option_list.option_count)]
+        assert "preset:good" in ids
+        broken = ids.index(f"broken:{folder / 'broken.toml'}")
+        option_list.highlighted = broken
+        await pilot.pause()
+        description = str(app.screen.query_one("#preset-description", Static).render())
+        assert "broken.toml" in description and "not valid TOML" in description
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PresetScreen)
+
+
+async def test_back_during_run_asks_and_stops(tmp_path: Path) -> None:
+    gate = threading.Event()
+    trainer = FakeTrainer(step_delay=0.01, gate=gate)
+    app = make_app(tmp_path, trainer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_form(pilot)
+        training = await start(pilot)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        gate.set()
+        await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        assert training.controls.stop_requested
+
+
+@pytest.mark.filterwarnings("ignore")
+async def test_real_engine_trains_dummy_binary(tmp_path: Path) -> None:
+    """The real Keras engine under the UI: two epochs give two rows of real numbers."""
+    app = make_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "2")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: not training.running, timeout=120)
+        assert training.phase == "finished", training.final
+        table = training.query_one("#epochs", DataTable)
+        assert table.row_count == 2
+        for index in range(2):
+            row = table.get_row_at(index)
+            assert row[0] == f"{index + 1}/2"
+            loss = float(row[1])
+            assert 0.0 < loss < 5.0
+        assert training.started is not None
+        assert training.started.model.total_params == 5569
