@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ktui.core.events import EpochEnded, RunFinished
+
+
+def order_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """``loss`` first, then the other training metrics, then ``val_loss`` and the other
+    validation metrics, each group otherwise in the given order (Keras sorts its logs
+    by name, which would put ``accuracy`` before ``loss``)."""
+
+    def rank(name: str) -> int:
+        validation = name.startswith("val_")
+        loss = name.removeprefix("val_") == "loss"
+        return 2 * validation + (not loss)
+
+    return {name: metrics[name] for name in sorted(metrics, key=rank)}
 
 
 def format_metric(value: float | None) -> str:
@@ -28,7 +43,9 @@ def format_seconds(seconds: float) -> str:
 def epoch_line(event: EpochEnded) -> str:
     """One line per epoch, as Keras's ``verbose=2`` would print it, plus rate and speed."""
     width = len(str(event.epochs))
-    metrics = "  ".join(f"{name} {format_metric(value)}" for name, value in event.metrics.items())
+    metrics = "  ".join(
+        f"{name} {format_metric(value)}" for name, value in order_metrics(event.metrics).items()
+    )
     return (
         f"Epoch {event.epoch:>{width}}/{event.epochs}  {metrics}  lr {event.learning_rate:.3g}"
         f"  {format_seconds(event.seconds)}  {event.samples_per_second:,.0f} samples/s"

@@ -115,11 +115,37 @@ def check_loss(config: RunConfig) -> None:
         ) from None
 
 
+def check_metrics(config: RunConfig) -> None:
+    """Raise :class:`PresetError` for a metric Keras does not know.
+
+    ``compile`` only resolves metric names when training starts, which would turn a
+    typo into a failure with a traceback in the middle of a run.
+    """
+    for index, name in enumerate(config.metrics):
+        # Keras's compile picks the right accuracy for the labels from these two names.
+        if name.lower() in ("accuracy", "acc"):
+            continue
+        try:
+            keras.metrics.get(name)
+        except (ValueError, TypeError):
+            known = sorted(
+                item
+                for item, obj in vars(keras.metrics).items()
+                if callable(obj) and not item.startswith("_") and item not in ("get", "Metric")
+            )
+            raise PresetError(
+                config.preset.source,
+                f"compile.metrics[{index}]",
+                f"unknown metric {name!r}; {_suggest(name, known)}",
+            ) from None
+
+
 def build_model(config: RunConfig, input_shape: tuple[int, ...]) -> keras.Model:
     """Build and compile the preset's model for inputs of ``input_shape`` (per sample)."""
     layers = [make_layer(config, spec) for spec in config.layers]
     optimizer = make_optimizer(config)
     check_loss(config)
+    check_metrics(config)
     try:
         model = keras.Sequential([keras.Input(shape=input_shape), *layers], name=config.preset.name)
     except (ValueError, TypeError) as exc:

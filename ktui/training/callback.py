@@ -11,6 +11,7 @@ import keras
 
 from ktui.core.controls import RunControls
 from ktui.core.events import BatchProgress, EpochEnded, LearningRateChanged, Listener, PhaseChanged
+from ktui.core.format import order_metrics
 
 #: Batch updates are sent at most this often; more would cost speed and nobody can read them.
 BATCH_INTERVAL = 0.05
@@ -29,6 +30,10 @@ class EventCallback(keras.callbacks.Callback):
     from ``on_train_batch_end``; the callback is ``async_safe`` so Keras keeps
     dispatching batches asynchronously (a plain override would make every batch wait
     for its logs), and it sends at most one update per :data:`BATCH_INTERVAL`.
+
+    Keras ends an epoch that a stop cut short with ``on_epoch_end`` too; that partial
+    epoch is not reported as an :class:`EpochEnded` nor counted in
+    :attr:`epochs_completed`, which counts whole passes over the data only.
     """
 
     def __init__(self, listener: Listener, controls: RunControls, train_samples: int) -> None:
@@ -44,6 +49,7 @@ class EventCallback(keras.callbacks.Callback):
         self._last_sent = 0.0
         self._last_step = -1
         self._stopping = False
+        self._batches_begun = 0
         self.epochs_completed = 0
 
     # -- control (training thread) -------------------------------------------------
@@ -56,10 +62,8 @@ class EventCallback(keras.callbacks.Callback):
             self._paused_seconds += time.monotonic() - started
             if not controls.stop_requested:
                 self._listener(PhaseChanged("running"))
-        if controls.stop_requested and not self._stopping:
-            self._stopping = True
-            self.model.stop_training = True
-            self._listener(PhaseChanged("stopping", "after the current batch"))
+        self._batches_begun += 1
+        self._check_stop("after the current batch")
         learning_rate = controls.take_learning_rate()
         if learning_rate is not None:
             try:
@@ -70,8 +74,15 @@ class EventCallback(keras.callbacks.Callback):
             else:
                 self._listener(LearningRateChanged(learning_rate, self._epoch, batch + 1))
 
+    def _check_stop(self, detail: str) -> None:
+        if self._controls.stop_requested and not self._stopping:
+            self._stopping = True
+            self.model.stop_training = True
+            self._listener(PhaseChanged("stopping", detail))
+
     # -- progress -----------------------------------------------------------------
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._batches_begun = 0
         with self._lock:
             self._epoch = epoch + 1
             self._epoch_start = time.monotonic()
@@ -109,14 +120,21 @@ class EventCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         seconds = max(time.monotonic() - self._epoch_start - self._paused_seconds, 1e-9)
+        steps = int(self.params.get("steps") or 0)
+        if self._stopping and (steps == 0 or self._batches_begun < steps):
+            return  # cut short by a stop: not a whole epoch
         self.epochs_completed = epoch + 1
+        metrics = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
         self._listener(
             EpochEnded(
                 epoch=epoch + 1,
                 epochs=int(self.params.get("epochs") or 0),
-                metrics={k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"},
+                metrics=order_metrics(metrics),
                 learning_rate=current_learning_rate(self.model),
                 seconds=seconds,
                 samples_per_second=self._train_samples / seconds,
             )
         )
+        # A stop asked for during this epoch's last batch, its validation or by a
+        # listener of the event above ends the run here, before another epoch begins.
+        self._check_stop("after this epoch")

@@ -155,7 +155,8 @@ class KerasTrainer:
                     callbacks=[callback],
                     **fit_args,
                 )
-            stopped = controls.stop_requested
+            # A stop that came after the last epoch's last batch changed nothing.
+            stopped = controls.stop_requested and callback.epochs_completed < config.epochs
             test_loss = test_accuracy = None
             if callback.epochs_completed > 0 or not stopped:
                 listener(PhaseChanged("evaluating", f"{dataset.test_samples} test samples"))
@@ -187,7 +188,7 @@ class KerasTrainer:
             )
         except Exception as exc:  # noqa: BLE001 - a failed run is reported, never raised
             final = RunFailed(
-                message=f"{type(exc).__name__}: {exc}",
+                message=user_message(exc),
                 error_type=type(exc).__name__,
                 traceback=traceback.format_exc(),
                 epochs_completed=callback.epochs_completed if callback else 0,
@@ -197,6 +198,37 @@ class KerasTrainer:
                 unsubscribe()
         listener(final)
         return final
+
+
+#: At most this many characters of an unexpected error reach the user; the log has all.
+MESSAGE_LIMIT = 600
+
+
+def user_message(exc: BaseException) -> str:
+    """A short message for an unexpected error, without the trace TensorFlow embeds.
+
+    TensorFlow's graph errors carry a ``Detected at node ...`` section with one
+    ``File ...`` line per frame inside their message; that is a traceback and
+    belongs in the log (``RunFailed.traceback``), not in front of the user.
+    """
+    kept: list[str] = []
+    in_trace = False
+    for line in str(exc).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("Detected at node") or stripped.startswith("Traceback ("):
+            in_trace = True
+            continue
+        if in_trace and (not stripped or line.startswith((" ", "\t"))):
+            continue
+        in_trace = False
+        if not stripped or stripped.startswith("[[{{node"):
+            continue
+        kept.append(stripped)
+    text = " ".join(kept)
+    if len(text) > MESSAGE_LIMIT:
+        text = text[: MESSAGE_LIMIT - 1].rstrip() + "…"
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
 
 
 def _accuracy(scores: dict[str, Any]) -> Any:
