@@ -158,6 +158,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not STDERR.active:
+            raise
+        # fd 2 leads into the capture, so an uncaught traceback would vanish into the
+        # log and leave the user with a silent exit: say where it is instead.
+        import traceback
+
+        for line in traceback.format_exc().splitlines():
+            STDERR.write_line(line)
+        where = STDERR.log_path or "the log"
+        print(
+            f"ktui: internal error ({type(exc).__name__}: {exc}); this is a bug in ktui. "
+            f"The traceback is in {where}.",
+            file=STDERR.terminal,
+        )
+        return 1
 
 
 if __name__ == "__main__":

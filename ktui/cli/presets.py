@@ -4,24 +4,36 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ktui.core.capture import STDERR
 from ktui.core.presets import PresetCatalog
 
 
 def list_presets(catalog: PresetCatalog, console: Console | None = None) -> int:
-    """Print the catalog; exit code 1 if any preset file is broken."""
+    """Print the catalog; exit code 1 if any preset file is broken.
+
+    On a terminal: a table. Otherwise (a pipe, a file): one tab-separated line per
+    preset, ``name<TAB>description<TAB>file``, never wrapped.
+    """
     console = console or Console(highlight=False)
-    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-    table.add_column("preset", style="bold cyan", no_wrap=True)
-    table.add_column("description")
-    table.add_column("file", style="dim", overflow="fold")
-    for name in sorted(catalog.presets):
-        preset = catalog.presets[name]
-        table.add_row(name, preset.description, preset.source)
-    console.print(table)
+    if console.is_terminal:
+        table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+        table.add_column("preset", style="bold cyan", no_wrap=True)
+        table.add_column("description")
+        table.add_column("file", style="dim", overflow="fold")
+        for name in sorted(catalog.presets):
+            preset = catalog.presets[name]
+            # Text, not str: a description's [brackets] are not rich markup.
+            table.add_row(name, Text(preset.description), Text(preset.source))
+        console.print(table)
+    else:
+        for name in sorted(catalog.presets):
+            preset = catalog.presets[name]
+            line = "\t".join((name, " ".join(preset.description.split()), preset.source))
+            print(line, file=console.file)  # not console.print: it expands tabs
     if catalog.errors:
-        err = Console(file=STDERR.terminal, highlight=False)
+        err = Console(file=STDERR.terminal, highlight=False, soft_wrap=True)
         err.print(f"\n[bold red]{len(catalog.errors)} preset file(s) could not be loaded:[/]")
         for error in catalog.errors:
             err.print(f"  {error}", markup=False)

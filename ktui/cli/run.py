@@ -26,6 +26,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from ktui.core import data as data_mod
 from ktui.core.capture import STDERR
@@ -58,7 +59,11 @@ def prepare(
     config = preset.resolve(values, data=data)
     status = data_mod.locate(config.data)
     if status.state == "missing":
-        raise KtuiError(status.message)
+        raise KtuiError(
+            status.message,
+            hint="Put a .npz with x_train, y_train, x_test, y_test there, "
+            "or pass --data PATH.npz (or random, mnist, fashion_mnist).",
+        )
     return config
 
 
@@ -86,7 +91,13 @@ def run_headless(
     display = HeadlessDisplay(Console(file=out, highlight=False), show_log=show_log)
     if trainer is None:
         display.note("Loading TensorFlow…")
-        from ktui.training.engine import KerasTrainer
+        try:
+            from ktui.training.engine import KerasTrainer
+        except ImportError as exc:
+            raise KtuiError(
+                f"TensorFlow could not be loaded ({type(exc).__name__}: {exc})",
+                hint=f"Install it with `pip install tensorflow`; details are in {log_path}.",
+            ) from None
 
         trainer = KerasTrainer()
 
@@ -102,30 +113,50 @@ def run_headless(
     )
     for line in STDERR.lines():  # what loading TensorFlow wrote belongs to the run's log
         recorder(LogLine(line))
-    # SIGTERM (a batch system ending the job) stops like Ctrl+C: after the current batch.
-    previous = signal.signal(signal.SIGTERM, lambda *_: controls.stop())
+    # Ctrl+C, and SIGTERM (a batch system ending the job), stop after the current batch;
+    # a second one quits at once. The handler only asks: a KeyboardInterrupt landing in
+    # the middle of drawing would skip the stop and lose what the run reached.
+    interrupts = 0
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts > 1:
+            raise KeyboardInterrupt
+        controls.stop()
+
+    previous_term = signal.signal(signal.SIGTERM, on_signal)
+    previous_int = signal.signal(signal.SIGINT, on_signal)
     worker.start()
     final: Event | None = None
-    interrupts = 0
+    announced = False
     try:
         while final is None:
+            if interrupts and not announced:
+                announced = True
+                display.note("Stopping after the current batch… (Ctrl+C again to quit now)")
             try:
                 event = events.get(timeout=0.2)
             except queue.Empty:
-                continue
-            except KeyboardInterrupt:
-                interrupts += 1
-                if interrupts > 1:
-                    display.note("Stopped at once; the current epoch is lost.")
-                    return 130
-                controls.stop()
-                display.note("Stopping after the current batch… (Ctrl+C again to quit now)")
-                continue
+                if not worker.is_alive() and events.empty():
+                    # Trainer.run never raises; if it did, the traceback is in the log.
+                    event = RunFailed(
+                        message="the training thread ended without a result (a bug in ktui)",
+                        error_type="RuntimeError",
+                        traceback="",
+                    )
+                    recorder(event)
+                else:
+                    continue
             display.show(event)
             if isinstance(event, RunFinished | RunFailed):
                 final = event
+    except KeyboardInterrupt:
+        display.note("Stopped at once; the current epoch is lost.")
+        return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
         display.close()
     if STDERR.line_count and not show_log:
         display.note(
@@ -138,9 +169,18 @@ def run_headless(
         f"Recorded as run {recorder.run_id} in {runs.path} (ktui runs show {recorder.run_id})."
     )
     runs.close()
-    if isinstance(final, RunFailed):
-        return 1
-    return 130 if isinstance(final, RunFinished) and final.status == "stopped" else 0
+    return exit_code(final)
+
+
+def exit_code(final: Event | None) -> int:
+    """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (as for Ctrl+C).
+
+    Errors found before training (a bad preset, ``--set`` or data path) exit with 2
+    from :func:`ktui.cli.main`.
+    """
+    if isinstance(final, RunFinished):
+        return 0 if final.status == "finished" else 130
+    return 1
 
 
 class HeadlessDisplay:
@@ -149,6 +189,9 @@ class HeadlessDisplay:
     def __init__(self, console: Console, *, show_log: bool = False) -> None:
         self.console = console
         self.live = console.is_terminal and not console.is_dumb_terminal
+        if not console.is_terminal:
+            # Plain lines for a log file or a pipe: never wrapped at rich's 80 columns.
+            console.soft_wrap = True
         self.show_log = show_log
         self._progress: Progress | None = None
         self._task: TaskID | None = None
@@ -157,7 +200,8 @@ class HeadlessDisplay:
 
     def note(self, text: str) -> None:
         """A line of ktui's own, between the epoch lines."""
-        self.console.print(f"[dim]{text}[/]" if self.live else text)
+        # markup=False: notes carry paths and messages, whose [brackets] are not markup.
+        self.console.print(text, style="dim" if self.live else None, markup=False)
 
     def show(self, event: Event) -> None:
         """Draw one event."""
@@ -185,9 +229,13 @@ class HeadlessDisplay:
                     self._task, description=f"Epoch {event.epoch + 1}/{self._epochs}"
                 )
         elif isinstance(event, LearningRateChanged):
-            self.note(
-                f"Learning rate set to {event.value:g} at epoch {event.epoch}, step {event.step}"
-            )
+            if event.value != event.value:  # NaN: the change could not be made
+                self.note(f"Could not change the learning rate: {event.error}")
+            else:
+                self.note(
+                    f"Learning rate set to {event.value:g} at epoch {event.epoch}, "
+                    f"step {event.step}"
+                )
         elif isinstance(event, LogLine):
             if self.show_log:
                 self._print(f"[tf] {event.text}", style="dim")
@@ -195,14 +243,17 @@ class HeadlessDisplay:
             self.close()
             if event.status == "stopped":
                 self.note(f"Stopped after {event.epochs_completed} epoch(s).")
-            self.console.print(result_line(event), style="bold" if self.live else None)
+            self.console.print(
+                result_line(event), style="bold" if self.live else None, markup=False
+            )
         elif isinstance(event, RunFailed):
             self.close()
-            err = Console(file=STDERR.terminal, highlight=False)
+            err = Console(file=STDERR.terminal, highlight=False, soft_wrap=True)
             err.print(f"ktui: training failed: {event.message}", markup=False)
             if event.traceback:
+                where = STDERR.log_path or "the log"
                 err.print(
-                    "(the traceback is in the log; this is a bug in ktui or the model)",
+                    f"(the traceback is in {where}; this is a bug in ktui or the model)",
                     markup=False,
                 )
                 for line in event.traceback.splitlines():
@@ -223,10 +274,9 @@ class HeadlessDisplay:
     def _started_run(self, event: RunStarted) -> None:
         self._epochs = event.epochs
         values = ", ".join(f"{k}={v}" for k, v in event.values.items())
-        self.console.print(
-            f"{'[bold]' if self.live else ''}{event.preset}{'[/]' if self.live else ''}"
-            f" on {event.data} · {event.device}"
-        )
+        title = Text(event.preset, style="bold" if self.live else "")
+        title.append(f" on {event.data} · {event.device}")
+        self.console.print(title)
         self.console.print(values, markup=False, style="dim" if self.live else None)
         if self.live:
             table = Table(box=None, header_style="bold", pad_edge=False)
