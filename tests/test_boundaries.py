@@ -1,0 +1,90 @@
+"""Import boundaries, checked in fresh child processes through ``sys.modules``.
+
+* ``import ktui`` and the command line's start never load TensorFlow or Keras (they
+  are loaded only once a run really starts, after fd 2 is captured);
+* ``ktui.core`` never loads Textual, TensorFlow or Keras;
+* ``ktui.training`` (the Keras backend) never loads Textual.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import REPO_ROOT, run_python
+
+HEAVY = ("tensorflow", "keras", "textual")
+
+REPORT = (
+    "import json, sys\n"
+    'print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(' + repr(HEAVY) + "))))\n"
+)
+
+
+def loaded_after(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter and return which of HEAVY it loaded."""
+    result = run_python(code + "\n" + REPORT)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    loaded = json.loads(last)
+    assert isinstance(loaded, list)
+    return loaded
+
+
+def test_importing_ktui_and_its_core_loads_no_tensorflow() -> None:
+    code = "import ktui, ktui.cli, ktui.core.presets, ktui.core.data, ktui.core.events"
+    assert loaded_after(code) == []
+
+
+def test_every_core_module_is_free_of_textual_tensorflow_and_keras() -> None:
+    modules = sorted(p.stem for p in (REPO_ROOT / "ktui" / "core").glob("*.py"))
+    assert {"capture", "controls", "data", "events", "format", "presets", "trainer"} <= set(modules)
+    code = "\n".join(f"import ktui.core.{name}" for name in modules)
+    assert loaded_after(code) == []
+
+
+def test_ktui_presets_loads_no_tensorflow() -> None:
+    code = """
+import runpy, sys
+sys.argv = ["ktui", "presets"]
+try:
+    runpy.run_module("ktui", run_name="__main__")
+except SystemExit as exit:
+    assert exit.code == 0, exit.code
+"""
+    assert loaded_after(code) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "dummy_binary", "--set", "nope=1"],
+        ["run", "dummy_binary", "--set", "epochs=lots"],
+        ["run", "dummy_binary", "--data", "/nonexistent/file.npz"],
+        ["--help"],
+    ],
+    ids=["unknown-set", "bad-value", "missing-data", "help"],
+)
+def test_the_command_line_start_loads_no_tensorflow(argv: list[str]) -> None:
+    code = f"""
+import sys
+from ktui.cli import main
+import ktui.cli.run  # what `ktui run` imports before it decides to train
+try:
+    code = main({argv!r})
+except SystemExit as exit:
+    code = exit.code
+assert code in (0, 2), code
+"""
+    assert loaded_after(code) == []
+
+
+def test_importing_ktui_training_alone_is_cheap() -> None:
+    assert loaded_after("import ktui.training") == []
+
+
+def test_the_training_backend_never_loads_textual() -> None:
+    code = "import ktui.training.engine, ktui.training.builder, ktui.training.callback"
+    loaded = loaded_after(code)
+    assert "tensorflow" in loaded and "keras" in loaded  # the check sees real imports
+    assert "textual" not in loaded
