@@ -174,7 +174,15 @@ class StderrCapture:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        self.write_line(f"{category.__name__}: {message} ({filename}:{lineno})")
+        text = f"{category.__name__}: {message} ({filename}:{lineno})"
+        if self.active and threading.current_thread() is not self._thread:
+            # Through the pipe, so the warning keeps its place among fd 2's lines (but
+            # never from the reader itself: with the pipe full it would wait forever).
+            with contextlib.suppress(OSError):
+                sys.stderr.flush()
+                os.write(2, (" ".join(text.splitlines()) + "\n").encode("utf-8", "replace"))
+                return
+        self.write_line(text)
 
 
 #: The process-wide capture used by ktui's entry points.
