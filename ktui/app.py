@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from ktui.core.presets import PresetCatalog
 from ktui.core.trainer import Trainer
@@ -64,6 +65,23 @@ class KtuiApp(App[int]):
             if self._trainer is None:
                 self._trainer = self._trainer_factory()
             return self._trainer
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's commands plus every key of the current screen, so all are searchable."""
+        yield from super().get_system_commands(screen)
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not binding.show or not binding.description or not active.enabled:
+                continue
+            if binding.description in seen:
+                continue
+            seen.add(binding.description)
+
+            def run(action: str = binding.action, node: object = active.node) -> None:
+                self.call_later(self.run_action, action, node)
+
+            yield SystemCommand(binding.description, f"key: {key}", run)
 
     def on_mount(self) -> None:
         from ktui.screens.presets import PresetScreen

@@ -44,7 +44,8 @@ class FakeTrainer:
 
     ``step_delay`` slows it down so a test can act while it runs; ``fail_at_epoch``
     makes it raise like a broken model would; ``gate``, when given, holds the run
-    before its first epoch until the test sets it.
+    after ``hold_after`` epochs until the test sets it, so a test can act on a run
+    that is going without racing it.
     """
 
     def __init__(
@@ -53,8 +54,10 @@ class FakeTrainer:
         step_delay: float = 0.0,
         fail_at_epoch: int | None = None,
         gate: threading.Event | None = None,
+        hold_after: int = 0,
         validation: bool = True,
     ) -> None:
+        self.hold_after = hold_after
         self.step_delay = step_delay
         self.fail_at_epoch = fail_at_epoch
         self.gate = gate
@@ -79,18 +82,30 @@ class FakeTrainer:
         listener(LogLine("fake: TensorFlow would warn here"))
         listener(
             RunStarted(
-                preset=config.preset.name, values=dict(config.values), model=SUMMARY,
-                train_samples=800, validation_samples=100, test_samples=100,
-                batch_size=config.batch_size, epochs=config.epochs, steps_per_epoch=steps,
-                device="CPU (fake)", data="fake data", versions={"ktui": "test"},
+                preset=config.preset.name,
+                values=dict(config.values),
+                model=SUMMARY,
+                train_samples=800,
+                validation_samples=100,
+                test_samples=100,
+                batch_size=config.batch_size,
+                epochs=config.epochs,
+                steps_per_epoch=steps,
+                device="CPU (fake)",
+                data="fake data",
+                versions={"ktui": "test"},
             )
         )
         listener(PhaseChanged("running"))
-        if self.gate is not None:
-            self.gate.wait(10)
         lr = config.learning_rate or 0.001
         done = 0
         for epoch in range(1, config.epochs + 1):
+            if self.gate is not None and epoch == self.hold_after + 1:
+                # Like a batch in progress: ends when the test opens the gate, or on stop.
+                deadline = time.monotonic() + 10
+                while not self.gate.wait(0.01) and time.monotonic() < deadline:
+                    if controls.stop_requested:
+                        break
             for step in range(1, steps + 1):
                 if controls.paused:
                     listener(PhaseChanged("paused"))
@@ -106,7 +121,8 @@ class FakeTrainer:
                 if self.fail_at_epoch == epoch:
                     exc = RuntimeError("fake failure: shapes do not match")
                     failed = RunFailed(
-                        message=f"RuntimeError: {exc}", error_type="RuntimeError",
+                        message=f"RuntimeError: {exc}",
+                        error_type="RuntimeError",
                         traceback="Traceback (most recent call last):\n  fake frame\n"
                         "RuntimeError: fake failure: shapes do not match",
                         epochs_completed=done,
@@ -115,20 +131,26 @@ class FakeTrainer:
                     return failed
                 if self.step_delay:
                     time.sleep(self.step_delay)
-                listener(BatchProgress(epoch, step, steps, {"loss": 1 / (epoch + 1)},
-                                       1000.0, step * 0.1))
+                listener(
+                    BatchProgress(epoch, step, steps, {"loss": 1 / (epoch + 1)}, 1000.0, step * 0.1)
+                )
             else:
                 metrics = {"loss": 1 / (epoch + 1), "accuracy": 1 - 1 / (epoch + 2)}
                 if self.validation:
-                    metrics |= {"val_loss": 1.1 / (epoch + 1), "val_accuracy": 0.9 - 1 / (epoch + 3)}
+                    metrics |= {
+                        "val_loss": 1.1 / (epoch + 1),
+                        "val_accuracy": 0.9 - 1 / (epoch + 3),
+                    }
                 listener(EpochEnded(epoch, config.epochs, metrics, lr, 0.5, 1600.0))
                 done = epoch
                 continue
             break
         stopped = controls.stop_requested
         final = RunFinished(
-            status="stopped" if stopped else "finished", epochs_completed=done,
-            seconds=done * 0.5, test_loss=0.25 if done else None,
+            status="stopped" if stopped else "finished",
+            epochs_completed=done,
+            seconds=done * 0.5,
+            test_loss=0.25 if done else None,
             test_accuracy=0.9816 if done else None,
         )
         listener(final)

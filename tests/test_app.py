@@ -27,7 +27,9 @@ def make_app(
     catalog = load_catalog(folders or [shipped_presets_dir()])
     factory: Callable[[], Trainer] = (lambda: trainer) if trainer is not None else keras_trainer
     return create_app(
-        catalog, trainer_factory=factory, user_presets_dir=tmp_path / "user-presets",
+        catalog,
+        trainer_factory=factory,
+        user_presets_dir=tmp_path / "user-presets",
         clock=lambda: 0.0,
     )
 
@@ -45,7 +47,8 @@ async def open_form(pilot: Pilot[int], preset: str = "dummy_binary") -> FormScre
     assert isinstance(app.screen, PresetScreen)
     option_list = app.screen.query_one("#preset-list", OptionList)
     index = next(
-        i for i in range(option_list.option_count)
+        i
+        for i in range(option_list.option_count)
         if option_list.get_option_at_index(i).id == f"preset:{preset}"
     )
     option_list.highlighted = index
@@ -168,27 +171,28 @@ async def test_save_as_new_preset(tmp_path: Path) -> None:
 
 
 async def test_pause_and_resume(tmp_path: Path) -> None:
-    trainer = FakeTrainer(step_delay=0.01)
+    gate = threading.Event()
+    trainer = FakeTrainer(gate=gate, hold_after=1)
     app = make_app(tmp_path, trainer)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_form(pilot)
-        await set_field(pilot, form, "epochs", "200")
+        await set_field(pilot, form, "epochs", "4")
         training = await start(pilot)
-        await wait_for(pilot, lambda: rows(training) >= 1)
+        await wait_for(pilot, lambda: rows(training) == 1)
         await pilot.press("p")
+        gate.set()
         await wait_for(pilot, lambda: training.phase == "paused")
-        held = rows(training)
         await pilot.pause(0.3)
-        assert rows(training) == held
+        assert rows(training) == 1  # held: no batch runs while paused
         await pilot.press("p")
-        await wait_for(pilot, lambda: rows(training) > held)
-        assert training.phase == "running"
-        training.controls.stop()
         await wait_for(pilot, lambda: not training.running)
+        assert training.phase == "finished"
+        assert rows(training) == 4
 
 
 async def test_stop_asks_then_stops(tmp_path: Path) -> None:
-    trainer = FakeTrainer(step_delay=0.01)
+    gate = threading.Event()
+    trainer = FakeTrainer(gate=gate, hold_after=1)
     app = make_app(tmp_path, trainer)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_form(pilot)
@@ -203,18 +207,20 @@ async def test_stop_asks_then_stops(tmp_path: Path) -> None:
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
+        gate.set()
         await wait_for(pilot, lambda: not training.running)
         assert training.phase == "stopped"
-        assert rows(training) < 500
+        assert rows(training) == 1
         assert "Test error" in str(training.query_one("#result", Static).render())
 
 
 async def test_change_learning_rate(tmp_path: Path) -> None:
-    trainer = FakeTrainer(step_delay=0.01)
+    gate = threading.Event()
+    trainer = FakeTrainer(gate=gate, hold_after=1)
     app = make_app(tmp_path, trainer)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_form(pilot)
-        await set_field(pilot, form, "epochs", "300")
+        await set_field(pilot, form, "epochs", "3")
         training = await start(pilot)
         await wait_for(pilot, lambda: rows(training) >= 1)
         await pilot.press("l")
@@ -225,12 +231,12 @@ async def test_change_learning_rate(tmp_path: Path) -> None:
         assert dialog.query_one("#ok", Button).disabled
         dialog.query_one("#answer", Input).value = "0.05"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: trainer.learning_rates == [0.05])
-        await wait_for(pilot, lambda: training.learning_rate == 0.05)
-        table = training.query_one("#epochs", DataTable)
-        await wait_for(pilot, lambda: table.get_row_at(table.row_count - 1)[-2] == "0.05")
-        training.controls.stop()
+        gate.set()
         await wait_for(pilot, lambda: not training.running)
+        assert trainer.learning_rates == [0.05]
+        assert training.learning_rate == 0.05
+        table = training.query_one("#epochs", DataTable)
+        assert [table.get_row_at(i)[-2] for i in range(3)] == ["0.001", "0.05", "0.05"]
 
 
 async def test_rerun_and_edit(tmp_path: Path) -> None:
@@ -254,7 +260,8 @@ async def test_rerun_and_edit(tmp_path: Path) -> None:
 
 
 async def test_quit_during_training_stops_the_run(tmp_path: Path) -> None:
-    trainer = FakeTrainer(step_delay=0.01)
+    gate = threading.Event()
+    trainer = FakeTrainer(gate=gate, hold_after=1)
     app = make_app(tmp_path, trainer)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_form(pilot)
@@ -265,6 +272,7 @@ async def test_quit_during_training_stops_the_run(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
         await wait_for(pilot, lambda: training.controls.stop_requested)
+        gate.set()
     assert app.return_code == 0
     assert training.controls.stop_requested
     # The worker ran to its clean end: the fake reports a stopped run, not a killed thread.
@@ -311,9 +319,9 @@ async def test_broken_preset_is_listed_with_its_error(tmp_path: Path) -> None:
     folder = tmp_path / "presets"
     folder.mkdir()
     (folder / "good.toml").write_text(
-        (shipped_presets_dir() / "dummy_binary.toml").read_text().replace(
-            'name = "dummy_binary"', 'name = "good"'
-        )
+        (shipped_presets_dir() / "dummy_binary.toml")
+        .read_text()
+        .replace('name = "dummy_binary"', 'name = "good"')
     )
     (folder / "broken.toml").write_text("name = 'broken'\n[data\nsource = 1\n")
     app = make_app(tmp_path, FakeTrainer(), folders=[folder])
@@ -333,11 +341,12 @@ async def test_broken_preset_is_listed_with_its_error(tmp_path: Path) -> None:
 
 async def test_back_during_run_asks_and_stops(tmp_path: Path) -> None:
     gate = threading.Event()
-    trainer = FakeTrainer(step_delay=0.01, gate=gate)
+    trainer = FakeTrainer(gate=gate)
     app = make_app(tmp_path, trainer)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_form(pilot)
         training = await start(pilot)
+        await wait_for(pilot, lambda: training.phase == "running")
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
@@ -365,3 +374,24 @@ async def test_real_engine_trains_dummy_binary(tmp_path: Path) -> None:
             assert 0.0 < loss < 5.0
         assert training.started is not None
         assert training.started.model.total_params == 5569
+
+
+async def test_screen_keys_are_in_the_command_palette(tmp_path: Path) -> None:
+    gate = threading.Event()  # holds the run before its first epoch: it stays "running"
+    trainer = FakeTrainer(gate=gate)
+    app = make_app(tmp_path, trainer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_form(pilot)
+        training = await start(pilot)
+        await wait_for(pilot, lambda: training.phase == "running")
+        titles = [command.title for command in app.get_system_commands(training)]
+        assert {"Pause/resume", "Stop", "Learning rate"} <= set(titles)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"pause")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: training.controls.paused)
+        training.controls.stop()
+        gate.set()
+        await wait_for(pilot, lambda: not training.running)
