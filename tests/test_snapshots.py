@@ -30,6 +30,7 @@ def make_app(tmp_path: Path) -> KtuiApp:
 
 async def settle(pilot: Pilot[int]) -> None:
     """Let workers finish and stop cursors from blinking, so the picture is fixed."""
+    await pilot.pause(0.6)  # the first model preview starts half a second after start-up
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
     for widget in pilot.app.screen.query(Input):

@@ -166,7 +166,10 @@ class PresetScreen(Screen[None]):
             )
             if preset.name not in self._pending:
                 self._pending.add(preset.name)
-                self._build_preview(preset)
+                # The first preview imports TensorFlow (seconds of CPU in a thread);
+                # start it after the screen is up so the first keys are not delayed.
+                delay = 0.0 if self._previews else 0.5
+                self.set_timer(delay, lambda: self._build_preview(preset))
             return
         if isinstance(cached, str):
             note.update(Text(cached, style="red"))
