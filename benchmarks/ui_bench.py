@@ -80,7 +80,7 @@ async def _train_in_tui(preset: str, epochs: int, lag: list[float] | None) -> li
     catalog = load_catalog([shipped_presets_dir()])
     app = create_app(catalog)
     config = preset_config(preset, epochs, image_source())
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40)):
         screen = TrainingScreen(config)
         await app.push_screen(screen)
         while screen.phase not in ("running",) and screen.running:
