@@ -471,7 +471,12 @@ class RunStore:
     def _open(self) -> None:
         db = self._db
         with self._errors("open"):
-            self._check_version(*self._versions())
+            version, app_id = self._versions()
+            self._check_version(version, app_id)
+            if 0 < version < SCHEMA_VERSION:
+                # Outside the migration's transaction: a backup cannot read a database
+                # its own connection is writing to.
+                self._backup(version)
             # WAL: readers never block the writer, and a commit is one append to the
             # log. synchronous=NORMAL does not fsync each commit; a committed epoch still
             # survives the process being killed (only a power cut can lose the last ones).
@@ -512,8 +517,6 @@ class RunStore:
             if version >= SCHEMA_VERSION:
                 db.execute("COMMIT")
                 return
-            if version > 0:
-                self._backup(version)
             for migration in MIGRATIONS[version:]:
                 migration(db)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

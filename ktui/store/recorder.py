@@ -201,7 +201,7 @@ class RunRecorder:
     # -- the log buffer -----------------------------------------------------------------
     def _buffer(self, line: str) -> None:
         with self._lock:
-            if self._log_chars + len(line) > MAX_LOG_CHARS:
+            if self._log_chars + len(line) + 1 > MAX_LOG_CHARS:
                 self._dropped += 1
                 return
             self._log_chars += len(line) + 1
