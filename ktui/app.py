@@ -19,6 +19,7 @@ from textual.screen import Screen
 
 from ktui.core.presets import PresetCatalog
 from ktui.core.trainer import Trainer
+from ktui.store import RunStore
 
 TrainerFactory = Callable[[], Trainer]
 Clock = Callable[[], float]
@@ -50,9 +51,12 @@ class KtuiApp(App[int]):
         *,
         user_presets_dir: Path | None = None,
         clock: Clock = time.monotonic,
+        store: RunStore | None = None,
     ) -> None:
         super().__init__()
         self.catalog = catalog
+        self.store = store
+        """Where runs are recorded; None records nothing (some tests)."""
         self.user_presets_dir = user_presets_dir
         self.clock = clock
         self._trainer_factory = trainer_factory
@@ -121,6 +125,9 @@ def create_app(
     trainer_factory: TrainerFactory = keras_trainer,
     user_presets_dir: Path | None = None,
     clock: Clock = time.monotonic,
+    store: RunStore | None = None,
 ) -> KtuiApp:
     """Build the app; the CLI and the tests share this."""
-    return KtuiApp(catalog, trainer_factory, user_presets_dir=user_presets_dir, clock=clock)
+    return KtuiApp(
+        catalog, trainer_factory, user_presets_dir=user_presets_dir, clock=clock, store=store
+    )

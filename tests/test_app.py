@@ -395,3 +395,55 @@ async def test_screen_keys_are_in_the_command_palette(tmp_path: Path) -> None:
         training.controls.stop()
         gate.set()
         await wait_for(pilot, lambda: not training.running)
+
+
+async def test_runs_are_recorded_in_the_store(tmp_path: Path) -> None:
+    from ktui.store import RunStore
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    app = create_app(
+        load_catalog([shipped_presets_dir()]),
+        trainer_factory=lambda: FakeTrainer(),
+        user_presets_dir=tmp_path,
+        clock=lambda: 0.0,
+        store=store,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "3")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: not training.running)
+        assert training.run_id is not None
+        assert "run 1" in str(training.query_one("#status", Static).render())
+    run = store.get_run(training.run_id)
+    assert run.status == "finished"
+    assert run.values["epochs"] == 3
+    assert [e.epoch for e in store.epochs(run.id)] == [1, 2, 3]
+    assert run.test_accuracy == pytest.approx(0.9816)
+    assert any("TensorFlow would warn" in line for line in store.log(run.id))
+
+
+def test_the_dashboard_loads_no_tensorflow_until_a_run() -> None:
+    """The app, its screens and widgets import neither TensorFlow nor Keras."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json\n"
+        "import ktui.app, ktui.screens.presets, ktui.screens.form, ktui.screens.training\n"
+        "import ktui.screens.dialogs, ktui.widgets.metrics, ktui.cli.dashboard\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} "
+        "& {'tensorflow', 'keras'})))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []

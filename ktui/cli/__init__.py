@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         from ktui.cli.dashboard import open_dashboard
 
-        return open_dashboard(_catalog(args), preset_dirs=args.presets)
+        return open_dashboard(_catalog(args), store=store_path(args.store))
     except KtuiError as exc:
         print(f"ktui: {exc}", file=STDERR.terminal)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -10,16 +11,19 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from ktui.core.controls import RunControls
+from ktui.core.errors import StoreError
 from ktui.core.events import (
     BatchProgress,
     EpochEnded,
     Event,
     LearningRateChanged,
+    Listener,
     LogLine,
     PhaseChanged,
     RunFailed,
@@ -30,6 +34,7 @@ from ktui.core.format import format_metric, format_seconds, result_line
 from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
+from ktui.store import RunRecorder, fan_out
 from ktui.widgets.metrics import MetricSparklines
 
 if TYPE_CHECKING:
@@ -60,9 +65,22 @@ class TrainingScreen(Screen[None]):
         Binding("escape", "back", "Back"),
     ]
 
+    @dataclass
+    class Recorded(Message):
+        """The run is being recorded in the store under ``run_id``."""
+
+        run_id: int
+
+    @dataclass
+    class NotRecorded(Message):
+        """The store could not take the run; it trains anyway."""
+
+        reason: str
+
     def __init__(self, config: RunConfig) -> None:
         super().__init__()
         self.config = config
+        self.run_id: int | None = None
         self.controls = RunControls()
         self.phase = "preparing data"
         self.started: RunStarted | None = None
@@ -113,13 +131,28 @@ class TrainingScreen(Screen[None]):
     )
     def _train(self) -> None:
         # post_message is the only thing the thread does to the UI: it is thread-safe.
-        self.post_message(RunEvent(PhaseChanged("preparing data", "loading TensorFlow")))
-        trainer = self.ktui.trainer()
-
-        def listener(event: Event) -> None:
+        def show(event: Event) -> None:
             self.post_message(RunEvent(event))
 
-        trainer.run(self.config, listener, self.controls)
+        listener: Listener = show
+        artifacts = None
+        store = self.ktui.store
+        if store is not None:
+            try:
+                recorder = RunRecorder.for_config(
+                    store, self.config, warn=lambda text: show(LogLine(f"ktui: {text}"))
+                )
+            except StoreError as exc:
+                # Training is still worth doing; say loudly that it is not recorded.
+                self.post_message(self.NotRecorded(str(exc)))
+            else:
+                self.post_message(self.Recorded(recorder.run_id))
+                # The recorder first: the store has the final status before the screen.
+                listener = fan_out(recorder, show)
+                artifacts = recorder.folder
+        show(PhaseChanged("preparing data", "loading TensorFlow"))
+        trainer = self.ktui.trainer()
+        trainer.run(self.config, listener, self.controls, artifacts=artifacts)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self._worker:
@@ -144,6 +177,14 @@ class TrainingScreen(Screen[None]):
             await self._worker.wait()
 
     # ------------------------------------------------------------------ events
+    def on_training_screen_recorded(self, message: Recorded) -> None:
+        self.run_id = message.run_id
+        self._show_status()
+
+    def on_training_screen_not_recorded(self, message: NotRecorded) -> None:
+        self._log(f"ktui: this run is not recorded: {message.reason}")
+        self.notify(f"This run is not recorded: {message.reason}", severity="warning", timeout=10)
+
     def on_run_event(self, message: RunEvent) -> None:
         self._handle(message.event)
 
@@ -251,6 +292,8 @@ class TrainingScreen(Screen[None]):
         status.append("● ", style=_PHASE_STYLE.get(self.phase, ""))
         status.append(self.phase, style=_PHASE_STYLE.get(self.phase, ""))
         status.append(f" · {self.config.preset.name}")
+        if self.run_id is not None:
+            status.append(f" · run {self.run_id}")
         if self.started is not None:
             status.append(f" · {self.started.device}")
         status.append(f" · elapsed {format_seconds(elapsed)}")
