@@ -37,6 +37,8 @@ LOG_TAIL = 20
 def runs_command(args: argparse.Namespace, store_path: Path, out: TextIO | None = None) -> int:
     """Run ``ktui runs [show|export|compare]``; returns the exit code."""
     console = Console(file=out or sys.stdout, highlight=False)
+    if not console.is_terminal:
+        console.soft_wrap = True  # a pipe or a file: never wrapped at rich's 80 columns
     action = getattr(args, "runs_command", None) or "list"
     if not store_path.exists():
         # Reading must not create a store: a mistyped --store would look like an empty one.
