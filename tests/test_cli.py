@@ -43,7 +43,7 @@ from ktui.core.events import (
 from ktui.core.format import epoch_line, order_metrics, result_line
 from ktui.core.presets import load_catalog, shipped_presets_dir
 
-EPOCH_LINE = re.compile(r"^Epoch +(\d+)/(\d+)  loss [0-9.e+-]+  accuracy [0-9.e+-]+  lr ")
+EPOCH_LINE = re.compile(r"^Epoch (\d+)/(\d+)  loss [0-9.e+-]+  accuracy [0-9.e+-]+  lr ")
 
 
 def _dirs_env(root: Path) -> dict[str, str]:
@@ -420,7 +420,7 @@ def test_order_metrics() -> None:
 
 def test_epoch_and_result_lines() -> None:
     line = epoch_line(EpochEnded(3, 10, {"accuracy": 0.98765, "loss": 0.0001234}, 0.001, 65, 923))
-    assert line == "Epoch  3/10  loss 1.234e-04  accuracy 0.9877  lr 0.001  1m05s  923 samples/s"
+    assert line == "Epoch 3/10  loss 1.234e-04  accuracy 0.9877  lr 0.001  1m05s  923 samples/s"
     assert result_line(RunFinished("finished", 1, 1.0, 0.25, 0.9912)) == (
         "Test loss: 0.2500  Test accuracy: 99.12%  Test error: 0.88%"
     )

@@ -41,13 +41,16 @@ def format_seconds(seconds: float) -> str:
 
 
 def epoch_line(event: EpochEnded) -> str:
-    """One line per epoch, as Keras's ``verbose=2`` would print it, plus rate and speed."""
-    width = len(str(event.epochs))
+    """One line per epoch, as Keras's ``verbose=2`` would print it, plus rate and speed.
+
+    It starts ``Epoch 3/10`` exactly as Keras's does (no padding), so ``grep '^Epoch 3/'``
+    finds it.
+    """
     metrics = "  ".join(
         f"{name} {format_metric(value)}" for name, value in order_metrics(event.metrics).items()
     )
     return (
-        f"Epoch {event.epoch:>{width}}/{event.epochs}  {metrics}  lr {event.learning_rate:.3g}"
+        f"Epoch {event.epoch}/{event.epochs}  {metrics}  lr {event.learning_rate:.3g}"
         f"  {format_seconds(event.seconds)}  {event.samples_per_second:,.0f} samples/s"
     )
 
