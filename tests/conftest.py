@@ -60,6 +60,8 @@ def ktui_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KtuiDirs:
     monkeypatch.setenv("KTUI_DATA_DIR", str(dirs.data))
     monkeypatch.setenv("KTUI_CONFIG_DIR", str(dirs.config))
     monkeypatch.setenv("KERAS_HOME", str(dirs.keras_home))
+    # The run store defaults to KTUI_DATA_DIR; a developer's own store must not be used.
+    monkeypatch.delenv("KTUI_STORE", raising=False)
     return dirs
 
 

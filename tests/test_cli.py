@@ -123,8 +123,9 @@ def test_tensorflow_fd2_output_is_kept_off_the_terminal(
 
 
 # ------------------------------------------------------------------------------ Ctrl+C
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_stops_after_the_current_batch_and_prints_what_was_reached(
-    tmp_path: Path,
+    tmp_path: Path, signum: signal.Signals
 ) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "ktui", "run", "dummy_binary", "--set", "epochs=5000"],
@@ -141,7 +142,7 @@ def test_ctrl_c_stops_after_the_current_batch_and_prints_what_was_reached(
         for line in process.stdout:
             before.append(line)
             if line.startswith("Epoch"):
-                process.send_signal(signal.SIGINT)
+                process.send_signal(signum)
                 break
         rest, stderr = process.communicate(timeout=120)
     finally:
