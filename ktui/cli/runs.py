@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ktui.core.errors import KtuiError
 from ktui.core.format import format_metric, format_seconds
@@ -131,20 +133,12 @@ def format_duration(run: RunSummary) -> str:
     return "—" if duration is None else format_seconds(duration)
 
 
-def _status(console: Console, status: str) -> str:
-    if _rich(console):
-        return f"[{_STATUS_STYLE.get(status, '')}]{status}[/]"
-    return status
+def _status_style(status: str) -> str | None:
+    return _STATUS_STYLE.get(status.strip())
 
 
 def _rich(console: Console) -> bool:
     return console.is_terminal and not console.is_dumb_terminal
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def print_table(
@@ -153,38 +147,60 @@ def print_table(
     rows: Sequence[Sequence[str]],
     *,
     right: Sequence[int] = (),
-    markup: bool = False,
+    styles: Mapping[int, Callable[[str], str | None]] | None = None,
+    shrink: int | None = None,
 ) -> None:
-    """A table: rich on a terminal, plain columns separated by two spaces otherwise.
+    """Columns of plain-text cells, two spaces apart, with a header row.
 
-    Cells are plain text unless ``markup`` (then only the rich table interprets it).
+    Piped, every cell is written in full. On a terminal the header is bold, column
+    ``i``'s cells get ``styles[i](cell)``, and column ``shrink`` is cut short (with
+    an ellipsis) to fit the width. Drawn line by line rather than with rich's Table,
+    which needs most of a second to lay out a thousand rows.
     """
-    if _rich(console):
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        for index, header in enumerate(headers):
-            table.add_column(header, justify="right" if index in right else "left")
-        for row in rows:
-            table.add_row(*(cell if markup else _escape(cell) for cell in row))
-        console.print(table)
-        return
-    widths = [len(h) for h in headers]
+    widths = [cell_len(h) for h in headers]
     for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+        widths = [max(w, cell_len(cell)) for w, cell in zip(widths, row, strict=True)]
+    rich = _rich(console)
+    if rich and shrink is not None:
+        excess = sum(widths) + 2 * (len(widths) - 1) - console.width
+        if excess > 0:
+            widths[shrink] = max(cell_len(headers[shrink]), widths[shrink] - excess)
 
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.rjust(width) if index in right else cell.ljust(width)
-            for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
+    def cells(row: Sequence[str]) -> list[str]:
+        out = []
+        for index, (cell, width) in enumerate(zip(row, widths, strict=True)):
+            if cell_len(cell) > width:
+                cell = set_cell_size(cell, width - 1) + "…"
+            pad = " " * (width - cell_len(cell))
+            out.append(pad + cell if index in right else cell + pad)
+        return out
 
-    out = [line(headers), *(line(row) for row in rows)]
-    console.file.write("\n".join(out) + "\n")
+    if not rich:
+        lines = ["  ".join(cells(row)).rstrip() for row in [headers, *rows]]
+        console.file.write("\n".join(lines) + "\n")
+        return
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("  ".join(cells(headers)).rstrip() + "\n", style="bold")
+    for row in rows:
+        for index, cell in enumerate(cells(row)):
+            if index:
+                text.append("  ")
+            style = styles.get(index) if styles else None
+            text.append(cell, style=style(row[index]) if style else None)
+        text.append("\n")
+    text.rstrip()
+    console.print(text, no_wrap=True, overflow="ellipsis", crop=True)
 
 
 def _print(console: Console, text: str, style: str | None = None) -> None:
     """A line of plain text (never markup), styled only on a terminal."""
-    console.print(text, markup=False, style=style if _rich(console) else None, soft_wrap=True)
+    console.print(
+        text,
+        markup=False,
+        highlight=False,
+        style=style if _rich(console) else None,
+        soft_wrap=True,
+    )
 
 
 # --------------------------------------------------------------------------- ktui runs
@@ -213,17 +229,15 @@ def list_runs(
         which = f" with {filters}" if filters else ""
         _print(console, f"No runs{which} in {store.path}.")
         return 0
-    rich = _rich(console)
     rows = []
     for run in runs:
         changed = run.changed_values()
-        values = format_values(changed) if changed else "defaults"
         rows.append(
             [
                 str(run.id),
-                _escape(run.preset) if rich else run.preset,
-                _status(console, run.status),
-                _escape(values) if rich else values,
+                run.preset,
+                run.status,
+                format_values(changed) if changed else "defaults",
                 format_epochs(run),
                 format_best(run),
                 format_error_percent(run),
@@ -242,7 +256,14 @@ def list_runs(
         "started",
         "duration",
     ]
-    print_table(console, headers, rows, right=(0, 4, 6, 8), markup=True)
+    print_table(
+        console,
+        headers,
+        rows,
+        right=(0, 4, 6, 8),
+        styles={2: _status_style, 3: lambda cell: "dim" if cell == "defaults" else None},
+        shrink=3,
+    )
     if limit:
         total = store.count_runs(preset=preset, status=status)  # type: ignore[arg-type]
         if total > len(runs):
@@ -258,7 +279,7 @@ def show_run(store: RunStore, run_id: int, console: Console, *, full_log: bool =
     rich = _rich(console)
     title = f"Run {run.id}  {run.preset}  "
     if rich:
-        console.print(f"[bold]{_escape(title)}[/]{_status(console, run.status)}")
+        console.print(Text.assemble((title, "bold"), (run.status, _status_style(run.status) or "")))
     else:
         _print(console, title + run.status)
     print_details(console, _details(run))
@@ -315,7 +336,7 @@ def print_details(console: Console, rows: Sequence[Sequence[str]]) -> None:
     grid.add_column(style="bold")
     grid.add_column()
     for key, value in rows:
-        grid.add_row(_escape(key), _escape(value))
+        grid.add_row(Text(key), Text(value))
     console.print(grid)
 
 
