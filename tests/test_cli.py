@@ -19,6 +19,7 @@ from conftest import (
     KtuiDirs,
     child_env,
     run_ktui,
+    run_python,
     tf_log_lines,
     tiny_preset_text,
     write_mnist_npz,
@@ -260,6 +261,20 @@ def test_presets_dir_that_does_not_exist(tmp_path: Path) -> None:
     result = run_ktui("--presets", str(tmp_path / "nope"), "presets")
     assert result.returncode == 2
     assert f"--presets {tmp_path / 'nope'}: no such folder" in result.stderr
+
+
+def test_tensorflow_that_cannot_be_imported_is_a_message_not_a_traceback() -> None:
+    # None in sys.modules makes every `import tensorflow` fail, as if it were absent.
+    result = run_python(
+        "import sys\n"
+        "sys.modules['tensorflow'] = None\n"
+        "from ktui.cli import main\n"
+        "sys.exit(main(['run', 'dummy_binary', '--set', 'epochs=1']))\n"
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("ktui: TensorFlow could not be loaded (")
+    assert "pip install tensorflow" in result.stderr
+    _no_traceback(result.stderr)
 
 
 # --------------------------------------------------------- failures during a run (with TF)

@@ -141,7 +141,8 @@ def run_headless(
                 if not worker.is_alive() and events.empty():
                     # Trainer.run never raises; if it did, the traceback is in the log.
                     event = RunFailed(
-                        message="the training thread ended without a result (a bug in ktui)",
+                        message="the training thread ended without a result "
+                        f"(a bug in ktui; see {log_path})",
                         error_type="RuntimeError",
                         traceback="",
                     )
