@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
+import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,39 @@ def load_dataset(config: RunConfig, download: data_mod.Downloader | None) -> dat
     return data_mod.apply_transforms(raw, config.transforms)
 
 
+class _Session:
+    """Guards Keras's global session: ``clear_session`` must not run under a training.
+
+    ``clear_session`` resets global state (layer name counters, the default graph)
+    for every thread; the dashboard builds model previews while a run may be going,
+    so only the first of several concurrent users may clear it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs = 0
+
+    def clear_if_idle(self) -> None:
+        with self._lock:
+            if self._runs == 0:
+                keras.backend.clear_session()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        with self._lock:
+            if self._runs == 0:
+                keras.backend.clear_session()
+            self._runs += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._runs -= 1
+
+
+_SESSION = _Session()
+
+
 class KerasTrainer:
     """The real :class:`~ktui.core.trainer.Trainer`: TensorFlow's Keras, in this process."""
 
@@ -80,7 +116,7 @@ class KerasTrainer:
                 f"{config.preset.name}: the model's input shape comes from the data",
                 hint="Add input_shape under [model] to see the model before training.",
             )
-        keras.backend.clear_session()
+        _SESSION.clear_if_idle()
         return summarize(build_model(config, config.input_shape))
 
     def run(
@@ -100,6 +136,7 @@ class KerasTrainer:
         )
         callback: EventCallback | None = None
         final: Event
+        stack = contextlib.ExitStack()
         try:
             listener(PhaseChanged("preparing data", config.data.describe()))
             dataset = load_dataset(config, self._download)
@@ -112,7 +149,7 @@ class KerasTrainer:
                     "model.input_shape to match the data.",
                 )
             listener(PhaseChanged("building model"))
-            keras.backend.clear_session()
+            stack.enter_context(_SESSION.running())
             if config.seed is not None:
                 keras.utils.set_random_seed(config.seed)
             model = build_model(config, input_shape)
@@ -194,6 +231,7 @@ class KerasTrainer:
                 epochs_completed=callback.epochs_completed if callback else 0,
             )
         finally:
+            stack.close()
             if unsubscribe is not None:
                 unsubscribe()
         listener(final)
