@@ -8,6 +8,7 @@ TensorFlow: listing a thousand runs reads only the store's runs table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ktui.core.errors import KtuiError
+from ktui.core.errors import KtuiError, StoreError
 from ktui.core.format import format_metric, format_seconds
 from ktui.store.db import EpochRecord, Run, RunStore, RunSummary
 from ktui.store.export import export_run, metric_names
@@ -53,7 +54,9 @@ def runs_command(args: argparse.Namespace, store_path: Path, out: TextIO | None 
             hint="The store does not exist yet: `ktui run` creates it with the first run.",
         )
     with RunStore(store_path) as store:
-        store.mark_interrupted()
+        # Best effort: a store another ktui keeps busy can still be read.
+        with contextlib.suppress(StoreError):
+            store.mark_interrupted()
         if action == "show":
             return show_run(store, parse_run_id(args.id), console, full_log=args.log)
         if action == "export":
