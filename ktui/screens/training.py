@@ -62,6 +62,7 @@ class TrainingScreen(Screen[None]):
         Binding("l", "learning_rate", "Learning rate"),
         Binding("r", "rerun", "Re-run"),
         Binding("e", "edit", "Edit & re-run"),
+        Binding("h", "runs", "Runs"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -278,6 +279,9 @@ class TrainingScreen(Screen[None]):
             result.set_class(False, "failed")
         else:
             self.phase = "failed"
+            if self.started is None:
+                # Nothing ran: an empty bar at "--%" would only add noise.
+                self.query_one("#progress-row").display = False
             result.update(Text(f"Training failed: {event.message}", style="bold"))
             result.set_class(True, "failed")
             for line in event.traceback.splitlines():
@@ -369,6 +373,12 @@ class TrainingScreen(Screen[None]):
     def action_edit(self) -> None:
         """Back to the form (its values are kept) to change something and run again."""
         self.app.pop_screen()
+
+    def action_runs(self) -> None:
+        """Open the history of recorded runs (a run that is going carries on)."""
+        from ktui.screens.runs import RunsScreen
+
+        self.app.push_screen(RunsScreen())
 
     def action_back(self) -> None:
         """Back to the form; a run that is going is stopped first (after asking)."""

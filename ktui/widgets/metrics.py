@@ -65,6 +65,8 @@ class MetricSparklines(Horizontal):
             self._redraw()
 
     def _redraw(self) -> None:
+        # "best" only where the cell has room for it (80 columns hold four short labels).
+        cell_width = self.size.width // max(1, len(self.history))
         for name, values in self.history.items():
             if not values:
                 continue
@@ -74,11 +76,8 @@ class MetricSparklines(Horizontal):
             except Exception:  # noqa: BLE001 - cells are mounted on the next refresh
                 return
             best = min(values) if _lower_is_better(name) else max(values)
-            label.update(
-                Text.assemble(
-                    (name, "bold"),
-                    f" {format_metric(values[-1])}",
-                    (f"  best {format_metric(best)}", "dim"),
-                )
-            )
+            text = Text.assemble((name, "bold"), f" {format_metric(values[-1])}")
+            if cell_width >= len(name) + 22:
+                text.append(f"  best {format_metric(best)}", style="dim")
+            label.update(text)
             spark.data = list(values)
