@@ -447,3 +447,29 @@ def test_the_dashboard_loads_no_tensorflow_until_a_run() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+async def test_trainer_that_cannot_load_is_a_failed_run(tmp_path: Path) -> None:
+    from ktui.store import RunStore
+
+    def no_tensorflow() -> Trainer:
+        raise ImportError("libcudart.so.12: cannot open shared object file")
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    app = create_app(
+        load_catalog([shipped_presets_dir()]),
+        trainer_factory=no_tensorflow,
+        user_presets_dir=tmp_path,
+        clock=lambda: 0.0,
+        store=store,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_form(pilot)
+        training = await start(pilot)
+        await wait_for(pilot, lambda: not training.running)
+        assert training.phase == "failed"
+        assert "libcudart" in str(training.query_one("#result", Static).render())
+    assert training.run_id is not None
+    run = store.get_run(training.run_id)
+    assert run.status == "failed"
+    assert "TensorFlow could not be loaded" in (run.error or "")

@@ -94,6 +94,7 @@ def run_headless(
         try:
             from ktui.training.engine import KerasTrainer
         except ImportError as exc:
+            recorder(RunFailed(f"TensorFlow could not be loaded: {exc}", "ImportError", ""))
             raise KtuiError(
                 f"TensorFlow could not be loaded ({type(exc).__name__}: {exc})",
                 hint=f"Install it with `pip install tensorflow`; details are in {log_path}.",
@@ -153,6 +154,7 @@ def run_headless(
             if isinstance(event, RunFinished | RunFailed):
                 final = event
     except KeyboardInterrupt:
+        recorder.abandon()  # recorded as interrupted now, with its finished epochs
         display.note("Stopped at once; the current epoch is lost.")
         return 130
     finally:

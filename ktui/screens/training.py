@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -141,7 +142,7 @@ class TrainingScreen(Screen[None]):
         if store is not None:
             try:
                 recorder = RunRecorder.for_config(
-                    store, self.config, warn=lambda text: show(LogLine(f"ktui: {text}"))
+                    store, self.config, warn=lambda text: show(LogLine(text))
                 )
             except StoreError as exc:
                 # Training is still worth doing; say loudly that it is not recorded.
@@ -152,7 +153,17 @@ class TrainingScreen(Screen[None]):
                 listener = fan_out(recorder, show)
                 artifacts = recorder.folder
         show(PhaseChanged("preparing data", "loading TensorFlow"))
-        trainer = self.ktui.trainer()
+        try:
+            trainer = self.ktui.trainer()
+        except Exception as exc:  # noqa: BLE001 - e.g. TensorFlow cannot be imported
+            listener(
+                RunFailed(
+                    message=f"TensorFlow could not be loaded: {type(exc).__name__}: {exc}",
+                    error_type=type(exc).__name__,
+                    traceback=traceback.format_exc(),
+                )
+            )
+            return
         trainer.run(self.config, listener, self.controls, artifacts=artifacts)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
