@@ -33,6 +33,7 @@ class PresetScreen(Screen[None]):
     BINDINGS = [
         # priority: the list would otherwise take Enter and the footer would not show it.
         Binding("enter", "open", "Edit & train", priority=True),
+        Binding("h", "runs", "Runs"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -111,6 +112,12 @@ class PresetScreen(Screen[None]):
     @on(OptionList.OptionSelected, "#preset-list")
     def _selected(self, event: OptionList.OptionSelected) -> None:
         self.action_open()
+
+    def action_runs(self) -> None:
+        """Open the history of recorded runs."""
+        from ktui.screens.runs import RunsScreen
+
+        self.app.push_screen(RunsScreen())
 
     def action_open(self) -> None:
         """Open the hyperparameter form of the highlighted preset."""
