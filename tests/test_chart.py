@@ -188,3 +188,15 @@ async def test_chart_in_an_app_redraws_when_toggled() -> None:
         assert chart.log_y
         assert chart.render_line(0).text.startswith("loss  (log y)")
         assert chart.render_line(1) != before or chart.render_line(5) != before
+
+
+def test_metric_groups_pair_training_and_validation_loss_first() -> None:
+    from ktui.widgets.chart import metric_groups
+
+    names = ["accuracy", "loss", "val_accuracy", "val_loss", "auc"]
+    assert metric_groups(names) == {
+        "loss": ["loss", "val_loss"],
+        "accuracy": ["accuracy", "val_accuracy"],
+        "auc": ["auc"],
+    }
+    assert metric_groups(["val_loss"]) == {"loss": ["val_loss"]}

@@ -29,7 +29,7 @@ the same data always gives the same picture.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,6 +166,19 @@ def integer_ticks(low: float, high: float, most: int) -> list[float]:
                 break
     first = math.ceil(lo / step) * step
     return [float(t) for t in range(first, hi + 1, step)]
+
+
+def metric_groups(names: Iterable[str]) -> dict[str, list[str]]:
+    """Metrics grouped one chart each: ``{"loss": ["loss", "val_loss"], "accuracy": [...]}``.
+
+    ``loss`` comes first, then the other metrics by name; in a group the training
+    metric comes before the validation one (``val_`` + its name).
+    """
+    groups: dict[str, list[str]] = {}
+    for name in dict.fromkeys(names):
+        groups.setdefault(name.removeprefix("val_"), []).append(name)
+    order = sorted(groups, key=lambda base: (base != "loss", base))
+    return {base: sorted(groups[base], key=lambda n: n.startswith("val_")) for base in order}
 
 
 def _blend(rgb: RGB, background: RGB | None, amount: float) -> RGB:
