@@ -156,6 +156,27 @@ async def test_an_empty_store_says_how_to_get_runs(tmp_path: Path) -> None:
         assert "No runs recorded yet" in str(app.screen.query_one("#runs-empty", Static).render())
 
 
+async def test_a_live_run_is_followed(store: RunStore) -> None:
+    app = make_app(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_runs(pilot)
+        await highlight(pilot, screen, 3)
+        assert row_text(screen, 7)[4] == "0.7150 val_accuracy"
+        # Another process records epoch 4 of run 7: its row changes where it is.
+        store.add_epoch(
+            7, 4, {"loss": 0.1, "accuracy": 0.97, "val_loss": 0.12, "val_accuracy": 0.96}
+        )
+        screen.reload()  # what the 2-second poll does while a run is going
+        await pilot.pause()
+        assert row_text(screen, 7)[4] == "0.9600 val_accuracy"
+        assert screen.current_run().id == 3  # type: ignore[union-attr]  # nothing moved
+        store.finish_run(7, test_loss=0.1, test_accuracy=0.96)
+        screen.reload()
+        await wait_for(pilot, lambda: screen.loaded and row_text(screen, 7)[6] == "finished")
+        assert row_text(screen, 7)[5] == "4.00"
+        assert screen.current_run().id == 3  # type: ignore[union-attr]
+
+
 # --------------------------------------------------------------------------- sorting
 async def test_sort_cycles_columns_and_reverses(store: RunStore) -> None:
     app = make_app(store)

@@ -428,6 +428,8 @@ class RunsScreen(Screen[None]):
         if runs == self.runs and self.view:
             self._refresh_running()
             return
+        if self._update_in_place(runs):
+            return
         self.runs = runs
         self._by_id = {run.id: run for run in runs}
         self.marked = [run_id for run_id in self.marked if run_id in self._by_id]
@@ -436,8 +438,36 @@ class RunsScreen(Screen[None]):
 
     def _poll(self) -> None:
         """While a run is going, follow it (epochs, best, status, duration)."""
-        if any(run.status == "running" for run in self.runs):
+        # Hidden under another screen, nothing is read: it is read again on return.
+        if self.is_current and any(run.status == "running" for run in self.runs):
             self.reload()
+
+    def _update_in_place(self, runs: list[RunSummary]) -> bool:
+        """Runs that only progressed (epochs, best, duration) get their cells updated.
+
+        The rows stay where they are until the next sort, filter or return to the
+        screen; a new, deleted or ended run lays the table out again (False).
+        """
+        old = self._by_id
+        if not self.view or not self.loaded or len(runs) != len(old):
+            return False
+        if any(run.id not in old or old[run.id].status != run.status for run in runs):
+            return False
+        table = self.query_one("#runs-table", DataTable)
+        styles = self._status_styles()
+        self.runs = runs
+        self._by_id = {run.id: run for run in runs}
+        self.view = [self._by_id[run.id] for run in self.view]
+        keys = ["mark", *(column.key for column in COLUMNS)]
+        for run in runs:
+            if run == old[run.id] or str(run.id) not in table.rows:
+                continue
+            before = table.get_row(str(run.id))
+            for key, cell, was in zip(keys, self._cells(run, styles), before, strict=True):
+                if cell != was:
+                    table.update_cell(str(run.id), key, cell)
+        self._show_current()
+        return True
 
     def _refresh_running(self) -> None:
         """Only the durations of running runs change without the store changing."""
