@@ -684,3 +684,39 @@ def test_a_folder_is_not_a_store(tmp_path: Path) -> None:
     (tmp_path / "x.sqlite").mkdir()
     with pytest.raises(StoreError, match="is a folder"):
         RunStore(tmp_path / "x.sqlite")
+
+
+def test_a_version_2_store_gets_progress_and_commands(db_path: Path) -> None:
+    from ktui.store import RunProgress, send_command
+    from ktui.store.db import MIGRATIONS
+
+    db_path.parent.mkdir(parents=True)
+    db = sqlite3.connect(db_path)
+    db.executescript(V1_SCHEMA)
+    MIGRATIONS[1](db)  # the released v2 migration, as a v2 ktui ran it
+    db.execute("PRAGMA user_version = 2")
+    db.execute(
+        "INSERT INTO runs (preset, status, started_at, pid, host, epochs_planned, folder)"
+        " VALUES ('mnist_mlp', 'running', 1700000000, ?, ?, 10, 'runs/1')",
+        (os.getpid(), this_host()),
+    )
+    db.execute("INSERT INTO epochs (run_id, epoch, metrics) VALUES (1, 1, '{\"loss\": 0.5}')")
+    db.commit()
+    db.close()
+
+    with RunStore(db_path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.progress(1) == RunProgress()
+        assert store.get_run(1).status == "running" and store.epochs(1)[0].metrics == {"loss": 0.5}
+        command = send_command(store, 1, "learning_rate", 0.1)
+        assert [c.id for c in store.take_commands(1)] == [command]
+        store.set_progress(1, RunProgress(phase="running", epoch=2, step=5, steps=300))
+        assert store.progress(1).fraction(10) == pytest.approx((1 + 5 / 300) / 10)
+    backup = db_path.with_name("runs.sqlite.v2.bak")
+    db = sqlite3.connect(backup)
+    try:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+        assert "commands" not in tables
+    finally:
+        db.close()

@@ -15,8 +15,10 @@ from typing import Literal
 Phase = Literal["preparing data", "building model", "running", "paused", "stopping", "evaluating"]
 """What a run is doing right now, as shown in a status line."""
 
-FinalStatus = Literal["finished", "stopped"]
-"""How a run that did not fail ended: all epochs done, or stopped by the user."""
+FinalStatus = Literal["finished", "stopped", "interrupted"]
+"""How a run that did not fail ended: all epochs done, stopped by the user, or
+interrupted (its terminal hung up and it stopped cleanly, or — seen by a follower —
+its process died)."""
 
 
 @dataclass(frozen=True)

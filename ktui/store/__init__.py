@@ -6,12 +6,17 @@ See :mod:`ktui.store.db` for the file's layout and the concurrency rules.
 
 from __future__ import annotations
 
+from ktui.store.control import CommandBridge, send_command
 from ktui.store.db import (
+    COMMAND_KINDS,
     SCHEMA_VERSION,
     SORT_KEYS,
     STATUSES,
+    Command,
+    CommandKind,
     EpochRecord,
     Run,
+    RunProgress,
     RunStore,
     RunSummary,
     SortKey,
@@ -20,22 +25,33 @@ from ktui.store.db import (
     pick_metric,
 )
 from ktui.store.export import export_run, history_csv
+from ktui.store.follow import RemoteControls, RunFollower, controls_for, live_runs
 from ktui.store.recorder import RunRecorder, fan_out
 
 __all__ = [
+    "COMMAND_KINDS",
     "SCHEMA_VERSION",
     "SORT_KEYS",
     "STATUSES",
+    "Command",
+    "CommandBridge",
+    "CommandKind",
     "EpochRecord",
+    "RemoteControls",
     "Run",
+    "RunFollower",
+    "RunProgress",
     "RunRecorder",
     "RunStore",
     "RunSummary",
     "SortKey",
     "Status",
+    "controls_for",
     "export_run",
     "fan_out",
     "history_csv",
+    "live_runs",
     "lower_is_better",
     "pick_metric",
+    "send_command",
 ]

@@ -12,6 +12,16 @@ Each epoch is committed when it ends, so a process killed mid-run loses at most
 the epoch in progress; the next ktui marks its run ``interrupted``
 (:meth:`RunStore.mark_interrupted`).
 
+A running run also has live progress on its row (phase, epoch, step; written by its
+process about twice a second, see :meth:`RunStore.set_progress`) and a queue of
+control commands (pause, resume, stop, learning rate; :meth:`RunStore.add_command`)
+that its process polls: that is how another ktui follows and steers it.
+
+Only its owner may use a store: a new store file is created readable and writable
+by its owner only (0600; SQLite gives its -wal and -shm files the same mode), and a
+folder ktui creates for it, and ``runs/``, are owner-only (0700). An existing file or
+folder keeps the permissions it has.
+
 The schema's version is ``PRAGMA user_version``; :data:`MIGRATIONS` brings an
 older file forward (after a backup copy). A file that is not a ktui store, is
 corrupt, or comes from a newer ktui is refused with a :class:`StoreError` and is
@@ -34,7 +44,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -50,7 +60,12 @@ SortKey = Literal["id", "started", "preset", "status", "best", "test_error", "du
 
 SORT_KEYS: tuple[SortKey, ...] = get_args(SortKey)
 
-SCHEMA_VERSION = 2
+CommandKind = Literal["pause", "resume", "stop", "learning_rate"]
+"""What a control command asks a running run to do."""
+
+COMMAND_KINDS: tuple[CommandKind, ...] = get_args(CommandKind)
+
+SCHEMA_VERSION = 3
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -145,6 +160,63 @@ class Run(RunSummary):
     host: str | None
     folder: Path
     """The run's folder (model.keras, history.csv, log.txt); it may not exist."""
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """Where a running run is now, as its process last wrote it (all ``None`` before that)."""
+
+    phase: str | None = None
+    """preparing data, building model, running, paused, stopping or evaluating."""
+    detail: str = ""
+    epoch: int | None = None
+    """1-based epoch in progress."""
+    step: int | None = None
+    """Batches finished in that epoch."""
+    steps: int | None = None
+    logs: dict[str, float] = field(default_factory=dict)
+    """The running metrics of the epoch in progress (loss so far, ...)."""
+    samples_per_second: float | None = None
+    epoch_elapsed: float | None = None
+    learning_rate_change: dict[str, Any] | None = None
+    """The last learning-rate change: ``value``, ``epoch``, ``step``, ``error``, ``count``."""
+    updated_at: float | None = None
+    """Unix time of the last write."""
+
+    def fraction(self, epochs: int | None) -> float | None:
+        """How much of the whole run is done (0..1), or ``None`` when unknown."""
+        if not epochs or self.epoch is None:
+            return None
+        within = (self.step or 0) / self.steps if self.steps else 0.0
+        return min(1.0, max(0.0, (self.epoch - 1 + within) / epochs))
+
+
+@dataclass(frozen=True)
+class Command:
+    """A control command queued for a running run."""
+
+    id: int
+    run_id: int
+    kind: CommandKind
+    value: float | None
+    created_at: float
+    """Unix time it was sent."""
+    taken_at: float | None
+    """Unix time the run's process took it; ``None`` while pending."""
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """What :meth:`RunStore.snapshot` read in one consistent transaction."""
+
+    run: Run
+    progress: RunProgress
+    log: list[tuple[int, str]]
+    """New log lines as (line id, text)."""
+    epochs: list[EpochRecord]
+    """New epochs."""
+    alive: bool
+    """The run is ``running`` and its process is alive (or on another host)."""
 
 
 # --------------------------------------------------------------------------- schema
@@ -244,7 +316,39 @@ def _v2(db: sqlite3.Connection) -> None:
         )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
+def _v3(db: sqlite3.Connection) -> None:
+    """Live progress on the run row and the control commands a run's process polls."""
+    for column in (
+        "phase TEXT",
+        "phase_detail TEXT NOT NULL DEFAULT ''",
+        "progress_epoch INTEGER",
+        "progress_step INTEGER",
+        "progress_steps INTEGER",
+        "progress_logs TEXT",
+        "samples_per_second REAL",
+        "epoch_elapsed REAL",
+        "learning_rate_change TEXT",
+        "updated_at REAL",
+    ):
+        db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
+    db.execute(
+        """
+        CREATE TABLE commands (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('pause', 'resume', 'stop', 'learning_rate')),
+            value REAL,
+            created_at REAL NOT NULL,
+            taken_at REAL
+        )
+        """
+    )
+    # The run's process looks for pending commands five times a second: keep that
+    # an index lookup however many commands were ever sent.
+    db.execute("CREATE INDEX commands_pending ON commands(run_id, id) WHERE taken_at IS NULL")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -362,6 +466,17 @@ def process_alive(pid: int, token: str | None = None) -> bool:
 
 
 # --------------------------------------------------------------------------- helpers
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if it does not exist (SQLite then makes a
+    new database in it, and its -wal and -shm files with the same mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # an existing store (or another process just made it) keeps its mode
+    except OSError as exc:
+        raise StoreError(f"cannot create the run store {path}: {exc}") from None
+
+
 def _dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -387,6 +502,60 @@ _SUMMARY_COLUMNS = (
 _RUN_COLUMNS = (
     _SUMMARY_COLUMNS + ", versions, model, info, seconds, error_type, traceback, pid, host, folder"
 )
+
+
+_PROGRESS_FIELDS = (
+    "phase",
+    "phase_detail",
+    "progress_epoch",
+    "progress_step",
+    "progress_steps",
+    "progress_logs",
+    "samples_per_second",
+    "epoch_elapsed",
+    "learning_rate_change",
+    "updated_at",
+)
+_COMMAND_COLUMNS = "id, run_id, kind, value, created_at, taken_at"
+
+
+def _progress(row: Sequence[Any]) -> RunProgress:
+    phase, detail, epoch, step, steps, logs, rate, elapsed, change, updated = row
+    return RunProgress(
+        phase=phase,
+        detail=detail or "",
+        epoch=epoch,
+        step=step,
+        steps=steps,
+        logs=_loads(logs, {}),
+        samples_per_second=rate,
+        epoch_elapsed=elapsed,
+        learning_rate_change=_loads(change, None),
+        updated_at=updated,
+    )
+
+
+def _command(row: Sequence[Any]) -> Command:
+    command_id, run_id, kind, value, created_at, taken_at = row
+    return Command(command_id, run_id, kind, value, created_at, taken_at)
+
+
+def _alive(pid: int | None, host: str | None, token: str | None) -> bool:
+    """Is the process recorded for a run alive? Another host's cannot be checked: yes."""
+    return host != this_host() or process_alive(pid or 0, token)
+
+
+def _not_live(run_id: int, status: str, ended_at: float | None) -> StoreError:
+    when = (
+        ""
+        if ended_at is None
+        else f" at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ended_at))}"
+    )
+    verb = "was interrupted" if status == "interrupted" else status
+    return StoreError(
+        f"run {run_id} {verb}{when}; nothing to control",
+        hint="`ktui attach` lists the runs that are going now.",
+    )
 
 
 def _order_by(sort: SortKey, reverse: bool) -> str:
@@ -428,11 +597,14 @@ class RunStore:
         self._lock = threading.RLock()
         self._check_file()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.parent.is_dir():
+                # Owner-only: the store holds commands that steer running trainings.
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(
                 f"cannot create the run store's folder {self.path.parent}: {exc}"
             ) from None
+        _create_private(self.path)
         with self._errors("open"):
             # check_same_thread=False: the training thread records while the UI thread
             # reads; self._lock makes sure only one of them uses the connection at a time.
@@ -530,6 +702,7 @@ class RunStore:
         target = self.path.with_name(f"{self.path.name}.v{version}.bak")
         if target.exists():
             return
+        _create_private(target)
         copy = sqlite3.connect(target)
         try:
             self._db.backup(copy)
@@ -643,6 +816,9 @@ class RunStore:
     def _make_folder(self, run_id: int) -> str:
         """``runs/<id>``, or ``runs/<id>-2``... when a folder of that name is left over
         (from a deleted store, or another store in the same folder): never mix runs."""
+        if not self.runs_dir.is_dir():
+            with contextlib.suppress(OSError):  # a full disk is handled below
+                self.runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for attempt in range(1, 100):
             name = f"runs/{run_id}" if attempt == 1 else f"runs/{run_id}-{attempt}"
             try:
@@ -751,16 +927,19 @@ class RunStore:
     def finish_run(
         self,
         run_id: int,
-        status: Literal["finished", "stopped"] = "finished",
+        status: Literal["finished", "stopped", "interrupted"] = "finished",
         *,
         test_loss: float | None = None,
         test_accuracy: float | None = None,
         seconds: float | None = None,
         log: Sequence[str] = (),
     ) -> None:
-        """Record how a run ended normally (all epochs, or stopped by the user)."""
-        if status not in ("finished", "stopped"):
-            raise ValueError(f"finish_run: status must be finished or stopped, not {status!r}")
+        """Record how a run ended without failing: all epochs, stopped by the user, or
+        stopped cleanly because its terminal hung up (``interrupted``)."""
+        if status not in ("finished", "stopped", "interrupted"):
+            raise ValueError(
+                f"finish_run: status must be finished, stopped or interrupted, not {status!r}"
+            )
         with self._write(f"record the end of run {run_id}") as db:
             self._require(db, run_id)
             db.execute(
@@ -845,6 +1024,7 @@ class RunStore:
                 )
             db.execute("DELETE FROM log WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM commands WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         path = self._folder_path(folder)
         if path is not None:
@@ -903,8 +1083,12 @@ class RunStore:
             row = db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise self._unknown(run_id)
+        return self._run(row)
+
+    def _run(self, row: Sequence[Any]) -> Run:
         summary = self._summary(row[:17])
         versions, model, info, seconds, error_type, traceback, pid, host, folder = row[17:]
+        run_id = summary.id
         return Run(
             **{name: getattr(summary, name) for name in RunSummary.__dataclass_fields__},
             versions=_loads(versions, {}),
@@ -966,6 +1150,193 @@ class RunStore:
         if row is None:
             raise self._unknown(run_id)
         return self._folder_path(row[0]) or self.runs_dir / str(run_id)
+
+    # -- live runs: ownership, progress, commands --------------------------------------
+    def adopt_run(self, run_id: int, pid: int | None = None) -> None:
+        """Make process ``pid`` (this one by default) of this host the owner of a run.
+
+        A detached run's row is created by the command that starts it; the training
+        process adopts it. A run marked ``interrupted`` in between (its first owner
+        exited) is ``running`` again; a run that has ended cannot be adopted.
+        """
+        pid = os.getpid() if pid is None else pid
+        with self._write(f"adopt run {run_id}") as db:
+            row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise self._unknown(run_id)
+            if row[0] not in ("running", "interrupted"):
+                raise StoreError(f"run {run_id} has already ended ({row[0]}); it cannot be resumed")
+            db.execute(
+                "UPDATE runs SET status = 'running', ended_at = NULL, pid = ?, host = ?,"
+                " process = ? WHERE id = ?",
+                (pid, this_host(), process_token(pid), run_id),
+            )
+
+    def is_live(self, run_id: int) -> bool:
+        """True while the run is ``running`` and its process is alive (or on another
+        host, where it cannot be checked)."""
+        with self._read(f"read run {run_id}") as db:
+            row = db.execute(
+                "SELECT status, pid, host, process FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+        if row is None:
+            raise self._unknown(run_id)
+        return row[0] == "running" and _alive(row[1], row[2], row[3])
+
+    def set_progress(self, run_id: int, progress: RunProgress) -> None:
+        """Write where a running run is now (its process calls this about twice a second)."""
+        with self._write(f"record the progress of run {run_id}") as db:
+            db.execute(
+                f"UPDATE runs SET {', '.join(f'{c} = ?' for c in _PROGRESS_FIELDS)} WHERE id = ?",
+                (
+                    progress.phase,
+                    progress.detail,
+                    progress.epoch,
+                    progress.step,
+                    progress.steps,
+                    _dumps(progress.logs) if progress.logs else None,
+                    progress.samples_per_second,
+                    progress.epoch_elapsed,
+                    None
+                    if progress.learning_rate_change is None
+                    else _dumps(progress.learning_rate_change),
+                    time.time(),
+                    run_id,
+                ),
+            )
+
+    def progress(self, run_id: int) -> RunProgress:
+        """The run's live progress as its process last wrote it."""
+        with self._read(f"read the progress of run {run_id}") as db:
+            row = db.execute(
+                f"SELECT {', '.join(_PROGRESS_FIELDS)} FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+        if row is None:
+            raise self._unknown(run_id)
+        return _progress(row)
+
+    def add_command(self, run_id: int, kind: CommandKind, value: float | None = None) -> int:
+        """Queue a control command for a live run; returns its id.
+
+        Raises :class:`StoreError` when the run is unknown or not running ("run 12
+        finished at ...; nothing to control"), and when its process on this host is
+        gone, after marking the run ``interrupted``. ``value`` is the learning rate
+        for ``learning_rate`` (a positive number) and must be ``None`` otherwise.
+        """
+        if kind not in COMMAND_KINDS:
+            raise ValueError(f"unknown command {kind!r}; commands: {', '.join(COMMAND_KINDS)}")
+        if kind == "learning_rate":
+            if value is None or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"learning rate must be a positive number, got {value!r}")
+            value = float(value)
+        elif value is not None:
+            raise ValueError(f"the {kind} command takes no value, got {value!r}")
+        gone = None
+        with self._write(f"send a command to run {run_id}") as db:
+            row = db.execute(
+                "SELECT status, ended_at, pid, host, process FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                raise self._unknown(run_id)
+            status, ended_at, pid, host, token = row
+            if status != "running":
+                raise _not_live(run_id, status, ended_at)
+            if not _alive(pid, host, token):
+                # Marked here, in the same transaction that found it dead.
+                db.execute(
+                    "UPDATE runs SET status = 'interrupted', ended_at = COALESCE("
+                    "(SELECT max(ended_at) FROM epochs WHERE run_id = runs.id), started_at)"
+                    " WHERE id = ?",
+                    (run_id,),
+                )
+                gone = pid
+            else:
+                cursor = db.execute(
+                    "INSERT INTO commands (run_id, kind, value, created_at) VALUES (?, ?, ?, ?)",
+                    (run_id, kind, value, time.time()),
+                )
+                return int(cursor.lastrowid or 0)
+        raise StoreError(
+            f"run {run_id}'s process ({gone} on {this_host()}) is gone; marked interrupted",
+            hint="`ktui runs show " + str(run_id) + "` has what it recorded.",
+        )
+
+    def take_commands(self, run_id: int) -> list[Command]:
+        """The run's pending commands, oldest first, now marked taken (its process calls
+        this). Only a read while there are none: polling it costs no write lock."""
+        with self._read(f"read the commands of run {run_id}") as db:
+            rows = db.execute(
+                f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE run_id = ? AND taken_at IS NULL"
+                " ORDER BY id",
+                (run_id,),
+            ).fetchall()
+        if not rows:
+            return []
+        now = time.time()
+        with self._write(f"take the commands of run {run_id}") as db:
+            db.executemany(
+                "UPDATE commands SET taken_at = ? WHERE id = ? AND taken_at IS NULL",
+                ((now, row[0]) for row in rows),
+            )
+        return [_command(row[:5] + (now,)) for row in rows]
+
+    def commands(self, run_id: int, *, pending: bool = False) -> list[Command]:
+        """The commands sent to a run, oldest first (only those not yet taken if ``pending``)."""
+        where = " AND taken_at IS NULL" if pending else ""
+        with self._read(f"read the commands of run {run_id}") as db:
+            rows = db.execute(
+                f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE run_id = ?{where} ORDER BY id",
+                (run_id,),
+            ).fetchall()
+        return [_command(row) for row in rows]
+
+    def command(self, command_id: int) -> Command:
+        """One command by id (to see whether it was taken)."""
+        with self._read("read a command") as db:
+            row = db.execute(
+                f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE id = ?", (command_id,)
+            ).fetchone()
+        if row is None:
+            raise StoreError(f"no command with id {command_id} in {self.path}")
+        return _command(row)
+
+    def snapshot(self, run_id: int, *, log_after: int = 0, epoch_after: int = 0) -> RunSnapshot:
+        """The run, its progress, and its log lines and epochs newer than the given ones,
+        read in one transaction (so they agree with each other): what a follower polls."""
+        with self._read(f"read run {run_id}") as db:
+            db.execute("BEGIN")
+            try:
+                row = db.execute(
+                    f"SELECT {_RUN_COLUMNS}, {', '.join(_PROGRESS_FIELDS)}, process"
+                    " FROM runs WHERE id = ?",
+                    (run_id,),
+                ).fetchone()
+                if row is None:
+                    raise self._unknown(run_id)
+                log = db.execute(
+                    "SELECT id, line FROM log WHERE run_id = ? AND id > ? ORDER BY id",
+                    (run_id, log_after),
+                ).fetchall()
+                epochs = db.execute(
+                    "SELECT epoch, metrics, learning_rate, seconds, samples_per_second, ended_at"
+                    " FROM epochs WHERE run_id = ? AND epoch > ? ORDER BY epoch",
+                    (run_id, epoch_after),
+                ).fetchall()
+            finally:
+                db.execute("COMMIT")
+        *row, token = row
+        split = len(row) - len(_PROGRESS_FIELDS)
+        run = self._run(row[:split])
+        return RunSnapshot(
+            run=run,
+            progress=_progress(row[split:]),
+            log=[(int(line_id), line) for line_id, line in log],
+            epochs=[
+                EpochRecord(epoch, _loads(metrics, {}), lr, seconds, rate, ended)
+                for epoch, metrics, lr, seconds, rate, ended in epochs
+            ],
+            alive=run.status == "running" and _alive(run.pid, run.host, token),
+        )
 
     # -- row helpers ----------------------------------------------------------------
     def _folder_path(self, folder: str | None) -> Path | None:

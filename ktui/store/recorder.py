@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from ktui.core.errors import StoreError
 from ktui.core.events import (
     EpochEnded,
     Event,
+    FinalStatus,
     LearningRateChanged,
     Listener,
     LogLine,
@@ -69,17 +70,31 @@ class RunRecorder:
         data: str = "",
         epochs: int | None = None,
         warn: Callable[[str], None] | None = None,
+        run_id: int | None = None,
     ) -> None:
-        """Record a new run (status ``running``) at once; raises :class:`StoreError`."""
+        """Record a new run (status ``running``) at once; raises :class:`StoreError`.
+
+        With ``run_id``, record into that existing run instead and make this process
+        its owner (:meth:`RunStore.adopt_run`): a detached run's row is created by the
+        command that starts it, so it can print the id before the training starts.
+        """
         self.store = store
-        self.run_id = store.create_run(
-            preset, values=values, defaults=defaults, data=data, epochs=epochs
-        )
+        if run_id is None:
+            self.run_id = store.create_run(
+                preset, values=values, defaults=defaults, data=data, epochs=epochs
+            )
+        else:
+            store.adopt_run(run_id)
+            self.run_id = run_id
         self.folder: Path = store.folder(self.run_id)
         """The run's folder: pass it as ``artifacts`` so ``model.keras`` is saved there."""
         self.warnings: list[str] = []
         """What could not be recorded, as messages for the user."""
         self.final: RunFinished | RunFailed | None = None
+        self.end_as: FinalStatus | None = None
+        """Set to ``"interrupted"`` when the process's terminal hung up and the run was
+        stopped for that: its end is then recorded with this status, whatever the
+        trainer reports (finished or stopped), with all its finished epochs."""
         self._warn = warn
         self._lock = threading.Lock()  # guards the log buffer and the counters
         self._write_lock = threading.Lock()  # keeps store writes in event order
@@ -90,9 +105,15 @@ class RunRecorder:
 
     @classmethod
     def for_config(
-        cls, store: RunStore, config: RunConfig, *, warn: Callable[[str], None] | None = None
+        cls,
+        store: RunStore,
+        config: RunConfig,
+        *,
+        warn: Callable[[str], None] | None = None,
+        run_id: int | None = None,
     ) -> RunRecorder:
-        """A recorder for a run of ``config``, with its values and the preset's defaults."""
+        """A recorder for a run of ``config``, with its values and the preset's defaults
+        (into the existing run ``run_id`` when given, see :class:`RunRecorder`)."""
         return cls(
             store,
             config.preset.name,
@@ -101,6 +122,7 @@ class RunRecorder:
             data=config.data.describe(),
             epochs=config.epochs,
             warn=warn,
+            run_id=run_id,
         )
 
     @property
@@ -115,16 +137,12 @@ class RunRecorder:
             self._buffer(event.text)
             return
         if isinstance(event, LearningRateChanged):
-            if event.error:
-                self._buffer(f"ktui: the learning rate could not be changed: {event.error}")
-            else:
-                self._buffer(
-                    f"ktui: learning rate set to {event.value:g} at epoch {event.epoch}, "
-                    f"step {event.step}"
-                )
+            self._buffer(learning_rate_line(event))
             return
         if not isinstance(event, RunStarted | EpochEnded | RunFinished | RunFailed):
             return  # progress and phases are not kept
+        if isinstance(event, RunFinished) and self.end_as is not None:
+            event = replace(event, status=self.end_as)
         with self._write_lock:
             if self.final is not None:
                 return
@@ -230,6 +248,12 @@ class RunRecorder:
             self._give_back(lines)
             raise
 
+    @property
+    def pending_lines(self) -> int:
+        """How many log lines wait for the next write."""
+        with self._lock:
+            return len(self._pending)
+
     def flush(self) -> None:
         """Write the buffered log lines now (they are otherwise written with the next epoch)."""
         with self._write_lock:
@@ -278,6 +302,13 @@ class RunRecorder:
                 self._warn(message)
             except Exception:  # noqa: BLE001 - a broken display must not stop the record
                 pass
+
+
+def learning_rate_line(event: LearningRateChanged) -> str:
+    """The log line a learning-rate change is recorded as."""
+    if event.error:
+        return f"ktui: the learning rate could not be changed: {event.error}"
+    return f"ktui: learning rate set to {event.value:g} at epoch {event.epoch}, step {event.step}"
 
 
 def _describe(event: Event) -> str:

@@ -1,0 +1,337 @@
+"""Following a run that another process records: the store read back as events.
+
+:class:`RunFollower` turns what the store holds about a run into the same events
+the training engine emits (:mod:`ktui.core.events`), so the training screen draws a
+run started elsewhere — ``ktui run --detach``, another dashboard, a script with
+:class:`ktui.Dashboard` — with the code it uses for its own runs::
+
+    follower = RunFollower(store, run_id)
+    controls = controls_for(store, run_id)
+    every 0.2 s:  for event in follower.poll(): handle(event)
+
+The first poll gives the run's start (:class:`RunStarted`, rebuilt from the stored
+details), every recorded log line and epoch, its phase and progress; later polls
+give only what is new. A final event comes exactly once: :class:`RunFinished`
+(finished, stopped or interrupted) or :class:`RunFailed`. A ``running`` run whose
+process is gone is marked ``interrupted`` and ends with ``RunFinished("interrupted")``.
+
+Plain Python: no TensorFlow, Keras or Textual.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, get_args
+
+from ktui.core.errors import StoreError
+from ktui.core.events import (
+    BatchProgress,
+    EpochEnded,
+    Event,
+    LayerInfo,
+    LearningRateChanged,
+    LogLine,
+    ModelSummary,
+    Phase,
+    PhaseChanged,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+from ktui.store.db import CommandKind, Run, RunProgress, RunStore, RunSummary
+from ktui.store.recorder import learning_rate_line
+
+_PHASES: tuple[str, ...] = get_args(Phase)
+
+#: Phases in which the progress row describes the epoch in progress.
+_TRAINING_PHASES = ("running", "paused", "stopping")
+
+
+def live_runs(store: RunStore) -> list[RunSummary]:
+    """The runs going now, newest first: ``running`` with a live process (runs of
+    another host count as live; they cannot be checked). Runs whose process died are
+    marked ``interrupted`` on the way."""
+    store.mark_interrupted()
+    return store.list_runs(status="running")
+
+
+def model_summary(model: dict[str, Any] | None) -> ModelSummary:
+    """A stored model summary (``asdict`` of a :class:`ModelSummary`) as the dataclass."""
+    model = model or {}
+    layers = tuple(
+        LayerInfo(
+            name=str(layer.get("name", "")),
+            kind=str(layer.get("kind", "")),
+            output_shape=str(layer.get("output_shape", "")),
+            params=_int(layer.get("params")),
+        )
+        for layer in model.get("layers") or ()
+        if isinstance(layer, dict)
+    )
+    return ModelSummary(
+        layers=layers,
+        total_params=_int(model.get("total_params")),
+        trainable_params=_int(model.get("trainable_params")),
+        input_shape=str(model.get("input_shape", "")),
+    )
+
+
+def run_started(run: Run) -> RunStarted:
+    """The :class:`RunStarted` a recorded run began with, rebuilt from its details."""
+    info = run.info
+    epochs = _int(info.get("epochs")) or run.epochs_planned or 0
+    return RunStarted(
+        preset=run.preset,
+        values=dict(run.values),
+        model=model_summary(run.model),
+        train_samples=_int(info.get("train_samples")),
+        validation_samples=_int(info.get("validation_samples")),
+        test_samples=_int(info.get("test_samples")),
+        batch_size=_int(info.get("batch_size")),
+        epochs=epochs,
+        steps_per_epoch=_int(info.get("steps_per_epoch")),
+        device=run.device,
+        data=run.data,
+        versions={str(k): str(v) for k, v in run.versions.items()},
+    )
+
+
+def final_event(run: Run) -> RunFinished | RunFailed | None:
+    """How a recorded run ended, as the engine's final event; ``None`` while running."""
+    if run.status == "running":
+        return None
+    if run.status == "failed":
+        return RunFailed(
+            message=run.error or "the run failed",
+            error_type=run.error_type or "",
+            traceback=run.traceback or "",
+            epochs_completed=run.epochs_done,
+        )
+    seconds = run.seconds if run.seconds is not None else run.duration
+    return RunFinished(
+        status=run.status,
+        epochs_completed=run.epochs_done,
+        seconds=seconds or 0.0,
+        test_loss=run.test_loss,
+        test_accuracy=run.test_accuracy,
+    )
+
+
+class RunFollower:
+    """Reads a run from the store as a stream of engine events (see the module doc).
+
+    Not thread-safe: poll it from one thread (a UI timer or a worker). Each poll is
+    one read transaction on the store; a run's process commits each epoch when it
+    ends, so an epoch reaches a follower polling every 0.2 s within about 0.2 s.
+    """
+
+    def __init__(self, store: RunStore, run_id: int) -> None:
+        """Follow run ``run_id``; StoreError if the store has no such run."""
+        if not store.has_run(run_id):
+            raise StoreError(
+                f"no run with id {run_id} in {store.path}", hint="`ktui runs` lists the runs."
+            )
+        self.store = store
+        self.run_id = run_id
+        self.run: Run | None = None
+        """The run as last read."""
+        self.progress: RunProgress | None = None
+        """Its live progress as last read."""
+        self.final: RunFinished | RunFailed | None = None
+        """The final event, once it was returned."""
+        self._started = False
+        self._log_id = 0
+        self._epoch = 0
+        self._phase: tuple[str | None, str] = (None, "")
+        self._step: tuple[int | None, int | None] = (None, None)
+        self._changes = 0
+        self._skip_lines: list[str] = []
+
+    @property
+    def done(self) -> bool:
+        """True once the final event was returned; later polls return nothing."""
+        return self.final is not None
+
+    def poll(self) -> list[Event]:
+        """The events that happened since the last poll (all of them the first time).
+
+        Raises StoreError if the store cannot be read (busy, deleted run).
+        """
+        if self.final is not None:
+            return []
+        snap = self.store.snapshot(self.run_id, log_after=self._log_id, epoch_after=self._epoch)
+        gone = snap.run.status == "running" and not snap.alive
+        if gone:
+            # Only a run that is still 'running' is touched, so a run that ended
+            # normally just before its process exited keeps its real status.
+            self.store.mark_interrupted()
+            snap = self.store.snapshot(self.run_id, log_after=self._log_id, epoch_after=self._epoch)
+        run, progress = snap.run, snap.progress
+        self.run, self.progress = run, progress
+        events: list[Event] = []
+
+        if not self._started and run.model is not None:
+            self._started = True
+            events.append(run_started(run))
+        for line_id, text in snap.log:
+            self._log_id = line_id
+            if text in self._skip_lines:
+                self._skip_lines.remove(text)  # already shown as a LearningRateChanged
+                continue
+            events.append(LogLine(text))
+        epochs = run.epochs_planned or _int(run.info.get("epochs"))
+        for record in snap.epochs:
+            self._epoch = record.epoch
+            seconds = record.seconds or 0.0
+            events.append(
+                EpochEnded(
+                    epoch=record.epoch,
+                    epochs=epochs,
+                    metrics=dict(record.metrics),
+                    learning_rate=math.nan
+                    if record.learning_rate is None
+                    else record.learning_rate,
+                    seconds=seconds,
+                    samples_per_second=record.samples_per_second or 0.0,
+                )
+            )
+
+        final = final_event(run)
+        if final is None:
+            events.extend(self._progress_events(progress))
+            return events
+        if gone and run.status == "interrupted":
+            events.append(
+                LogLine(f"ktui: run {run.id}'s process (pid {run.pid}) is gone; marked interrupted")
+            )
+        self.final = final
+        events.append(final)
+        return events
+
+    def _progress_events(self, progress: RunProgress) -> list[Event]:
+        events: list[Event] = []
+        phase = (progress.phase, progress.detail)
+        if progress.phase in _PHASES and phase != self._phase:
+            self._phase = phase
+            events.append(PhaseChanged(progress.phase, progress.detail))  # type: ignore[arg-type]
+        change = progress.learning_rate_change
+        if change and _int(change.get("count")) > self._changes:
+            self._changes = _int(change.get("count"))
+            event = LearningRateChanged(
+                value=_float(change.get("value")),
+                epoch=_int(change.get("epoch")),
+                step=_int(change.get("step")),
+                error=str(change.get("error") or ""),
+            )
+            # The recorder writes the same change into the log; show it once.
+            self._skip_lines.append(learning_rate_line(event))
+            events.append(event)
+        step = (progress.epoch, progress.step)
+        if (
+            self._started
+            and progress.phase in _TRAINING_PHASES
+            and progress.epoch is not None
+            and progress.epoch > self._epoch  # not an epoch whose end is already shown
+            and progress.step
+            and step != self._step
+        ):
+            self._step = step
+            events.append(
+                BatchProgress(
+                    epoch=progress.epoch,
+                    step=progress.step,
+                    steps=progress.steps or 0,
+                    logs=dict(progress.logs),
+                    samples_per_second=progress.samples_per_second or 0.0,
+                    epoch_elapsed=progress.epoch_elapsed or 0.0,
+                )
+            )
+        return events
+
+
+class RemoteControls:
+    """The controls of a run in another process: the methods of
+    :class:`~ktui.core.controls.RunControls`, sent as commands through the store.
+
+    Each request raises :class:`StoreError` when the run is no longer live (it
+    ended, or its process is gone), with a message for the user.
+    """
+
+    def __init__(self, store: RunStore, run_id: int) -> None:
+        self.store = store
+        self.run_id = run_id
+        phase = store.progress(run_id).phase
+        pending = [c.kind for c in store.commands(run_id, pending=True)]
+        self._stop = phase == "stopping" or "stop" in pending
+        self._paused = phase == "paused"
+        for kind in pending:  # what is still on its way counts as asked for
+            if kind == "pause":
+                self._paused = True
+            elif kind == "resume":
+                self._paused = False
+
+    def _send(self, kind: CommandKind, value: float | None = None) -> None:
+        from ktui.store.control import send_command
+
+        send_command(self.store, self.run_id, kind, value)
+
+    def stop(self) -> None:
+        """Ask the run to end after the current batch (also releases a pause)."""
+        self._send("stop")
+        self._stop = True
+        self._paused = False
+
+    def pause(self) -> None:
+        """Hold the run before its next batch."""
+        if self._stop:
+            return
+        self._send("pause")
+        self._paused = True
+
+    def resume(self) -> None:
+        """Let a paused run continue."""
+        self._send("resume")
+        self._paused = False
+
+    def set_learning_rate(self, value: float) -> None:
+        """Use ``value`` as the learning rate from the run's next batch on (ValueError if
+        it is not a positive number)."""
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"learning rate must be a positive number, got {value!r}")
+        self._send("learning_rate", value)
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once a stop was asked for (here or, when attached, already before)."""
+        return self._stop
+
+    @property
+    def paused(self) -> bool:
+        """True while a pause is asked for and not yet resumed."""
+        return self._paused
+
+    def observe(self, event: Event) -> None:
+        """Keep ``paused``/``stop_requested`` in step with the run: pass it the
+        follower's events (another ktui may pause or stop the same run)."""
+        if isinstance(event, PhaseChanged):
+            if event.phase == "paused":
+                self._paused = True
+            elif event.phase == "running":
+                self._paused = False
+            elif event.phase == "stopping":
+                self._stop, self._paused = True, False
+        elif isinstance(event, RunFinished | RunFailed):
+            self._paused = False
+
+
+def controls_for(store: RunStore, run_id: int) -> RemoteControls:
+    """Controls that steer run ``run_id`` through the store, like a ``RunControls``."""
+    return RemoteControls(store, run_id)
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, int | float) and math.isfinite(value) else 0
+
+
+def _float(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
