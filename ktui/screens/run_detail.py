@@ -35,11 +35,15 @@ LOG_LINES = 2000
 POLL_SECONDS = 2.0
 """How often a run that is still going is re-read."""
 
-TABS = ("overview", "curves", "epochs", "log")
+_TAB_FOCUS = {"overview": "#detail-overview", "epochs": "#detail-epochs", "log": "#detail-log"}
+"""What takes the keys when a tab is chosen with 1 to 4 (the curves have no keys of their own)."""
 
 
 class RunDetailScreen(Screen[None]):
     """Everything recorded about one run; r, e and delete act on it."""
+
+    # Up, down and page keys scroll the overview at once.
+    AUTO_FOCUS = "#detail-overview"
 
     BINDINGS = [
         Binding("r", "rerun", "Re-run"),
@@ -244,8 +248,11 @@ class RunDetailScreen(Screen[None]):
         return True
 
     def action_tab(self, tab: str) -> None:
-        """Show one of the tabs (1 to 4)."""
+        """Show one of the tabs (1 to 4); the keys then scroll what it shows."""
         self.query_one("#detail-tabs", TabbedContent).active = tab
+        target = _TAB_FOCUS.get(tab)
+        if target is not None:
+            self.query_one(target).focus()
 
     def action_log_y(self) -> None:
         """Logarithmic y axis on the curves, or back to linear."""

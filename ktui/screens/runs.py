@@ -326,15 +326,16 @@ class RunsScreen(Screen[None]):
 
     BINDINGS = [
         # priority: the table would take Enter itself and the footer would not show it.
+        # In the order the footer shows them: what fits in 80 columns comes first.
         Binding("enter", "open", "Details", priority=True),
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
-        Binding("r", "rerun", "Re-run"),
-        Binding("e", "edit", "Edit & re-run"),
-        Binding("d,delete", "delete", "Delete"),
         Binding("s", "sort", "Sort"),
         Binding("S", "reverse", "Reverse", show=False),
         Binding("f", "filter", "Filter"),
+        Binding("r", "rerun", "Re-run"),
+        Binding("e", "edit", "Edit & re-run"),
+        Binding("d,delete", "delete", "Delete"),
         Binding("escape", "back", "Back"),
     ]
 
