@@ -446,8 +446,8 @@ class RunsScreen(Screen[None]):
     def _update_in_place(self, runs: list[RunSummary]) -> bool:
         """Runs that only progressed (epochs, best, duration) get their cells updated.
 
-        The rows stay where they are until the next sort, filter or return to the
-        screen; a new, deleted or ended run lays the table out again (False).
+        The rows stay where they are until the next sort or filter; a new, deleted
+        or ended run lays the table out again (False).
         """
         old = self._by_id
         if not self.view or not self.loaded or len(runs) != len(old):
@@ -503,6 +503,9 @@ class RunsScreen(Screen[None]):
         self._filled = 0
         self._cursor_target = cursor_run
         self._layout_columns()
+        # Shown again after a store that could not be read (see _show_empty).
+        self.query_one("#runs-table", DataTable).display = True
+        self.query_one("#runs-filters").display = True
         if not self.view:
             if not self.runs:
                 message = "No runs recorded yet. Train one from a preset (esc, then Enter)."
