@@ -10,6 +10,9 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
+from ktui.core import insight
 from ktui.core.controls import RunControls
 from ktui.core.events import (
     BatchProgress,
@@ -56,8 +59,10 @@ class FakeTrainer:
         gate: threading.Event | None = None,
         hold_after: int = 0,
         validation: bool = True,
+        evaluation: insight.Evaluation | None = None,
     ) -> None:
         self.hold_after = hold_after
+        self.evaluation = evaluation
         self.step_delay = step_delay
         self.fail_at_epoch = fail_at_epoch
         self.gate = gate
@@ -146,6 +151,12 @@ class FakeTrainer:
                 continue
             break
         stopped = controls.stop_requested
+        if self.evaluation is not None and done:
+            # Like the engine: saved in the run's folder when there is one.
+            path = None if artifacts is None else artifacts / insight.PREDICTIONS_FILE
+            if path is not None:
+                self.evaluation.save(path)
+            listener(self.evaluation.to_event(path, 0.01))
         final = RunFinished(
             status="stopped" if stopped else "finished",
             epochs_completed=done,
@@ -155,3 +166,88 @@ class FakeTrainer:
         )
         listener(final)
         return final
+
+
+# --------------------------------------------------------------------------- fixed insight data
+CNN_SUMMARY = ModelSummary(
+    layers=(
+        LayerInfo("conv2d", "Conv2D", "(None, 32, 24, 24)", 832),
+        LayerInfo("max_pooling2d", "MaxPooling2D", "(None, 32, 12, 12)", 0),
+        LayerInfo("dropout", "Dropout", "(None, 32, 12, 12)", 0),
+        LayerInfo("flatten", "Flatten", "(None, 4608)", 0),
+        LayerInfo("dense", "Dense", "(None, 128)", 589952),
+        LayerInfo("dense_1", "Dense", "(None, 10)", 1290),
+    ),
+    total_params=592074,
+    trainable_params=592074,
+    input_shape="(None, 1, 28, 28)",
+)
+"""mnist_cnn's real summary with its default values (checked in test_insight_engine)."""
+
+
+def shape_image(cls: int, variant: int = 0, side: int = 28) -> np.ndarray:
+    """A 28×28 uint8 picture of a simple shape, one shape per class 0..9.
+
+    Recognisable in a snapshot, unlike random noise; ``variant`` shifts it a little.
+    """
+    y, x = np.mgrid[0:side, 0:side]
+    c = side / 2 - 0.5 + (variant % 3) - 1
+    r = np.hypot(y - c, x - c)
+    shapes = [
+        (abs(y - c) < 8) & (abs(x - c) < 8),  # square
+        abs(x - c) < 3,  # vertical bar
+        abs(y - c) < 3,  # horizontal bar
+        (r > 7) & (r < 11),  # ring
+        r < 9,  # disc
+        abs(y - x) < 3,  # diagonal
+        (abs(y - c) < 2) | (abs(x - c) < 2),  # cross
+        (y > 4) & (y < 24) & (abs(x - c) < (y - 4) / 2),  # triangle
+        (np.maximum(abs(y - c), abs(x - c)) > 9) & (np.maximum(abs(y - c), abs(x - c)) < 12),
+        ((y // 4 + x // 4) % 2 == 0),  # checks
+    ]
+    mask = shapes[cls % 10]
+    # A soft gradient so the grey levels (not just black and white) are exercised.
+    return np.where(mask, 140 + (x * 4) % 116, 0).astype(np.uint8)
+
+
+def shape_arrays(n_train: int = 60, n_test: int = 30) -> dict[str, np.ndarray]:
+    """Train and test sets of :func:`shape_image` (labels cycle through 0..9)."""
+    y_train = np.arange(n_train) % 10
+    y_test = np.arange(n_test) % 10
+    return {
+        "x_train": np.stack([shape_image(int(c), i) for i, c in enumerate(y_train)]),
+        "y_train": y_train.astype(np.uint8),
+        "x_test": np.stack([shape_image(int(c), i) for i, c in enumerate(y_test)]),
+        "y_test": y_test.astype(np.uint8),
+    }
+
+
+def fixed_evaluation(*, images: bool = True) -> insight.Evaluation:
+    """A deterministic 10-class evaluation with Fashion-MNIST names: 100 test samples,
+    some of them wrong (shirts taken for T-shirts and the like)."""
+    y_true = np.arange(100) % 10
+    probabilities = np.full((100, 10), 0.01)
+    probabilities[np.arange(100), y_true] = 0.91
+    # Every seventh sample goes to a neighbouring class, with falling confidence.
+    for k, i in enumerate(range(0, 100, 7)):
+        wrong = (y_true[i] + 1 + k % 3) % 10
+        probabilities[i] = 0.02
+        probabilities[i, wrong] = 0.95 - k * 0.03
+        probabilities[i, y_true[i]] = 0.03 + k * 0.02
+    x = np.stack([shape_image(int(c), i) for i, c in enumerate(y_true)]).reshape(100, 784)
+    return insight.evaluate(
+        y_true,
+        probabilities,
+        labels=insight.FASHION_MNIST_CLASSES,
+        x=(x.astype(np.float32) / 255) if images else None,
+        data="fixed test data",
+    )
+
+
+def binary_evaluation() -> insight.Evaluation:
+    """A deterministic sigmoid (binary) evaluation of 20-number vectors, like dummy_binary."""
+    rng = np.random.default_rng(3)
+    y_true = np.arange(100) % 2
+    p = np.clip(np.where(y_true == 1, 0.7, 0.3) + rng.normal(0, 0.25, 100), 0.01, 0.99)
+    x = rng.random((100, 20), dtype=np.float32)
+    return insight.evaluate(y_true.reshape(-1, 1), p.reshape(-1, 1), x=x, data="random 100×20")

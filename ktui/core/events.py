@@ -139,6 +139,29 @@ class LogLine:
     text: str
 
 
+@dataclass(frozen=True)
+class EvaluationReady:
+    """A classifier's test-set predictions were compared with the true labels.
+
+    Sent after the test evaluation and before the final event, only for a
+    classification model (softmax over several classes, or a single sigmoid). The
+    matrix has a row per true class and a column per predicted class. The images of
+    the mistakes are only in the file at ``path`` (``predictions.npz`` in the run's
+    folder, read with :func:`ktui.core.insight.load_evaluation`), which is None when
+    the run has no folder or the file could not be written (``note`` says why).
+    """
+
+    labels: tuple[str, ...]
+    matrix: tuple[tuple[int, ...], ...]
+    accuracy: float
+    binary: bool = False
+    misclassified: int = 0
+    path: str | None = None
+    seconds: float = 0.0
+    """How long predicting the test set and building the matrix took."""
+    note: str = ""
+
+
 Event = (
     PhaseChanged
     | RunStarted
@@ -148,6 +171,7 @@ Event = (
     | RunFinished
     | RunFailed
     | LogLine
+    | EvaluationReady
 )
 """Any event of a run's stream."""
 
