@@ -16,6 +16,7 @@ import tensorflow as tf
 
 import ktui
 from ktui.core import data as data_mod
+from ktui.core import insight
 from ktui.core.capture import STDERR, StderrCapture
 from ktui.core.controls import RunControls
 from ktui.core.errors import DataError, KtuiError
@@ -207,6 +208,7 @@ class KerasTrainer:
                 test_loss = float(scores["loss"]) if "loss" in scores else None
                 accuracy = _accuracy(scores)
                 test_accuracy = None if accuracy is None else float(accuracy)
+                _confusion(model, dataset, config, artifacts, listener, test_accuracy is not None)
             if artifacts is not None:
                 _save_model(model, artifacts, listener)
             final = RunFinished(
@@ -296,3 +298,56 @@ def _save_model(model: keras.Model, folder: Path, listener: Listener) -> None:
                 "The run's metrics are kept; free some space to save models."
             )
         )
+
+
+def _confusion(
+    model: keras.Model,
+    dataset: data_mod.Dataset,
+    config: RunConfig,
+    artifacts: Path | None,
+    listener: Listener,
+    has_accuracy: bool,
+) -> None:
+    """Predict the test set and emit an ``EvaluationReady`` (classifiers only).
+
+    Runs in the training thread, after ``evaluate``. Anything that goes wrong here is
+    a log line: the run itself trained and was evaluated, so it must not fail now.
+    """
+    output = model.outputs[0].shape
+    activation = getattr(getattr(model.layers[-1], "activation", None), "__name__", "")
+    problem = insight.classification_problem(
+        output_units=int(output[-1]) if len(output) == 2 and output[-1] else 0,
+        activation=str(activation),
+        has_accuracy=has_accuracy,
+    )
+    if problem is not None:
+        listener(LogLine(f"{insight.NO_CONFUSION}{problem}."))
+        return
+    listener(PhaseChanged("evaluating", "predicting the test set for the confusion matrix"))
+    started = time.monotonic()
+    try:
+        probabilities = model.predict(dataset.x_test, batch_size=config.batch_size, verbose=0)
+        classes = int(output[-1]) if int(output[-1]) > 1 else 2
+        evaluation = insight.evaluate(
+            dataset.y_test,
+            probabilities,
+            labels=insight.class_names(config.data.kind, classes),
+            x=dataset.x_test,
+            data=dataset.origin,
+        )
+    except Exception as exc:  # noqa: BLE001 - the run is done; only the matrix is lost
+        listener(LogLine(f"{insight.NO_CONFUSION}{user_message(exc)}"))
+        return
+    seconds = time.monotonic() - started
+    path: Path | None = None
+    note = "not saved: this run has no folder (it is not recorded in the run store)"
+    if artifacts is not None:
+        path = artifacts / insight.PREDICTIONS_FILE
+        try:
+            evaluation.save(path)
+            note = ""
+        except OSError as exc:
+            note = f"could not save {path}: {exc}"
+            listener(LogLine(f"ktui: {note}"))
+            path = None
+    listener(evaluation.to_event(path, seconds, note))
