@@ -34,6 +34,9 @@ class FormScreen(Screen[None]):
         Binding("ctrl+r", "start", "Start", priority=True),
         Binding("ctrl+d", "reset", "Reset defaults", priority=True),
         Binding("ctrl+s", "save", "Save as preset", priority=True),
+        # F-keys: the text fields take letters, and ctrl+v/ctrl+c are paste/copy there.
+        Binding("f2", "data_preview", "Data preview"),
+        Binding("f3", "model", "Model"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -318,6 +321,26 @@ class FormScreen(Screen[None]):
             AskDialog("Name of the new preset:", value=f"{self.preset.name}_custom", check=check),
             save,
         )
+
+    def action_data_preview(self) -> None:
+        """Show a few training samples and the label distribution of the chosen data."""
+        config = self.config()
+        if config is None:
+            self.notify("Fix the invalid values to preview the data.", severity="error")
+            return
+        from ktui.screens.insights import DataPreviewScreen
+
+        self.app.push_screen(DataPreviewScreen(config))
+
+    def action_model(self) -> None:
+        """Show the model these values build: layers, shapes, parameters."""
+        config = self.config()
+        if config is None:
+            self.notify("Fix the invalid values to see the model.", severity="error")
+            return
+        from ktui.screens.insights import ModelScreen
+
+        self.app.push_screen(ModelScreen(config=config))
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:

@@ -22,6 +22,7 @@ from ktui.core.errors import StoreError
 from ktui.core.events import (
     BatchProgress,
     EpochEnded,
+    EvaluationReady,
     Event,
     LearningRateChanged,
     Listener,
@@ -32,6 +33,7 @@ from ktui.core.events import (
     RunStarted,
 )
 from ktui.core.format import format_metric, format_seconds, result_line
+from ktui.core.insight import NO_CONFUSION, Evaluation
 from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
@@ -64,6 +66,12 @@ class TrainingScreen(Screen[None]):
         Binding("r", "rerun", "Re-run"),
         Binding("e", "edit", "Edit & re-run"),
         Binding("h", "runs", "Runs"),
+        Binding("m", "model", "Model"),
+        Binding("c", "confusion", "Confusion"),
+        Binding("w", "mistakes", "Wrong"),
+        # While the run goes, c and w are greyed out above; the key then falls through
+        # to this hidden binding, which says when they will be there.
+        Binding("c,w", "insight_pending", show=False),
         Binding("escape", "back", "Back"),
     ]
 
@@ -93,6 +101,10 @@ class TrainingScreen(Screen[None]):
         self._t0 = 0.0
         self._t_end: float | None = None
         self._columns: list[str] = []
+        self.evaluation: EvaluationReady | None = None
+        """The test set's confusion matrix, once a classification run has one."""
+        self.no_evaluation = ""
+        """Why the run made no confusion matrix, as the engine logged it."""
 
     @property
     def ktui(self) -> KtuiApp:
@@ -224,6 +236,14 @@ class TrainingScreen(Screen[None]):
                 )
         elif isinstance(event, LogLine):
             self._log(event.text)
+            if event.text.startswith(NO_CONFUSION):
+                self.no_evaluation = event.text.removeprefix(NO_CONFUSION)
+        elif isinstance(event, EvaluationReady):
+            self.evaluation = event
+            self._log(
+                f"ktui: confusion matrix ready ({event.misclassified:,} wrong); "
+                "c shows it, w the wrong predictions"
+            )
         elif isinstance(event, RunFinished | RunFailed):
             self._ended(event)
         self._show_status()
@@ -323,6 +343,10 @@ class TrainingScreen(Screen[None]):
             return True if self.running and not self.controls.stop_requested else None
         if action in ("rerun", "edit"):
             return True if not self.running else None
+        if action in ("confusion", "mistakes"):
+            return True if self.evaluation is not None or not self.running else None
+        if action == "insight_pending":
+            return self.evaluation is None and self.running
         return True
 
     def action_pause(self) -> None:
@@ -390,6 +414,49 @@ class TrainingScreen(Screen[None]):
         from ktui.screens.runs import RunsScreen
 
         self.app.push_screen(RunsScreen())
+
+    def action_model(self) -> None:
+        """Show the model: layers, output shapes, parameters, the input shape in words."""
+        from ktui.screens.insights import ModelScreen
+
+        summary = self.started.model if self.started is not None else None
+        self.app.push_screen(ModelScreen(summary, config=self.config))
+
+    def _insight_source(self) -> tuple[Evaluation | None, str | None, str, str]:
+        """(evaluation, path of its saved file, what is missing, title) for the views."""
+        title = self.config.preset.name + (f" · run {self.run_id}" if self.run_id else "")
+        if self.evaluation is not None:
+            event = self.evaluation
+            return Evaluation.from_event(event), event.path, event.note, title
+        if isinstance(self.final, RunFailed):
+            missing = "The run failed before its test set was evaluated."
+        elif self.no_evaluation:
+            missing = f"This run made none: {self.no_evaluation}"
+        else:
+            missing = "The run's test set was not evaluated (it stopped before an epoch ended)."
+        return None, None, missing, title
+
+    def action_confusion(self) -> None:
+        """Show the test set's confusion matrix with precision and recall per class."""
+        from ktui.screens.insights import ConfusionScreen
+
+        evaluation, path, missing, title = self._insight_source()
+        self.app.push_screen(ConfusionScreen(evaluation, path=path, missing=missing, title=title))
+
+    def action_mistakes(self) -> None:
+        """Browse the test images the model got wrong."""
+        from ktui.screens.insights import MistakesScreen
+
+        evaluation, path, missing, title = self._insight_source()
+        # The event has the matrix only: the screen reads the mistakes from the file.
+        self.app.push_screen(MistakesScreen(evaluation, path=path, missing=missing, title=title))
+
+    def action_insight_pending(self) -> None:
+        """c or w during the run: say when the confusion matrix comes."""
+        self.notify(
+            "The confusion matrix and the wrong predictions come after the run: "
+            "they are computed from the test set once training ends."
+        )
 
     def action_back(self) -> None:
         """Back to the form; a run that is going is stopped first (after asking)."""
