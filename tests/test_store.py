@@ -720,3 +720,29 @@ def test_a_version_2_store_gets_progress_and_commands(db_path: Path) -> None:
         assert "commands" not in tables
     finally:
         db.close()
+
+
+def test_a_second_store_in_one_process_keeps_the_first_ones_commits_visible(
+    db_path: Path,
+) -> None:
+    """Opening the store twice in one process (a run's recorder and its control bridge)
+    must not drop this process's SQLite locks: another process closing its connection
+    would then delete the WAL under ours, and our commits would never be seen."""
+    first = RunStore(db_path)
+    second = RunStore(db_path)
+    try:
+        run_id = first.create_run("p")
+        reader = (
+            "import sqlite3, sys\n"
+            "db = sqlite3.connect(sys.argv[1])\n"
+            "print(db.execute('SELECT count(*) FROM epochs').fetchone()[0])\n"
+            "db.close()\n"
+        )
+        look = [sys.executable, "-c", reader, str(db_path)]
+        assert subprocess.run(look, capture_output=True, text=True, check=True).stdout == "0\n"
+        first.add_epoch(run_id, 1, {"loss": 1.0})
+        second.add_epoch(run_id, 2, {"loss": 0.5})
+        assert subprocess.run(look, capture_output=True, text=True, check=True).stdout == "2\n"
+    finally:
+        second.close()
+        first.close()

@@ -584,6 +584,39 @@ def _order_by(sort: SortKey, reverse: bool) -> str:
 
 
 # --------------------------------------------------------------------------- the store
+class _OpenFiles:
+    """How many connections this process has open to each store file."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    @staticmethod
+    def _key(path: Path) -> str:
+        return os.path.realpath(path)
+
+    def count(self, path: Path) -> int:
+        with self._lock:
+            return self._counts.get(self._key(path), 0)
+
+    def add(self, path: Path) -> str:
+        key = self._key(path)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+        return key
+
+    def remove(self, key: str) -> None:
+        with self._lock:
+            left = self._counts.get(key, 0) - 1
+            if left > 0:
+                self._counts[key] = left
+            else:
+                self._counts.pop(key, None)
+
+
+_OPEN = _OpenFiles()
+
+
 class RunStore:
     """An open run store. Safe to share between threads; each call is one short transaction.
 
@@ -594,6 +627,7 @@ class RunStore:
     def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.path = Path(path).expanduser()
         self._busy_timeout = busy_timeout
+        self._registered: str | None = None
         self._lock = threading.RLock()
         self._check_file()
         try:
@@ -617,12 +651,19 @@ class RunStore:
         except BaseException:
             self._db.close()
             raise
+        self._registered = _OPEN.add(self.path)
 
     # -- opening --------------------------------------------------------------------
     def _check_file(self) -> None:
         """Refuse a file that is not SQLite before SQLite gets a chance to write to it."""
         if self.path.is_dir():
             raise StoreError(f"the run store {self.path} is a folder, not a file")
+        if _OPEN.count(self.path):
+            # Already open in this process, so already checked; and reading it here
+            # would be harmful: closing any descriptor of the file drops every POSIX
+            # lock this process holds on it, so another process could take our
+            # connections for gone and delete the WAL under them (lost commits).
+            return
         try:
             with self.path.open("rb") as file:
                 header = file.read(len(_SQLITE_HEADER))
@@ -758,6 +799,9 @@ class RunStore:
         """Close the connection (idempotent)."""
         with self._lock:
             self._db.close()
+            key, self._registered = self._registered, None
+        if key is not None:
+            _OPEN.remove(key)
 
     def __enter__(self) -> RunStore:
         return self
