@@ -295,3 +295,37 @@ def test_remote_controls_start_from_the_runs_state(store: RunStore) -> None:
     other = controls_for(store, run_id)
     other.stop()
     assert controls_for(store, run_id).stop_requested  # the stop is still on its way
+
+
+def test_a_learning_rate_change_logged_before_its_progress_is_still_one_event(
+    store: RunStore,
+) -> None:
+    recorder = RunRecorder(store, "tiny", epochs=3)
+    recorder(STARTED)
+    follower = RunFollower(store, recorder.run_id)
+    follower.poll()
+    # The change came in the epoch's last batch: the epoch's commit carries its log line
+    # before the process writes its progress.
+    recorder(LearningRateChanged(0.000123456789, 1, 4))
+    recorder(LearningRateChanged(math.nan, 1, 4, "a schedule has no single value"))
+    recorder(epoch_end(1))
+    first = follower.poll()
+    changed, failed = of(first, LearningRateChanged)
+    assert changed == LearningRateChanged(0.000123457, 1, 4)  # as logged: 6 digits
+    assert isinstance(failed, LearningRateChanged) and math.isnan(failed.value)
+    assert failed.error == "a schedule has no single value"
+    assert of(first, LogLine) == []
+    store.set_progress(
+        recorder.run_id,
+        RunProgress(
+            phase="running",
+            learning_rate_change={
+                "value": 0.000123456789,
+                "epoch": 1,
+                "step": 4,
+                "error": "",
+                "count": 1,
+            },
+        ),
+    )
+    assert of(follower.poll(), LearningRateChanged) == []

@@ -39,7 +39,7 @@ from ktui.core.events import (
     RunStarted,
 )
 from ktui.store.db import CommandKind, Run, RunProgress, RunStore, RunSummary
-from ktui.store.recorder import learning_rate_line
+from ktui.store.recorder import learning_rate_line, parse_learning_rate_line
 
 _PHASES: tuple[str, ...] = get_args(Phase)
 
@@ -145,7 +145,10 @@ class RunFollower:
         self._phase: tuple[str | None, str] = (None, "")
         self._step: tuple[int | None, int | None] = (None, None)
         self._changes = 0
-        self._skip_lines: list[str] = []
+        # Each learning-rate change arrives twice: on the progress row (at once) and as
+        # the recorder's log line (with the next log write). Whichever comes first is
+        # the event; this remembers them by their log line so the other is dropped.
+        self._rate_lines: set[str] = set()
 
     @property
     def done(self) -> bool:
@@ -175,10 +178,12 @@ class RunFollower:
             events.append(run_started(run))
         for line_id, text in snap.log:
             self._log_id = line_id
-            if text in self._skip_lines:
-                self._skip_lines.remove(text)  # already shown as a LearningRateChanged
-                continue
-            events.append(LogLine(text))
+            change = parse_learning_rate_line(text)
+            if change is None:
+                events.append(LogLine(text))
+            elif text not in self._rate_lines:
+                self._rate_lines.add(text)
+                events.append(change)
         epochs = run.epochs_planned or _int(run.info.get("epochs"))
         for record in snap.epochs:
             self._epoch = record.epoch
@@ -223,9 +228,10 @@ class RunFollower:
                 step=_int(change.get("step")),
                 error=str(change.get("error") or ""),
             )
-            # The recorder writes the same change into the log; show it once.
-            self._skip_lines.append(learning_rate_line(event))
-            events.append(event)
+            line = learning_rate_line(event)
+            if line not in self._rate_lines:
+                self._rate_lines.add(line)
+                events.append(event)
         step = (progress.epoch, progress.step)
         if (
             self._started

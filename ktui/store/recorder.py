@@ -15,6 +15,8 @@ not the run, and the problem is reported through ``warn`` and :attr:`warnings`.
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
@@ -304,11 +306,28 @@ class RunRecorder:
                 pass
 
 
+_LR_SET = "ktui: learning rate set to "
+_LR_FAILED = "ktui: the learning rate could not be changed: "
+
+
 def learning_rate_line(event: LearningRateChanged) -> str:
     """The log line a learning-rate change is recorded as."""
     if event.error:
-        return f"ktui: the learning rate could not be changed: {event.error}"
-    return f"ktui: learning rate set to {event.value:g} at epoch {event.epoch}, step {event.step}"
+        return f"{_LR_FAILED}{event.error}"
+    return f"{_LR_SET}{event.value:g} at epoch {event.epoch}, step {event.step}"
+
+
+def parse_learning_rate_line(text: str) -> LearningRateChanged | None:
+    """The change a :func:`learning_rate_line` records (the value to 6 digits), or None."""
+    if text.startswith(_LR_FAILED):
+        return LearningRateChanged(math.nan, 0, 0, text.removeprefix(_LR_FAILED))
+    match = _LR_PATTERN.fullmatch(text)
+    if match is None:
+        return None
+    return LearningRateChanged(float(match[1]), int(match[2]), int(match[3]))
+
+
+_LR_PATTERN = re.compile(re.escape(_LR_SET) + r"(\S+) at epoch (\d+), step (\d+)")
 
 
 def _describe(event: Event) -> str:
