@@ -1,0 +1,355 @@
+"""``ktui.Dashboard``: record and steer your own ``model.fit`` from ktui.
+
+Add it to the callbacks of any Keras training::
+
+    from ktui import Dashboard
+
+    model.fit(x_train, y_train, epochs=10, callbacks=[Dashboard()])
+
+The run is recorded in ktui's run store (the model summary, the fit settings, each
+epoch's metrics, how it ended), shows up in ``ktui`` and ``ktui attach`` live, and
+can be paused, stopped and given another learning rate from there. The events come
+from the same callback ktui's own trainer uses (:class:`EventCallback`), so a
+script's run looks and behaves like one started in the dashboard.
+
+The callback never touches your process's output beyond one line saying which run
+it records (``quiet=True`` drops it), and a store it cannot use costs the record,
+never the training.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ktui.core.controls import RunControls
+from ktui.core.errors import StoreError
+from ktui.core.events import Event, LogLine, PhaseChanged, RunFinished, RunStarted
+from ktui.core.paths import store_path
+from ktui.store import CommandBridge, RunRecorder, RunStore, fan_out
+from ktui.training.builder import summarize
+from ktui.training.callback import EventCallback, current_learning_rate
+
+#: How far up the stack the callback looks for ``Model.fit``'s arguments.
+_FIT_FRAMES = 16
+
+
+class Dashboard(EventCallback):
+    """A Keras callback that records a ``model.fit`` in ktui's run store and obeys
+    pause, stop and learning-rate changes sent from ``ktui``.
+
+    Args:
+        name: what the run is listed as (its "preset"); default: the script's file
+            name without ``.py``.
+        hyperparameters: values to record with the run besides those the callback
+            sees itself (epochs, batch size, steps, optimizer, learning rate).
+        data: a description of the training data; default: the shape and dtype of
+            the arrays given to ``fit``, when it can tell.
+        test_data: ``(x_test, y_test)``: evaluated when training ends, and recorded as
+            the run's test loss and accuracy (the line ktui shows at the end).
+        store: the run store's file; default as for ``ktui`` (``KTUI_STORE``, else
+            ``runs.sqlite`` in ktui's data folder).
+        save_model: also save the trained model as ``model.keras`` in the run's folder.
+        quiet: do not print the line that says which run is recorded.
+
+    After ``fit``, :attr:`run_id` is the recorded run's id (``None`` if the store
+    could not be used; :attr:`warnings` says why).
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        hyperparameters: Mapping[str, Any] | None = None,
+        data: str | None = None,
+        test_data: tuple[Any, Any] | None = None,
+        store: str | os.PathLike[str] | None = None,
+        save_model: bool = False,
+        quiet: bool = False,
+    ) -> None:
+        super().__init__(self._emit, RunControls(), 0)
+        self.name = name or _script_name()
+        self.hyperparameters = dict(hyperparameters or {})
+        self.data = data
+        self.test_data = test_data
+        self.store_file = Path(store) if store is not None else None
+        self.save_model = save_model
+        self.quiet = quiet
+        self.run_id: int | None = None
+        """The id of the run being (or last) recorded."""
+        self.warnings: list[str] = []
+        """What could not be recorded."""
+        self._store: RunStore | None = None
+        self._recorder: RunRecorder | None = None
+        self._bridge: CommandBridge | None = None
+        self._forward: Any = None
+        self._began = 0.0
+        self._planned = 0
+
+    # -- events ---------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        forward = self._forward
+        if forward is not None:
+            forward(event)
+
+    @property
+    def controls(self) -> RunControls:
+        """The controls of the run in progress (the TUI's commands arrive here)."""
+        return self._controls
+
+    # -- fit's hooks ------------------------------------------------------------------
+    def on_train_begin(self, logs: Any = None) -> None:
+        self._end_unfinished()
+        # A fresh run: the controls and counters of a previous fit must not carry over.
+        self._controls = RunControls()
+        self._stopping = False
+        self.epochs_completed = 0
+        self._began = time.monotonic()
+        model = self.model
+        params = self.params or {}
+        fit = _fit_arguments(model)
+        epochs = int(params.get("epochs") or fit.get("epochs") or 0)
+        steps = int(params.get("steps") or 0)
+        batch_size = _batch_size(fit)
+        train_samples = _samples(fit)
+        if not train_samples and batch_size and steps:
+            train_samples = batch_size * steps  # a generator or dataset: as many as it gives
+        self._train_samples = train_samples
+        self._planned = epochs
+        values = self._values(model, fit, epochs, steps, batch_size)
+        data = self.data or _describe_data(fit)
+        try:
+            path = store_path(self.store_file)
+            self._store = RunStore(path)
+            self._store.mark_interrupted()
+            recorder = RunRecorder(
+                self._store, self.name, values=values, data=data, epochs=epochs, warn=self._warn
+            )
+        except StoreError as exc:
+            self._warn(f"ktui: this training is not recorded: {exc}")
+            self._close_store()
+            return
+        self._recorder = recorder
+        self.run_id = recorder.run_id
+        self._bridge = CommandBridge(
+            self._store,
+            recorder.run_id,
+            self._controls,
+            recorder=recorder,
+            notify=recorder,
+            warn=self._warn,
+        ).start()
+        self._forward = fan_out(recorder, self._bridge)
+        atexit.register(self._at_exit)
+        from ktui.training.engine import describe_device, versions
+
+        self._emit(
+            RunStarted(
+                preset=self.name,
+                values=values,
+                model=summarize(model),
+                train_samples=train_samples,
+                validation_samples=_validation_samples(fit),
+                test_samples=_length(self.test_data[0]) if self.test_data else 0,
+                batch_size=batch_size,
+                epochs=epochs,
+                steps_per_epoch=steps,
+                device=describe_device(),
+                data=data,
+                versions=versions(),
+            )
+        )
+        self._emit(PhaseChanged("running"))
+        if not self.quiet:
+            store = f" --store {path}" if self.store_file is not None else ""
+            print(
+                f"ktui: recording this training as run {recorder.run_id} "
+                f"(follow it with `ktui{store} attach {recorder.run_id}`)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def on_train_end(self, logs: Any = None) -> None:
+        recorder = self._recorder
+        if recorder is None:
+            return
+        stopped = self._controls.stop_requested and self.epochs_completed < self._planned
+        test_loss = test_accuracy = None
+        if self.test_data is not None and (self.epochs_completed > 0 or not stopped):
+            self._emit(PhaseChanged("evaluating", f"{_length(self.test_data[0])} test samples"))
+            try:
+                scores = self.model.evaluate(*self.test_data, verbose=0, return_dict=True)
+            except Exception as exc:  # noqa: BLE001 - the training is done; keep it
+                self._emit(LogLine(f"ktui: could not evaluate the test data: {exc}"))
+            else:
+                test_loss = _number(scores.get("loss"))
+                test_accuracy = _number(_accuracy(scores))
+        if self.save_model:
+            self._save(recorder.folder)
+        self._emit(
+            RunFinished(
+                status="stopped" if stopped else "finished",
+                epochs_completed=self.epochs_completed,
+                seconds=time.monotonic() - self._began,
+                test_loss=test_loss,
+                test_accuracy=test_accuracy,
+            )
+        )
+        self._finish()
+
+    # -- helpers ------------------------------------------------------------------------
+    def _values(
+        self, model: Any, fit: dict[str, Any], epochs: int, steps: int, batch_size: int
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {"epochs": epochs}
+        if batch_size:
+            values["batch_size"] = batch_size
+        if steps:
+            values["steps_per_epoch"] = steps
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None:
+            values["optimizer"] = type(optimizer).__name__.lower()
+            with contextlib.suppress(Exception):  # a schedule has no single value
+                values["learning_rate"] = current_learning_rate(model)
+        split = fit.get("validation_split")
+        if isinstance(split, int | float) and split:
+            values["validation_split"] = float(split)
+        if fit.get("shuffle") is False:
+            values["shuffle"] = False
+        initial = fit.get("initial_epoch")
+        if isinstance(initial, int) and initial:
+            values["initial_epoch"] = initial
+        values.update(self.hyperparameters)
+        return values
+
+    def _save(self, folder: Path) -> None:
+        path = folder / "model.keras"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.model.save(path)
+        except OSError as exc:
+            self._emit(LogLine(f"ktui: could not save the model to {path}: {exc}"))
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        if not self.quiet:
+            with contextlib.suppress(Exception):
+                print(message, file=sys.stderr, flush=True)
+
+    def _finish(self) -> None:
+        self._forward = None
+        if self._bridge is not None:
+            self._bridge.close()
+            self._bridge = None
+        self._recorder = None
+        self._close_store()
+        with contextlib.suppress(Exception):
+            atexit.unregister(self._at_exit)
+
+    def _close_store(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _end_unfinished(self) -> None:
+        """A previous fit that never reached its end (it raised): recorded interrupted."""
+        if self._recorder is not None:
+            self._recorder.abandon()
+            self._finish()
+
+    def _at_exit(self) -> None:
+        # The script ends (or dies of an exception) in the middle of fit.
+        with contextlib.suppress(Exception):
+            self._end_unfinished()
+
+
+def _script_name() -> str:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv else "")
+    stem = Path(path).stem if path else ""
+    return stem if stem and stem not in ("-c", "-") else "script"
+
+
+def _fit_arguments(model: Any) -> dict[str, Any]:
+    """The local variables of the ``Model.fit`` call that is running, if it can be found.
+
+    Keras tells callbacks only the epochs and steps; the batch size, the data and the
+    validation settings are ``fit``'s arguments. Reading them from its frame is best
+    effort: any other backend or version just records less.
+    """
+    frame = sys._getframe(1)
+    for _ in range(_FIT_FRAMES):
+        frame = frame.f_back  # type: ignore[assignment]
+        if frame is None:
+            break
+        if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model:
+            return dict(frame.f_locals)
+    return {}
+
+
+def _batch_size(fit: dict[str, Any]) -> int:
+    adapter = getattr(fit.get("epoch_iterator"), "data_adapter", None)
+    with contextlib.suppress(Exception):
+        size = adapter.batch_size if adapter is not None else None
+        if isinstance(size, int) and size > 0:
+            return size
+    size = fit.get("batch_size")
+    return size if isinstance(size, int) and size > 0 else 0
+
+
+def _length(array: Any) -> int:
+    if isinstance(array, list | tuple) and array:
+        return _length(array[0])
+    if isinstance(array, dict) and array:
+        return _length(next(iter(array.values())))
+    shape = getattr(array, "shape", None)
+    with contextlib.suppress(Exception):
+        if shape is not None and len(shape) > 0 and shape[0] is not None:
+            return int(shape[0])
+    return 0
+
+
+def _samples(fit: dict[str, Any]) -> int:
+    # After fit's own validation_split, its ``x`` is the training part only.
+    return _length(fit.get("x"))
+
+
+def _validation_samples(fit: dict[str, Any]) -> int:
+    data = fit.get("validation_data")
+    if isinstance(data, list | tuple) and data:
+        return _length(data[0])
+    return 0
+
+
+def _describe_data(fit: dict[str, Any]) -> str:
+    x = fit.get("x")
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return type(x).__name__ if x is not None else ""
+    dtype = getattr(x, "dtype", "")
+    return f"x {tuple(int(d) if d is not None else None for d in shape)} {dtype}".strip()
+
+
+def _accuracy(scores: Mapping[str, Any]) -> Any:
+    for key in ("accuracy", "acc", "categorical_accuracy", "binary_accuracy"):
+        if key in scores:
+            return scores[key]
+    for key, value in scores.items():
+        if key.endswith("accuracy"):
+            return value
+    return None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
