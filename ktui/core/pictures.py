@@ -14,7 +14,7 @@ density ramp ``" ░▒▓█"`` for the mean of its two pixels.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Literal, TypeAlias
 
@@ -71,21 +71,16 @@ def ramp_char(value: float) -> str:
     return RAMP[round(grey_level(value) / 255 * (len(RAMP) - 1))]
 
 
-@lru_cache(maxsize=4096)
-def _style(top: RGB, bottom: RGB | None) -> Style:
-    # A 28×28 image has 392 cells but few distinct pairs (the background repeats).
+@lru_cache(maxsize=8192)
+def _style(top: int | RGB, bottom: int | RGB | None) -> Style:
+    # A 28×28 image has 392 cells but few distinct pairs (the background repeats), so
+    # the styles are shared between cells, pictures and redraws.
+    upper = (top, top, top) if isinstance(top, int) else top
+    lower = (bottom, bottom, bottom) if isinstance(bottom, int) else bottom
     return Style(
-        color=Color.from_rgb(*top),
-        bgcolor=None if bottom is None else Color.from_rgb(*bottom),
+        color=Color.from_rgb(*upper),
+        bgcolor=None if lower is None else Color.from_rgb(*lower),
     )
-
-
-def _rgb(pixel: Any) -> RGB:
-    if np.ndim(pixel) == 0:
-        g = grey_level(float(pixel))
-        return (g, g, g)
-    r, g, b = (grey_level(float(c)) for c in pixel[:3])
-    return (r, g, b)
 
 
 class Picture:
@@ -114,6 +109,7 @@ class Picture:
         self.note = view.note
         """How the sample was read (e.g. "a vector of 784 values, drawn as 28×28")."""
         self.mode = mode
+        self._lines: dict[bool, list[list[Segment]]] = {}
 
     @property
     def width(self) -> int:
@@ -136,26 +132,44 @@ class Picture:
             yield from line
             yield Segment.line()
 
-    def lines(self, *, ramp: bool = False) -> Iterator[list[Segment]]:
-        """The picture's rows of segments (adjacent cells of one style merged)."""
-        px = self.pixels
-        rows = px.shape[0]
+    def lines(self, *, ramp: bool = False) -> list[list[Segment]]:
+        """The picture's rows of segments (adjacent cells of one style merged).
+
+        Computed once per mode and kept: a screen redraws its pictures often.
+        """
+        cached = self._lines.get(ramp)
+        if cached is None:
+            cached = self._lines[ramp] = self._ramp_lines() if ramp else self._block_lines()
+        return cached
+
+    def _levels(self) -> npt.NDArray[np.uint8]:
+        """Grey (or RGB) levels 0..255 of every pixel, in one vectorised step."""
+        px = np.nan_to_num(self.pixels, nan=0.0)
+        return np.asarray(np.rint(np.clip(px, 0.0, 1.0) * 255), dtype=np.uint8)
+
+    def _ramp_lines(self) -> list[list[Segment]]:
+        levels = self._levels().astype(np.float64)
+        if levels.ndim == 3:
+            levels = levels.mean(axis=-1)
+        if levels.shape[0] % 2:  # an odd last row stands alone
+            levels = np.vstack([levels, levels[-1:]])
+        pairs = (levels[0::2] + levels[1::2]) / 2 / 255 * (len(RAMP) - 1)
+        index = np.rint(pairs).astype(np.int64).tolist()
+        return [[Segment("".join(RAMP[i] for i in row))] for row in index]
+
+    def _block_lines(self) -> list[list[Segment]]:
+        levels = self._levels()
+        rows = levels.shape[0]
+        out: list[list[Segment]] = []
         for y in range(0, rows, 2):
-            upper = px[y]
-            lower = px[y + 1] if y + 1 < rows else None
-            if ramp:
-                if lower is None:
-                    levels = upper if upper.ndim == 1 else upper.mean(axis=-1)
-                else:
-                    pair = (upper + lower) / 2
-                    levels = pair if pair.ndim == 1 else pair.mean(axis=-1)
-                yield [Segment("".join(ramp_char(float(v)) for v in levels))]
-                continue
+            # Plain Python ints (or RGB tuples) are what the style cache is keyed on.
+            upper = _cells(levels[y])
+            lower = _cells(levels[y + 1]) if y + 1 < rows else [None] * len(upper)
             segments: list[Segment] = []
             run_style: Style | None = None
             run = 0
-            for x in range(px.shape[1]):
-                style = _style(_rgb(upper[x]), None if lower is None else _rgb(lower[x]))
+            for top, bottom in zip(upper, lower, strict=True):
+                style = _style(top, bottom)
                 if style is run_style:
                     run += 1
                     continue
@@ -164,7 +178,15 @@ class Picture:
                 run_style, run = style, 1
             if run_style is not None:
                 segments.append(Segment(HALF_BLOCK * run, run_style))
-            yield segments
+            out.append(segments)
+        return out
+
+
+def _cells(row: npt.NDArray[np.uint8]) -> list[Any]:
+    """One row of levels as ints (grey) or RGB tuples (colour)."""
+    if row.ndim == 1:
+        return list(row.tolist())
+    return [tuple(pixel) for pixel in row[:, :3].tolist()]
 
 
 # --------------------------------------------------------------------------- heat maps
