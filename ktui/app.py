@@ -52,11 +52,14 @@ class KtuiApp(App[int]):
         user_presets_dir: Path | None = None,
         clock: Clock = time.monotonic,
         store: RunStore | None = None,
+        attach: int | None = None,
     ) -> None:
         super().__init__()
         self.catalog = catalog
         self.store = store
         """Where runs are recorded; None records nothing (some tests)."""
+        self.attach_run_id = attach
+        """The recorded run to open on (``ktui attach``), or None."""
         self.user_presets_dir = user_presets_dir
         self.clock = clock
         self._trainer_factory = trainer_factory
@@ -126,8 +129,14 @@ def create_app(
     user_presets_dir: Path | None = None,
     clock: Clock = time.monotonic,
     store: RunStore | None = None,
+    attach: int | None = None,
 ) -> KtuiApp:
     """Build the app; the CLI and the tests share this."""
     return KtuiApp(
-        catalog, trainer_factory, user_presets_dir=user_presets_dir, clock=clock, store=store
+        catalog,
+        trainer_factory,
+        user_presets_dir=user_presets_dir,
+        clock=clock,
+        store=store,
+        attach=attach,
     )

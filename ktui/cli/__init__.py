@@ -1,4 +1,5 @@
-"""The ``ktui`` command: the dashboard by default, plus ``run`` and ``presets``.
+"""The ``ktui`` command: the dashboard by default, plus ``run``, ``attach``, ``presets``
+and ``runs``.
 
 Nothing here imports TensorFlow or Textual at module level: ``ktui presets`` answers
 instantly, and ``ktui run`` imports TensorFlow only after fd 2 is captured.
@@ -68,6 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show what TensorFlow writes (it is captured and kept in a log file either way)",
     )
+    run.add_argument(
+        "--detach",
+        action="store_true",
+        help="train in a background process that outlives this terminal and SSH session; "
+        "prints the run id and returns at once (follow it with `ktui attach`)",
+    )
+    # The training process of a detached run: record into run N, created by the parent.
+    run.add_argument("--run-id", type=int, help=argparse.SUPPRESS)
+
+    attach = sub.add_parser(
+        "attach",
+        help="open the dashboard on a run that is going (the latest one by default)",
+        description="Follow a run live — from `ktui run --detach`, another dashboard or a "
+        "script using ktui.Dashboard — and pause, stop or re-tune it. Closing the "
+        "dashboard leaves the run going.",
+    )
+    attach.add_argument(
+        "id", nargs="?", metavar="RUN_ID", help="the run's id (default: the latest live run)"
+    )
 
     sub.add_parser("presets", help="list the presets with their descriptions")
     _add_runs_parser(sub)
@@ -100,6 +120,11 @@ def _add_runs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     show = actions.add_parser("show", help="everything about one run")
     show.add_argument("id", help="the run's id (see `ktui runs`)")
     show.add_argument("--log", action="store_true", help="print the whole log, not its end")
+    show.add_argument(
+        "--confusion",
+        action="store_true",
+        help="print only the test set's confusion matrix and per-class precision/recall",
+    )
     export = actions.add_parser("export", help="write a run's epochs (csv) or everything (json)")
     export.add_argument("id", help="the run's id")
     export.add_argument(
@@ -140,6 +165,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return list_presets(_catalog(args))
         if args.command == "run":
+            if args.detach:
+                if args.run_id is not None:
+                    raise KtuiError("--detach and --run-id cannot be used together")
+                from ktui.cli.run import start_detached
+
+                return start_detached(
+                    _catalog(args),
+                    args.preset,
+                    args.assignments,
+                    args.data,
+                    store=args.store,
+                    presets=args.presets,
+                    show_log=args.log,
+                )
             from ktui.cli.run import run_headless
 
             return run_headless(
@@ -149,9 +188,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.data,
                 show_log=args.log,
                 store=args.store,
+                run_id=args.run_id,
             )
         from ktui.cli.dashboard import open_dashboard
 
+        if args.command == "attach":
+            from ktui.cli.attach import choose_run
+
+            run_id = choose_run(store_path(args.store), args.id)
+            if run_id is None:
+                return 1
+            return open_dashboard(_catalog(args), store=store_path(args.store), attach=run_id)
         return open_dashboard(_catalog(args), store=store_path(args.store))
     except KtuiError as exc:
         print(f"ktui: {exc}", file=STDERR.terminal)

@@ -12,8 +12,12 @@ from ktui.core.presets import PresetCatalog
 from ktui.store import RunStore
 
 
-def open_dashboard(catalog: PresetCatalog, *, store: Path) -> int:
-    """Run the Textual app until the user quits; returns the exit code."""
+def open_dashboard(catalog: PresetCatalog, *, store: Path, attach: int | None = None) -> int:
+    """Run the Textual app until the user quits; returns the exit code.
+
+    ``attach`` opens the training screen on that recorded run (``ktui attach``),
+    following it live while it goes.
+    """
     # Open the store before the screen takes over, so a broken store is a plain message.
     runs = RunStore(store)
     runs.mark_interrupted()
@@ -23,7 +27,7 @@ def open_dashboard(catalog: PresetCatalog, *, store: Path) -> int:
     sys.__stderr__ = STDERR.terminal  # type: ignore[misc, assignment]
     from ktui.app import create_app
 
-    app = create_app(catalog, user_presets_dir=user_presets_dir(), store=runs)
+    app = create_app(catalog, user_presets_dir=user_presets_dir(), store=runs, attach=attach)
     try:
         code = app.run()
     finally:

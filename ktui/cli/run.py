@@ -2,16 +2,25 @@
 
 Training runs in a background thread; the main thread draws the events and is the
 one that receives Ctrl+C, which asks the run to stop after the current batch.
+
+``ktui run --detach`` checks everything, records the run, and starts the training
+in a process of its own session (no terminal: a dropped SSH connection does not
+reach it) that writes its output to ``output.log`` in the run's folder. Every run
+also polls the store for control commands (:class:`~ktui.store.CommandBridge`), so
+another ktui can pause, stop or re-tune it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import signal
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -47,7 +56,13 @@ from ktui.core.format import epoch_line, format_metric, result_line
 from ktui.core.paths import logs_dir, store_path
 from ktui.core.presets import PresetCatalog, RunConfig
 from ktui.core.trainer import Trainer
-from ktui.store import RunRecorder, RunStore, fan_out
+from ktui.store import CommandBridge, RunRecorder, RunStore, fan_out
+
+#: Exit code of a run stopped because its terminal hung up (128 + SIGHUP).
+HANGUP_EXIT = 129
+
+#: The file a detached run's output goes to, in its run folder.
+OUTPUT_FILE = "output.log"
 
 
 def prepare(
@@ -77,18 +92,97 @@ def run_headless(
     trainer: Trainer | None = None,
     out: TextIO | None = None,
     store: Path | None = None,
+    run_id: int | None = None,
 ) -> int:
     """Run a preset to the end, drawing progress on ``out`` and recording it in the run
-    store (``store``, else :func:`~ktui.core.paths.store_path`); returns the exit code."""
-    config = prepare(catalog, name, assignments, data)
+    store (``store``, else :func:`~ktui.core.paths.store_path`); returns the exit code.
+
+    ``run_id`` makes this the training process of a detached run: it records into
+    that run (created by :func:`start_detached`) and ignores hang-ups. Otherwise a
+    hang-up (SIGHUP: the terminal or SSH session went away) stops the run after the
+    current batch, like Ctrl+C, and records it ``interrupted`` with its epochs.
+    """
+    if run_id is not None:
+        # No terminal to lose; a stray SIGHUP (kill -HUP to a process group) is not a stop.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        config = prepare(catalog, name, assignments, data)
+    except KtuiError as exc:
+        if run_id is not None:  # the parent checked this; if it changed since, say so
+            with contextlib.suppress(KtuiError), RunStore(store_path(store)) as runs:
+                runs.adopt_run(run_id)
+                runs.fail_run(run_id, str(exc), error_type=type(exc).__name__)
+        raise
     # Before TensorFlow loads: a store that cannot be used stops the run right here.
     runs = RunStore(store_path(store))
     runs.mark_interrupted()
-    recorder = RunRecorder.for_config(runs, config)
+    recorder = RunRecorder.for_config(runs, config, run_id=run_id)
     log_path = logs_dir() / f"{datetime.now():%Y%m%d-%H%M%S}-{config.preset.name}.log"
     STDERR.start(log_path)
     out = out or sys.stdout
     display = HeadlessDisplay(Console(file=out, highlight=False), show_log=show_log)
+    events: queue.Queue[Event] = queue.Queue()
+    controls = RunControls()
+    # Started before TensorFlow loads: the run can be followed and stopped from the start.
+    bridge = CommandBridge(
+        runs,
+        recorder.run_id,
+        controls,
+        recorder=recorder,
+        notify=fan_out(recorder, events.put),
+        warn=lambda text: recorder(LogLine(text)),
+    ).start()
+    bridge(PhaseChanged("preparing data", "loading TensorFlow"))
+    hung_up = False
+
+    def on_hangup(signum: int, frame: object) -> None:
+        nonlocal hung_up
+        if hung_up:
+            return
+        hung_up = True
+        recorder.end_as = "interrupted"
+        display.mute()
+        controls.stop()
+
+    previous_hup = signal.signal(signal.SIGHUP, on_hangup) if run_id is None else None
+    # Loading TensorFlow takes seconds; a SIGTERM meanwhile stops the run before it
+    # trains (and is recorded) instead of killing the process with the run 'running'.
+    previous_term = signal.signal(signal.SIGTERM, lambda signum, frame: controls.stop())
+    try:
+        return _train(
+            config,
+            runs,
+            recorder,
+            bridge,
+            controls,
+            events,
+            display,
+            log_path,
+            trainer,
+            show_log,
+            lambda: hung_up,
+        )
+    finally:
+        bridge.close()
+        signal.signal(signal.SIGTERM, previous_term)
+        if previous_hup is not None:
+            signal.signal(signal.SIGHUP, previous_hup)
+
+
+def _train(
+    config: RunConfig,
+    runs: RunStore,
+    recorder: RunRecorder,
+    bridge: CommandBridge,
+    controls: RunControls,
+    events: queue.Queue[Event],
+    display: HeadlessDisplay,
+    log_path: Path,
+    trainer: Trainer | None,
+    show_log: bool,
+    hung_up: Callable[[], bool],
+) -> int:
+    """The body of :func:`run_headless` once the run is recorded: train and draw."""
     if trainer is None:
         display.note("Loading TensorFlow…")
         try:
@@ -102,12 +196,10 @@ def run_headless(
 
         trainer = KerasTrainer()
 
-    events: queue.Queue[Event] = queue.Queue()
-    controls = RunControls()
     worker = threading.Thread(
         target=trainer.run,
         # The recorder first: the run's end is committed before the loop below sees it.
-        args=(config, fan_out(recorder, events.put), controls),
+        args=(config, fan_out(recorder, bridge, events.put), controls),
         kwargs={"artifacts": recorder.folder},
         name="ktui-train",
         daemon=True,
@@ -124,6 +216,7 @@ def run_headless(
         interrupts += 1
         if interrupts > 1:
             raise KeyboardInterrupt
+        display.announced_stop = True  # the loop below says it, with how to quit now
         controls.stop()
 
     previous_term = signal.signal(signal.SIGTERM, on_signal)
@@ -133,7 +226,7 @@ def run_headless(
     announced = False
     try:
         while final is None:
-            if interrupts and not announced:
+            if interrupts and not announced and not hung_up():
                 announced = True
                 display.note("Stopping after the current batch… (Ctrl+C again to quit now)")
             try:
@@ -150,7 +243,11 @@ def run_headless(
                     recorder(event)
                 else:
                     continue
-            display.show(event)
+            try:
+                display.show(event)
+            except OSError:
+                if not hung_up():
+                    raise  # else: the terminal went away while drawing; draw no more
             if isinstance(event, RunFinished | RunFailed):
                 final = event
     except KeyboardInterrupt:
@@ -160,7 +257,8 @@ def run_headless(
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGINT, previous_int)
-        display.close()
+        with contextlib.suppress(OSError):
+            display.close()
     if STDERR.line_count and not show_log:
         display.note(
             f"TensorFlow wrote {STDERR.line_count} line(s); they are in {log_path} "
@@ -171,19 +269,99 @@ def run_headless(
     display.note(
         f"Recorded as run {recorder.run_id} in {runs.path} (ktui runs show {recorder.run_id})."
     )
+    bridge.close()
     runs.close()
+    if hung_up():
+        return HANGUP_EXIT
     return exit_code(final)
 
 
 def exit_code(final: Event | None) -> int:
-    """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (as for Ctrl+C).
+    """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (as for Ctrl+C),
+    129 interrupted by a hang-up.
 
     Errors found before training (a bad preset, ``--set`` or data path) exit with 2
     from :func:`ktui.cli.main`.
     """
     if isinstance(final, RunFinished):
-        return 0 if final.status == "finished" else 130
+        return {"finished": 0, "interrupted": HANGUP_EXIT}.get(final.status, 130)
     return 1
+
+
+def start_detached(
+    catalog: PresetCatalog,
+    name: str,
+    assignments: Sequence[str],
+    data: str | None,
+    *,
+    store: Path | None = None,
+    presets: Sequence[Path] = (),
+    show_log: bool = False,
+    out: TextIO | None = None,
+) -> int:
+    """``ktui run --detach``: check everything, record the run, start its training in
+    a process of its own session, print the run id and return at once (exit code 0).
+
+    Everything that ``ktui run`` refuses is refused here, before any process starts.
+    The training process (``ktui run ... --run-id N``) has no terminal: its stdin is
+    ``/dev/null`` and its output goes to ``output.log`` in the run's folder.
+    """
+    config = prepare(catalog, name, assignments, data)
+    path = store_path(store).resolve()
+    runs = RunStore(path)
+    try:
+        runs.mark_interrupted()
+        run_id = runs.create_run(
+            config.preset.name,
+            values=config.values,
+            defaults=config.preset.defaults(),
+            data=config.data.describe(),
+            epochs=config.epochs,
+        )
+        output = runs.folder(run_id) / OUTPUT_FILE
+        argv = [sys.executable, "-m", "ktui", "--store", str(path)]
+        for folder in presets:
+            argv += ["--presets", str(Path(folder).resolve())]
+        argv += ["run", name]
+        for assignment in assignments:
+            argv += ["--set", assignment]
+        if data is not None:
+            argv += ["--data", data]
+        if show_log:
+            argv.append("--log")
+        argv += ["--run-id", str(run_id)]
+        try:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                child = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=fd,
+                    stderr=fd,
+                    # Its own session: no controlling terminal, not in the shell's
+                    # process group, so neither a hang-up nor Ctrl+C here reaches it.
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            runs.fail_run(
+                run_id, f"could not start the training process: {exc}", error_type="OSError"
+            )
+            raise KtuiError(f"could not start a background run: {exc}") from None
+        # The row names the training process from now on, so it is followed (and, if
+        # it dies, marked interrupted) by its own pid, not this short-lived one's.
+        runs.adopt_run(run_id, pid=child.pid)
+    finally:
+        runs.close()
+    store_option = f" --store {path}" if store is not None else ""
+    print(
+        f"Started run {run_id} in the background (pid {child.pid}). "
+        f"Follow it with `ktui{store_option} attach {run_id}`; its output goes to {output}.",
+        file=out or sys.stdout,
+    )
+    return 0
 
 
 class HeadlessDisplay:
@@ -191,6 +369,9 @@ class HeadlessDisplay:
 
     def __init__(self, console: Console, *, show_log: bool = False) -> None:
         self.console = console
+        self.muted = False
+        """The terminal is gone: nothing more is drawn (see :meth:`mute`)."""
+        self.announced_stop = False
         self.live = console.is_terminal and not console.is_dumb_terminal
         if not console.is_terminal:
             # Plain lines for a log file or a pipe: never wrapped at rich's 80 columns.
@@ -200,6 +381,20 @@ class HeadlessDisplay:
         self._task: TaskID | None = None
         self._epochs = 0
         self._started = time.monotonic()
+
+    def mute(self) -> None:
+        """The terminal hung up: draw nothing more (called from a signal handler).
+
+        Output that would go to the terminal goes to ``/dev/null`` instead: a write to
+        a hung-up terminal fails, and Python would even fail its exit flushing it.
+        """
+        self.muted = True
+        STDERR.lose_terminal()
+        with contextlib.suppress(Exception):
+            fileno = self.console.file.fileno()
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, fileno)
+            os.close(null)
 
     def note(self, text: str) -> None:
         """A line of ktui's own, between the epoch lines."""
@@ -212,6 +407,10 @@ class HeadlessDisplay:
             if event.phase in ("preparing data", "building model", "evaluating", "paused"):
                 detail = f": {event.detail}" if event.detail else ""
                 self.note(f"{event.phase.capitalize()}{detail}…")
+            elif event.phase == "stopping" and not self.announced_stop:
+                # A stop from elsewhere: another ktui, or a SIGTERM to a detached run.
+                self.announced_stop = True
+                self.note(f"Stopping {event.detail or 'after the current batch'}…")
         elif isinstance(event, RunStarted):
             self._started_run(event)
         elif isinstance(event, BatchProgress):
@@ -246,11 +445,17 @@ class HeadlessDisplay:
             self.close()
             if event.status == "stopped":
                 self.note(f"Stopped after {event.epochs_completed} epoch(s).")
+            elif event.status == "interrupted":
+                self.note(f"Interrupted after {event.epochs_completed} epoch(s).")
             self.console.print(
                 result_line(event), style="bold" if self.live else None, markup=False
             )
         elif isinstance(event, RunFailed):
             self.close()
+            if self.muted:
+                for line in event.traceback.splitlines():
+                    STDERR.write_line(line)
+                return
             err = Console(file=STDERR.terminal, highlight=False, soft_wrap=True)
             err.print(f"ktui: training failed: {event.message}", markup=False)
             if event.traceback:

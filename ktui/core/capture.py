@@ -113,6 +113,18 @@ class StderrCapture:
                 self._log.close()
             self._log = None
 
+    def lose_terminal(self) -> None:
+        """The terminal hung up: what would go to it goes to ``/dev/null`` from now on
+        (a write to a hung-up terminal fails, and would turn a clean stop into a crash).
+        Lines are still captured and logged."""
+        fd = self._terminal_fd
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, fd)
+            os.close(null)
+
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call ``subscriber`` with each new line (from the reader thread); returns an undo."""
         with self._lock:

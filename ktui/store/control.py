@@ -40,7 +40,7 @@ POLL_INTERVAL = 0.2
 """Seconds between two looks for pending commands."""
 
 PROGRESS_INTERVAL = 0.5
-"""Progress is written at most this often (a phase change goes out at the next poll)."""
+"""Progress is written at most this often (a phase change goes out at once)."""
 
 HEARTBEAT_INTERVAL = 5.0
 """Progress is written at least this often, even when nothing moved (a long pause),
@@ -138,10 +138,11 @@ class CommandBridge:
         self._state: dict[str, Any] = {"phase": None, "detail": "", "logs": {}}
         self._changes = 0  # learning-rate changes seen
         self._dirty = False  # progress moved since the last write
-        self._urgent = False  # a phase or learning-rate change: write at the next poll
+        self._urgent = False  # a phase or learning-rate change: write it at once
         self._last_write = 0.0
         self._last_flush = 0.0
         self._closing = threading.Event()
+        self._wake = threading.Event()  # set for such a change, so the thread wakes up
         self._thread: threading.Thread | None = None
 
     # -- the listener (training thread) --------------------------------------------------
@@ -161,6 +162,7 @@ class CommandBridge:
             elif isinstance(event, PhaseChanged):
                 state.update(phase=event.phase, detail=event.detail)
                 self._urgent = True
+                self._wake.set()
             elif isinstance(event, EpochEnded):
                 state.update(
                     epoch=event.epoch,
@@ -180,6 +182,7 @@ class CommandBridge:
                     "count": self._changes,
                 }
                 self._urgent = True
+                self._wake.set()
             else:
                 return
             self._dirty = True
@@ -199,6 +202,7 @@ class CommandBridge:
     def close(self, timeout: float = 2.0) -> None:
         """Stop polling (after one last look and progress write) and close the connection."""
         self._closing.set()
+        self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -213,8 +217,11 @@ class CommandBridge:
         self.close()
 
     def _loop(self) -> None:
-        while not self._closing.wait(self.interval):
-            self.poll()
+        while not self._closing.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if not self._closing.is_set():
+                self.poll()
         self.poll(final=True)
 
     def poll(self, *, final: bool = False) -> None:
