@@ -58,6 +58,10 @@ def runs_command(args: argparse.Namespace, store_path: Path, out: TextIO | None 
         with contextlib.suppress(StoreError):
             store.mark_interrupted()
         if action == "show":
+            if getattr(args, "confusion", False):
+                from ktui.cli.confusion import show_confusion
+
+                return show_confusion(store, parse_run_id(args.id), console)
             return show_run(store, parse_run_id(args.id), console, full_log=args.log)
         if action == "export":
             return export_command(store, parse_run_id(args.id), args.format, args.output, console)
