@@ -323,7 +323,7 @@ def _confusion(
     if problem is not None:
         listener(LogLine(f"{insight.NO_CONFUSION}{problem}."))
         return
-    listener(PhaseChanged("evaluating", "predicting the test set for the confusion matrix"))
+    # Still the "evaluating" phase: predicting is part of evaluating the test set.
     started = time.monotonic()
     try:
         probabilities = model.predict(dataset.x_test, batch_size=config.batch_size, verbose=0)
