@@ -291,3 +291,15 @@ def test_a_store_problem_is_reported_once_and_never_stops_the_thread(
         send_command(store, run_id, "stop")
         eventually(lambda: controls.stop_requested)
     assert len(warnings) == 1 and "the disk is on fire" in warnings[0]
+
+
+def test_the_store_and_its_control_channel_load_no_tensorflow_or_textual() -> None:
+    from conftest import run_python
+
+    result = run_python(
+        "import sys\n"
+        "import ktui.store, ktui.store.control, ktui.store.follow, ktui.core.insight\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'textual'}))"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -329,3 +329,25 @@ def test_a_learning_rate_change_logged_before_its_progress_is_still_one_event(
         ),
     )
     assert of(follower.poll(), LearningRateChanged) == []
+
+
+def test_a_finished_classifier_comes_with_its_confusion_matrix(store: RunStore) -> None:
+    import numpy as np
+
+    from ktui.core import insight
+    from ktui.core.events import EvaluationReady
+
+    recorder = RunRecorder(store, "tiny", epochs=1)
+    recorder(STARTED)
+    recorder(epoch_end(1))
+    evaluation = insight.evaluate(
+        np.array([0, 1, 1, 0]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    )
+    path = recorder.folder / insight.PREDICTIONS_FILE
+    evaluation.save(path)
+    recorder(RunFinished("finished", 1, 0.5, test_loss=0.4, test_accuracy=0.5))
+    *_, ready, final = RunFollower(store, recorder.run_id).poll()
+    assert isinstance(final, RunFinished)
+    assert isinstance(ready, EvaluationReady)
+    assert ready == evaluation.to_event(path)
+    assert ready.matrix == ((1, 1), (1, 1)) and ready.path == str(path)

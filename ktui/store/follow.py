@@ -12,7 +12,8 @@ run started elsewhere — ``ktui run --detach``, another dashboard, a script wit
 The first poll gives the run's start (:class:`RunStarted`, rebuilt from the stored
 details), every recorded log line and epoch, its phase and progress; later polls
 give only what is new. A final event comes exactly once: :class:`RunFinished`
-(finished, stopped or interrupted) or :class:`RunFailed`. A ``running`` run whose
+(finished, stopped or interrupted; preceded by the :class:`EvaluationReady` of its
+saved predictions when the run has them) or :class:`RunFailed`. A ``running`` run whose
 process is gone is marked ``interrupted`` and ends with ``RunFinished("interrupted")``.
 
 Plain Python: no TensorFlow, Keras or Textual.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import Any, get_args
 
-from ktui.core.errors import StoreError
+from ktui.core.errors import KtuiError, StoreError
 from ktui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -209,6 +210,8 @@ class RunFollower:
             events.append(
                 LogLine(f"ktui: run {run.id}'s process (pid {run.pid}) is gone; marked interrupted")
             )
+        if isinstance(final, RunFinished):
+            events.extend(_evaluation(run))
         self.final = final
         events.append(final)
         return events
@@ -333,6 +336,19 @@ class RemoteControls:
 def controls_for(store: RunStore, run_id: int) -> RemoteControls:
     """Controls that steer run ``run_id`` through the store, like a ``RunControls``."""
     return RemoteControls(store, run_id)
+
+
+def _evaluation(run: Run) -> list[Event]:
+    """The run's confusion matrix, as the engine sent it, when its folder has one."""
+    from ktui.core import insight  # numpy: only once a run has ended
+
+    path = run.folder / insight.PREDICTIONS_FILE
+    if not path.is_file():
+        return []
+    try:
+        return [insight.load_evaluation(path).to_event(path)]
+    except (KtuiError, OSError, ValueError) as exc:
+        return [LogLine(f"ktui: could not read the saved predictions {path}: {exc}")]
 
 
 def _int(value: object) -> int:
