@@ -315,3 +315,31 @@ def test_attach_chooses_the_latest_live_run_or_the_given_one(store_file: Path) -
     assert choose_run(store_file, None) == newer
     assert choose_run(store_file, str(older)) == older
     assert choose_run(store_file, f"#{ended}") == ended  # shown as recorded
+
+
+def test_the_plain_display_says_what_another_ktui_did_to_the_run() -> None:
+    import io
+
+    from rich.console import Console
+
+    from ktui.cli.run import HeadlessDisplay, exit_code
+
+    out = io.StringIO()
+    display = HeadlessDisplay(Console(file=out, highlight=False))
+    for event in (
+        PhaseChanged("running"),
+        PhaseChanged("paused"),
+        PhaseChanged("running"),
+        PhaseChanged("stopping", "after the current batch"),
+        RunFinished("interrupted", 3, 1.0, test_loss=0.5, test_accuracy=0.5),
+    ):
+        display.show(event)
+    assert out.getvalue().splitlines()[:4] == [
+        "Paused…",
+        "Resumed.",
+        "Stopping after the current batch…",
+        "Interrupted after 3 epoch(s).",
+    ]
+    assert exit_code(RunFinished("interrupted", 3, 1.0)) == 129
+    assert exit_code(RunFinished("stopped", 3, 1.0)) == 130
+    assert exit_code(RunFinished("finished", 3, 1.0)) == 0

@@ -372,6 +372,7 @@ class HeadlessDisplay:
         self.muted = False
         """The terminal is gone: nothing more is drawn (see :meth:`mute`)."""
         self.announced_stop = False
+        self._paused = False
         self.live = console.is_terminal and not console.is_dumb_terminal
         if not console.is_terminal:
             # Plain lines for a log file or a pipe: never wrapped at rich's 80 columns.
@@ -404,6 +405,9 @@ class HeadlessDisplay:
     def show(self, event: Event) -> None:
         """Draw one event."""
         if isinstance(event, PhaseChanged):
+            if event.phase == "running" and self._paused:
+                self.note("Resumed.")  # a pause and resume from another ktui
+            self._paused = event.phase == "paused"
             if event.phase in ("preparing data", "building model", "evaluating", "paused"):
                 detail = f": {event.detail}" if event.detail else ""
                 self.note(f"{event.phase.capitalize()}{detail}…")
