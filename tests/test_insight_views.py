@@ -212,10 +212,10 @@ async def test_form_keys_open_the_data_preview_and_the_model(tmp_path: Path) -> 
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, DataPreviewScreen))
         preview = app.screen
-        await wait_for(pilot, lambda: "Not drawn" in text_of(preview, "#preview-note"))
-        assert "random numbers, 20 per sample" in text_of(preview, "#preview-note")
-        assert "Label distribution" in text_of(preview, "#preview-bars")
-        assert "x_train (1000, 20) float32" in text_of(preview, "#preview-arrays")
+        await wait_for(pilot, lambda: "Not drawn" in text_of(preview, "#data-note"))
+        assert "random numbers, 20 per sample" in text_of(preview, "#data-note")
+        assert "Label distribution" in text_of(preview, "#data-bars")
+        assert "x_train (1000, 20) float32" in text_of(preview, "#data-arrays")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is form)
         await pilot.press("f3")
@@ -234,8 +234,8 @@ async def test_views_say_what_is_missing(tmp_path: Path) -> None:
         # mnist_cnn reads MNIST, which the test's empty Keras cache does not have.
         await app.push_screen(DataPreviewScreen(config("mnist_cnn")))
         screen = app.screen
-        await wait_for(pilot, lambda: "No preview" in text_of(screen, "#preview-note"))
-        assert "not on this machine" in text_of(screen, "#preview-note")
+        await wait_for(pilot, lambda: "No preview" in text_of(screen, "#data-note"))
+        assert "not on this machine" in text_of(screen, "#data-note")
 
         await app.push_screen(ConfusionScreen(path=bad))
         screen = app.screen

@@ -298,18 +298,18 @@ class DataPreviewScreen(InsightScreen):
         self.sub_title = f"Data · {config.preset.name} · {config.data.describe()}"
 
     def compose_body(self) -> ComposeResult:
-        with VerticalScroll(id="preview-body"):
-            yield Static("", id="preview-note")
-            with Horizontal(id="preview-main"):
-                yield Static("", id="preview-images")
-                yield Static("", id="preview-bars")
-            yield Static("", id="preview-arrays")
+        with VerticalScroll(id="data-body"):
+            yield Static("", id="data-note")
+            with Horizontal(id="data-main"):
+                yield Static("", id="data-images")
+                yield Static("", id="data-bars")
+            yield Static("", id="data-arrays")
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#preview-main").display = False
-        self.query_one("#preview-arrays").display = False
-        self.query_one("#preview-note", Static).update(
+        self.query_one("#data-main").display = False
+        self.query_one("#data-arrays").display = False
+        self.query_one("#data-note", Static).update(
             _missing(f"Loading {self.config.data.describe()}…")
         )
         self._load()
@@ -329,14 +329,14 @@ class DataPreviewScreen(InsightScreen):
             self.post_message(self.Loaded(preview, ""))
 
     def on_data_preview_screen_loaded(self, message: Loaded) -> None:
-        note = self.query_one("#preview-note", Static)
+        note = self.query_one("#data-note", Static)
         if message.preview is None:
             note.update(Text(f"No preview: {message.error}", style="bold"))
             return
         self.preview = preview = message.preview
-        self.query_one("#preview-main").display = True
-        self.query_one("#preview-arrays").display = True
-        images = self.query_one("#preview-images", Static)
+        self.query_one("#data-main").display = True
+        self.query_one("#data-arrays").display = True
+        images = self.query_one("#data-images", Static)
         images.update(self._rows(preview) if preview.not_images else self._cards(preview))
         self._show_header(preview)
         self._show_bars(preview)
@@ -362,7 +362,7 @@ class DataPreviewScreen(InsightScreen):
                 header.append("\n↓ PgDn: the label distribution and the arrays", style="dim")
         else:
             header.append(f"\nNot drawn: {preview.not_images}.", style="italic")
-        self.query_one("#preview-note", Static).update(header)
+        self.query_one("#data-note", Static).update(header)
 
     def _rows(self, preview: DataPreview) -> RenderableType:
         """The first samples as numbers, for data that is not images."""
@@ -401,7 +401,7 @@ class DataPreviewScreen(InsightScreen):
         return Columns(cards, padding=(1, 1), equal=True)
 
     def _show_bars(self, preview: DataPreview) -> None:
-        bars = self.query_one("#preview-bars", Static)
+        bars = self.query_one("#data-bars", Static)
         counts = preview.raw.train_counts
         if counts is None or not preview.labels:
             bars.update(_missing("The training labels are not classes: no distribution."))
@@ -426,7 +426,7 @@ class DataPreviewScreen(InsightScreen):
             text.append("\n".join(preview.model.lines()))
         else:
             text.append(f"The transforms do not fit: {preview.transform_problem}", style="italic")
-        self.query_one("#preview-arrays", Static).update(text)
+        self.query_one("#data-arrays", Static).update(text)
 
 
 def _short_label(labels: tuple[str, ...], index: int) -> str:
