@@ -30,6 +30,7 @@ import ktui.app
 from ktui.app import KtuiApp, create_app
 from ktui.core import data as data_mod
 from ktui.core import insight
+from ktui.core.insight import Evaluation
 from ktui.core.pictures import Picture
 from ktui.core.presets import RunConfig, load_catalog, shipped_presets_dir
 from ktui.screens.form import FormScreen
@@ -162,25 +163,6 @@ async def test_confusion_keys_during_the_run_say_when(tmp_path: Path) -> None:
         assert training.active_bindings["c"].enabled is True
 
 
-async def test_a_run_without_a_folder_shows_the_matrix_and_says_the_images_are_missing(
-    tmp_path: Path,
-) -> None:
-    app = make_app(FakeTrainer(evaluation=fixed_evaluation()))  # no store: no run folder
-    async with app.run_test(size=(120, 40)) as pilot:
-        training = await start_run(pilot)
-        await wait_for(pilot, lambda: not training.running)
-        assert training.evaluation is not None and training.evaluation.path is None
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfusionScreen))
-        assert "9 Ankle boot" in text_of(app.screen, "#confusion-matrix")
-        await pilot.press("w")
-        await wait_for(pilot, lambda: isinstance(app.screen, MistakesScreen))
-        await pilot.pause()
-        title = text_of(app.screen, "#mistakes-title")
-        assert "15 wrong predictions, but they were not saved" in title
-        assert "not recorded" in title
-
-
 async def test_a_failed_run_says_why_there_is_no_matrix_and_still_has_its_model(
     tmp_path: Path,
 ) -> None:
@@ -243,6 +225,17 @@ async def test_views_say_what_is_missing(tmp_path: Path) -> None:
         await app.push_screen(MistakesScreen(path=tmp_path / "missing.npz"))
         screen = app.screen
         await wait_for(pilot, lambda: "no saved predictions" in text_of(screen, "#mistakes-title"))
+
+        # A run without a folder: its event has the matrix, the mistakes were not saved.
+        note = "not saved: this run has no folder (it is not recorded in the run store)"
+        event = fixed_evaluation().to_event(None, note=note)
+        await app.push_screen(ConfusionScreen(Evaluation.from_event(event), missing=event.note))
+        assert "9 Ankle boot" in text_of(app.screen, "#confusion-matrix")
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, MistakesScreen))
+        title = text_of(app.screen, "#mistakes-title")
+        assert "15 wrong predictions, but they were not saved" in title
+        assert "not recorded" in title
 
         # Inputs that are not images: their numbers instead of a picture.
         await app.push_screen(MistakesScreen(binary_evaluation()))
