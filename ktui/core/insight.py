@@ -628,6 +628,7 @@ def preview_dataset(
         y = labels_from(raw.y_train)
     except ValueError:
         y = None
+    # Samples are copied (np.array): a view would keep the whole data set in memory.
     samples: list[tuple[int, int | None, Array]] = []
     note = not_images = ""
     first = np.asarray(raw.x_train[0]) if len(raw.x_train) else np.zeros(0)
@@ -641,12 +642,12 @@ def preview_dataset(
         # The first few samples as numbers instead.
         for index in range(min(3, len(raw.x_train))):
             label = None if y is None else int(y[index])
-            samples.append((index, label, np.asarray(raw.x_train[index])))
+            samples.append((index, label, np.array(raw.x_train[index])))
     else:
         note = view.note
         for index in preview_indices(y, len(raw.x_train), limit):
             label = None if y is None else int(y[index])
-            samples.append((index, label, np.asarray(raw.x_train[index])))
+            samples.append((index, label, np.array(raw.x_train[index])))
     return DataPreview(
         origin=str(raw.origin),
         raw=raw_summary,
