@@ -8,6 +8,7 @@ the factory inside the training worker's thread, so the UI opens instantly.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -93,13 +94,25 @@ class KtuiApp(App[int]):
     def on_mount(self) -> None:
         from ktui.screens.presets import PresetScreen
 
+        # Start-up objects live as long as the app: keep them out of the garbage
+        # collector's full passes, which otherwise cost tens of ms once the heap grows.
+        gc.freeze()
         self.push_screen(PresetScreen())
+        if self.attach_run_id is not None and self.store is not None:
+            from ktui.screens.training import TrainingScreen
+
+            self.push_screen(TrainingScreen(None, attach=self.attach_run_id))
 
     async def action_quit(self) -> None:
         """Quit; a run that is going is stopped cleanly first (after asking)."""
         from ktui.screens.training import TrainingScreen
 
-        running = [s for s in self.screen_stack if isinstance(s, TrainingScreen) and s.running]
+        # Attached runs belong to another process: they carry on after ktui closes.
+        running = [
+            s
+            for s in self.screen_stack
+            if isinstance(s, TrainingScreen) and s.running and not s.attached
+        ]
         if not running:
             self.exit(0)
             return

@@ -168,9 +168,9 @@ def training_in_progress(app: KtuiApp) -> str | None:
     from ktui.screens.training import TrainingScreen
 
     for screen in app.screen_stack:
-        if isinstance(screen, TrainingScreen) and screen.running:
+        if isinstance(screen, TrainingScreen) and screen.running and not screen.attached:
             which = f"run {screen.run_id}" if screen.run_id is not None else "a run"
-            return f"{which} of {screen.config.preset.name}"
+            return f"{which} of {screen.preset_name}"
     return None
 
 
@@ -759,6 +759,12 @@ class RunsScreen(Screen[None]):
         """Open the highlighted run: all its values, epochs, curves and log."""
         run = self.current_run()
         if run is None:
+            return
+        if run.status == "running" and self.store is not None:
+            # A live run opens as it is shown while training: followed, and steerable.
+            from ktui.screens.training import TrainingScreen
+
+            self.app.push_screen(TrainingScreen(None, attach=run.id))
             return
         from ktui.screens.run_detail import RunDetailScreen
 

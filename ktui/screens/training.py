@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
@@ -15,10 +16,10 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from ktui.core.controls import RunControls
-from ktui.core.errors import StoreError
+from ktui.core.errors import KtuiError, StoreError
 from ktui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -38,10 +39,14 @@ from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
 from ktui.store import RunRecorder, fan_out
+from ktui.store.follow import RemoteControls, RunFollower, controls_for
 from ktui.widgets.metrics import MetricSparklines
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
+
+FOLLOW_INTERVAL = 0.2
+"""How often an attached screen reads the store: an epoch shows within about this."""
 
 _PHASE_STYLE = {
     "preparing data": "yellow",
@@ -53,11 +58,17 @@ _PHASE_STYLE = {
     "finished": "bold green",
     "stopped": "bold yellow",
     "failed": "bold red",
+    "interrupted": "bold red",
 }
 
 
 class TrainingScreen(Screen[None]):
-    """Runs one training in a thread worker and shows it live."""
+    """Runs one training in a thread worker and shows it live.
+
+    With ``attach=RUN_ID`` it trains nothing: it follows a run recorded in the store
+    by another process (``ktui run --detach``, another ktui, a script's
+    ``ktui.Dashboard``), shows the same events, and steers it through the store.
+    """
 
     BINDINGS = [
         Binding("p", "pause", "Pause/resume"),
@@ -82,21 +93,34 @@ class TrainingScreen(Screen[None]):
         run_id: int
 
     @dataclass
+    class Attached(Message):
+        """The followed run's controls are ready (they talk to it through the store)."""
+
+        controls: RemoteControls
+        started_at: float
+        """When the run started (wall clock), for the elapsed time."""
+
+    @dataclass
     class NotRecorded(Message):
         """The store could not take the run; it trains anyway."""
 
         reason: str
 
-    def __init__(self, config: RunConfig) -> None:
+    def __init__(self, config: RunConfig | None, *, attach: int | None = None) -> None:
         super().__init__()
+        if config is None and attach is None:
+            raise ValueError("a TrainingScreen needs a config to train or a run to attach to")
         self.config = config
-        self.run_id: int | None = None
-        self.controls = RunControls()
+        self.attached = attach is not None
+        """True when following a run of another process (it outlives this screen)."""
+        self.run_id: int | None = attach
+        self.preset_name = config.preset.name if config is not None else f"run {attach}"
+        self.controls: RunControls | RemoteControls = RunControls()
         self.phase = "preparing data"
         self.started: RunStarted | None = None
         self.epochs: list[EpochEnded] = []
         self.final: Event | None = None
-        self.learning_rate: float | None = config.learning_rate
+        self.learning_rate: float | None = config.learning_rate if config else None
         self._worker: Worker[None] | None = None
         self._t0 = 0.0
         self._t_end: float | None = None
@@ -137,7 +161,10 @@ class TrainingScreen(Screen[None]):
         self.query_one("#epochs", DataTable).border_title = "Epochs"
         self._show_status()
         self.set_interval(1.0, self._show_status)
-        self._worker = self._train()
+        if self.attached:
+            self._worker = self._follow()
+        else:
+            self._worker = self._train()
 
     # ------------------------------------------------------------------ worker
     @work(
@@ -148,13 +175,15 @@ class TrainingScreen(Screen[None]):
         def show(event: Event) -> None:
             self.post_message(RunEvent(event))
 
+        config, controls = self.config, self.controls
+        assert config is not None and isinstance(controls, RunControls)  # not attached
         listener: Listener = show
         artifacts = None
         store = self.ktui.store
         if store is not None:
             try:
                 recorder = RunRecorder.for_config(
-                    store, self.config, warn=lambda text: show(LogLine(text))
+                    store, config, warn=lambda text: show(LogLine(text))
                 )
             except StoreError as exc:
                 # Training is still worth doing; say loudly that it is not recorded.
@@ -176,7 +205,38 @@ class TrainingScreen(Screen[None]):
                 )
             )
             return
-        trainer.run(self.config, listener, self.controls, artifacts=artifacts)
+        trainer.run(config, listener, controls, artifacts=artifacts)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="training",
+        description="following a run",
+    )
+    def _follow(self) -> None:
+        """Poll the store for the attached run's events until it ends (or we leave)."""
+        store = self.ktui.store
+        assert store is not None and self.run_id is not None
+        worker = get_current_worker()
+        try:
+            follower = RunFollower(store, self.run_id)
+            started_at = store.get_run(self.run_id).started_at
+            self.post_message(self.Attached(controls_for(store, self.run_id), started_at))
+            while not worker.is_cancelled:
+                for event in follower.poll():
+                    self.post_message(RunEvent(event))
+                if follower.done:
+                    return
+                time.sleep(FOLLOW_INTERVAL)
+        except StoreError as exc:
+            self.post_message(RunEvent(LogLine(f"ktui: cannot follow run {self.run_id}: {exc}")))
+            self.post_message(RunEvent(RunFailed(str(exc), "StoreError", "")))
+
+    def on_training_screen_attached(self, message: Attached) -> None:
+        self.controls = message.controls
+        self._t0 = self.ktui.clock() - max(0.0, time.time() - message.started_at)
+        self.refresh_bindings()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self._worker:
@@ -210,6 +270,8 @@ class TrainingScreen(Screen[None]):
         self.notify(f"This run is not recorded: {message.reason}", severity="warning", timeout=10)
 
     def on_run_event(self, message: RunEvent) -> None:
+        if isinstance(self.controls, RemoteControls):
+            self.controls.observe(message.event)
         self._handle(message.event)
 
     def _handle(self, event: Event) -> None:
@@ -254,6 +316,7 @@ class TrainingScreen(Screen[None]):
 
     def _run_started(self, event: RunStarted) -> None:
         self.started = event
+        self.preset_name = event.preset
         self.query_one("#progress", ProgressBar).update(
             total=event.steps_per_epoch * event.epochs, progress=0
         )
@@ -326,9 +389,11 @@ class TrainingScreen(Screen[None]):
         status = Text()
         status.append("● ", style=_PHASE_STYLE.get(self.phase, ""))
         status.append(self.phase, style=_PHASE_STYLE.get(self.phase, ""))
-        status.append(f" · {self.config.preset.name}")
-        if self.run_id is not None:
+        status.append(f" · {self.preset_name}")
+        if self.run_id is not None and self.config is not None:
             status.append(f" · run {self.run_id}")
+        if self.attached:
+            status.append(" · attached", style="bold")
         if self.started is not None:
             status.append(f" · {self.started.device}")
         status.append(f" · elapsed {format_seconds(elapsed)}")
@@ -351,19 +416,26 @@ class TrainingScreen(Screen[None]):
 
     def action_pause(self) -> None:
         """Pause before the next batch, or resume."""
-        if self.controls.paused:
-            self.controls.resume()
-            self.notify("Resumed.")
-        else:
-            self.controls.pause()
-            self.notify("Pausing before the next batch.")
+        try:
+            if self.controls.paused:
+                self.controls.resume()
+                self.notify("Resumed.")
+            else:
+                self.controls.pause()
+                self.notify("Pausing before the next batch.")
+        except StoreError as exc:  # an attached run that ended or whose process is gone
+            self.notify(str(exc), severity="error", timeout=10)
 
     def action_stop(self) -> None:
         """Stop after the current batch, after asking."""
 
         def answer(confirmed: bool | None) -> None:
             if confirmed:
-                self.controls.stop()
+                try:
+                    self.controls.stop()
+                except StoreError as exc:
+                    self.notify(str(exc), severity="error", timeout=10)
+                    return
                 self.phase = "stopping"
                 self._show_status()
                 self.refresh_bindings()
@@ -390,7 +462,11 @@ class TrainingScreen(Screen[None]):
 
         def apply(text: str | None) -> None:
             if text is not None:
-                self.controls.set_learning_rate(float(text))
+                try:
+                    self.controls.set_learning_rate(float(text))
+                except StoreError as exc:
+                    self.notify(str(exc), severity="error", timeout=10)
+                    return
                 self.notify(f"Learning rate {float(text):g} from the next batch.")
 
         current = "" if self.learning_rate is None else f"{self.learning_rate:g}"
@@ -401,13 +477,44 @@ class TrainingScreen(Screen[None]):
             apply,
         )
 
+    def _rerun_config(self) -> RunConfig | None:
+        """This run's config; for an attached run, rebuilt from its preset and values."""
+        if self.config is not None:
+            return self.config
+        values = dict(self.started.values) if self.started is not None else {}
+        name = self.started.preset if self.started is not None else ""
+        preset = self.ktui.catalog.presets.get(name)
+        if preset is None:
+            self.notify(
+                f"Preset {name or '?'} is not among the loaded presets; "
+                "this run cannot be re-run from here.",
+                severity="error",
+            )
+            return None
+        try:
+            return preset.resolve({k: v for k, v in values.items() if k in preset.hyperparameters})
+        except KtuiError as exc:
+            self.notify(f"Cannot re-run: {exc}", severity="error", timeout=10)
+            return None
+
     def action_rerun(self) -> None:
         """Run again with the same values."""
-        self.app.switch_screen(TrainingScreen(self.config))
+        config = self._rerun_config()
+        if config is not None:
+            self.app.switch_screen(TrainingScreen(config))
 
     def action_edit(self) -> None:
-        """Back to the form (its values are kept) to change something and run again."""
-        self.app.pop_screen()
+        """The form, with this run's values, to change something and run again."""
+        from ktui.screens.form import FormScreen
+
+        stack = self.app.screen_stack
+        below = stack[-2] if len(stack) > 1 else None
+        if isinstance(below, FormScreen) and self.config is not None:
+            self.app.pop_screen()  # the form this run came from, values as they were
+            return
+        config = self._rerun_config()
+        if config is not None:
+            self.app.switch_screen(FormScreen(config.preset, dict(config.values)))
 
     def action_runs(self) -> None:
         """Open the history of recorded runs (a run that is going carries on)."""
@@ -424,7 +531,7 @@ class TrainingScreen(Screen[None]):
 
     def _insight_source(self) -> tuple[Evaluation | None, str | None, str, str]:
         """(evaluation, path of its saved file, what is missing, title) for the views."""
-        title = self.config.preset.name + (f" · run {self.run_id}" if self.run_id else "")
+        title = self.preset_name + (f" · run {self.run_id}" if self.run_id else "")
         if self.evaluation is not None:
             event = self.evaluation
             return Evaluation.from_event(event), event.path, event.note, title
@@ -460,7 +567,7 @@ class TrainingScreen(Screen[None]):
 
     def action_back(self) -> None:
         """Back to the form; a run that is going is stopped first (after asking)."""
-        if not self.running:
+        if not self.running or self.attached:  # an attached run carries on without us
             self.app.pop_screen()
             return
 

@@ -1,0 +1,120 @@
+"""The training screen attached to a detached run: epochs arrive, and the keys steer it.
+
+A real ``ktui run dummy_binary --detach`` process trains; the dashboard (a pilot
+app on the same store) follows it through the store and pauses, resumes, changes
+the learning rate and stops it, as a person would from another terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from test_detach import detach, wait_gone
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input
+
+from ktui.app import create_app
+from ktui.core.presets import load_catalog, shipped_presets_dir
+from ktui.screens.dialogs import AskDialog, ConfirmDialog
+from ktui.screens.training import TrainingScreen
+from ktui.store import RunStore
+
+
+async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await pilot.pause(0.05)
+
+
+def rows(screen: TrainingScreen) -> int:
+    return screen.query_one("#epochs", DataTable).row_count
+
+
+async def test_attached_screen_follows_and_steers_a_detached_run(tmp_path: Path) -> None:
+    store_file = tmp_path / "store" / "runs.sqlite"
+    run_id, pid, _, _ = detach(store_file)
+    store = RunStore(store_file)
+    try:
+        app = create_app(
+            load_catalog([shipped_presets_dir()]),
+            store=store,
+            attach=run_id,
+            user_presets_dir=tmp_path,
+            clock=time.monotonic,
+        )
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+            screen = app.screen
+            assert isinstance(screen, TrainingScreen) and screen.attached
+            await wait_for(pilot, lambda: rows(screen) >= 2)
+            assert screen.started is not None and screen.started.preset == "dummy_binary"
+
+            await pilot.press("p")
+            await wait_for(pilot, lambda: screen.phase == "paused")
+            held = rows(screen)
+            await pilot.pause(1.0)
+            assert rows(screen) <= held + 1  # at most the epoch that was ending
+            held = rows(screen)
+            await pilot.pause(0.6)
+            assert rows(screen) == held
+            await pilot.press("p")
+            await wait_for(pilot, lambda: rows(screen) > held + 1)
+
+            await pilot.press("l")
+            await wait_for(pilot, lambda: isinstance(app.screen, AskDialog))
+            app.screen.query_one("#answer", Input).value = "0.0123"
+            await pilot.press("enter")
+            table = screen.query_one("#epochs", DataTable)
+            await wait_for(pilot, lambda: table.get_row_at(table.row_count - 1)[-2] == "0.0123")
+
+            await pilot.press("s")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not screen.running)
+            assert screen.phase == "stopped"
+        wait_gone(pid)
+        run = store.get_run(run_id)
+        assert run.status == "stopped"
+        assert run.epochs_done == len(store.epochs(run_id)) >= 4
+        assert (store.folder(run_id) / "model.keras").is_file()
+    finally:
+        store.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+async def test_leaving_an_attached_screen_leaves_the_run_going(tmp_path: Path) -> None:
+    store_file = tmp_path / "store" / "runs.sqlite"
+    run_id, pid, _, _ = detach(store_file)
+    store = RunStore(store_file)
+    try:
+        app = create_app(
+            load_catalog([shipped_presets_dir()]),
+            store=store,
+            attach=run_id,
+            user_presets_dir=tmp_path,
+        )
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+            screen = app.screen
+            assert isinstance(screen, TrainingScreen)
+            await wait_for(pilot, lambda: rows(screen) >= 1)
+            await pilot.press("q")  # no question: the run is not this ktui's
+            await pilot.pause(0.2)
+        assert app.return_code == 0
+        done = store.get_run(run_id).epochs_done
+        deadline = time.monotonic() + 60
+        while store.get_run(run_id).epochs_done < done + 2:
+            assert time.monotonic() < deadline, "the run stopped with the dashboard"
+            time.sleep(0.1)
+        assert store.get_run(run_id).status == "running"
+    finally:
+        store.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
