@@ -2,6 +2,7 @@
 
     python benchmarks/insight_bench.py predict   # predict + confusion for the 10,000 test images
     python benchmarks/insight_bench.py lag       # event-loop lag while a run makes its matrix
+    python benchmarks/insight_bench.py preview   # the data preview: load time and loop lag
     python benchmarks/insight_bench.py all
 
 ``predict`` trains mnist_mlp for one epoch on the machine's 28×28 data, then times
@@ -26,11 +27,13 @@ import time
 from pathlib import Path
 
 from common import image_source, median, percentile, preset_config
+from textual import events
 
-from ktui.app import create_app
+import ktui.app
+from ktui.app import KtuiApp, create_app
 from ktui.core import insight
 from ktui.core.presets import load_catalog, shipped_presets_dir
-from ktui.screens.insights import ConfusionScreen, MistakesScreen
+from ktui.screens.insights import ConfusionScreen, DataPreviewScreen, MistakesScreen
 from ktui.screens.training import TrainingScreen
 from ktui.store import RunStore
 
@@ -182,9 +185,49 @@ def bench_lag(rounds: int) -> None:
     )
 
 
+class _NoFirstScreen(KtuiApp):
+    """The app without its preset screen, whose model preview would import TensorFlow
+    in a thread at the same time and be measured instead of the data preview."""
+
+    CSS_PATH = str(Path(ktui.app.__file__).with_name("ktui.tcss"))
+
+    def on_mount(self, event: events.Mount) -> None:
+        # Textual calls the on_mount of every class in the MRO; this stops KtuiApp's.
+        event.prevent_default()
+
+
+async def _preview_round(lag: list[float], ready: list[float]) -> None:
+    app = _NoFirstScreen(load_catalog([shipped_presets_dir()]))
+    config = preset_config("mnist_cnn", 1, image_source())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        t_start = time.perf_counter()
+        screen = DataPreviewScreen(config)
+        await app.push_screen(screen)
+        while screen.preview is None:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lag.append(time.perf_counter() - t0 - 0.01)
+        await pilot.pause()
+        ready.append(time.perf_counter() - t_start)
+
+
+def bench_preview(rounds: int) -> None:
+    lag: list[float] = []
+    ready: list[float] = []
+    for _ in range(rounds):
+        asyncio.run(_preview_round(lag, ready))
+    print(
+        f"preview: mnist_cnn's data ({image_source()}, 70,000 images read and transformed in a "
+        f"worker) shown after {median(ready):.2f}s (median of {rounds}); loop lag meanwhile "
+        f"({len(lag)} samples): median {median(lag) * 1000:.1f} ms, "
+        f"p95 {percentile(lag, 95) * 1000:.1f} ms, max {max(lag) * 1000:.1f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=["predict", "lag", "all"])
+    parser.add_argument("which", choices=["predict", "lag", "preview", "all"])
     parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
@@ -192,6 +235,8 @@ def main() -> None:
         bench_predict(args.repeats)
     if args.which in ("lag", "all"):
         bench_lag(args.rounds)
+    if args.which in ("preview", "all"):
+        bench_preview(args.rounds)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from fakes import (
     shape_arrays,
 )
 from rich.console import Console
+from textual import events
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Static
@@ -53,8 +54,9 @@ class ViewsApp(KtuiApp):
     # A relative CSS_PATH is read beside the class's module; this one lives in tests/.
     CSS_PATH = str(Path(ktui.app.__file__).with_name("ktui.tcss"))
 
-    def on_mount(self) -> None:
-        pass
+    def on_mount(self, event: events.Mount) -> None:
+        # Textual calls the on_mount of every class in the MRO; this stops KtuiApp's.
+        event.prevent_default()
 
 
 def make_app(
