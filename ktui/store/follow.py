@@ -39,6 +39,7 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
 )
+from ktui.store.control import send_command
 from ktui.store.db import CommandKind, Run, RunProgress, RunStore, RunSummary
 from ktui.store.recorder import learning_rate_line, parse_learning_rate_line
 
@@ -280,8 +281,6 @@ class RemoteControls:
                 self._paused = False
 
     def _send(self, kind: CommandKind, value: float | None = None) -> None:
-        from ktui.store.control import send_command
-
         send_command(self.store, self.run_id, kind, value)
 
     def stop(self) -> None:
