@@ -8,7 +8,9 @@ the factory inside the training worker's thread, so the UI opens instantly.
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -97,11 +99,31 @@ class KtuiApp(App[int]):
         # Start-up objects live as long as the app: keep them out of the garbage
         # collector's full passes, which otherwise cost tens of ms once the heap grows.
         gc.freeze()
+        if not self.is_headless:
+            # A dropped SSH session: stop our own runs cleanly instead of dying mid-epoch.
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
         self.push_screen(PresetScreen())
         if self.attach_run_id is not None and self.store is not None:
             from ktui.screens.training import TrainingScreen
 
             self.push_screen(TrainingScreen(None, attach=self.attach_run_id))
+
+    def hang_up(self) -> None:
+        """The terminal hung up: stop this ktui's runs after their batch, record them
+        ``interrupted`` with their finished epochs, and exit (attached runs go on)."""
+        from ktui.screens.training import TrainingScreen
+
+        screens = [s for s in self.screen_stack if isinstance(s, TrainingScreen)]
+        for screen in screens:
+            screen.hang_up()
+
+        async def exit_when_stopped() -> None:
+            for screen in screens:
+                if not screen.attached:
+                    await screen.stop_and_wait()
+            self.exit(129)
+
+        self.run_worker(exit_when_stopped(), group="hang-up")
 
     async def action_quit(self) -> None:
         """Quit; a run that is going is stopped cleanly first (after asking)."""

@@ -473,3 +473,30 @@ async def test_trainer_that_cannot_load_is_a_failed_run(tmp_path: Path) -> None:
     run = store.get_run(training.run_id)
     assert run.status == "failed"
     assert "TensorFlow could not be loaded" in (run.error or "")
+
+
+async def test_hang_up_stops_the_run_and_records_it_interrupted(tmp_path: Path) -> None:
+    from ktui.store import RunStore
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    gate = threading.Event()
+    trainer = FakeTrainer(gate=gate, hold_after=2)
+    app = create_app(
+        load_catalog([shipped_presets_dir()]),
+        trainer_factory=lambda: trainer,
+        user_presets_dir=tmp_path,
+        clock=lambda: 0.0,
+        store=store,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "50")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: rows(training) == 2)
+        app.hang_up()  # what the SIGHUP handler calls
+        await wait_for(pilot, lambda: not training.running)
+        await wait_for(pilot, lambda: app.return_value == 129)
+    assert training.run_id is not None
+    run = store.get_run(training.run_id)
+    assert run.status == "interrupted"
+    assert [e.epoch for e in store.epochs(run.id)] == [1, 2]

@@ -122,6 +122,7 @@ class TrainingScreen(Screen[None]):
         self.final: Event | None = None
         self.learning_rate: float | None = config.learning_rate if config else None
         self._worker: Worker[None] | None = None
+        self._recorder: RunRecorder | None = None
         self._t0 = 0.0
         self._t_end: float | None = None
         self._columns: list[str] = []
@@ -189,6 +190,7 @@ class TrainingScreen(Screen[None]):
                 # Training is still worth doing; say loudly that it is not recorded.
                 self.post_message(self.NotRecorded(str(exc)))
             else:
+                self._recorder = recorder
                 self.post_message(self.Recorded(recorder.run_id))
                 # The recorder first: the store has the final status before the screen.
                 listener = fan_out(recorder, show)
@@ -251,6 +253,13 @@ class TrainingScreen(Screen[None]):
                     epochs_completed=len(self.epochs),
                 )
             )
+
+    def hang_up(self) -> None:
+        """The terminal went away: stop this screen's own run, to be recorded interrupted."""
+        if self.running and not self.attached:
+            if self._recorder is not None:
+                self._recorder.end_as = "interrupted"
+            self.controls.stop()
 
     async def stop_and_wait(self) -> None:
         """Stop the run after the current batch and wait for its thread to end."""
