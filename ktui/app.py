@@ -74,6 +74,9 @@ class KtuiApp(App[int]):
         with self._trainer_lock:
             if self._trainer is None:
                 self._trainer = self._trainer_factory()
+                # TensorFlow's import leaves a big heap that lives as long as the app;
+                # frozen, the collector's full passes skip it (else 100+ ms UI stalls).
+                gc.freeze()
             return self._trainer
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

@@ -118,3 +118,36 @@ async def test_leaving_an_attached_screen_leaves_the_run_going(tmp_path: Path) -
         store.close()
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+async def test_start_in_background_from_the_form(tmp_path: Path) -> None:
+    from test_app import open_form, set_field
+
+    from ktui.screens.form import FormScreen
+
+    store = RunStore(tmp_path / "store" / "runs.sqlite")
+    app = create_app(load_catalog([shipped_presets_dir()]), store=store, user_presets_dir=tmp_path)
+    pid = 0
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            form = await open_form(pilot)
+            assert isinstance(form, FormScreen)
+            await set_field(pilot, form, "epochs", "3")
+            await set_field(pilot, form, "learning_rate", "0.000123456789")
+            await pilot.press("ctrl+b")
+            await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+            screen = app.screen
+            assert isinstance(screen, TrainingScreen) and screen.attached
+            assert screen.run_id is not None
+            pid = store.get_run(screen.run_id).pid or 0
+            await wait_for(pilot, lambda: not screen.running, timeout=90)
+            assert screen.phase == "finished"
+            assert rows(screen) == 3
+        run = store.get_run(screen.run_id)
+        assert run.status == "finished"
+        assert run.values["learning_rate"] == 0.000123456789  # every digit kept
+    finally:
+        store.close()
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -308,6 +308,34 @@ def start_detached(
     """
     config = prepare(catalog, name, assignments, data)
     path = store_path(store).resolve()
+    run_id, pid, output = launch_detached(
+        config, assignments, data, store=path, presets=presets, show_log=show_log
+    )
+    store_option = f" --store {path}" if store is not None else ""
+    print(
+        f"Started run {run_id} in the background (pid {pid}). "
+        f"Follow it with `ktui{store_option} attach {run_id}`; its output goes to {output}.",
+        file=out or sys.stdout,
+    )
+    return 0
+
+
+def launch_detached(
+    config: RunConfig,
+    assignments: Sequence[str],
+    data: str | None,
+    *,
+    store: Path,
+    presets: Sequence[Path] = (),
+    show_log: bool = False,
+) -> tuple[int, int, Path]:
+    """Record a run of ``config`` and start its training process in a session of its
+    own; returns (run id, pid, the file its output goes to). Used by ``ktui run
+    --detach`` and by the dashboard's "start in background"."""
+    # The preset's own file, so the child finds exactly this preset wherever it lives.
+    source = Path(config.preset.source)
+    name = str(source.resolve()) if source.is_file() else config.preset.name
+    path = store
     runs = RunStore(path)
     try:
         runs.mark_interrupted()
@@ -355,13 +383,7 @@ def start_detached(
         runs.adopt_run(run_id, pid=child.pid)
     finally:
         runs.close()
-    store_option = f" --store {path}" if store is not None else ""
-    print(
-        f"Started run {run_id} in the background (pid {child.pid}). "
-        f"Follow it with `ktui{store_option} attach {run_id}`; its output goes to {output}.",
-        file=out or sys.stdout,
-    )
-    return 0
+    return run_id, child.pid, output
 
 
 class HeadlessDisplay:

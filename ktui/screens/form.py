@@ -32,6 +32,7 @@ class FormScreen(Screen[None]):
 
     BINDINGS = [
         Binding("ctrl+r", "start", "Start", priority=True),
+        Binding("ctrl+b", "start_background", "Start in background", priority=True),
         Binding("ctrl+d", "reset", "Reset defaults", priority=True),
         Binding("ctrl+s", "save", "Save as preset", priority=True),
         # F-keys: the text fields take letters, and ctrl+v/ctrl+c are paste/copy there.
@@ -92,6 +93,7 @@ class FormScreen(Screen[None]):
             with Vertical(id="form-side"):
                 yield Static("", id="derived")
                 yield Button("Start  ^r", variant="success", id="start")
+                yield Button("Start in background  ^b", id="start-background")
                 yield Button("Reset defaults  ^d", id="reset")
                 yield Button("Save as preset  ^s", id="save")
                 yield Button("Back  esc", id="back")
@@ -167,13 +169,15 @@ class FormScreen(Screen[None]):
     def _refresh(self) -> None:
         """Show each field's error, enable Start only when all are valid, update figures."""
         for name in self.preset.hyperparameters:
-            self.query_one(f"#error-{name}", Static).update(self.errors.get(name, ""))
+            _show_error(self.query_one(f"#error-{name}", Static), self.errors.get(name, ""))
             self.query_one(f"#field-{name}").set_class(name in self.errors, "invalid")
         config = self.config()
         data_error = self._data_problem(config)
-        self.query_one("#error-data", Static).update(data_error or "")
+        _show_error(self.query_one("#error-data", Static), data_error or "")
         self.query_one("#field-data").set_class(data_error is not None, "invalid")
-        self.query_one("#start", Button).disabled = config is None or data_error is not None
+        blocked = config is None or data_error is not None
+        self.query_one("#start", Button).disabled = blocked
+        self.query_one("#start-background", Button).disabled = blocked
         self._show_derived(config)
 
     def config(self) -> RunConfig | None:
@@ -246,19 +250,60 @@ class FormScreen(Screen[None]):
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
         """Start a run with the form's values."""
+        config = self._startable()
+        if config is None:
+            return
+        from ktui.screens.training import TrainingScreen
+
+        self.app.push_screen(TrainingScreen(config))
+
+    def _startable(self) -> RunConfig | None:
+        """The config to start, or None after telling the user why not."""
         config = self.config()
         if config is None:
             self.notify(
                 "Some values are invalid; see the messages next to the fields.", severity="error"
             )
-            return
+            return None
         status = data_mod.locate(config.data)
         if status.state == "missing":
             self.notify(status.message, severity="error", timeout=10)
+            return None
+        return config
+
+    @on(Button.Pressed, "#start-background")
+    def action_start_background(self) -> None:
+        """Start the run in a process of its own that outlives ktui and the terminal
+        (like ``ktui run --detach``), and follow it here."""
+        config = self._startable()
+        if config is None:
             return
+        store = self.ktui.store
+        if store is None:
+            self.notify("Background runs need the run store, which is not open.", severity="error")
+            return
+        from ktui.cli.run import launch_detached
         from ktui.screens.training import TrainingScreen
 
-        self.app.push_screen(TrainingScreen(config))
+        # repr keeps every digit of a float; the form's display format rounds.
+        assignments = [
+            f"{name}={value!r}"
+            if isinstance(value, float)
+            else f"{name}={self.preset.hyperparameters[name].format(value)}"
+            for name, value in config.values.items()
+        ]
+        data = None if self.data == self.default_data else self.data
+        try:
+            run_id, pid, output = launch_detached(config, assignments, data, store=store.path)
+        except KtuiError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        self.notify(
+            f"Run {run_id} trains in the background (pid {pid}); it goes on when "
+            f"ktui closes. Its output: {output}",
+            timeout=8,
+        )
+        self.app.push_screen(TrainingScreen(None, attach=run_id))
 
     @on(Button.Pressed, "#reset")
     def action_reset(self) -> None:
@@ -352,3 +397,9 @@ def _train_samples(config: RunConfig) -> int | None:
     if config.data.kind == "random":
         return config.data.train_samples
     return _KNOWN_TRAIN_SAMPLES.get(config.data.kind)
+
+
+def _show_error(widget: Static, text: str) -> None:
+    """An error line under a field, taking no room while there is none."""
+    widget.update(text)
+    widget.display = bool(text)
