@@ -500,3 +500,28 @@ async def test_hang_up_stops_the_run_and_records_it_interrupted(tmp_path: Path) 
     run = store.get_run(training.run_id)
     assert run.status == "interrupted"
     assert [e.epoch for e in store.epochs(run.id)] == [1, 2]
+
+
+async def test_charts_follow_the_epochs_and_toggle(tmp_path: Path) -> None:
+    from ktui.widgets.chart import MetricChart
+
+    app = make_app(tmp_path, FakeTrainer())
+    async with app.run_test(size=(140, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "4")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: not training.running)
+        charts = training.query_one("#charts")
+        assert charts.display  # wide terminal: beside the table
+        loss = training.query_one("#chart-loss", MetricChart)
+        assert list(loss.series["val_loss"].xs) == [1, 2, 3, 4]
+        assert loss.series["loss"].ys[0] == pytest.approx(0.5)
+        # Batch messages coalesce in the queue, so some of the 16 batches may be skipped.
+        batch_xs = list(loss.series["loss (batch)"].xs)
+        assert batch_xs and batch_xs == sorted(batch_xs) and 0 < batch_xs[0] <= batch_xs[-1] <= 4
+        await pilot.press("y")
+        assert loss.log_y
+        await pilot.press("a")
+        assert loss.smoothing
+        await pilot.press("g")
+        assert not charts.display

@@ -40,10 +40,17 @@ from ktui.messages import RunEvent
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
 from ktui.store import RunRecorder, fan_out
 from ktui.store.follow import RemoteControls, RunFollower, controls_for
+from ktui.widgets.chart import MetricChart, Series, metric_groups
 from ktui.widgets.metrics import MetricSparklines
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
+
+CHARTS_MIN_WIDTH = 110
+"""From this terminal width on, the charts are shown beside the epoch table."""
+
+MAX_CHARTS = 3
+"""Charts for the first metrics only (loss, then accuracy, ...): more would be unreadable."""
 
 FOLLOW_INTERVAL = 0.2
 """How often an attached screen reads the store: an epoch shows within about this."""
@@ -83,6 +90,9 @@ class TrainingScreen(Screen[None]):
         # While the run goes, c and w are greyed out above; the key then falls through
         # to this hidden binding, which says when they will be there.
         Binding("c,w", "insight_pending", show=False),
+        Binding("g", "charts", "Charts"),
+        Binding("y", "log_scale", "Log scale", show=False),
+        Binding("a", "smoothing", "Smoothing", show=False),
         Binding("escape", "back", "Back"),
     ]
 
@@ -123,6 +133,7 @@ class TrainingScreen(Screen[None]):
         self.learning_rate: float | None = config.learning_rate if config else None
         self._worker: Worker[None] | None = None
         self._recorder: RunRecorder | None = None
+        self._charts: dict[str, MetricChart] = {}
         self._t0 = 0.0
         self._t_end: float | None = None
         self._columns: list[str] = []
@@ -150,7 +161,9 @@ class TrainingScreen(Screen[None]):
                 yield Static("", id="progress-detail")
             yield Static("", id="result")
             yield MetricSparklines(id="sparklines")
-            yield DataTable(id="epochs", cursor_type="row", zebra_stripes=True)
+            with Horizontal(id="middle"):
+                yield DataTable(id="epochs", cursor_type="row", zebra_stripes=True)
+                yield Vertical(id="charts")
             yield RichLog(id="log", max_lines=2000, wrap=False, markup=False)
         yield Footer()
 
@@ -160,6 +173,8 @@ class TrainingScreen(Screen[None]):
         log = self.query_one("#log", RichLog)
         log.border_title = "Log (TensorFlow and Python output)"
         self.query_one("#epochs", DataTable).border_title = "Epochs"
+        # Charts beside the table where there is room; `g` shows or hides them anywhere.
+        self.query_one("#charts").display = self.app.size.width >= CHARTS_MIN_WIDTH
         self._show_status()
         self.set_interval(1.0, self._show_status)
         if self.attached:
@@ -341,6 +356,11 @@ class TrainingScreen(Screen[None]):
     def _batch(self, event: BatchProgress) -> None:
         if self.started is None:
             return
+        loss = event.logs.get("loss")
+        if loss is not None and event.steps and "loss" in self._charts:
+            # The live loss by batch: x in fractional epochs, faint under the epoch curves.
+            x = event.epoch - 1 + event.step / event.steps
+            self._charts["loss"].append("loss (batch)", x, loss)
         done = (event.epoch - 1) * event.steps + event.step
         self.query_one("#progress", ProgressBar).update(progress=done)
         loss = event.logs.get("loss")
@@ -365,11 +385,43 @@ class TrainingScreen(Screen[None]):
             key=str(event.epoch),
         )
         table.move_cursor(row=table.row_count - 1)
+        self._chart_epoch(event)
         self.query_one(MetricSparklines).add_epoch(event.metrics)
         if self.started is not None:
             self.query_one("#progress", ProgressBar).update(
                 progress=event.epoch * self.started.steps_per_epoch
             )
+
+    def _chart_epoch(self, event: EpochEnded) -> None:
+        """Add an epoch's metrics to the charts (one per metric, train and val overlaid)."""
+        groups = metric_groups(event.metrics)
+        holder = self.query_one("#charts")
+        for base, names in list(groups.items())[:MAX_CHARTS]:
+            chart = self._charts.get(base)
+            if chart is None:
+                chart = MetricChart(base, id=f"chart-{base}")
+                chart.empty_text = "waiting for the first epoch"
+                self._charts[base] = chart
+                holder.mount(chart)
+                if base == "loss":
+                    chart.set_series({"loss (batch)": Series([], [], color=7, secondary=True)})
+            for name in names:
+                chart.append(name, event.epoch, event.metrics[name])
+
+    def action_charts(self) -> None:
+        """Show or hide the line charts beside the epoch table."""
+        charts = self.query_one("#charts")
+        charts.display = not charts.display
+
+    def action_log_scale(self) -> None:
+        """Logarithmic y axis on the charts (or back)."""
+        for chart in self._charts.values():
+            chart.toggle_log_y()
+
+    def action_smoothing(self) -> None:
+        """Smooth the curves (moving average; the raw curve stays faint behind)."""
+        for chart in self._charts.values():
+            chart.toggle_smoothing()
 
     def _ended(self, event: RunFinished | RunFailed) -> None:
         self.final = event
