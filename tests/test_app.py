@@ -525,3 +525,33 @@ async def test_charts_follow_the_epochs_and_toggle(tmp_path: Path) -> None:
         assert loss.smoothing
         await pilot.press("g")
         assert not charts.display
+
+
+async def test_a_dashboard_run_obeys_commands_from_another_ktui(tmp_path: Path) -> None:
+    from ktui.store import RunStore
+    from ktui.store.control import send_command
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    gate = threading.Event()
+    trainer = FakeTrainer(gate=gate, hold_after=1)
+    app = create_app(
+        load_catalog([shipped_presets_dir()]),
+        trainer_factory=lambda: trainer,
+        user_presets_dir=tmp_path,
+        clock=lambda: 0.0,
+        store=store,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "50")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: rows(training) == 1)
+        assert training.run_id is not None
+        with RunStore(tmp_path / "runs.sqlite") as other:  # as another ktui would
+            send_command(other, training.run_id, "learning_rate", 0.02)
+            send_command(other, training.run_id, "stop")
+        await wait_for(pilot, lambda: training.controls.stop_requested)
+        gate.set()
+        await wait_for(pilot, lambda: not training.running)
+    assert training.phase == "stopped"
+    assert store.get_run(training.run_id).status == "stopped"

@@ -6,6 +6,7 @@ import math
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -39,6 +40,7 @@ from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
 from ktui.store import RunRecorder, fan_out
+from ktui.store.control import CommandBridge
 from ktui.store.follow import RemoteControls, RunFollower, controls_for
 from ktui.widgets.chart import MetricChart, Series, metric_groups
 from ktui.widgets.metrics import MetricSparklines
@@ -195,6 +197,7 @@ class TrainingScreen(Screen[None]):
         assert config is not None and isinstance(controls, RunControls)  # not attached
         listener: Listener = show
         artifacts = None
+        bridge: CommandBridge | None = None
         store = self.ktui.store
         if store is not None:
             try:
@@ -207,9 +210,29 @@ class TrainingScreen(Screen[None]):
             else:
                 self._recorder = recorder
                 self.post_message(self.Recorded(recorder.run_id))
+                # Another ktui (attached to this run) steers it through the store: the
+                # bridge applies its commands to our controls and publishes progress.
+                bridge = CommandBridge(
+                    store, recorder.run_id, controls, recorder=recorder, notify=recorder
+                ).start()
                 # The recorder first: the store has the final status before the screen.
-                listener = fan_out(recorder, show)
+                listener = fan_out(recorder, bridge, show)
                 artifacts = recorder.folder
+        try:
+            self._run_training(config, controls, listener, show, artifacts)
+        finally:
+            if bridge is not None:
+                bridge.close()
+
+    def _run_training(
+        self,
+        config: RunConfig,
+        controls: RunControls,
+        listener: Listener,
+        show: Listener,
+        artifacts: Path | None,
+    ) -> None:
+        """Load the trainer (TensorFlow) and train; failures become a RunFailed."""
         show(PhaseChanged("preparing data", "loading TensorFlow"))
         try:
             trainer = self.ktui.trainer()
