@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="train in a background process that outlives this terminal and SSH session; "
         "prints the run id and returns at once (follow it with `ktui attach`)",
     )
+    run.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files in the run's folder "
+        "(`tensorboard --logdir` on the store's runs/ folder shows every such run)",
+    )
     # The training process of a detached run: record into run N, created by the parent.
     run.add_argument("--run-id", type=int, help=argparse.SUPPRESS)
 
@@ -178,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     store=args.store,
                     presets=args.presets,
                     show_log=args.log,
+                    tensorboard=args.tensorboard,
                 )
             from ktui.cli.run import run_headless
 
@@ -189,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 show_log=args.log,
                 store=args.store,
                 run_id=args.run_id,
+                tensorboard=args.tensorboard,
             )
         from ktui.cli.dashboard import open_dashboard
 

@@ -82,6 +82,18 @@ def prepare(
     return config
 
 
+def check_tensorboard(wanted: bool) -> None:
+    """Refuse ``--tensorboard`` before training when TensorBoard is not installed."""
+    import importlib.util
+
+    if wanted and importlib.util.find_spec("tensorboard") is None:
+        raise KtuiError(
+            "--tensorboard needs the tensorboard package, which is not installed",
+            hint="Install it with `pip install tensorboard` "
+            "(or `pip install 'ktui[tensorboard]'`).",
+        )
+
+
 def run_headless(
     catalog: PresetCatalog,
     name: str,
@@ -93,6 +105,7 @@ def run_headless(
     out: TextIO | None = None,
     store: Path | None = None,
     run_id: int | None = None,
+    tensorboard: bool = False,
 ) -> int:
     """Run a preset to the end, drawing progress on ``out`` and recording it in the run
     store (``store``, else :func:`~ktui.core.paths.store_path`); returns the exit code.
@@ -102,6 +115,7 @@ def run_headless(
     hang-up (SIGHUP: the terminal or SSH session went away) stops the run after the
     current batch, like Ctrl+C, and records it ``interrupted`` with its epochs.
     """
+    check_tensorboard(tensorboard)
     if run_id is not None:
         # No terminal to lose; a stray SIGHUP (kill -HUP to a process group) is not a stop.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -161,6 +175,7 @@ def run_headless(
             trainer,
             show_log,
             lambda: hung_up,
+            tensorboard,
         )
     finally:
         bridge.close()
@@ -181,6 +196,7 @@ def _train(
     trainer: Trainer | None,
     show_log: bool,
     hung_up: Callable[[], bool],
+    tensorboard: bool = False,
 ) -> int:
     """The body of :func:`run_headless` once the run is recorded: train and draw."""
     if trainer is None:
@@ -194,7 +210,7 @@ def _train(
                 hint=f"Install it with `pip install tensorflow`; details are in {log_path}.",
             ) from None
 
-        trainer = KerasTrainer()
+        trainer = KerasTrainer(tensorboard=tensorboard)
 
     worker = threading.Thread(
         target=trainer.run,
@@ -297,6 +313,7 @@ def start_detached(
     store: Path | None = None,
     presets: Sequence[Path] = (),
     show_log: bool = False,
+    tensorboard: bool = False,
     out: TextIO | None = None,
 ) -> int:
     """``ktui run --detach``: check everything, record the run, start its training in
@@ -307,9 +324,16 @@ def start_detached(
     ``/dev/null`` and its output goes to ``output.log`` in the run's folder.
     """
     config = prepare(catalog, name, assignments, data)
+    check_tensorboard(tensorboard)
     path = store_path(store).resolve()
     run_id, pid, output = launch_detached(
-        config, assignments, data, store=path, presets=presets, show_log=show_log
+        config,
+        assignments,
+        data,
+        store=path,
+        presets=presets,
+        show_log=show_log,
+        tensorboard=tensorboard,
     )
     store_option = f" --store {path}" if store is not None else ""
     print(
@@ -328,6 +352,7 @@ def launch_detached(
     store: Path,
     presets: Sequence[Path] = (),
     show_log: bool = False,
+    tensorboard: bool = False,
 ) -> tuple[int, int, Path]:
     """Record a run of ``config`` and start its training process in a session of its
     own; returns (run id, pid, the file its output goes to). Used by ``ktui run
@@ -357,6 +382,8 @@ def launch_detached(
             argv += ["--data", data]
         if show_log:
             argv.append("--log")
+        if tensorboard:
+            argv.append("--tensorboard")
         argv += ["--run-id", str(run_id)]
         try:
             fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

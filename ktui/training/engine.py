@@ -106,9 +106,19 @@ class KerasTrainer:
         *,
         capture: StderrCapture | None = STDERR,
         download: data_mod.Downloader | None = keras_download,
+        tensorboard: bool = False,
     ) -> None:
+        """``tensorboard``: also write TensorBoard event files into each run's artifacts
+        folder (``<run folder>/tensorboard``), so TensorBoard can open the same runs."""
         self._capture = capture
         self._download = download
+        self._tensorboard = tensorboard
+
+    def _extra_callbacks(self, artifacts: Path | None) -> list[keras.callbacks.Callback]:
+        if not self._tensorboard or artifacts is None:
+            return []
+        # Per epoch only: per-batch summaries would cost speed for little.
+        return [keras.callbacks.TensorBoard(log_dir=str(artifacts / "tensorboard"))]
 
     def describe(self, config: RunConfig) -> ModelSummary:
         """Build the model for the preset's declared input shape and summarize it."""
@@ -190,7 +200,7 @@ class KerasTrainer:
                     epochs=config.epochs,
                     shuffle=config.shuffle,
                     verbose=0,
-                    callbacks=[callback],
+                    callbacks=[callback, *self._extra_callbacks(artifacts)],
                     **fit_args,
                 )
             # A stop that came after the last epoch's last batch changed nothing.
