@@ -19,10 +19,14 @@ from ktui.screens.dialogs import AskDialog, ConfirmDialog
 from ktui.screens.form import FormScreen
 from ktui.screens.presets import PresetScreen
 from ktui.screens.training import TrainingScreen
+from ktui.store import RunStore
 
 
 def make_app(
-    tmp_path: Path, trainer: Trainer | None = None, folders: list[Path] | None = None
+    tmp_path: Path,
+    trainer: Trainer | None = None,
+    folders: list[Path] | None = None,
+    store: RunStore | None = None,
 ) -> KtuiApp:
     catalog = load_catalog(folders or [shipped_presets_dir()])
     factory: Callable[[], Trainer] = (lambda: trainer) if trainer is not None else keras_trainer
@@ -31,6 +35,7 @@ def make_app(
         trainer_factory=factory,
         user_presets_dir=tmp_path / "user-presets",
         clock=lambda: 0.0,
+        store=store,
     )
 
 
@@ -398,16 +403,8 @@ async def test_screen_keys_are_in_the_command_palette(tmp_path: Path) -> None:
 
 
 async def test_runs_are_recorded_in_the_store(tmp_path: Path) -> None:
-    from ktui.store import RunStore
-
     store = RunStore(tmp_path / "runs.sqlite")
-    app = create_app(
-        load_catalog([shipped_presets_dir()]),
-        trainer_factory=lambda: FakeTrainer(),
-        user_presets_dir=tmp_path,
-        clock=lambda: 0.0,
-        store=store,
-    )
+    app = make_app(tmp_path, FakeTrainer(), store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_form(pilot)
         await set_field(pilot, form, "epochs", "3")
@@ -450,8 +447,6 @@ def test_the_dashboard_loads_no_tensorflow_until_a_run() -> None:
 
 
 async def test_trainer_that_cannot_load_is_a_failed_run(tmp_path: Path) -> None:
-    from ktui.store import RunStore
-
     def no_tensorflow() -> Trainer:
         raise ImportError("libcudart.so.12: cannot open shared object file")
 
@@ -476,18 +471,10 @@ async def test_trainer_that_cannot_load_is_a_failed_run(tmp_path: Path) -> None:
 
 
 async def test_hang_up_stops_the_run_and_records_it_interrupted(tmp_path: Path) -> None:
-    from ktui.store import RunStore
-
     store = RunStore(tmp_path / "runs.sqlite")
     gate = threading.Event()
     trainer = FakeTrainer(gate=gate, hold_after=2)
-    app = create_app(
-        load_catalog([shipped_presets_dir()]),
-        trainer_factory=lambda: trainer,
-        user_presets_dir=tmp_path,
-        clock=lambda: 0.0,
-        store=store,
-    )
+    app = make_app(tmp_path, trainer, store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_form(pilot)
         await set_field(pilot, form, "epochs", "50")
@@ -528,19 +515,12 @@ async def test_charts_follow_the_epochs_and_toggle(tmp_path: Path) -> None:
 
 
 async def test_a_dashboard_run_obeys_commands_from_another_ktui(tmp_path: Path) -> None:
-    from ktui.store import RunStore
     from ktui.store.control import send_command
 
     store = RunStore(tmp_path / "runs.sqlite")
     gate = threading.Event()
     trainer = FakeTrainer(gate=gate, hold_after=1)
-    app = create_app(
-        load_catalog([shipped_presets_dir()]),
-        trainer_factory=lambda: trainer,
-        user_presets_dir=tmp_path,
-        clock=lambda: 0.0,
-        store=store,
-    )
+    app = make_app(tmp_path, trainer, store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_form(pilot)
         await set_field(pilot, form, "epochs", "50")

@@ -34,7 +34,7 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
 )
-from ktui.core.format import format_metric, format_seconds, result_line
+from ktui.core.format import format_metric, format_seconds, order_metrics, result_line
 from ktui.core.insight import NO_CONFUSION, Evaluation
 from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
@@ -411,7 +411,7 @@ class TrainingScreen(Screen[None]):
         self.learning_rate = event.learning_rate
         table = self.query_one("#epochs", DataTable)
         if not self._columns:
-            self._columns = _metric_order(event.metrics)
+            self._columns = list(order_metrics(event.metrics))
             table.add_columns("epoch", *self._columns, "lr", "seconds")
         table.add_row(
             f"{event.epoch}/{event.epochs}",
@@ -676,15 +676,3 @@ class TrainingScreen(Screen[None]):
         self.app.push_screen(
             ConfirmDialog("A run is going. Stop it and go back?", confirm="Stop"), answer
         )
-
-
-def _metric_order(metrics: dict[str, float]) -> list[str]:
-    """loss first, then the other training metrics, then the validation ones."""
-    train = [k for k in metrics if not k.startswith("val_")]
-    val = [k for k in metrics if k.startswith("val_")]
-
-    def key(name: str) -> tuple[int, str]:
-        base = name.removeprefix("val_")
-        return (0 if base == "loss" else 1, base)
-
-    return sorted(train, key=key) + sorted(val, key=key)

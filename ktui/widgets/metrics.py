@@ -9,24 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from ktui.core.format import format_metric
-
-
-def metric_order(names: Mapping[str, float] | list[str]) -> list[str]:
-    """loss first, then the other training metrics, then the validation ones."""
-    names = list(names)
-    train = [k for k in names if not k.startswith("val_")]
-    val = [k for k in names if k.startswith("val_")]
-
-    def key(name: str) -> tuple[int, str]:
-        base = name.removeprefix("val_")
-        return (0 if base == "loss" else 1, base)
-
-    return sorted(train, key=key) + sorted(val, key=key)
-
-
-def _lower_is_better(name: str) -> bool:
-    return "loss" in name or "error" in name
+from ktui.core.format import format_metric, order_metrics
+from ktui.store import lower_is_better
 
 
 class MetricSparklines(Horizontal):
@@ -49,7 +33,7 @@ class MetricSparklines(Horizontal):
     def add_epoch(self, metrics: Mapping[str, float]) -> None:
         """Append one epoch's values; creates the cells on the first call."""
         if not self.history:
-            for name in metric_order(metrics):
+            for name in order_metrics(metrics):
                 self.history[name] = []
                 cell = Vertical(
                     Static("", classes="metric-label", id=f"label-{name}"),
@@ -75,7 +59,7 @@ class MetricSparklines(Horizontal):
                 spark = self.query_one(f"#spark-{name}", Sparkline)
             except Exception:  # noqa: BLE001 - cells are mounted on the next refresh
                 return
-            best = min(values) if _lower_is_better(name) else max(values)
+            best = min(values) if lower_is_better(name) else max(values)
             text = Text.assemble((name, "bold"), f" {format_metric(values[-1])}")
             if cell_width >= len(name) + 22:
                 text.append(f"  best {format_metric(best)}", style="dim")
