@@ -172,13 +172,15 @@ class FormScreen(Screen[None]):
             _show_error(self.query_one(f"#error-{name}", Static), self.errors.get(name, ""))
             self.query_one(f"#field-{name}").set_class(name in self.errors, "invalid")
         config = self.config()
-        data_error = self._data_problem(config)
+        # One look at the disk per keystroke, shared by the data field and the figures.
+        status = data_mod.locate(config.data) if config is not None else None
+        data_error = self._data_problem(status)
         _show_error(self.query_one("#error-data", Static), data_error or "")
         self.query_one("#field-data").set_class(data_error is not None, "invalid")
         blocked = config is None or data_error is not None
         self.query_one("#start", Button).disabled = blocked
         self.query_one("#start-background", Button).disabled = blocked
-        self._show_derived(config)
+        self._show_derived(config, status)
 
     def config(self) -> RunConfig | None:
         """The run's config, or None while any value is invalid."""
@@ -191,24 +193,22 @@ class FormScreen(Screen[None]):
         except KtuiError:
             return None
 
-    def _data_problem(self, config: RunConfig | None) -> str | None:
-        """Why the data field cannot be used, or None."""
+    def _data_problem(self, status: data_mod.DataStatus | None) -> str | None:
+        """Why the data field cannot be used (``status``: where its data is), or None."""
         try:
             data_mod.parse_source(self.data)
         except KtuiError as exc:
             return exc.message
-        if config is None:
+        if status is None:
             return None
-        status = data_mod.locate(config.data)
         return status.message if status.state == "missing" else None
 
-    def _show_derived(self, config: RunConfig | None) -> None:
+    def _show_derived(self, config: RunConfig | None, status: data_mod.DataStatus | None) -> None:
         derived = self.query_one("#derived", Static)
-        if config is None:
+        if config is None or status is None:
             bad = ", ".join(sorted(self.errors)) or "a value"
             derived.update(Text(f"Fix {bad} to start.", style="bold red"))
             return
-        status = data_mod.locate(config.data)
         samples = _train_samples(config)
         lines = Text()
         lines.append("Data ", style="bold")
@@ -244,7 +244,7 @@ class FormScreen(Screen[None]):
 
     def on_form_screen_params_counted(self, message: ParamsCounted) -> None:
         self._params_text[message.key] = message.text
-        self._show_derived(self.config())
+        self._refresh()
 
     # ------------------------------------------------------------------ actions
     @on(Button.Pressed, "#start")
