@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, assert_never
 
 from rich.console import Console
 from rich.progress import (
@@ -44,6 +44,8 @@ from ktui.core.errors import KtuiError
 from ktui.core.events import (
     BatchProgress,
     EpochEnded,
+    EvaluationReady,
+    EvaluationSkipped,
     Event,
     LearningRateChanged,
     LogLine,
@@ -453,72 +455,95 @@ class HeadlessDisplay:
 
     def show(self, event: Event) -> None:
         """Draw one event."""
-        if isinstance(event, PhaseChanged):
-            if event.phase == "running" and self._paused:
-                self.note("Resumed.")  # a pause and resume from another ktui
-            self._paused = event.phase == "paused"
-            if event.phase in ("preparing data", "building model", "evaluating", "paused"):
-                detail = f": {event.detail}" if event.detail else ""
-                self.note(f"{event.phase.capitalize()}{detail}…")
-            elif event.phase == "stopping" and not self.announced_stop:
-                # A stop from elsewhere: another ktui, or a SIGTERM to a detached run.
-                self.announced_stop = True
-                self.note(f"Stopping {event.detail or 'after the current batch'}…")
-        elif isinstance(event, RunStarted):
-            self._started_run(event)
-        elif isinstance(event, BatchProgress):
-            if self._progress is not None and self._task is not None:
-                loss = event.logs.get("loss")
-                self._progress.update(
-                    self._task,
-                    completed=event.step,
-                    total=event.steps,
-                    description=f"Epoch {event.epoch}/{self._epochs}",
-                    rate=f"{event.samples_per_second:,.0f} samples/s",
-                    loss="" if loss is None else f"loss {format_metric(loss)}",
-                )
-        elif isinstance(event, EpochEnded):
-            self._print(epoch_line(event))
-            if self._progress is not None and self._task is not None:
-                self._progress.reset(
-                    self._task, description=f"Epoch {event.epoch + 1}/{self._epochs}"
-                )
-        elif isinstance(event, LearningRateChanged):
-            if event.value != event.value:  # NaN: the change could not be made
-                self.note(f"Could not change the learning rate: {event.error}")
-            else:
-                self.note(
-                    f"Learning rate set to {event.value:g} at epoch {event.epoch}, "
-                    f"step {event.step}"
-                )
-        elif isinstance(event, LogLine):
-            if self.show_log:
-                self._print(f"[tf] {event.text}", style="dim")
-        elif isinstance(event, RunFinished):
-            self.close()
-            if event.status == "stopped":
-                self.note(f"Stopped after {event.epochs_completed} epoch(s).")
-            elif event.status == "interrupted":
-                self.note(f"Interrupted after {event.epochs_completed} epoch(s).")
-            self.console.print(
-                result_line(event), style="bold" if self.live else None, markup=False
+        match event:
+            case PhaseChanged():
+                self._phase(event)
+            case RunStarted():
+                self._started_run(event)
+            case BatchProgress():
+                self._batch(event)
+            case EpochEnded():
+                self._print(epoch_line(event))
+                if self._progress is not None and self._task is not None:
+                    self._progress.reset(
+                        self._task, description=f"Epoch {event.epoch + 1}/{self._epochs}"
+                    )
+            case LearningRateChanged():
+                self._learning_rate(event)
+            case LogLine():
+                if self.show_log:
+                    self._print(f"[tf] {event.text}", style="dim")
+            case EvaluationSkipped():
+                self.note(f"No confusion matrix: {event.reason}")
+            case EvaluationReady():
+                pass  # shown by `ktui runs show ID --confusion`
+            case RunFinished():
+                self._finished(event)
+            case RunFailed():
+                self._failed(event)
+            case _:
+                assert_never(event)
+
+    def _phase(self, event: PhaseChanged) -> None:
+        if event.phase == "running" and self._paused:
+            self.note("Resumed.")  # a pause and resume from another ktui
+        self._paused = event.phase == "paused"
+        if event.phase in ("preparing data", "building model", "evaluating", "paused"):
+            detail = f": {event.detail}" if event.detail else ""
+            self.note(f"{event.phase.capitalize()}{detail}…")
+        elif event.phase == "stopping" and not self.announced_stop:
+            # A stop from elsewhere: another ktui, or a SIGTERM to a detached run.
+            self.announced_stop = True
+            self.note(f"Stopping {event.detail or 'after the current batch'}…")
+
+    def _batch(self, event: BatchProgress) -> None:
+        if self._progress is not None and self._task is not None:
+            loss = event.logs.get("loss")
+            self._progress.update(
+                self._task,
+                completed=event.step,
+                total=event.steps,
+                description=f"Epoch {event.epoch}/{self._epochs}",
+                rate=f"{event.samples_per_second:,.0f} samples/s",
+                loss="" if loss is None else f"loss {format_metric(loss)}",
             )
-        elif isinstance(event, RunFailed):
-            self.close()
-            if self.muted:
-                for line in event.traceback.splitlines():
-                    STDERR.write_line(line)
-                return
-            err = Console(file=STDERR.terminal, highlight=False, soft_wrap=True)
-            err.print(f"ktui: training failed: {event.message}", markup=False)
-            if event.traceback:
-                where = STDERR.log_path or "the log"
-                err.print(
-                    f"(the traceback is in {where}; this is a bug in ktui or the model)",
-                    markup=False,
-                )
-                for line in event.traceback.splitlines():
-                    STDERR.write_line(line)
+
+    def _learning_rate(self, event: LearningRateChanged) -> None:
+        if event.failed:
+            self.note(f"Could not change the learning rate: {event.error}")
+        else:
+            by = " (by the model's schedule)" if event.source == "schedule" else ""
+            self.note(
+                f"Learning rate set to {event.value:g}{by} at epoch {event.epoch}, "
+                f"step {event.step}"
+            )
+
+    def _finished(self, event: RunFinished) -> None:
+        self.close()
+        if event.status == "stopped" and event.epochs_completed == 0:
+            self.note("Stopped before its first epoch ended: 0 epochs, no model saved.")
+        elif event.status == "stopped":
+            self.note(f"Stopped after {event.epochs_completed} epoch(s).")
+        elif event.status == "interrupted":
+            self.note(f"Interrupted after {event.epochs_completed} epoch(s).")
+        self.console.print(result_line(event), style="bold" if self.live else None, markup=False)
+
+    def _failed(self, event: RunFailed) -> None:
+        self.close()
+        if self.muted:
+            for line in event.traceback.splitlines():
+                STDERR.write_line(line)
+            return
+        err = Console(file=STDERR.terminal, highlight=False, soft_wrap=True)
+        err.print(f"ktui: training failed: {event.message}", markup=False)
+        if event.traceback:
+            where = STDERR.log_path or "the log"
+            err.print(
+                f"(the traceback is in {where}; this is a bug in ktui or the model)",
+                markup=False,
+            )
+            for line in event.traceback.splitlines():
+                STDERR.write_line(line)
 
     def close(self) -> None:
         """Remove the live bar (idempotent)."""

@@ -38,7 +38,7 @@ from ktui.core.errors import KtuiError, StoreError
 from ktui.core.format import format_metric
 from ktui.core.presets import Preset, RunConfig
 from ktui.screens.dialogs import ConfirmDialog
-from ktui.store import STATUSES, RunStore, RunSummary, lower_is_better
+from ktui.store import STATUSES, RunStore, RunSummary
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
@@ -123,7 +123,7 @@ def _sort_value(run: RunSummary, key: str, now: float) -> Any:
     if key == "best":
         if run.best_value is None or run.best_metric is None:
             return None
-        return run.best_value if lower_is_better(run.best_metric.lower()) else -run.best_value
+        return run.best_value if run.policy.lower_is_better(run.best_metric) else -run.best_value
     if key == "test_error":
         return None if run.test_accuracy is None else -run.test_accuracy
     if key == "duration":

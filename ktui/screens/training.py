@@ -7,7 +7,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, assert_never, cast
 
 from rich.text import Text
 from textual import work
@@ -25,6 +25,7 @@ from ktui.core.events import (
     BatchProgress,
     EpochEnded,
     EvaluationReady,
+    EvaluationSkipped,
     Event,
     LearningRateChanged,
     Listener,
@@ -35,7 +36,7 @@ from ktui.core.events import (
     RunStarted,
 )
 from ktui.core.format import format_metric, format_seconds, order_metrics, result_line
-from ktui.core.insight import NO_CONFUSION, Evaluation
+from ktui.core.insight import Evaluation
 from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
@@ -146,7 +147,7 @@ class TrainingScreen(Screen[None]):
         self.evaluation: EvaluationReady | None = None
         """The test set's confusion matrix, once a classification run has one."""
         self.no_evaluation = ""
-        """Why the run made no confusion matrix, as the engine logged it."""
+        """Why the run made no confusion matrix (its :class:`EvaluationSkipped`)."""
 
     @property
     def ktui(self) -> KtuiApp:
@@ -326,41 +327,49 @@ class TrainingScreen(Screen[None]):
         self._handle(message.event)
 
     def _handle(self, event: Event) -> None:
-        if isinstance(event, BatchProgress):
-            self._batch(event)
-        elif isinstance(event, EpochEnded):
-            self._epoch(event)
-        elif isinstance(event, PhaseChanged):
-            self.phase = event.phase
-            if event.detail and event.phase == "preparing data":
-                self.query_one("#progress-detail", Static).update(
-                    Text(f"{event.detail}…", style="italic")
-                )
-        elif isinstance(event, RunStarted):
-            self._run_started(event)
-        elif isinstance(event, LearningRateChanged):
-            if math.isnan(event.value):
-                self.notify(f"Could not change the learning rate: {event.error}", severity="error")
-            else:
-                self.learning_rate = event.value
+        match event:
+            case BatchProgress():
+                self._batch(event)
+                return  # frequent: neither the status line nor the keys change with it
+            case EpochEnded():
+                self._epoch(event)
+                return
+            case LogLine():
+                self._log(event.text)
+                return
+            case PhaseChanged():
+                self.phase = event.phase
+                if event.detail and event.phase == "preparing data":
+                    self.query_one("#progress-detail", Static).update(
+                        Text(f"{event.detail}…", style="italic")
+                    )
+            case RunStarted():
+                self._run_started(event)
+            case LearningRateChanged():
+                if event.failed:
+                    self.notify(
+                        f"Could not change the learning rate: {event.error}", severity="error"
+                    )
+                else:
+                    self.learning_rate = event.value
+                    by = {"ktui": "", "command": " (a command)", "schedule": " (the schedule)"}
+                    self._log(
+                        f"ktui: learning rate set to {event.value:g}{by[event.source]} "
+                        f"(epoch {event.epoch}, step {event.step})"
+                    )
+            case EvaluationSkipped():
+                self.no_evaluation = event.reason
+                self._log(f"ktui: no confusion matrix: {event.reason}")
+            case EvaluationReady():
+                self.evaluation = event
                 self._log(
-                    f"ktui: learning rate set to {event.value:g} "
-                    f"(epoch {event.epoch}, step {event.step})"
+                    f"ktui: confusion matrix ready ({event.misclassified:,} wrong); "
+                    "c shows it, w the wrong predictions"
                 )
-        elif isinstance(event, LogLine):
-            self._log(event.text)
-            if event.text.startswith(NO_CONFUSION):
-                self.no_evaluation = event.text.removeprefix(NO_CONFUSION)
-        elif isinstance(event, EvaluationReady):
-            self.evaluation = event
-            self._log(
-                f"ktui: confusion matrix ready ({event.misclassified:,} wrong); "
-                "c shows it, w the wrong predictions"
-            )
-        elif isinstance(event, RunFinished | RunFailed):
-            self._ended(event)
-        if isinstance(event, BatchProgress | LogLine | EpochEnded):
-            return  # frequent: neither the status line nor the keys change with them
+            case RunFinished() | RunFailed():
+                self._ended(event)
+            case _:
+                assert_never(event)
         self._show_status()
         # Only where a key may change state: refreshing rebuilds the footer's widgets,
         # far too costly for every batch (it made training under the UI 2.6× slower).

@@ -22,6 +22,18 @@ def current_learning_rate(model: keras.Model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
+def _settable_rate(model: keras.Model) -> float | None:
+    """The optimizer's learning rate when it is one value (not a per-step schedule)."""
+    optimizer = getattr(model, "optimizer", None)
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if optimizer is None or isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return None
+    try:
+        return current_learning_rate(model)
+    except Exception:  # noqa: BLE001 - an optimizer without a readable rate
+        return None
+
+
 class EventCallback(keras.callbacks.Callback):
     """Emits batch and epoch events; pauses, stops and changes the learning rate on request.
 
@@ -50,6 +62,7 @@ class EventCallback(keras.callbacks.Callback):
         self._last_step = -1
         self._stopping = False
         self._batches_begun = 0
+        self._known_rate: float | None = None  # the rate as last seen, to notice a schedule's
         self.epochs_completed = 0
 
     # -- control (training thread) -------------------------------------------------
@@ -64,15 +77,29 @@ class EventCallback(keras.callbacks.Callback):
                 self._listener(PhaseChanged("running"))
         self._batches_begun += 1
         self._check_stop("after the current batch")
-        learning_rate = controls.take_learning_rate()
-        if learning_rate is not None:
+        request = controls.take_learning_rate_request()
+        if request is not None:
+            before = _settable_rate(self.model)
             try:
-                self.model.optimizer.learning_rate = learning_rate
+                self.model.optimizer.learning_rate = request.value
             except (TypeError, ValueError) as exc:
                 # A preset with a learning-rate schedule has no single value to set.
-                self._listener(LearningRateChanged(math.nan, self._epoch, batch + 1, str(exc)))
+                self._listener(
+                    LearningRateChanged(
+                        math.nan, self._epoch, batch + 1, str(exc), before, request.source
+                    )
+                )
             else:
-                self._listener(LearningRateChanged(learning_rate, self._epoch, batch + 1))
+                self._known_rate = request.value
+                self._listener(
+                    LearningRateChanged(
+                        request.value,
+                        self._epoch,
+                        batch + 1,
+                        previous=before,
+                        source=request.source,
+                    )
+                )
 
     def _check_stop(self, detail: str) -> None:
         if self._controls.stop_requested and not self._stopping:
@@ -83,6 +110,15 @@ class EventCallback(keras.callbacks.Callback):
     # -- progress -----------------------------------------------------------------
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         self._batches_begun = 0
+        # A rate that moved since the last epoch without a request was the model's own
+        # doing (ReduceLROnPlateau, LearningRateScheduler): recorded as "schedule".
+        rate = _settable_rate(self.model)
+        known = self._known_rate
+        if rate is not None and known is not None and not math.isclose(rate, known, rel_tol=1e-6):
+            self._listener(
+                LearningRateChanged(rate, epoch + 1, 1, previous=known, source="schedule")
+            )
+        self._known_rate = rate
         with self._lock:
             self._epoch = epoch + 1
             self._epoch_start = time.monotonic()
