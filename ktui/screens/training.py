@@ -39,9 +39,8 @@ from ktui.core.format import format_metric, format_seconds, order_metrics, resul
 from ktui.core.insight import Evaluation
 from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
+from ktui.runs import RecordedRun, RerunPlan, plan_config, plan_for_run, record_run
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
-from ktui.store import RunRecorder, fan_out
-from ktui.store.control import CommandBridge
 from ktui.store.follow import RemoteControls, RunFollower, controls_for
 from ktui.widgets.chart import MetricChart, Series, metric_groups
 from ktui.widgets.metrics import MetricSparklines
@@ -138,7 +137,7 @@ class TrainingScreen(Screen[None]):
         self.final: Event | None = None
         self.learning_rate: float | None = config.learning_rate if config else None
         self._worker: Worker[None] | None = None
-        self._recorder: RunRecorder | None = None
+        self._recorded: RecordedRun | None = None
         self._charts: dict[str, MetricChart] = {}
         self._last_batch_draw = 0.0
         self._t0 = 0.0
@@ -202,32 +201,28 @@ class TrainingScreen(Screen[None]):
         assert config is not None and isinstance(controls, RunControls)  # not attached
         listener: Listener = show
         artifacts = None
-        bridge: CommandBridge | None = None
+        recorded: RecordedRun | None = None
         store = self.ktui.store
         if store is not None:
             try:
-                recorder = RunRecorder.for_config(
-                    store, config, warn=lambda text: show(LogLine(text))
+                # The run service: recorder, control channel (another ktui attached to
+                # this run steers it through the store) and our display, in that order.
+                recorded = record_run(
+                    store, config, controls, display=show, warn=lambda text: show(LogLine(text))
                 )
             except StoreError as exc:
                 # Training is still worth doing; say loudly that it is not recorded.
                 self.post_message(self.NotRecorded(str(exc)))
             else:
-                self._recorder = recorder
-                self.post_message(self.Recorded(recorder.run_id))
-                # Another ktui (attached to this run) steers it through the store: the
-                # bridge applies its commands to our controls and publishes progress.
-                bridge = CommandBridge(
-                    store, recorder.run_id, controls, recorder=recorder, notify=recorder
-                ).start()
-                # The recorder first: the store has the final status before the screen.
-                listener = fan_out(recorder, bridge, show)
-                artifacts = recorder.folder
+                self._recorded = recorded
+                self.post_message(self.Recorded(recorded.run_id))
+                listener = recorded.listener
+                artifacts = recorded.folder
         try:
             self._run_training(config, controls, listener, show, artifacts)
         finally:
-            if bridge is not None:
-                bridge.close()
+            if recorded is not None:
+                recorded.close()
 
     def _run_training(
         self,
@@ -300,9 +295,10 @@ class TrainingScreen(Screen[None]):
     def hang_up(self) -> None:
         """The terminal went away: stop this screen's own run, to be recorded interrupted."""
         if self.running and not self.attached:
-            if self._recorder is not None:
-                self._recorder.end_as = "interrupted"
-            self.controls.stop()
+            if self._recorded is not None:
+                self._recorded.hang_up()
+            else:
+                self.controls.stop()
 
     async def stop_and_wait(self) -> None:
         """Stop the run after the current batch and wait for its thread to end."""
@@ -583,31 +579,39 @@ class TrainingScreen(Screen[None]):
             apply,
         )
 
-    def _rerun_config(self) -> RunConfig | None:
-        """This run's config; for an attached run, rebuilt from its preset and values."""
-        if self.config is not None:
-            return self.config
-        values = dict(self.started.values) if self.started is not None else {}
-        name = self.started.preset if self.started is not None else ""
-        preset = self.ktui.catalog.presets.get(name)
-        if preset is None:
-            self.notify(
-                f"Preset {name or '?'} is not among the loaded presets; "
-                "this run cannot be re-run from here.",
-                severity="error",
-            )
-            return None
+    def _rerun_plan(self) -> RerunPlan | None:
+        """The re-run of this run, by the planner the history screens use too (notes
+        what it cannot keep); for an attached run, from what the store recorded."""
         try:
-            return preset.resolve({k: v for k, v in values.items() if k in preset.hyperparameters})
+            if self.config is not None:
+                plan = plan_config(self.config)
+            else:
+                store = self.ktui.store
+                if store is None or self.run_id is None:
+                    raise KtuiError("this run is not in an open run store")
+                plan = plan_for_run(self.ktui.catalog.presets, store.get_run(self.run_id))
         except KtuiError as exc:
             self.notify(f"Cannot re-run: {exc}", severity="error", timeout=10)
             return None
+        if plan.notes:
+            self.notify(
+                "The re-run cannot keep everything: " + "; ".join(plan.notes) + ".",
+                severity="warning",
+                timeout=10,
+            )
+        return plan
 
     def action_rerun(self) -> None:
-        """Run again with the same values."""
-        config = self._rerun_config()
-        if config is not None:
-            self.app.switch_screen(TrainingScreen(config))
+        """Run again with the same values, data and seed."""
+        plan = self._rerun_plan()
+        if plan is None:
+            return
+        try:
+            config = plan.config()
+        except KtuiError as exc:
+            self.notify(f"Cannot re-run: {exc}", severity="error", timeout=10)
+            return
+        self.app.switch_screen(TrainingScreen(config))
 
     def action_edit(self) -> None:
         """The form, with this run's values, to change something and run again."""
@@ -618,9 +622,9 @@ class TrainingScreen(Screen[None]):
         if isinstance(below, FormScreen) and self.config is not None:
             self.app.pop_screen()  # the form this run came from, values as they were
             return
-        config = self._rerun_config()
-        if config is not None:
-            self.app.switch_screen(FormScreen(config.preset, dict(config.values)))
+        plan = self._rerun_plan()
+        if plan is not None:
+            self.app.switch_screen(FormScreen(plan.preset, plan.values, plan.data))
 
     def action_runs(self) -> None:
         """Open the history of recorded runs (a run that is going carries on)."""
