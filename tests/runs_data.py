@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from ktui.core.metrics import MetricPolicy
 from ktui.core.presets import PresetCatalog
 from ktui.store import RunStore
 
@@ -92,6 +93,8 @@ def record(
         data=spec.data,
         epochs=planned,
         started_at=started,
+        # These runs are judged by their validation accuracy (a preset's [fit] monitor).
+        policy=MetricPolicy("val_accuracy"),
     )
     store.set_details(
         run_id,

@@ -14,12 +14,13 @@ from textual.widgets import DataTable, Input, RichLog, Select, Static, TabbedCon
 
 from ktui.app import KtuiApp, create_app
 from ktui.core.presets import load_catalog, shipped_presets_dir
+from ktui.core.rerun import recorded_source
 from ktui.screens.compare import CompareScreen
 from ktui.screens.dialogs import ConfirmDialog
 from ktui.screens.form import FormScreen
 from ktui.screens.presets import PresetScreen
 from ktui.screens.run_detail import RunDetailScreen
-from ktui.screens.runs import RunsScreen, recorded_source, sort_runs
+from ktui.screens.runs import RunsScreen, sort_runs
 from ktui.screens.training import TrainingScreen
 from ktui.store import SORT_KEYS, RunStore
 from ktui.widgets.chart import MetricChart
@@ -111,7 +112,7 @@ async def test_list_shows_every_run_newest_first(store: RunStore) -> None:
             "2",
             "dummy_binary",
             "units=32 learning_rate=0.01",
-            "0.8336 val_accuracy",
+            "0.8336",
             "45.00",
             "finished",
             "2026-01-02 10:00",
@@ -161,14 +162,14 @@ async def test_a_live_run_is_followed(store: RunStore) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 3)
-        assert row_text(screen, 7)[4] == "0.7150 val_accuracy"
+        assert row_text(screen, 7)[4] == "0.7150"
         # Another process records epoch 4 of run 7: its row changes where it is.
         store.add_epoch(
             7, 4, {"loss": 0.1, "accuracy": 0.97, "val_loss": 0.12, "val_accuracy": 0.96}
         )
         screen.reload()  # what the 2-second poll does while a run is going
         await pilot.pause()
-        assert row_text(screen, 7)[4] == "0.9600 val_accuracy"
+        assert row_text(screen, 7)[4] == "0.9600"
         assert screen.current_run().id == 3  # type: ignore[union-attr]  # nothing moved
         store.finish_run(7, test_loss=0.1, test_accuracy=0.96)
         screen.reload()
@@ -443,7 +444,7 @@ async def test_rerun_of_a_run_whose_preset_is_gone_says_so(tmp_path: Path) -> No
         await pilot.press("r")
         await pilot.pause()
         assert app.screen is screen
-        assert "its preset old_experiment is no longer available" in notices(app)
+        assert "preset old_experiment is no longer available" in notices(app)
         await pilot.press("e")
         await pilot.pause()
         assert app.screen is screen and not trainer.runs
