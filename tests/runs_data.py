@@ -93,8 +93,8 @@ def record(
         data=spec.data,
         epochs=planned,
         started_at=started,
-        # These runs are judged by their validation accuracy (a preset's [fit] monitor).
-        policy=MetricPolicy("val_accuracy"),
+        # Judged by their (validation) accuracy, as a preset's [fit] monitor would ask.
+        policy=MetricPolicy("val_accuracy" if spec.validation else "accuracy"),
     )
     store.set_details(
         run_id,

@@ -112,7 +112,7 @@ async def test_list_shows_every_run_newest_first(store: RunStore) -> None:
             "2",
             "dummy_binary",
             "units=32 learning_rate=0.01",
-            "0.8336",
+            "0.8336 val_accuracy",
             "45.00",
             "finished",
             "2026-01-02 10:00",
@@ -162,14 +162,14 @@ async def test_a_live_run_is_followed(store: RunStore) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 3)
-        assert row_text(screen, 7)[4] == "0.7150"
+        assert row_text(screen, 7)[4] == "0.7150 val_accuracy"
         # Another process records epoch 4 of run 7: its row changes where it is.
         store.add_epoch(
             7, 4, {"loss": 0.1, "accuracy": 0.97, "val_loss": 0.12, "val_accuracy": 0.96}
         )
         screen.reload()  # what the 2-second poll does while a run is going
         await pilot.pause()
-        assert row_text(screen, 7)[4] == "0.9600"
+        assert row_text(screen, 7)[4] == "0.9600 val_accuracy"
         assert screen.current_run().id == 3  # type: ignore[union-attr]  # nothing moved
         store.finish_run(7, test_loss=0.1, test_accuracy=0.96)
         screen.reload()
