@@ -65,6 +65,8 @@ class Dashboard(EventCallback):
             ``val_loss``, else ``loss``.
         mode: ``min`` or ``max``: which way ``monitor`` is better; default ``auto``
             (by Keras's rules for its name, see :mod:`ktui.core.metrics`).
+        seed: the random seed your script set (``keras.utils.set_random_seed``),
+            recorded with the run: a callback cannot see it.
 
     After ``fit``, :attr:`run_id` is the recorded run's id (``None`` if the store
     could not be used; :attr:`warnings` says why).
@@ -82,9 +84,11 @@ class Dashboard(EventCallback):
         quiet: bool = False,
         monitor: str | None = None,
         mode: Mode = "auto",
+        seed: int | None = None,
     ) -> None:
         super().__init__(self._emit, RunControls(), 0)
         self.policy = MetricPolicy(monitor, check_mode(mode))
+        self.seed = seed
         """How the run's metrics are judged (its objective and their directions)."""
         self.name = name or _script_name()
         self.hyperparameters = dict(hyperparameters or {})
@@ -174,6 +178,7 @@ class Dashboard(EventCallback):
                 device=describe_device(),
                 data=data,
                 versions=versions(),
+                seed=self.seed,
             )
         )
         self._emit(PhaseChanged("running"))

@@ -100,6 +100,12 @@ class _Session:
 
 _SESSION = _Session()
 
+#: Held while a model is built. Keras draws layers' default seeds from Python's global
+#: ``random``; a preview built in another thread (the preset list, the form's parameter
+#: count) between a run's ``set_random_seed`` and its build would take some of its
+#: numbers, and the seeded run would not be the same run twice.
+_BUILDING = threading.Lock()
+
 
 class KerasTrainer:
     """The real :class:`~ktui.core.trainer.Trainer`: TensorFlow's Keras, in this process."""
@@ -131,7 +137,8 @@ class KerasTrainer:
                 hint="Add input_shape under [model] to see the model before training.",
             )
         _SESSION.clear_if_idle()
-        return summarize(build_model(config, config.input_shape))
+        with _BUILDING:
+            return summarize(build_model(config, config.input_shape))
 
     def run(
         self,
@@ -164,9 +171,10 @@ class KerasTrainer:
                 )
             listener(PhaseChanged("building model"))
             stack.enter_context(_SESSION.running())
-            if config.seed is not None:
-                keras.utils.set_random_seed(config.seed)
-            model = build_model(config, input_shape)
+            with _BUILDING:
+                if config.seed is not None:
+                    keras.utils.set_random_seed(config.seed)
+                model = build_model(config, input_shape)
             fit_args: dict[str, Any] = {}
             train_samples = dataset.train_samples
             validation_samples = 0
