@@ -81,9 +81,7 @@ def recorded_run(store: RunStore, npz: Path) -> int:
     store.set_details(recorder.run_id, values=values)
     summary = ModelSummary((), 10, 10)
     recorder(
-        RunStarted(
-            "mnist_mlp", values, summary, 64, 32, 32, 200, 1, 1, "CPU", str(npz), seed=11
-        )
+        RunStarted("mnist_mlp", values, summary, 64, 32, 32, 200, 1, 1, "CPU", str(npz), seed=11)
     )
     recorder(RunFinished("finished", 1, 1.0, test_loss=0.5, test_accuracy=0.5))
     return recorder.run_id
