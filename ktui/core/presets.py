@@ -669,7 +669,7 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
     except ValueError as exc:
         raise check.fail("fit.mode", str(exc)) from None
     if mode != "auto" and monitor is None:
-        raise check.fail("fit.mode", "a mode needs a monitor: add monitor = \"val_...\"")
+        raise check.fail("fit.mode", 'a mode needs a monitor: add monitor = "val_..."')
     seed = raw.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise check.fail("seed", f"expected a whole number of at least 0, got {seed!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
 from rich.table import Table
@@ -23,7 +24,7 @@ from ktui.cli.runs import (
 from ktui.core.errors import StoreError
 from ktui.core.format import format_metric, format_seconds
 from ktui.screens.runs import STATUS_COLOR, confirm_delete, edit_rerun, rerun
-from ktui.store import EpochRecord, Run, RunStore
+from ktui.store import EpochRecord, LearningRateRecord, Run, RunStore
 from ktui.widgets.chart import MetricChart, Series, metric_groups
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class RunDetailScreen(Screen[None]):
         self.run_id = run_id
         self.run: Run | None = None
         self.epochs: list[EpochRecord] = []
+        self.learning_rates: list[LearningRateRecord] = []
+        """The run's learning-rate changes, as recorded (rows, not log lines)."""
         self._metric_columns: list[str] = []
         self._log_size = 0
 
@@ -108,6 +111,7 @@ class RunDetailScreen(Screen[None]):
         try:
             run = store.get_run(self.run_id)
             epochs = store.epochs(self.run_id)
+            self.learning_rates = store.learning_rate_changes(self.run_id)
         except StoreError as exc:
             self._problem(f"Could not read run {self.run_id}: {exc}")
             return False
@@ -126,6 +130,7 @@ class RunDetailScreen(Screen[None]):
         try:
             run = store.get_run(self.run_id)
             epochs = store.epochs(self.run_id)
+            self.learning_rates = store.learning_rate_changes(self.run_id)
         except StoreError:
             return  # deleted or unreadable for a moment; the next poll tries again
         self.run = run
@@ -151,7 +156,7 @@ class RunDetailScreen(Screen[None]):
 
     def _show_overview(self, run: Run) -> None:
         self.query_one("#detail-result", Static).update(_result(run, self.app.theme_variables))
-        self.query_one("#detail-info", Static).update(_info_grid(run))
+        self.query_one("#detail-info", Static).update(_info_grid(run, self.learning_rates))
         table = self.query_one("#detail-values", DataTable)
         table.clear()
         accent = self.app.theme_variables.get("text-accent", "")
@@ -312,7 +317,16 @@ def _result(run: Run, theme: dict[str, str]) -> Text:
     return Text(f"No test result ({run.status} before the test set was evaluated).", style="italic")
 
 
-def _info_grid(run: Run) -> Table:
+def _learning_rate_text(change: LearningRateRecord) -> str:
+    """``0.01 → 0.001 at epoch 3, step 2 (command)``, or why it failed."""
+    before = "?" if change.before is None else f"{change.before:.3g}"
+    where = f"at epoch {change.epoch}, step {change.step} ({change.source})"
+    if change.after is None:
+        return f"not changed {where}: {change.error}"
+    return f"{before} → {change.after:.3g} {where}"
+
+
+def _info_grid(run: Run, learning_rates: Sequence[LearningRateRecord] = ()) -> Table:
     """Key/value lines: times, data, device, versions, model, sizes, best, error."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -332,6 +346,9 @@ def _info_grid(run: Run) -> Table:
         rows.append(("test error", f"{format_error_percent(run)}%"))
     rows += [
         ("data", run.data or "—"),
+        *([("data as typed", run.data_source)] if run.data_source else []),
+        *([("seed", str(run.info["seed"]))] if run.info.get("seed") is not None else []),
+        *[("learning rate", _learning_rate_text(change)) for change in learning_rates],
         ("device", run.device or "—"),
         ("versions", " · ".join(f"{k} {v}" for k, v in run.versions.items()) or "—"),
     ]

@@ -76,6 +76,8 @@ class EventCallback(keras.callbacks.Callback):
             if not controls.stop_requested:
                 self._listener(PhaseChanged("running"))
         self._batches_begun += 1
+        if batch == 0:
+            self._notice_schedule()
         self._check_stop("after the current batch")
         request = controls.take_learning_rate_request()
         if request is not None:
@@ -108,17 +110,22 @@ class EventCallback(keras.callbacks.Callback):
             self._listener(PhaseChanged("stopping", detail))
 
     # -- progress -----------------------------------------------------------------
-    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        self._batches_begun = 0
-        # A rate that moved since the last epoch without a request was the model's own
-        # doing (ReduceLROnPlateau, LearningRateScheduler): recorded as "schedule".
+    def _notice_schedule(self) -> None:
+        """A rate that moved since the last epoch without a request was the model's own
+        doing (ReduceLROnPlateau, LearningRateScheduler): recorded as "schedule".
+
+        Looked at before an epoch's first batch, after every callback's
+        ``on_epoch_begin`` (where a scheduler sets it), once per epoch: cheap."""
         rate = _settable_rate(self.model)
         known = self._known_rate
         if rate is not None and known is not None and not math.isclose(rate, known, rel_tol=1e-6):
             self._listener(
-                LearningRateChanged(rate, epoch + 1, 1, previous=known, source="schedule")
+                LearningRateChanged(rate, self._epoch, 1, previous=known, source="schedule")
             )
         self._known_rate = rate
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._batches_begun = 0
         with self._lock:
             self._epoch = epoch + 1
             self._epoch_start = time.monotonic()

@@ -124,6 +124,7 @@ class Dashboard(EventCallback):
         # A fresh run: the controls and counters of a previous fit must not carry over.
         self._controls = RunControls()
         self._stopping = False
+        self._known_rate = None
         self.epochs_completed = 0
         self._began = time.monotonic()
         model = self.model
