@@ -372,7 +372,8 @@ class HeadlessDisplay:
                 if self.show_log:
                     self._print(f"[tf] {event.text}", style="dim")
             case EvaluationSkipped():
-                self.note(f"No confusion matrix: {event.reason}")
+                if self.show_log:  # as before it was an event: a line of the run's log
+                    self._print(f"[tf] ktui: no confusion matrix: {event.reason}", style="dim")
             case EvaluationReady():
                 pass  # shown by `ktui runs show ID --confusion`
             case RunFinished():
