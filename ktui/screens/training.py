@@ -189,6 +189,8 @@ class TrainingScreen(Screen[None]):
         self.query_one("#epochs", DataTable).border_title = "Epochs"
         # Charts beside the table where there is room; `g` shows or hides them anywhere.
         self.query_one("#charts").display = self.app.size.width >= CHARTS_MIN_WIDTH
+        if self.config is not None:  # the sparklines' "best" by the run's own policy
+            self.query_one(MetricSparklines).policy = self.config.policy
         self._show_status()
         self.set_interval(1.0, self._show_status)
         if self.attached:
