@@ -252,6 +252,16 @@ class RunConfig:
     shuffle: bool
     seed: int | None
 
+    @property
+    def classes(self) -> int | None:
+        """How many outputs the model has: the last layer's ``units`` when it is a Dense
+        layer (the classes of a classifier), else None (unknown without Keras)."""
+        last = self.layers[-1]
+        units = last.args.get("units")
+        if last.kind == "Dense" and isinstance(units, int) and not isinstance(units, bool):
+            return units
+        return None
+
     def steps_per_epoch(self, train_samples: int) -> int:
         """Batches in one epoch: ``ceil(samples / batch_size)`` (the last batch may be short)."""
         return max(1, math.ceil(train_samples / self.batch_size))

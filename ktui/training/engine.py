@@ -60,9 +60,11 @@ def versions() -> dict[str, str]:
 
 
 def load_dataset(config: RunConfig, download: data_mod.Downloader | None) -> data_mod.Dataset:
-    """The preset's data with its transforms applied."""
+    """The preset's data with its transforms applied, checked against the model's classes."""
     raw = data_mod.load(config.data, seed=config.seed, download=download)
-    return data_mod.apply_transforms(raw, config.transforms)
+    dataset = data_mod.apply_transforms(raw, config.transforms, classes=config.classes)
+    data_mod.check_targets(dataset, classes=config.classes, loss=config.loss)
+    return dataset
 
 
 class _Session:
