@@ -30,7 +30,9 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
 )
+from ktui.core.keras_names import plain_message
 from ktui.core.presets import RunConfig
+from ktui.core.shapes import check_model
 from ktui.training.builder import build_model, summarize
 from ktui.training.callback import EventCallback
 
@@ -161,6 +163,9 @@ class KerasTrainer:
                     hint="Add or change a reshape step in [data] transforms, or change "
                     "model.input_shape to match the data.",
                 )
+            # Our own shape walk first: its message names the layer and the preset key,
+            # where Keras's would be "Computed output size would be zero or negative".
+            check_model(config, input_shape)
             listener(PhaseChanged("building model"))
             stack.enter_context(_SESSION.running())
             if config.seed is not None:
@@ -265,7 +270,8 @@ def user_message(exc: BaseException) -> str:
     """
     kept: list[str] = []
     in_trace = False
-    for line in str(exc).splitlines():
+    # Keras wraps messages in terminal escape codes whatever the output is.
+    for line in plain_message(str(exc)).splitlines():
         stripped = line.strip()
         if stripped.startswith("Detected at node") or stripped.startswith("Traceback ("):
             in_trace = True
