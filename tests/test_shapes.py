@@ -37,9 +37,9 @@ def test_mnist_cnn_kernel_28_is_refused_at_the_pooling_layer() -> None:
     with pytest.raises(PresetError) as info:
         check_model(config)
     assert info.value.key == "model.layers[1]"
-    assert info.value.problem == (
+    assert info.value.problem.startswith(
         "MaxPooling2D pool_size 2×2 is larger than the 1×1 image it gets from "
-        "model.layers[0] (Conv2D, 32×1×1)"
+        "model.layers[0] (Conv2D, 32×1×1); make a kernel_size or pool_size smaller"
     )
     check_model(cnn(kernel_size=27))  # 2×2 left: one pooled pixel
 
@@ -49,9 +49,9 @@ def test_data_format_is_followed() -> None:
     specs = layers(("Conv2D", {"filters": 4, "kernel_size": 5}))
     with pytest.raises(PresetError) as info:
         output_shapes(specs, (1, 28, 28), source="p.toml")
-    assert str(info.value) == (
+    assert str(info.value).startswith(
         "p.toml: model.layers[0]: Conv2D kernel_size 5×5 is larger than the 1×28 image it "
-        "gets from the input (1×28×28 per sample)"
+        "gets from the input (1×28×28 per sample); "
     )
 
 

@@ -29,6 +29,12 @@ __all__ = ["check_model", "model_input_shape", "output_shapes"]
 Shape = tuple[int, ...]
 
 
+_ADVICE = (
+    '; make a kernel_size or pool_size smaller, use padding = "same", or reshape '
+    "the data in [data] transforms"
+)
+
+
 class _Misfit(Exception):
     """A layer does not fit the shape it gets; the message says why (without the key)."""
 
@@ -300,7 +306,7 @@ def output_shapes(
         try:
             out = rule(spec.kind, spec.args, shape)
         except _Misfit as exc:
-            raise PresetError(source, spec.key, f"{exc} from {origin}") from None
+            raise PresetError(source, spec.key, f"{exc} from {origin}{_ADVICE}") from None
         except (TypeError, ValueError):  # an argument of a type the rules did not expect
             break
         if out is None:

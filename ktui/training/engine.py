@@ -62,11 +62,10 @@ def versions() -> dict[str, str]:
 
 
 def load_dataset(config: RunConfig, download: data_mod.Downloader | None) -> data_mod.Dataset:
-    """The preset's data with its transforms applied, checked against the model's classes."""
+    """The preset's data with its transforms applied (one-hot as wide as the model's
+    classes); :func:`ktui.core.data.check_targets` then checks the labels fit."""
     raw = data_mod.load(config.data, seed=config.seed, download=download)
-    dataset = data_mod.apply_transforms(raw, config.transforms, classes=config.classes)
-    data_mod.check_targets(dataset, classes=config.classes, loss=config.loss)
-    return dataset
+    return data_mod.apply_transforms(raw, config.transforms, classes=config.classes)
 
 
 class _Session:
@@ -166,6 +165,7 @@ class KerasTrainer:
             # Our own shape walk first: its message names the layer and the preset key,
             # where Keras's would be "Computed output size would be zero or negative".
             check_model(config, input_shape)
+            data_mod.check_targets(dataset, classes=config.classes, loss=config.loss)
             listener(PhaseChanged("building model"))
             stack.enter_context(_SESSION.running())
             if config.seed is not None:
