@@ -651,3 +651,25 @@ def test_kernel_size_lists_of_references_are_checked_element_by_element() -> Non
     error = _error(bad)
     assert error.key == "hyperparameters.kernel_size.min"
     assert "model.layers[0].kernel_size[0] = 0" in error.problem
+
+
+def test_ktui_presets_lists_keras_name_errors_and_misfit_defaults(tmp_path: Path) -> None:
+    from conftest import run_ktui
+
+    folder = tmp_path / "mine"
+    bad_layer = write_preset(folder, tiny_preset_text(layer="Dnse"), name="typo")
+    cnn = (shipped_presets_dir() / "mnist_cnn.toml").read_text(encoding="utf-8")
+    # Defaults that do not fit 28×28 images: a 28×28 kernel leaves nothing to pool.
+    cnn = cnn.replace('name = "mnist_cnn"', 'name = "big"').replace(
+        "default = 5\n", "default = 28\n"
+    )
+    misfit = write_preset(folder, cnn, name="big")
+    env = {"KTUI_DATA_DIR": str(tmp_path / "data"), "KTUI_CONFIG_DIR": str(tmp_path / "cfg")}
+    result = run_ktui("--presets", str(folder), "presets", env=env)
+    assert result.returncode == 1
+    assert f"{bad_layer}: model.layers[0].type: unknown Keras layer 'Dnse'" in result.stderr
+    assert f"{misfit}: model.layers[1]: MaxPooling2D pool_size 2×2 is larger" in result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("big\t") for line in lines)  # usable with other values
+    assert not any(line.startswith("typo\t") for line in lines)

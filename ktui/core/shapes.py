@@ -17,14 +17,14 @@ does not know ends the walk: Keras still checks the rest when it builds the mode
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ktui.core import data as data_mod
 from ktui.core.errors import PresetError
-from ktui.core.presets import LayerSpec, RunConfig
+from ktui.core.presets import LayerSpec, Preset, RunConfig
 
-__all__ = ["check_model", "model_input_shape", "output_shapes"]
+__all__ = ["check_model", "default_misfits", "model_input_shape", "output_shapes"]
 
 Shape = tuple[int, ...]
 
@@ -362,3 +362,14 @@ def check_model(config: RunConfig, input_shape: Shape | None = None) -> None:
             "row of class scores per sample; add a Flatten (or a global pooling) layer "
             "before the Dense layers",
         )
+
+
+def default_misfits(presets: Iterable[Preset]) -> list[PresetError]:
+    """The presets whose default values make a model that does not fit their data."""
+    found: list[PresetError] = []
+    for preset in presets:
+        try:
+            check_model(preset.resolve())
+        except PresetError as exc:
+            found.append(exc)
+    return found
