@@ -182,3 +182,20 @@ def test_plain_message_strips_keras_escape_codes() -> None:
     assert "Arguments received by" not in text
     assert text.startswith("Exception encountered when calling MaxPooling2D.call().")
     assert "Computed output size would be zero or negative" in text
+
+
+def test_keras_errors_reach_people_without_escape_codes() -> None:
+    from ktui.core.errors import PresetError
+    from ktui.core.presets import load, shipped_presets_dir
+    from ktui.training.builder import build_model
+    from ktui.training.engine import user_message
+
+    # Past ktui's own shape check, straight into Keras: its message is still plain.
+    config = load(shipped_presets_dir() / "mnist_cnn.toml").resolve({"kernel_size": 28})
+    with pytest.raises(PresetError) as info:
+        build_model(config, (1, 28, 28))
+    assert "Computed output size would be zero or negative" in str(info.value)
+    assert "\x1b" not in str(info.value) and "Arguments received by" not in str(info.value)
+    assert user_message(ValueError("\x1b[1mboom\x1b[0m\n\nArguments received by X:\n  • a=1")) == (
+        "ValueError: boom"
+    )

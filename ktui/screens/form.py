@@ -17,6 +17,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from ktui.core import data as data_mod
 from ktui.core.errors import KtuiError, PresetError
+from ktui.core.keras_names import plain_message
 from ktui.core.presets import Hyperparameter, Preset, RunConfig, dump_values
 from ktui.core.shapes import check_model
 from ktui.screens.dialogs import AskDialog
@@ -270,7 +271,7 @@ class FormScreen(Screen[None]):
         except KtuiError as exc:
             text = f"cannot build the model: {exc}"
         except Exception as exc:  # noqa: BLE001 - shown in place of the count
-            text = f"cannot build the model: {type(exc).__name__}: {exc}"
+            text = f"cannot build the model: {type(exc).__name__}: {plain_message(str(exc))}"
         self.post_message(self.ParamsCounted(key, text))
 
     def on_form_screen_params_counted(self, message: ParamsCounted) -> None:
