@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import mnist_arrays
+from conftest import mnist_arrays, tiny_preset_text
 
 from ktui.core.controls import RunControls
 from ktui.core.events import Event, RunFailed, RunFinished
-from ktui.core.presets import RunConfig, load, shipped_presets_dir
+from ktui.core.presets import RunConfig, load, loads, shipped_presets_dir
 
 engine = pytest.importorskip("ktui.training.engine", reason="TensorFlow is not installed")
 
@@ -70,3 +70,10 @@ def test_nan_in_x_is_refused_before_training(tmp_path: Path) -> None:
     assert f"{tmp_path / 'nan.npz'}: x_train has nan in sample 5 (at x_train[5, 3, 4])" in (
         final.message
     )
+
+
+def test_one_sample_with_a_validation_fraction_is_a_data_error() -> None:
+    config = loads(tiny_preset_text(train_samples=1, validation="0.1")).resolve()
+    final = train(config)
+    assert isinstance(final, RunFailed) and final.error_type == "DataError"
+    assert "x_train has 1 sample, too few to keep 0.1 of them for validation" in final.message

@@ -710,3 +710,16 @@ def test_sample_shape_without_reading_the_data(tmp_path: Path) -> None:
     assert transformed_shape((28, 28), steps) == (1, 28, 28)
     assert transformed_shape((28, 28), [Transform("flatten")]) == (784,)
     assert transformed_shape((10, 10), [Transform("reshape", {"shape": [784]})]) is None
+
+
+def test_a_validation_fraction_needs_samples_on_both_sides() -> None:
+    from ktui.core.data import check_validation_split
+
+    one = small_dataset(x_train=np.zeros((1, 28, 28)), y_train=np.array([3]), origin="d.npz")
+    with pytest.raises(DataError) as exc:
+        check_validation_split(one, 0.1)
+    assert exc.value.message == (
+        "d.npz: x_train has 1 sample, too few to keep 0.1 of them for validation and train "
+        "on the rest (fit.validation = 0.1)"
+    )
+    check_validation_split(small_dataset(), 0.1)  # 50 samples: 45 train, 5 validate

@@ -166,6 +166,8 @@ class KerasTrainer:
             # where Keras's would be "Computed output size would be zero or negative".
             check_model(config, input_shape)
             data_mod.check_targets(dataset, classes=config.classes, loss=config.loss)
+            if isinstance(config.validation, float):
+                data_mod.check_validation_split(dataset, config.validation)
             listener(PhaseChanged("building model"))
             stack.enter_context(_SESSION.running())
             if config.seed is not None:

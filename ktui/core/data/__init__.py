@@ -21,7 +21,7 @@ patched where they live, in :mod:`ktui.core.data.locating`.
 
 from __future__ import annotations
 
-from ktui.core.data.checks import check_splits, check_targets
+from ktui.core.data.checks import check_splits, check_targets, check_validation_split
 from ktui.core.data.dataset import ARRAY_KEYS, Array, Dataset
 from ktui.core.data.files import IDX_FILES, read_idx
 from ktui.core.data.loading import Downloader, load
@@ -59,6 +59,7 @@ __all__ = [
     "apply_transforms",
     "check_splits",
     "check_targets",
+    "check_validation_split",
     "keras_cache_dir",
     "load",
     "locate",

@@ -8,6 +8,7 @@ only when that fails is the first bad element looked for, chunk by chunk.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,6 +19,7 @@ from ktui.core.errors import DataError
 __all__ = [
     "check_splits",
     "check_targets",
+    "check_validation_split",
     "first_nonfinite",
     "label_problem",
     "labels_hint",
@@ -158,3 +160,18 @@ def check_targets(ds: Dataset, *, classes: int | None, loss: str) -> None:
             problem = label_problem(labels, name, classes)
             if problem is not None:
                 raise DataError(f"{ds.origin}: {problem}", hint=labels_hint(classes))
+
+
+def check_validation_split(ds: Dataset, fraction: float) -> None:
+    """Refuse a ``fit.validation`` fraction that leaves no training or no validation
+    sample (Keras keeps the first ``floor(n × (1 - fraction))`` samples for training)."""
+    n = ds.train_samples
+    kept = math.floor(n * (1.0 - fraction))
+    if 0 < kept < n:
+        return
+    samples = "sample" if n == 1 else "samples"
+    raise DataError(
+        f"{ds.origin}: x_train has {n} {samples}, too few to keep {fraction:g} of them "
+        f"for validation and train on the rest (fit.validation = {fraction:g})",
+        hint='Use more training samples, another fraction, or validation = "test" or "none".',
+    )
