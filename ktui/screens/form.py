@@ -179,7 +179,8 @@ class FormScreen(Screen[None]):
         data_error = self._data_problem(status)
         _show_error(self.query_one("#error-data", Static), data_error or "")
         self.query_one("#field-data").set_class(data_error is not None, "invalid")
-        problem = self.config_problem(config, status)
+        # A data source that cannot be read is said next to its field, once.
+        problem = None if data_error is not None else self.config_problem(config, status)
         blocked = config is None or data_error is not None or problem is not None
         self.query_one("#start", Button).disabled = blocked
         self.query_one("#start-background", Button).disabled = blocked
