@@ -72,3 +72,8 @@ async def test_an_unbounded_value_keras_would_refuse_blocks_start(tmp_path: Path
         assert form.query_one("#start", Button).disabled
         derived = str(form.query_one("#derived", Static).render())
         assert "Dense units must be a whole number of at least 1, got 0 (from $units)" in derived
+        assert "got 0 (from $units)" in str(form.query_one("#error-units", Static).render())
+        assert form.query_one("#field-units").has_class("invalid")
+        await _settle(pilot, form, "units", "16")
+        assert not form.query_one("#start", Button).disabled
+        assert not form.query_one("#field-units").has_class("invalid")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,6 +25,9 @@ from ktui.screens.dialogs import AskDialog
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
+
+#: How a preset error names the hyperparameter a refused value came from.
+_FROM_REF = re.compile(r"\(from \$([A-Za-z_][A-Za-z0-9_]*)\)")
 
 #: Training samples of the built-in Keras data sets, for the derived figures.
 _KNOWN_TRAIN_SAMPLES = {"mnist": 60_000, "fashion_mnist": 60_000}
@@ -181,6 +185,12 @@ class FormScreen(Screen[None]):
         self.query_one("#field-data").set_class(data_error is not None, "invalid")
         # A data source that cannot be read is said next to its field, once.
         problem = None if data_error is not None else self.config_problem(config, status)
+        # A value Keras would refuse where the preset uses it is said at its field too.
+        source = _FROM_REF.search(problem or "")
+        if source is not None and source.group(1) in self.preset.hyperparameters:
+            name = source.group(1)
+            _show_error(self.query_one(f"#error-{name}", Static), problem or "")
+            self.query_one(f"#field-{name}").set_class(True, "invalid")
         blocked = config is None or data_error is not None or problem is not None
         self.query_one("#start", Button).disabled = blocked
         self.query_one("#start-background", Button).disabled = blocked
