@@ -51,7 +51,14 @@ else:  # pragma: no cover - Python 3.10
 
 from ktui.core.data import DataSource, Transform, TransformSpecError, parse_source, parse_transform
 from ktui.core.errors import KtuiError, PresetError
-from ktui.core.keras_names import LAYER_RULES, LAYERS, SETTING_RULES, Rule, suggest
+from ktui.core.keras_names import (
+    ACTIVATIONS,
+    LAYER_RULES,
+    LAYERS,
+    SETTING_RULES,
+    Rule,
+    suggest,
+)
 
 HyperType = Literal["int", "float", "choice", "bool"]
 Validation = Literal["test", "none"] | float
@@ -546,10 +553,8 @@ def _check_references(check: _Checker, value: object, hps: Mapping[str, Any], ke
 
 #: Rules for arguments of any layer, whichever layer it is (Keras reads them alike).
 _ANY_LAYER_RULES: dict[str, Rule] = {
-    "activation": Rule("name", "activation", names=LAYER_RULES["Dense"]["activation"].names),
-    "recurrent_activation": Rule(
-        "name", "recurrent_activation", names=LAYER_RULES["Dense"]["activation"].names
-    ),
+    "activation": Rule("name", "activation", names=ACTIVATIONS),
+    "recurrent_activation": Rule("name", "recurrent_activation", names=ACTIVATIONS),
 }
 
 
