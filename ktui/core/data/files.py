@@ -169,6 +169,7 @@ def read_idx(path: Path) -> Array:
 
 
 def load_idx_dir(folder: Path) -> Dataset:
+    """Read the four (Fashion-)MNIST IDX files of ``folder`` as one :class:`Dataset`."""
     arrays = {key: read_idx(folder / name) for key, name in IDX_FILES.items()}
     check_splits(
         arrays,

@@ -66,6 +66,7 @@ def keras_cache_dir() -> Path:
 
 
 def mnist_cache_file() -> Path:
+    """Where Keras keeps (and ktui looks for) ``mnist.npz``."""
     return keras_cache_dir() / "mnist.npz"
 
 
@@ -75,6 +76,7 @@ def _fashion_dirs() -> list[Path]:
 
 
 def find_fashion_dir() -> Path | None:
+    """The first folder with all four Fashion-MNIST IDX files, or None."""
     for folder in _fashion_dirs():
         if all((folder / name).is_file() for name in IDX_FILES.values()):
             return folder
@@ -82,6 +84,7 @@ def find_fashion_dir() -> Path | None:
 
 
 def not_here_hint(kind: str) -> str:
+    """What to do when a built-in data set is neither here nor downloadable."""
     cache = tilde(keras_cache_dir())
     if kind == "mnist":
         return (
