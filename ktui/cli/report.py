@@ -46,6 +46,8 @@ def report_command(args: argparse.Namespace) -> int:
     output = args.output or Path(default_name(run_ids, args.format))
     with RunStore(store_path(args.store)) as store:
         written = write_report(store, run_ids, output, args.format)
-    print(f"Wrote the report of run{'s' if len(run_ids) > 1 else ''} "
-          f"{', '.join(map(str, run_ids))} to {written}.")
+    print(
+        f"Wrote the report of run{'s' if len(run_ids) > 1 else ''} "
+        f"{', '.join(map(str, run_ids))} to {written}."
+    )
     return 0

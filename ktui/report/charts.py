@@ -55,6 +55,7 @@ def curve_figure(metric: str, curves: Sequence[Curve]) -> Any:
     """A chart of ``metric`` by epoch: training solid, validation dashed, one colour per run."""
     require_matplotlib()
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=CHART_SIZE, dpi=100, layout="constrained")
     ax = fig.add_subplot()
@@ -72,8 +73,8 @@ def curve_figure(metric: str, curves: Sequence[Curve]) -> Any:
     ax.set_title(metric)
     ax.set_xlabel("epoch")
     ax.grid(True, alpha=0.3)
-    if any(len(c.epochs) for c in curves):
-        ax.xaxis.get_major_locator().set_params(integer=True)
+    # Epochs are whole numbers: no tick at 1.5.
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if curves:
         ax.legend(fontsize="small", frameon=False)
     return fig

@@ -129,8 +129,9 @@ def collect(store: RunStore, run_ids: Sequence[int]) -> Report:
     if unknown:
         names = ", ".join(str(i) for i in unknown)
         raise StoreError(
-            f"no run {names} in {store.path}" if len(unknown) == 1 else f"no runs {names} in "
-            f"{store.path}",
+            f"no run {names} in {store.path}"
+            if len(unknown) == 1
+            else f"no runs {names} in {store.path}",
             hint="`ktui runs` lists the recorded runs.",
         )
     return Report([_run_report(store, run_id) for run_id in run_ids], created_at=time.time())

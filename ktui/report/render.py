@@ -34,7 +34,9 @@ MAX_MISTAKES = 8
 
 # --------------------------------------------------------------------------- shared pieces
 def _time(timestamp: float | None) -> str:
-    return "—" if timestamp is None else datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+    return (
+        "—" if timestamp is None else datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+    )
 
 
 def _percent(value: float | None) -> str:
@@ -86,9 +88,7 @@ def final_rows(report: Report) -> list[tuple[str, list[str]]]:
     names: dict[str, None] = {}
     for part in report.runs:
         names.update(dict.fromkeys(part.final))
-    return [
-        (name, [format_metric(p.final.get(name)) for p in report.runs]) for name in names
-    ]
+    return [(name, [format_metric(p.final.get(name)) for p in report.runs]) for name in names]
 
 
 def parameter_rows(report: Report) -> list[tuple[str, list[str], bool]]:
@@ -96,7 +96,10 @@ def parameter_rows(report: Report) -> list[tuple[str, list[str], bool]]:
     return [
         (
             name,
-            [format_value(p.run.values[name]) if name in p.run.values else "—" for p in report.runs],
+            [
+                format_value(p.run.values[name]) if name in p.run.values else "—"
+                for p in report.runs
+            ],
             report.differs(name),
         )
         for name in report.parameter_names()
@@ -323,7 +326,8 @@ def _run_html(part: RunReport, several: bool) -> str:
     if part.tags or part.notes:
         out.append(f"<{level}>Tags and notes</{level}>")
         if part.tags:
-            out.append("<p>" + "".join(f'<span class="tag">{escape(t)}</span>' for t in part.tags))
+            tags = "".join(f'<span class="tag">{escape(t)}</span>' for t in part.tags)
+            out.append(f"<p>{tags}</p>")
         if part.notes:
             out.append(f'<div class="notes">{escape(part.notes)}</div>')
     if part.run.error:
@@ -477,7 +481,11 @@ def render_markdown(report: Report, files: str) -> tuple[str, dict[str, bytes]]:
             ]
             labels = list(evaluation.labels)
             rows = [
-                [name, *(str(int(c)) for c in evaluation.matrix[i]), _ratio(float(evaluation.recall[i]))]
+                [
+                    name,
+                    *(str(int(c)) for c in evaluation.matrix[i]),
+                    _ratio(float(evaluation.recall[i])),
+                ]
                 for i, name in enumerate(labels)
             ]
             rows.append(["precision", *(_ratio(float(p)) for p in evaluation.precision), ""])
@@ -496,7 +504,9 @@ def render_markdown(report: Report, files: str) -> tuple[str, dict[str, bytes]]:
                     out += [f"- {caption}"]
             out.append("")
         if part.run.model:
-            layers = [layer for layer in part.run.model.get("layers") or [] if isinstance(layer, dict)]
+            layers = [
+                layer for layer in part.run.model.get("layers") or [] if isinstance(layer, dict)
+            ]
             out += [f"{prefix} Model", ""]
             out += _md_table(
                 ["layer", "kind", "output shape", "parameters"],
