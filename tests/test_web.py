@@ -183,3 +183,21 @@ def test_the_dashboard_in_a_browser_trains_dummy_binary(tmp_path: Path) -> None:
     for record in epochs:
         assert format_metric(record.metrics["loss"]) in screen
     assert (tmp_path / "served.png").stat().st_size > 10_000
+
+
+def test_stopping_the_server_with_a_tab_open_ends_promptly(tmp_path: Path) -> None:
+    from ktui.web.server import SHUTDOWN_SECONDS
+
+    with (
+        serving("--store", str(tmp_path / "runs.sqlite"), "serve", "--port", "0") as served,
+        chromium(1000, 700, text_dom=True) as driver,
+    ):
+        driver.get(served.url)
+        wait_for_text(driver, "Presets", timeout=60)
+        started = time.monotonic()
+        served.process.terminate()
+        code = served.process.wait(timeout=60)
+        stopped = time.monotonic() - started
+    assert code == 0
+    # Without ending the tabs' sessions itself, aiohttp waits 60 s for open websockets.
+    assert stopped < SHUTDOWN_SECONDS + 5

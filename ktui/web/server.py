@@ -38,6 +38,9 @@ TOKEN_BYTES = 24
 TOKEN_PARAMETER = "token"
 """The query parameter of the printed URL that carries the token."""
 
+SHUTDOWN_SECONDS = 10.0
+"""How long stopping the server waits for the tabs' ktui processes to quit."""
+
 REFUSED = (
     "ktui: this address needs its token. Open the URL that `ktui serve` printed "
     "(it ends in ?token=...).\n"
@@ -127,7 +130,11 @@ def _make_server_class() -> type[Any]:
     """:class:`TokenServer`, defined once textual-serve is known to be importable."""
     import aiohttp_jinja2
     from aiohttp import web
+    from aiohttp.web_runner import GracefulExit
     from textual_serve.server import Server
+
+    def _raise_exit() -> None:
+        raise GracefulExit()
 
     Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -142,6 +149,8 @@ def _make_server_class() -> type[Any]:
             # servers on one machine do not overwrite each other's.
             self.cookie = f"ktui_token_{port}"
             self.ready: Callable[[], None] = lambda: None
+            self.sessions: set[asyncio.Task[Any]] = set()
+            self.stopping = False
 
         def _valid(self, given: str | None) -> bool:
             return given is not None and secrets.compare_digest(
@@ -154,6 +163,15 @@ def _make_server_class() -> type[Any]:
             in_query = self._valid(request.query.get(TOKEN_PARAMETER))
             if not (in_query or self._valid(request.cookies.get(self.cookie))):
                 return web.Response(status=403, text=REFUSED)
+            if request.path == "/ws":
+                # A browser tab's session: kept so that stopping the server ends it.
+                task = asyncio.current_task()
+                assert task is not None
+                self.sessions.add(task)
+                try:
+                    return await handler(request)
+                finally:
+                    self.sessions.discard(task)
             response = await handler(request)
             if in_query and not response.prepared:
                 # The page's scripts, styles and websocket carry no query of ours: the
@@ -189,6 +207,25 @@ def _make_server_class() -> type[Any]:
         async def on_startup(self, app: web.Application) -> None:
             self.ready()
 
+        def request_exit(self) -> None:
+            """Ctrl+C or SIGTERM: end the tabs' sessions first, then stop the server
+            (a second Ctrl+C stops it at once)."""
+            if self.stopping:
+                raise GracefulExit()
+            self.stopping = True
+            asyncio.ensure_future(self._end_sessions_then_exit())
+
+        async def _end_sessions_then_exit(self) -> None:
+            # Ending a session closes its websocket and tells its ktui to quit. It has to
+            # happen while the server still reads from its connections: aiohttp's own
+            # shutdown stops that first, and then waits out every open websocket.
+            sessions = list(self.sessions)
+            for task in sessions:
+                task.cancel()
+            if sessions:
+                await asyncio.wait(sessions, timeout=SHUTDOWN_SECONDS)
+            asyncio.get_running_loop().call_soon(_raise_exit)
+
         def initialize_logging(self) -> None:
             # textual-serve logs every app start at INFO; only problems are worth a line.
             logging.basicConfig(level=logging.WARNING, format="ktui serve: %(message)s")
@@ -208,6 +245,7 @@ def _make_server_class() -> type[Any]:
                 handle_signals=False,
                 loop=loop,
                 access_log=None,
+                shutdown_timeout=SHUTDOWN_SECONDS,
                 print=None,
             )
 
