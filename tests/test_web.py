@@ -174,15 +174,35 @@ def test_the_dashboard_in_a_browser_trains_dummy_binary(tmp_path: Path) -> None:
         assert "3/3" in screen
         driver.save_screenshot(str(tmp_path / "served.png"))
 
+        # The history, the run's detail, and its report: written on the server and
+        # opened in a new browser tab.
+        keys.send_keys("h")
+        wait_for_text(driver, "finished", timeout=30)
+        keys.send_keys(Keys.ENTER)
+        wait_for_text(driver, "Overview", timeout=30)
+        keys.send_keys("x")
+        deadline = time.monotonic() + 60
+        while len(driver.window_handles) < 2 and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert len(driver.window_handles) == 2, "the report did not open in a new tab"
+        driver.switch_to.window(driver.window_handles[1])
+        deadline = time.monotonic() + 30
+        while not driver.find_elements(By.TAG_NAME, "h1") and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert driver.find_element(By.TAG_NAME, "h1").text == "Run 1 — dummy_binary"
+        assert len(driver.find_elements(By.CSS_SELECTOR, "figure.chart svg")) == 2
+
     with RunStore(store_path) as store:
         (run,) = store.list_runs()
         assert run.preset == "dummy_binary" and run.status == "finished"
         epochs = store.epochs(run.id)
+        folder = store.folder(run.id)
     assert [e.epoch for e in epochs] == [1, 2, 3]
     # Each recorded epoch's loss is on the screen the browser showed.
     for record in epochs:
         assert format_metric(record.metrics["loss"]) in screen
     assert (tmp_path / "served.png").stat().st_size > 10_000
+    assert (folder / "report.html").is_file()
 
 
 def test_stopping_the_server_with_a_tab_open_ends_promptly(tmp_path: Path) -> None:
