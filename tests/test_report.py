@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import io
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -289,3 +290,37 @@ def test_the_report_package_loads_no_keras_tensorflow_or_textual() -> None:
 
 
 assert len(SPECS) >= 5  # runs_data's runs 1-5 are used above
+
+
+def test_wrong_predictions_of_images_are_inline_pngs(recorded: RunStore, tmp_path: Path) -> None:
+    import numpy as np
+
+    from ktui.core.insight import PREDICTIONS_FILE, Evaluation, Mistakes
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(12, 28, 28)).astype(np.uint8)
+    mistakes = Mistakes(
+        index=np.arange(12) * 3,
+        true=np.full(12, 7),
+        predicted=np.full(12, 1),
+        probability=np.linspace(0.99, 0.6, 12),
+        images=images,
+    )
+    matrix = np.diag(np.full(10, 90)) + 1
+    labels = tuple(f"digit {i}" for i in range(10))
+    Evaluation(labels, matrix, mistakes, images_total=12).save(
+        recorded.folder(3) / PREDICTIONS_FILE
+    )
+    html = write_report(recorded, [3], tmp_path / "digits.html").read_text(encoding="utf-8")
+    parsed = parse(html)
+    assert_self_contained(parsed, html)
+    assert len(parsed.images) == 8  # the 8 most confident of the 12
+    from PIL import Image
+
+    first = base64.b64decode(parsed.images[0].split(",", 1)[1])
+    with Image.open(io.BytesIO(first)) as picture:
+        assert picture.size == (112, 112)  # 28×28, each pixel a 4×4 block
+    words = parsed.words
+    assert "8 of 12 wrong predictions" in words
+    assert "#0: digit 7 → digit 1 (0.99)" in words
+    assert "1,000 test samples" in words  # 10×90 right + 100 off the diagonal
