@@ -151,6 +151,7 @@ def _make_server_class() -> type[Any]:
             self.ready: Callable[[], None] = lambda: None
             self.sessions: set[asyncio.Task[Any]] = set()
             self.stopping = False
+            self.stopper: asyncio.Future[None] | None = None
 
         def _valid(self, given: str | None) -> bool:
             return given is not None and secrets.compare_digest(
@@ -213,7 +214,8 @@ def _make_server_class() -> type[Any]:
             if self.stopping:
                 raise GracefulExit()
             self.stopping = True
-            asyncio.ensure_future(self._end_sessions_then_exit())
+            # Kept: the loop holds tasks only weakly.
+            self.stopper = asyncio.ensure_future(self._end_sessions_then_exit())
 
         async def _end_sessions_then_exit(self) -> None:
             # Ending a session closes its websocket and tells its ktui to quit. It has to
