@@ -219,8 +219,9 @@ def _cells(values: Sequence[str], *, num: bool = False) -> str:
     return "".join(f"<td{cls}>{escape(v)}</td>" for v in values)
 
 
-def _head(report: Report, first: str = "") -> str:
-    heads = "".join(f'<th class="num">{escape(run_label(p))}</th>' for p in report.runs)
+def _head(report: Report, first: str = "", *, num: bool = True) -> str:
+    cls = ' class="num"' if num else ""
+    heads = "".join(f"<th{cls}>{escape(run_label(p))}</th>" for p in report.runs)
     return f"<thead><tr><th>{escape(first)}</th>{heads}</tr></thead>"
 
 
@@ -366,7 +367,7 @@ def render_html(report: Report) -> str:
         f'<p class="meta">A ktui {escape(report.version)} report, made '
         f"{escape(_time(report.created_at))}.</p>",
         "<h2>Runs</h2>" if several else "<h2>Run</h2>",
-        f"<table>{_head(report)}<tbody>",
+        f"<table>{_head(report, num=False)}<tbody>",
     ]
     for label, cells in overview_rows(report):
         out.append(f"<tr><th>{escape(label)}</th>{_cells(cells)}</tr>")
