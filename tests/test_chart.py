@@ -272,9 +272,7 @@ def test_y_ticks_are_nice_evenly_spaced_and_none_is_skipped(
             math.isclose(s, log_steps[0], rel_tol=1e-6) and math.isclose(s, round(s))
             for s in log_steps
         )
-        one_two_five_steps = ascending == pytest.approx(
-            one_two_five(ascending[0], len(ascending))
-        )
+        one_two_five_steps = ascending == pytest.approx(one_two_five(ascending[0], len(ascending)))
     if not (decades or one_two_five_steps):
         # Linear, or a log axis within one decade: evenly spaced values.
         assert evenly, values
