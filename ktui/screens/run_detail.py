@@ -12,17 +12,18 @@ from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, RichLog, Static, TabbedContent, TabPane
 
-from ktui.cli.runs import (
+from ktui.core.errors import StoreError
+from ktui.core.format import format_metric, format_seconds
+from ktui.presentation import (
     format_best,
     format_duration,
     format_epochs,
     format_error_percent,
     format_time,
     format_value,
+    status_theme_variable,
 )
-from ktui.core.errors import StoreError
-from ktui.core.format import format_metric, format_seconds
-from ktui.screens.runs import STATUS_COLOR, confirm_delete, edit_rerun, rerun
+from ktui.screens.run_actions import confirm_delete, edit_rerun, rerun
 from ktui.store import EpochRecord, Run, RunStore
 from ktui.widgets.chart import MetricChart, Series, metric_groups
 
@@ -141,7 +142,7 @@ class RunDetailScreen(Screen[None]):
 
     # ------------------------------------------------------------------ parts
     def _show_title(self, run: Run) -> None:
-        color = self.app.theme_variables.get(STATUS_COLOR.get(run.status, ""), "")
+        color = self.app.theme_variables.get(status_theme_variable(run.status) or "", "")
         title = Text()
         title.append(f"Run {run.id}", style="bold")
         title.append(f" · {run.preset} · ")
