@@ -122,12 +122,12 @@ ENVIRONMENT = {
 
 EXIT_CODES = {
     0: "done",
-    1: "it ran but did not succeed (a failed run, a broken preset file, nothing to attach to)",
-    2: "refused: a mistake on the command line, in a preset, the data, the store or "
-    "config.toml (nothing was started)",
+    1: "ran, but did not succeed (a run failed, a broken preset file, ...)",
+    2: "refused: a mistake in the command line, a preset, the data, the store\n"
+    "       or config.toml, an unknown run, a run that has ended",
     129: "a run stopped because its terminal hung up (SIGHUP)",
-    130: "a run stopped by Ctrl+C (SIGINT) or from ktui",
-    143: "a run stopped by SIGTERM (e.g. `kill PID`, a batch system)",
+    130: "a run stopped by Ctrl+C (SIGINT) or from another ktui",
+    143: "a run stopped by SIGTERM (`kill PID`, a batch system ending the job)",
 }
 """Every exit code of ``ktui`` (the README's "Exit codes" lists the same)."""
 
@@ -189,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
             [
                 "ktui                                  # the dashboard",
                 "ktui run mnist_mlp --set epochs=3     # train without the full screen",
+                "ktui run mnist_cnn --detach           # in the background; prints the run id",
                 "ktui runs --store runs.db             # the recorded runs of another store",
+                "ktui runs stop 12                     # steer a run that is going",
                 "ktui completion bash > ~/.local/share/bash-completion/completions/ktui",
             ],
             _ALL_ENV,

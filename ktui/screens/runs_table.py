@@ -71,7 +71,8 @@ COLUMNS: tuple[Column, ...] = (
 """The columns after the mark column, in order; ``s`` cycles through them."""
 
 TAGS_COLUMN = "tags"
-"""The last column's key: shown only when some run in the store has tags."""
+"""The tags column's key, after the status: shown only when some run in the store has
+tags (it does not sort)."""
 
 SORT_COLUMNS: dict[str, Column] = {column.key: column for column in COLUMNS}
 
@@ -294,10 +295,10 @@ class RunsTable(DataTable[Text]):
     def _layout_columns(self) -> None:
         """Empty the table and lay its columns out for the view and the screen's width.
 
-        The columns up to the status fit in the width when they can: the
+        The columns up to the status (and the tags) fit in the width when they can: the
         hyperparameters column gets what the others leave; when every run shown is
         judged by the same metric, its name goes in the header, not in each cell.
-        The started, duration and tags columns may need scrolling right (→) on a
+        The started and duration columns may need scrolling right (→) on a
         narrow screen; the line under the table always has them.
         """
         self.clear(columns=True)
@@ -317,19 +318,22 @@ class RunsTable(DataTable[Text]):
         fixed += widest("best", [self._best_text(run) for run in sample]) + 2
         fixed += widest("test_error", [format_error_percent(run) for run in sample]) + 2
         fixed += widest("status", [run.status for run in sample]) + 2
+        # A store that never used tags keeps the table it always had.
+        self._show_tags = bool(self.tags)
+        if self._show_tags:
+            tags = [format_tags(self.tags.get(run.id, ())) for run in sample]
+            fixed += max([len(TAGS_COLUMN), *map(len, tags)]) + 2
         room = self.app.size.width - 2 - fixed - 2  # the scrollbar, the column's padding
         low, high = VALUES_WIDTH
         if room < labels["values"].cell_len:
             labels["values"] = self._label(SORT_COLUMNS["values"], "values")
         self._values_width = max(low, min(high, room))
         self._laid_out_for = self.app.size.width
-        # A store that never used tags keeps the table it always had.
-        self._show_tags = bool(self.tags)
         self.add_column(" ", key="mark")
         for column in COLUMNS:
             self.add_column(labels[column.key], key=column.key)
-        if self._show_tags:
-            self.add_column("tags", key=TAGS_COLUMN)
+            if column.key == "status" and self._show_tags:
+                self.add_column(TAGS_COLUMN, key=TAGS_COLUMN)
 
     def _best_text(self, run: RunSummary) -> str:
         if self._best_metric is not None:
@@ -352,7 +356,7 @@ class RunsTable(DataTable[Text]):
             Text(format_duration(run), justify="right"),
         ]
         if self._show_tags:
-            cells.append(Text(format_tags(self.tags.get(run.id, ()))))
+            cells.insert(7, Text(format_tags(self.tags.get(run.id, ()))))
         return cells
 
     def _mark_cell(self, run_id: int) -> Text:
