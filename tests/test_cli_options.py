@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 import pytest
-from conftest import KtuiDirs, run_ktui
+from conftest import KtuiDirs, run_ktui, run_python
 
 from ktui.cli import EXIT_CODES, SHELLS, build_parser, main, parse_args
 from ktui.core.config import Config, ConfigError, load_config, save_setting
@@ -230,3 +230,23 @@ def test_saving_a_setting_keeps_the_others_and_refuses_a_broken_file(
     with pytest.raises(ConfigError):
         save_setting("theme", "nord")
     assert path.read_text() == "store = 1\n"
+
+
+def test_a_broken_config_never_stops_a_scripts_fit(ktui_dirs: KtuiDirs) -> None:
+    """ktui.Dashboard in a person's script: the run is not recorded, and fit goes on."""
+    path = write_config(ktui_dirs, "store = 1\n")
+    script = """
+import numpy as np, keras
+from ktui import Dashboard
+model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(1, activation="sigmoid")])
+model.compile(loss="binary_crossentropy", optimizer="adam")
+x = np.random.default_rng(0).random((32, 4), dtype=np.float32)
+history = model.fit(x, x[:, :1] > 0.5, epochs=2, verbose=0, callbacks=[Dashboard("script")])
+print("fit ran", len(history.history["loss"]), "epochs")
+"""
+    result = run_python(script, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "fit ran 2 epochs" in result.stdout
+    assert f"ktui: this training is not recorded: {path}: store: expected a file path" in (
+        result.stdout + result.stderr
+    )
