@@ -20,7 +20,7 @@ from ktui.presentation import (
     format_error_percent,
     format_value,
 )
-from ktui.screens.runs import MAX_COMPARE, MIN_COMPARE
+from ktui.screens.runs_table import MAX_COMPARE, MIN_COMPARE
 from ktui.store import EpochRecord, Run
 from ktui.widgets.chart import PALETTE, MetricChart, Series, metric_groups
 

@@ -36,6 +36,8 @@ from ktui.presentation import (
 from ktui.screens.run_actions import confirm_delete, edit_rerun, rerun
 from ktui.screens.runs_table import (
     COLUMNS,
+    MAX_COMPARE,
+    MIN_COMPARE,
     SORT_COLUMNS,
     RunsTable,
     filter_runs,
@@ -48,8 +50,6 @@ if TYPE_CHECKING:
 
 POLL_SECONDS = 2.0
 """How often the list is re-read while some run is still going."""
-
-MIN_COMPARE, MAX_COMPARE = 2, 4
 
 _TABLE_ACTIONS = frozenset(
     ("open", "mark", "compare", "rerun", "edit", "delete", "sort", "reverse")

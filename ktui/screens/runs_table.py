@@ -40,6 +40,9 @@ CHUNK = 150
 and measure, and each step re-renders what the table shows: 150 rows keep a key
 pressed meanwhile waiting at most ~50 ms, in few enough steps."""
 
+MIN_COMPARE, MAX_COMPARE = 2, 4
+"""How many marked runs can be compared (the compare screen takes as many)."""
+
 VALUES_WIDTH = (12, 40)
 """The hyperparameters column gets what the screen's width leaves, within these bounds;
 longer texts are cut with "…" (the line under the table has them all)."""
