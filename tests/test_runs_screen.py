@@ -617,3 +617,12 @@ async def test_tags_show_in_a_column_and_filter_the_list(store: RunStore) -> Non
         screen.set_filters()
         await wait_for(pilot, lambda: screen.tag_filter is None and screen.loaded)
         assert len(shown_ids(screen)) == 7
+        # A run's detail has its tags and note under the title.
+        await pilot.press("escape")  # from the tag filter back to the table
+        await highlight(pilot, screen, 2)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        detail = app.screen
+        await wait_for(pilot, lambda: detail.run is not None)  # type: ignore[attr-defined]
+        title = str(detail.query_one("#detail-title", Static).render())
+        assert "· tags baseline, good\nfirst try" in title

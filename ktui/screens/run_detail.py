@@ -19,6 +19,7 @@ from ktui.presentation import (
     format_duration,
     format_epochs,
     format_error_percent,
+    format_tags,
     format_time,
     format_value,
     status_theme_variable,
@@ -66,6 +67,8 @@ class RunDetailScreen(Screen[None]):
         self.epochs: list[EpochRecord] = []
         self._metric_columns: list[str] = []
         self._log_size = 0
+        self._tags: list[str] = []
+        self._note = ""
 
     @property
     def ktui(self) -> KtuiApp:
@@ -109,6 +112,8 @@ class RunDetailScreen(Screen[None]):
         try:
             run = store.get_run(self.run_id)
             epochs = store.epochs(self.run_id)
+            self._tags = store.tags(self.run_id).get(self.run_id, [])
+            self._note = store.notes(self.run_id).get(self.run_id, "")
         except StoreError as exc:
             self._problem(f"Could not read run {self.run_id}: {exc}")
             return False
@@ -148,6 +153,10 @@ class RunDetailScreen(Screen[None]):
         title.append(f" · {run.preset} · ")
         title.append(run.status, style=f"bold {color}")
         title.append(f" · started {format_time(run.started_at)} · {format_duration(run)}")
+        if self._tags:
+            title.append(f" · tags {format_tags(self._tags)}")
+        if self._note:
+            title.append(f"\n{self._note}", style="italic")
         self.query_one("#detail-title", Static).update(title)
 
     def _show_overview(self, run: Run) -> None:
