@@ -250,3 +250,31 @@ print("fit ran", len(history.history["loss"]), "epochs")
     assert f"ktui: this training is not recorded: {path}: store: expected a file path" in (
         result.stdout + result.stderr
     )
+
+
+STORE_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("attach", "3"),
+    ("runs", "show", "3"),
+    ("runs", "export", "3"),
+    ("runs", "compare", "3", "4"),
+    ("runs", "stop", "3"),
+    ("runs", "pause", "3"),
+    ("runs", "resume", "3"),
+    ("runs", "lr", "3", "0.01"),
+    ("runs", "delete", "3", "--yes"),
+    ("runs", "tag", "3", "good"),
+    ("runs", "note", "3", "text"),
+)
+
+
+@pytest.mark.parametrize("command", STORE_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_a_store_given_after_the_command_is_the_one_it_uses(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    from ktui.store import RunStore
+
+    store = tmp_path / "given.db"
+    RunStore(store).close()  # exists, and has no run 3
+    result = run_ktui(*command, "--store", str(store), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"no run with id 3 in {store}" in result.stderr
