@@ -151,6 +151,15 @@ def test_completion_scripts_name_the_subcommands(shell: str) -> None:
     assert "--store" in script and "--presets" in script
 
 
+def test_completion_of_paths_and_no_shtab_at_every_start() -> None:
+    result = run_ktui("completion", "bash", timeout=60)
+    assert "_shtab_compgen_files" in result.stdout and "_shtab_compgen_dirs" in result.stdout
+    # shtab is imported only to write a script: it costs ~70 ms.
+    code = "import sys\nfrom ktui.cli import parse_args\nparse_args(['runs'])\n"
+    code += "assert 'shtab' not in sys.modules\n"
+    assert run_python(code).returncode == 0
+
+
 def test_completion_refuses_an_unknown_shell() -> None:
     result = run_ktui("completion", "tcsh", timeout=60)
     assert result.returncode == 2 and "invalid choice" in result.stderr

@@ -1,5 +1,5 @@
-"""The ``ktui`` command: the dashboard by default, plus ``run``, ``attach``, ``presets``
-and ``runs``.
+"""The ``ktui`` command: the dashboard by default, plus ``run``, ``attach``, ``presets``,
+``runs`` and ``completion``.
 
 Nothing here imports TensorFlow or Textual at module level: ``ktui presets`` answers
 instantly, and ``ktui run`` imports TensorFlow only after fd 2 is captured.
@@ -70,8 +70,6 @@ def _add_global_options(parser: argparse.ArgumentParser, level: int) -> None:
     keeps its own copy (``store__1``...), which :func:`_merge_global_options`
     combines: argparse gives a subcommand a fresh namespace, so a shared destination
     would let ``ktui --store A run x`` lose A."""
-    import shtab
-
     group = parser.add_argument_group("global options (accepted anywhere on the line)")
     for option in GLOBAL_OPTIONS:
         dest = option.dest if level == 0 else f"{option.dest}__{level}"
@@ -89,7 +87,30 @@ def _add_global_options(parser: argparse.ArgumentParser, level: int) -> None:
             kwargs["default"] = argparse.SUPPRESS
         action = group.add_argument(option.flag, **kwargs)
         if option.complete is not None:
-            action.complete = shtab.FILE if option.complete == "file" else shtab.DIRECTORY  # type: ignore[attr-defined]
+            _complete_with(action, option.complete)
+
+
+_COMPLETE = "ktui_complete"
+"""The attribute naming what the shell completes an argument with (``file`` or
+``directory``), turned into shtab's own when a completion script is written: importing
+shtab costs ~70 ms, too much for every ``ktui`` start."""
+
+
+def _complete_with(action: argparse.Action, kind: str) -> None:
+    setattr(action, _COMPLETE, kind)
+
+
+def _shtab_completions(parser: argparse.ArgumentParser) -> None:
+    """Give every argument marked by :func:`_complete_with` shtab's completion."""
+    import shtab
+
+    for action in parser._actions:
+        kind = getattr(action, _COMPLETE, None)
+        if kind is not None:
+            action.complete = shtab.FILE if kind == "file" else shtab.DIRECTORY  # type: ignore[attr-defined]
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _shtab_completions(child)
 
 
 def _merge_global_options(args: argparse.Namespace) -> argparse.Namespace:
@@ -309,8 +330,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_runs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     """``ktui runs`` (list) and its actions: show, export, compare, steer, tidy."""
-    import shtab
-
     from ktui.store.db import SORT_KEYS, STATUSES
 
     runs = _sub(
@@ -387,7 +406,7 @@ def _add_runs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     output = export.add_argument(
         "-o", "--output", metavar="FILE", type=Path, help="write to FILE instead of stdout"
     )
-    output.complete = shtab.FILE  # type: ignore[attr-defined]
+    _complete_with(output, "file")
     compare = action(
         "compare",
         "2 to 4 runs side by side: differing hyperparameters and final metrics",
@@ -493,7 +512,9 @@ def print_completion(shell: str, out: TextIO | None = None) -> int:
     """
     import shtab
 
-    script = shtab.complete(build_parser(), shell=shell)
+    parser = build_parser()
+    _shtab_completions(parser)
+    script = shtab.complete(parser, shell=shell)
     print(script, file=out or sys.stdout)
     return 0
 
