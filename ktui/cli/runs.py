@@ -1,8 +1,10 @@
-"""``ktui runs``: list the recorded runs, show one, export one, compare a few.
+"""``ktui runs``: list the recorded runs, show one, export one, compare a few; steer a
+run that is going (stop, pause, resume, lr: through the store's control channel) and
+tidy the history (delete, tag, note).
 
 Tables are drawn with rich on a terminal and as plain aligned text otherwise, so
 the output can be piped into ``grep``, ``sort`` or ``column``. Nothing here loads
-TensorFlow: listing a thousand runs reads only the store's runs table.
+TensorFlow: listing a thousand runs reads only the store's runs and tags tables.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ TAG_MAX = 64
 
 
 def runs_command(args: argparse.Namespace, store_path: Path, out: TextIO | None = None) -> int:
-    """Run ``ktui runs [show|export|compare]``; returns the exit code."""
+    """Run ``ktui runs [ACTION]``; returns the exit code."""
     console = Console(file=out or sys.stdout, highlight=False)
     if not console.is_terminal:
         console.soft_wrap = True  # a pipe or a file: never wrapped at rich's 80 columns
