@@ -30,6 +30,8 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("runs", "tag", "3", "good"),
     ("runs", "note", "3", "a", "note"),
     ("completion", "bash"),
+    ("serve", "--port", "8123"),
+    ("report", "3", "--format", "md"),
 )
 
 

@@ -1,5 +1,5 @@
 """The ``ktui`` command: the dashboard by default, plus ``run``, ``attach``, ``presets``,
-``runs`` and ``completion``.
+``runs``, ``serve``, ``report`` and ``completion``.
 
 Nothing here imports TensorFlow or Textual at module level: ``ktui presets`` answers
 instantly, and ``ktui run`` imports TensorFlow only after fd 2 is captured.
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from ktui import __version__
 from ktui.core.config import load_config
@@ -177,10 +177,29 @@ _ALL_ENV = ("KTUI_STORE", "KTUI_DATA_DIR", "KTUI_CONFIG_DIR", "NO_COLOR", "KERAS
 class _Parser(argparse.ArgumentParser):
     """Every ktui parser: help texts kept as written, and the global options."""
 
-    def __init__(self, *args: Any, level: int = 0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, level: int | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
+        if level is None:
+            # A subcommand added with plain add_parser (``ktui serve``): argparse names
+            # it "ktui serve", one word per level below the top.
+            level = len(self.prog.split()) - 1
         _add_global_options(self, level)
+
+
+def _finish_help(
+    parser: argparse.ArgumentParser,
+    examples: Sequence[str],
+    env: Sequence[str],
+    codes: Sequence[int],
+) -> None:
+    """Give a subcommand defined elsewhere the epilog every ktui command has; its
+    one-line description is wrapped (the raw formatter keeps lines as written)."""
+    import textwrap
+
+    if parser.description and "\n" not in parser.description:
+        parser.description = textwrap.fill(parser.description, 80)
+    parser.epilog = _epilog(examples, env, codes)
 
 
 def _sub(
@@ -310,6 +329,25 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_runs_parser(sub)
+    from ktui.cli.report import add_report_parser
+    from ktui.cli.serve import add_serve_parser
+
+    # Defined beside their commands; the cast: our subparsers are ArgumentParsers too.
+    plain = cast("argparse._SubParsersAction[argparse.ArgumentParser]", sub)
+    add_serve_parser(plain)
+    add_report_parser(plain)
+    _finish_help(
+        sub.choices["serve"],
+        ["ktui serve", "ktui serve --port 8080 --store runs.db"],
+        _ALL_ENV,
+        (0, 2),
+    )
+    _finish_help(
+        sub.choices["report"],
+        ["ktui report 12", "ktui report 12 14 --format md -o report.md"],
+        _STORE_ENV,
+        (0, 2),
+    )
 
     completion = _sub(
         sub,
@@ -541,6 +579,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ktui.cli.runs import runs_command
 
             return runs_command(args, store_path(args.store))
+        if args.command == "serve":
+            from ktui.cli.serve import serve_command
+
+            return serve_command(args)
+        if args.command == "report":
+            from ktui.cli.report import report_command
+
+            return report_command(args)
         if args.command == "presets":
             from ktui.cli.presets import list_presets
 

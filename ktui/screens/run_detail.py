@@ -24,6 +24,7 @@ from ktui.presentation import (
     format_value,
     status_theme_variable,
 )
+from ktui.screens.report import export_report
 from ktui.screens.run_actions import confirm_delete, edit_rerun, rerun
 from ktui.store import EpochRecord, Run, RunStore
 from ktui.widgets.chart import MetricChart, Series, metric_groups
@@ -54,6 +55,7 @@ class RunDetailScreen(Screen[None]):
         Binding("d,delete", "delete", "Delete"),
         Binding("y", "log_y", "Log y"),
         Binding("m", "smoothing", "Smooth"),
+        Binding("x", "report", "Report"),
         Binding("1", "tab('overview')", "Overview", show=False),
         Binding("2", "tab('curves')", "Curves", show=False),
         Binding("3", "tab('epochs')", "Epochs", show=False),
@@ -255,7 +257,7 @@ class RunDetailScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("rerun", "edit", "delete", "log_y", "smoothing"):
+        if action in ("rerun", "edit", "delete", "log_y", "smoothing", "report"):
             return True if self.run is not None else None
         return True
 
@@ -296,6 +298,11 @@ class RunDetailScreen(Screen[None]):
         """Delete this run, after asking; then back to the list."""
         if self.run is not None:
             confirm_delete(self, self.run, self._deleted)
+
+    def action_report(self) -> None:
+        """Write this run as a self-contained HTML report (in its folder)."""
+        if self.run is not None:
+            export_report(self, [self.run.id])
 
     def _deleted(self, run_id: int) -> None:
         self.app.pop_screen()
