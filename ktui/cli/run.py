@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -68,6 +69,10 @@ from ktui.store import RunStore
 
 #: Exit code of a run stopped because its terminal hung up (128 + SIGHUP).
 HANGUP_EXIT = 129
+
+#: Exit code of a run stopped by SIGTERM (128 + 15), as shells report a process it ended.
+SIGTERM_EXIT = 128 + signal.SIGTERM
+
 
 
 def prepare(
@@ -260,17 +265,19 @@ def _train(
     runs.close()
     if signals.hung_up:
         return HANGUP_EXIT
-    return exit_code(final)
+    return exit_code(final, signals.received[0] if signals.received else None)
 
 
-def exit_code(final: Event | None) -> int:
-    """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (as for Ctrl+C),
-    129 interrupted by a hang-up.
+def exit_code(final: Event | None, stopped_by: int | None = None) -> int:
+    """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (by Ctrl+C or from
+    another ktui), 143 stopped by SIGTERM (``stopped_by``), 129 interrupted by a hang-up.
 
     Errors found before training (a bad preset, ``--set`` or data path) exit with 2
     from :func:`ktui.cli.main`.
     """
     if isinstance(final, RunFinished):
+        if final.status == "stopped" and stopped_by == signal.SIGTERM:
+            return SIGTERM_EXIT
         return {"finished": 0, "interrupted": HANGUP_EXIT}.get(final.status, 130)
     return 1
 

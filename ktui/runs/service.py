@@ -261,6 +261,8 @@ class StopOnSignals:
     ) -> None:
         self.controls = controls
         self.count = 0
+        self.received: list[int] = []
+        """The stop signals that came, in order (``ktui run`` exits 143 for a SIGTERM)."""
         self.hung_up = False
         self._on_stop = on_stop
         self._hang_up = hang_up
@@ -268,6 +270,7 @@ class StopOnSignals:
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
+        self.received.append(signum)
         if self.count > 1:
             raise KeyboardInterrupt
         self.controls.stop()

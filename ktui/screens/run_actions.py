@@ -1,0 +1,131 @@
+"""Re-running, editing and deleting a recorded run from the screens that show one
+(the history and a run's detail): the plan, the checks, the messages, the dialog."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from textual.screen import Screen
+
+from ktui.core import data as data_mod
+from ktui.core.errors import KtuiError, StoreError
+from ktui.core.presets import RunConfig
+from ktui.runs import RerunPlan, plan_for_run
+from ktui.screens.dialogs import ConfirmDialog
+from ktui.store import RunSummary
+
+if TYPE_CHECKING:
+    from ktui.app import KtuiApp
+
+
+def training_in_progress(app: KtuiApp) -> str | None:
+    """A description of the run that is going in this app, or None."""
+    from ktui.screens.training import TrainingScreen
+
+    for screen in app.screen_stack:
+        if isinstance(screen, TrainingScreen) and screen.running and not screen.attached:
+            which = f"run {screen.run_id}" if screen.run_id is not None else "a run"
+            return f"{which} of {screen.preset_name}"
+    return None
+
+
+def plan_rerun(app: KtuiApp, run: RunSummary) -> RerunPlan | str:
+    """The re-run of ``run`` by the one planner (:func:`ktui.runs.plan_for_run`, also
+    used by the training screen), or why it cannot be re-run."""
+    try:
+        if app.store is None:
+            raise KtuiError("the run store is not open")
+        return plan_for_run(app.catalog.presets, app.store.get_run(run.id))
+    except KtuiError as exc:
+        return f"Run {run.id} cannot be re-run: {exc}."
+
+
+def rerun(screen: Screen[Any], run: RunSummary) -> bool:
+    """Start a run with ``run``'s preset, values and data; False (and a message) if not."""
+    app = cast("KtuiApp", screen.app)
+    busy = training_in_progress(app)
+    if busy is not None:
+        app.notify(f"{busy.capitalize()} is going; wait for it to end first.", severity="warning")
+        return False
+    plan = plan_rerun(app, run)
+    if isinstance(plan, str):
+        app.notify(plan, severity="error", timeout=10)
+        return False
+    if plan.notes:
+        app.notify(
+            f"Re-running run {run.id}, but it cannot keep everything: "
+            + "; ".join(plan.notes)
+            + ". Press e instead to edit it first.",
+            severity="warning",
+            timeout=10,
+        )
+    try:
+        config = plan.config()
+    except KtuiError as exc:
+        app.notify(
+            f"Run {run.id} cannot be re-run with the same values: {exc}. Press e to edit them.",
+            severity="error",
+            timeout=10,
+        )
+        return False
+    status = data_mod.locate(config.data)
+    if status.state == "missing":
+        app.notify(status.message, severity="error", timeout=10)
+        return False
+    start_training(app, config)
+    return True
+
+
+def start_training(app: KtuiApp, config: RunConfig) -> None:
+    """Push a training screen for ``config``."""
+    from ktui.screens.training import TrainingScreen
+
+    app.push_screen(TrainingScreen(config))
+
+
+def edit_rerun(screen: Screen[Any], run: RunSummary) -> bool:
+    """Open the form of ``run``'s preset, filled in with its values and data."""
+    app = cast("KtuiApp", screen.app)
+    plan = plan_rerun(app, run)
+    if isinstance(plan, str):
+        app.notify(plan, severity="error", timeout=10)
+        return False
+    from ktui.screens.form import FormScreen
+
+    app.push_screen(FormScreen(plan.preset, plan.values, plan.data))
+    if plan.notes:
+        app.notify(
+            "; ".join(plan.notes).capitalize() + ". The form has the preset's current fields.",
+            severity="warning",
+            timeout=8,
+        )
+    return True
+
+
+def confirm_delete(screen: Screen[Any], run: RunSummary, deleted: Callable[[int], None]) -> None:
+    """Ask, then delete ``run`` (its epochs, log and folder); ``deleted(id)`` afterwards."""
+    app = cast("KtuiApp", screen.app)
+    store = app.store
+    if store is None:
+        return
+
+    def answer(confirmed: bool | None) -> None:
+        if not confirmed:
+            return
+        try:
+            store.delete_run(run.id)
+        except StoreError as exc:
+            app.notify(f"Run {run.id} was not deleted: {exc}", severity="error", timeout=10)
+            return
+        app.notify(f"Deleted run {run.id}.")
+        deleted(run.id)
+
+    app.push_screen(
+        ConfirmDialog(
+            f"Delete run {run.id} ({run.preset}, {run.status})? Its epochs, log and saved "
+            "model are removed for good.",
+            confirm="Delete",
+        ),
+        answer,
+    )
