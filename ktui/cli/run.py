@@ -74,7 +74,6 @@ HANGUP_EXIT = 129
 SIGTERM_EXIT = 128 + signal.SIGTERM
 
 
-
 def prepare(
     catalog: PresetCatalog, name: str, assignments: Sequence[str], data: str | None
 ) -> RunConfig:

@@ -404,8 +404,6 @@ def _v4_tags_and_notes(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX run_tags_by_tag ON run_tags(tag)")
 
 
-
-
 def _v5(db: sqlite3.Connection) -> None:
     """The run's data source as typed, its objective, learning-rate changes as rows, and
     why it made no confusion matrix; best epochs recomputed by the one metric policy."""
