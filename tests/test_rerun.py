@@ -98,8 +98,12 @@ async def test_the_training_screen_and_the_history_plan_the_same_rerun(
     configs: list[RunConfig] = []
     async with app.run_test(size=(120, 40)) as pilot:
         # From the history.
-        app.push_screen(RunsScreen())
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.view)
+        await pilot.press("h")  # the history, from the preset screen
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        await wait_for(pilot, lambda: bool(runs.runs) and runs.loaded)
+        await pilot.pause()
         await pilot.press("r")
         await wait_for(pilot, lambda: len(trainer.runs) == 1)
         assert "no longer has momentum" in notices(app)
