@@ -16,7 +16,7 @@ from ktui.cli import main
 from ktui.cli.runs import delete_runs
 from ktui.core.events import LearningRateChanged
 from ktui.store import RunStore
-from ktui.store.db import SCHEMA_VERSION
+from ktui.store.schema import SCHEMA_VERSION
 
 
 def make_runs(path: Path, count: int = 3) -> list[int]:

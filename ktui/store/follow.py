@@ -42,13 +42,13 @@ from ktui.core.events import (
     RunStarted,
 )
 from ktui.store.control import send_command
-from ktui.store.db import (
+from ktui.store.db import RunStore
+from ktui.store.records import (
     CommandKind,
     LearningRateRecord,
     Run,
     RunProgress,
     RunSnapshot,
-    RunStore,
     RunSummary,
 )
 

@@ -39,8 +39,9 @@ from ktui.core.events import (
 )
 from ktui.core.metrics import MetricPolicy
 from ktui.core.presets import RunConfig
-from ktui.store.db import EpochRecord, RunStore
+from ktui.store.db import RunStore
 from ktui.store.export import history_csv
+from ktui.store.records import EpochRecord
 
 MAX_LOG_CHARS = 4_000_000
 """A run's log beyond this many characters is counted, not kept: a run that warns on

@@ -1,0 +1,210 @@
+"""The run store's schema, one migration per version.
+
+The schema's version is ``PRAGMA user_version``: :data:`MIGRATIONS` brings an older
+file forward, one step at a time, inside one transaction (the store makes a backup
+copy first, see :class:`~ktui.store.db.RunStore`). A released migration is never
+edited: a change to the schema is a new one at the end, and :data:`SCHEMA_VERSION`
+goes up by one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from ktui.core.metrics import BestEpoch
+from ktui.store.rows import loads
+
+SCHEMA_VERSION = 5
+"""The schema this ktui writes; older files are migrated, newer ones refused."""
+
+APPLICATION_ID = 0x6B747569
+"""``PRAGMA application_id`` of a ktui store ("ktui"), to tell it from other SQLite files."""
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    """The first schema: runs, their epochs and their log lines."""
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute(
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: a deleted id is never reused
+            preset TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN
+                ('running', 'finished', 'stopped', 'failed', 'interrupted')),
+            hyperparameters TEXT NOT NULL DEFAULT '{}',
+            data TEXT NOT NULL DEFAULT '',
+            device TEXT NOT NULL DEFAULT '',
+            versions TEXT NOT NULL DEFAULT '{}',
+            model TEXT,
+            info TEXT NOT NULL DEFAULT '{}',
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            seconds REAL,
+            test_loss REAL,
+            test_accuracy REAL,
+            error TEXT,
+            error_type TEXT,
+            traceback TEXT,
+            pid INTEGER,
+            host TEXT,
+            process TEXT,
+            folder TEXT NOT NULL DEFAULT ''
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE epochs (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            epoch INTEGER NOT NULL,
+            metrics TEXT NOT NULL,
+            learning_rate REAL,
+            seconds REAL,
+            samples_per_second REAL,
+            ended_at REAL,
+            PRIMARY KEY (run_id, epoch)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE log (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            line TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX log_by_run ON log(run_id, id)")
+
+
+def _v2(db: sqlite3.Connection) -> None:
+    """Summary columns and indexes, so listing 1,000 runs never reads their 100,000 epochs."""
+    for column in (
+        "defaults TEXT NOT NULL DEFAULT '{}'",
+        "epochs_done INTEGER NOT NULL DEFAULT 0",
+        "epochs_planned INTEGER",
+        "best_metric TEXT",
+        "best_value REAL",
+        "best_epoch INTEGER",
+    ):
+        db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
+    db.execute("CREATE INDEX runs_by_status ON runs(status)")
+    db.execute("CREATE INDEX runs_by_preset ON runs(preset)")
+    db.execute("CREATE INDEX runs_by_start ON runs(started_at)")
+    # Fill the new columns in for the runs already recorded.
+    for run_id, info in db.execute("SELECT id, info FROM runs").fetchall():
+        summary = BestEpoch()
+        for epoch, metrics in db.execute(
+            "SELECT epoch, metrics FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)
+        ):
+            summary.add(epoch, loads(metrics, {}))
+        planned = loads(info, {}).get("epochs")
+        db.execute(
+            "UPDATE runs SET epochs_done = ?, epochs_planned = ?, best_metric = ?,"
+            " best_value = ?, best_epoch = ? WHERE id = ?",
+            (
+                summary.epochs,
+                planned if isinstance(planned, int) else None,
+                summary.metric,
+                summary.value,
+                summary.epoch,
+                run_id,
+            ),
+        )
+
+
+def _v3(db: sqlite3.Connection) -> None:
+    """Live progress on the run row and the control commands a run's process polls."""
+    for column in (
+        "phase TEXT",
+        "phase_detail TEXT NOT NULL DEFAULT ''",
+        "progress_epoch INTEGER",
+        "progress_step INTEGER",
+        "progress_steps INTEGER",
+        "progress_logs TEXT",
+        "samples_per_second REAL",
+        "epoch_elapsed REAL",
+        "learning_rate_change TEXT",
+        "updated_at REAL",
+    ):
+        db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
+    db.execute(
+        """
+        CREATE TABLE commands (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('pause', 'resume', 'stop', 'learning_rate')),
+            value REAL,
+            created_at REAL NOT NULL,
+            taken_at REAL
+        )
+        """
+    )
+    # The run's process looks for pending commands five times a second: keep that
+    # an index lookup however many commands were ever sent.
+    db.execute("CREATE INDEX commands_pending ON commands(run_id, id) WHERE taken_at IS NULL")
+
+
+def _v4_tags_and_notes(db: sqlite3.Connection) -> None:
+    """Tags (any number per run, found by tag through an index) and a note per run,
+    set from the command line (``ktui runs tag`` / ``note``)."""
+    db.execute("ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+    db.execute(
+        """
+        CREATE TABLE run_tags (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (run_id, tag)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX run_tags_by_tag ON run_tags(tag)")
+
+
+def _v5(db: sqlite3.Connection) -> None:
+    """The run's data source as typed, its objective, learning-rate changes as rows, and
+    why it made no confusion matrix; best epochs recomputed by the one metric policy."""
+    for column in (
+        "data_source TEXT",
+        "monitor TEXT",
+        "monitor_mode TEXT NOT NULL DEFAULT 'auto'",
+        "evaluation_skipped TEXT",
+    ):
+        db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
+    db.execute(
+        """
+        CREATE TABLE lr_changes (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            epoch INTEGER NOT NULL,
+            step INTEGER NOT NULL,
+            value_before REAL,
+            value_after REAL,
+            source TEXT NOT NULL,
+            error TEXT NOT NULL DEFAULT '',
+            recorded_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX lr_changes_by_run ON lr_changes(run_id, id)")
+    # Earlier versions judged by val_accuracy first and guessed directions by suffix.
+    for (run_id,) in db.execute("SELECT id FROM runs").fetchall():
+        summary = BestEpoch()
+        for epoch, metrics in db.execute(
+            "SELECT epoch, metrics FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)
+        ):
+            summary.add(epoch, loads(metrics, {}))
+        db.execute(
+            "UPDATE runs SET best_metric = ?, best_value = ?, best_epoch = ? WHERE id = ?",
+            (summary.metric, summary.value, summary.epoch, run_id),
+        )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4_tags_and_notes, _v5)
+"""``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
+
+assert len(MIGRATIONS) == SCHEMA_VERSION
