@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write TensorBoard event files in the run's folder "
         "(`tensorboard --logdir` on the store's runs/ folder shows every such run)",
     )
+    run.add_argument(
+        "--backend",
+        metavar="NAME",
+        help="the Keras backend: tensorflow, jax or torch (default: the preset's backend "
+        "key, else KERAS_BACKEND or keras.json, else the first of them installed)",
+    )
     # The training process of a detached run: record into run N, created by the parent.
     run.add_argument("--run-id", type=int, help=argparse.SUPPRESS)
 
@@ -185,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     presets=args.presets,
                     show_log=args.log,
                     tensorboard=args.tensorboard,
+                    backend=args.backend,
                 )
             from ktui.cli.run import run_headless
 
@@ -197,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 store=args.store,
                 run_id=args.run_id,
                 tensorboard=args.tensorboard,
+                backend=args.backend,
             )
         from ktui.cli.dashboard import open_dashboard
 

@@ -5,6 +5,7 @@ A preset file has these parts (see ``presets/*.toml`` for complete examples)::
     name = "mnist_mlp"            # optional, defaults to the file name
     description = "..."
     seed = 7                      # optional; a number or "$hyperparameter"
+    backend = "jax"               # optional Keras backend: tensorflow | jax | torch
 
     [data]                        # where the arrays come from, and their preprocessing
     source = "mnist"              # random | mnist | fashion_mnist | path/to/file.npz
@@ -37,7 +38,7 @@ import math
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +47,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from ktui.core.backends import BACKENDS, normalize
 from ktui.core.data import DataSource, Transform, TransformSpecError, parse_source, parse_transform
 from ktui.core.errors import KtuiError, PresetError
 
@@ -55,7 +57,17 @@ Validation = Literal["test", "none"] | float
 _REF = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
-_TOP_KEYS = {"name", "description", "seed", "data", "model", "compile", "fit", "hyperparameters"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "seed",
+    "backend",
+    "data",
+    "model",
+    "compile",
+    "fit",
+    "hyperparameters",
+}
 _DATA_KEYS = {"source", "transforms", "train_samples", "test_samples", "features", "classes"}
 _MODEL_KEYS = {"input_shape", "layers"}
 _COMPILE_KEYS = {"optimizer", "loss", "metrics", "learning_rate"}
@@ -194,12 +206,17 @@ class Preset:
         return {name: hp.default for name, hp in self.hyperparameters.items()}
 
     def resolve(
-        self, values: Mapping[str, Any] | None = None, *, data: str | None = None
+        self,
+        values: Mapping[str, Any] | None = None,
+        *,
+        data: str | None = None,
+        backend: str | None = None,
     ) -> RunConfig:
         """Fill in hyperparameter ``values`` (defaults for the rest) and return a run's config.
 
-        ``data`` overrides the preset's data source (``--data``). Raises
-        :class:`PresetError` for an unknown name or an invalid value.
+        ``data`` overrides the preset's data source (``--data``), ``backend`` its
+        Keras backend (``--backend``). Raises :class:`PresetError` for an unknown
+        name or an invalid value, :class:`KtuiError` for an unknown backend.
         """
         merged = self.defaults()
         for name, value in (values or {}).items():
@@ -209,7 +226,10 @@ class Preset:
                 merged[name] = self.hyperparameters[name].validate(value)
             except ValueError as exc:
                 raise PresetError(self.source, f"hyperparameters.{name}", str(exc)) from None
-        return _build_config(self, merged, data)
+        config = _build_config(self, merged, data)
+        if backend is not None:
+            config = replace(config, backend=normalize(backend, where="--backend"))
+        return config
 
     def parse_assignments(self, assignments: Iterable[str]) -> dict[str, Any]:
         """Parse ``key=value`` strings (``--set``) into typed values; raises :class:`KtuiError`."""
@@ -251,6 +271,10 @@ class RunConfig:
     validation: Validation
     shuffle: bool
     seed: int | None
+    backend: str | None = None
+    """The Keras backend the preset or the person asked for; None: Keras's own setting
+    (``KERAS_BACKEND``, ``keras.json``), else the first installed (see
+    :mod:`ktui.core.backends`)."""
 
     def steps_per_epoch(self, train_samples: int) -> int:
         """Batches in one epoch: ``ceil(samples / batch_size)`` (the last batch may be short)."""
@@ -644,6 +668,16 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
     seed = raw.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise check.fail("seed", f"expected a whole number of at least 0, got {seed!r}")
+    backend = raw.get("backend")
+    if backend is not None:
+        try:
+            backend = normalize(backend) if isinstance(backend, str) else None
+        except KtuiError:
+            backend = None
+        if backend is None:
+            raise check.fail(
+                "backend", f"expected one of {', '.join(BACKENDS)}, got {raw['backend']!r}"
+            )
 
     return RunConfig(
         preset=preset,
@@ -661,6 +695,7 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
         validation=validation,
         shuffle=shuffle,
         seed=seed,
+        backend=backend,
     )
 
 
@@ -699,7 +734,7 @@ def _toml_key(key: str) -> str:
 def _to_toml(raw: Mapping[str, Any]) -> str:
     """Write a preset's dict back as TOML in the same layout as the shipped files."""
     lines: list[str] = []
-    for key in ("name", "description", "seed"):
+    for key in ("name", "description", "seed", "backend"):
         if key in raw:
             lines.append(f"{key} = {_toml_value(raw[key])}")
     for section in ("data", "model", "compile", "fit"):

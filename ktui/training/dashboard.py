@@ -148,7 +148,7 @@ class Dashboard(EventCallback):
         ).start()
         self._forward = fan_out(recorder, self._bridge)
         atexit.register(self._at_exit)
-        from ktui.training.engine import describe_device, versions
+        from ktui.training.devices import describe_device, versions
 
         self._emit(
             RunStarted(
