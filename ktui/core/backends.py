@@ -197,3 +197,16 @@ def activate(choice: BackendChoice) -> BackendChoice:
 def current(env: Mapping[str, str] | None = None) -> str:
     """The backend this process uses or will use once Keras loads."""
     return loaded() or choose(env=env).name
+
+
+def recorded(versions: Mapping[str, str]) -> str:
+    """A recorded run's backend and its version, e.g. ``jax 0.10.2`` (``—`` if unknown).
+
+    Runs recorded before ktui knew backends have no ``backend`` entry; they ran on
+    TensorFlow, whose version they list.
+    """
+    name = versions.get("backend") or ("tensorflow" if "tensorflow" in versions else "")
+    if not name:
+        return "—"
+    version = versions.get(name)
+    return f"{name} {version}" if version else name

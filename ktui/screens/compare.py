@@ -19,6 +19,7 @@ from ktui.cli.runs import (
     format_error_percent,
     format_value,
 )
+from ktui.core import backends
 from ktui.core.errors import StoreError
 from ktui.screens.runs import MAX_COMPARE, MIN_COMPARE
 from ktui.store import EpochRecord, Run
@@ -101,6 +102,7 @@ class CompareScreen(Screen[None]):
         for label, cells in (
             ("preset", [run.preset for run in self.runs]),
             ("data", [run.data or "—" for run in self.runs]),
+            ("backend", [backends.recorded(run.versions) for run in self.runs]),
         ):
             if len(set(cells)) > 1:
                 row(label, cells, highlight=True)

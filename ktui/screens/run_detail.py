@@ -20,6 +20,7 @@ from ktui.cli.runs import (
     format_time,
     format_value,
 )
+from ktui.core import backends
 from ktui.core.errors import StoreError
 from ktui.core.format import format_metric, format_seconds
 from ktui.screens.runs import STATUS_COLOR, confirm_delete, edit_rerun, rerun
@@ -333,6 +334,7 @@ def _info_grid(run: Run) -> Table:
     rows += [
         ("data", run.data or "—"),
         ("device", run.device or "—"),
+        ("backend", backends.recorded(run.versions)),
         ("versions", " · ".join(f"{k} {v}" for k, v in run.versions.items()) or "—"),
     ]
     if run.model:
