@@ -127,7 +127,9 @@ def test_events_arrive_in_order_with_the_right_fields() -> None:
     assert (started.batch_size, started.epochs, started.steps_per_epoch) == (16, 3, 4)
     assert started.device.startswith(("CPU", "GPU"))
     assert started.data == "random (seed 3)"
-    assert set(started.versions) == {"ktui", "keras", "tensorflow", "python"}
+    backend = keras.backend.backend()  # the versions name the backend in use, and its own
+    assert set(started.versions) == {"ktui", "keras", "backend", backend, "python"}
+    assert started.versions["backend"] == backend
     layers = started.model.layers
     assert [(layer.kind, layer.output_shape, layer.params) for layer in layers] == [
         ("Dense", "(None, 8)", 4 * 8 + 8),
@@ -410,6 +412,10 @@ def test_a_learning_rate_change_in_the_middle_of_an_epoch_lasts() -> None:
     assert ended[1].metrics["val_loss"] == pytest.approx(ended[0].metrics["val_loss"], abs=1e-6)
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="TensorFlow's own error: JAX and PyTorch do not check the labels' range",
+)
 def test_an_exception_in_training_becomes_a_failure_event() -> None:
     """Labels 0/1 with one output unit and a sparse loss: TensorFlow raises inside fit."""
     final, rec = train(tiny_config({"epochs": 2}, loss="sparse_categorical_crossentropy"))

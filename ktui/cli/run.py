@@ -162,7 +162,7 @@ def run_headless(
         notify=fan_out(recorder, events.put),
         warn=lambda text: recorder(LogLine(text)),
     ).start()
-    bridge(PhaseChanged("preparing data", "loading TensorFlow"))
+    bridge(PhaseChanged("preparing data", "loading Keras"))
     hung_up = False
 
     def on_hangup(signum: int, frame: object) -> None:
