@@ -253,3 +253,59 @@ def test_ktui_run_on_jax_records_the_backend_and_writes_tensorboard_files(
 def test_ktui_run_on_torch_records_the_backend(tmp_path: Path) -> None:
     versions, _ = _run_on("torch", tmp_path)
     assert versions["backend"] == "torch" and versions["torch"]
+
+
+# ------------------------------------------------------------------------- the dashboard
+def test_the_model_view_says_what_each_backend_does_with_channels_first() -> None:
+    assert "transposes channels-first images" in str(
+        backends.layout_note("tensorflow", "channels_first")
+    )
+    assert backends.layout_note("torch", "channels_first") is None  # PyTorch's own layout
+    assert "transposes channels-last" in str(backends.layout_note("torch", "channels_last"))
+    assert backends.layout_note("tensorflow", None) is None
+
+
+async def test_the_form_starts_a_run_on_another_backend_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakes import FakeTrainer
+    from test_app import open_form, wait_for
+    from textual.widgets import Select
+
+    from ktui.app import create_app
+    from ktui.core.presets import load_catalog, shipped_presets_dir
+
+    launched: list[str | None] = []
+
+    def launch(config: object, *args: object, **kwargs: object) -> tuple[int, int, Path]:
+        launched.append(getattr(config, "backend", None))
+        raise KtuiError("not started in this test")  # the form says so and stays
+
+    monkeypatch.setattr("ktui.cli.run.launch_detached", launch)
+    monkeypatch.setattr(backends, "is_installed", lambda name: True)
+    monkeypatch.setattr(backends, "current", lambda env=None: "tensorflow")
+    trained: list[object] = []
+
+    class Trainer(FakeTrainer):
+        def run(self, config: object, *args: object, **kwargs: object) -> object:
+            trained.append(config)
+            return super().run(config, *args, **kwargs)  # type: ignore[arg-type]
+
+    app = create_app(
+        load_catalog([shipped_presets_dir()]),
+        trainer_factory=Trainer,
+        user_presets_dir=tmp_path,
+        store=RunStore(tmp_path / "runs.sqlite"),
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        select = form.query_one("#backend-select", Select)
+        assert select.value == "auto"
+        select.value = "jax"
+        await pilot.pause()
+        config = form.config()
+        assert config is not None and config.backend == "jax"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: bool(launched))
+        assert app.screen is form  # not trained here, on this dashboard's TensorFlow
+    assert launched == ["jax"] and trained == []

@@ -210,3 +210,30 @@ def recorded(versions: Mapping[str, str]) -> str:
         return "—"
     version = versions.get(name)
     return f"{name} {version}" if version else name
+
+
+def layout_note(backend: str, order: str | None) -> str | None:
+    """What the backend does with images in ``order`` (``channels_first`` or
+    ``channels_last``), when it is not simply run as it is; for the model view.
+
+    From Keras 3's backends: TensorFlow pools channels last only, so Keras transposes
+    channels-first images around each pooling layer (its convolution runs channels
+    first); PyTorch works channels first, so there it is channels-last images that
+    Keras transposes around each convolution and pooling; JAX (XLA) takes either.
+    The cost per epoch on the reference machine is in the README (Performance).
+    """
+    if backend == "tensorflow" and order == "channels_first":
+        return (
+            "On TensorFlow, Keras transposes channels-first images to channels last and back "
+            "around each pooling layer (TensorFlow pools channels last only); the "
+            "convolution runs channels first. The README's Performance section says what "
+            "that costs."
+        )
+    if backend == "torch" and order == "channels_last":
+        return (
+            "On PyTorch, Keras transposes channels-last images to channels first and back "
+            "around each convolution and pooling layer (PyTorch works channels first)."
+        )
+    if backend == "jax" and order is not None:
+        return f"On JAX, XLA runs {order.replace('_', ' ')} images as they are."
+    return None
