@@ -53,7 +53,7 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
 )
-from ktui.core.format import epoch_line, format_metric, result_line
+from ktui.core.format import epoch_line, format_count, format_metric, format_rate, result_line
 from ktui.core.paths import logs_dir, store_path
 from ktui.core.presets import PresetCatalog, RunConfig
 from ktui.core.trainer import Trainer
@@ -496,7 +496,7 @@ class HeadlessDisplay:
                     completed=event.step,
                     total=event.steps,
                     description=f"Epoch {event.epoch}/{self._epochs}",
-                    rate=f"{event.samples_per_second:,.0f} samples/s",
+                    rate=format_rate(event.samples_per_second),
                     loss="" if loss is None else f"loss {format_metric(loss)}",
                 )
         elif isinstance(event, EpochEnded):
@@ -572,8 +572,9 @@ class HeadlessDisplay:
                 )
             self.console.print(table)
         self.console.print(
-            f"{event.model.total_params:,} parameters · {event.train_samples:,} training samples"
-            f" · batch {event.batch_size} → {event.steps_per_epoch} steps per epoch"
+            f"{event.model.total_params:,} parameters · {format_count(event.train_samples)}"
+            f" training samples · batch {format_count(event.batch_size)}"
+            f" → {event.steps_per_epoch} steps per epoch"
             f" · {event.epochs} epochs",
             markup=False,
         )

@@ -24,6 +24,7 @@ from ktui.core.errors import StoreError
 from ktui.screens.runs import MAX_COMPARE, MIN_COMPARE
 from ktui.store import EpochRecord, Run
 from ktui.widgets.chart import PALETTE, MetricChart, Series, metric_groups
+from ktui.widgets.ids import data_id
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
@@ -151,7 +152,7 @@ class CompareScreen(Screen[None]):
                     series[f"run {run.id} {name}"] = Series(
                         xs, ys, color=index, secondary=secondary
                     )
-            chart = MetricChart(base, id=f"chart-{base}", series=series)
+            chart = MetricChart(base, id=data_id("chart", base), series=series)
             chart.can_focus = True  # Tab picks the chart that z zooms
             chart.empty_text = "No epochs were recorded."
             charts.append(chart)

@@ -161,21 +161,62 @@ def build_model(config: RunConfig, input_shape: tuple[int, ...]) -> keras.Model:
     return model
 
 
+UNKNOWN_SHAPE = "?"
+"""The output shape of a layer Keras cannot tell (a subclassed model's layers)."""
+
+
 def summarize(model: keras.Model) -> ModelSummary:
-    """The model's layers, output shapes and parameter counts, as plain data."""
+    """The model's layers, output shapes and parameter counts, as plain data; never raises.
+
+    A model built from ``keras.Input`` knows everything. A subclassed model, or a
+    ``Sequential`` without ``keras.Input``, has no symbolic outputs (and before its
+    first batch no weights): its layers are listed with :data:`UNKNOWN_SHAPE` and
+    the parameter counts it has so far, rather than failing the caller (for
+    ``ktui.Dashboard``, a person's own ``fit``).
+    """
     layers = tuple(
         LayerInfo(
-            name=layer.name,
+            name=str(getattr(layer, "name", "")),
             kind=type(layer).__name__,
-            output_shape=str(tuple(layer.output.shape)),
-            params=int(layer.count_params()),
+            output_shape=_output_shape(layer),
+            params=_count(layer.weights if hasattr(layer, "weights") else ()),
         )
-        for layer in model.layers
+        for layer in _layers(model)
     )
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     return ModelSummary(
         layers=layers,
-        total_params=int(model.count_params()),
-        trainable_params=trainable,
-        input_shape=str(tuple(model.inputs[0].shape)),
+        total_params=_count(model.weights),
+        trainable_params=_count(model.trainable_weights),
+        input_shape=_input_shape(model),
     )
+
+
+def _layers(model: keras.Model) -> list[Any]:
+    try:
+        return list(model.layers)
+    except Exception:  # noqa: BLE001 - a model that cannot list its layers lists none
+        return []
+
+
+def _count(weights: Any) -> int:
+    """Parameters in ``weights`` (0 for a layer that has none yet: not built)."""
+    try:
+        return sum(int(np.prod(w.shape)) for w in weights)
+    except Exception:  # noqa: BLE001 - odd weights are not worth failing a summary
+        return 0
+
+
+def _output_shape(layer: Any) -> str:
+    try:
+        # Raises AttributeError for a layer never called on symbolic inputs.
+        shape = tuple(layer.output.shape)
+    except Exception:  # noqa: BLE001 - no symbolic output: say so, not fail
+        return UNKNOWN_SHAPE
+    return str(shape)
+
+
+def _input_shape(model: keras.Model) -> str:
+    try:
+        return str(tuple(model.inputs[0].shape))
+    except Exception:  # noqa: BLE001 - a subclassed model has no ``inputs``
+        return ""
