@@ -296,7 +296,8 @@ def _train(
             display.close()
     if STDERR.line_count and not show_log:
         display.note(
-            f"TensorFlow wrote {STDERR.line_count} line(s); they are in {log_path} "
+            f"{backends.writer(backends.current())} wrote {STDERR.line_count} line(s); "
+            f"they are in {log_path} "
             "(run with --log to see them)."
         )
     for warning in recorder.warnings:

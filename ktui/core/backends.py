@@ -199,6 +199,11 @@ def current(env: Mapping[str, str] | None = None) -> str:
     return loaded() or choose(env=env).name
 
 
+def writer(name: str) -> str:
+    """Who writes the fd-2 lines ktui captures on backend ``name``, for messages."""
+    return {"tensorflow": "TensorFlow", "jax": "JAX (XLA)", "torch": "PyTorch"}.get(name, "Keras")
+
+
 def recorded(versions: Mapping[str, str]) -> str:
     """A recorded run's backend and its version, e.g. ``jax 0.10.2`` (``—`` if unknown).
 
