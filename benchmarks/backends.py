@@ -186,6 +186,7 @@ def child(task: str, data: str, rounds: int, epochs: int) -> dict[str, Any]:
             ("cnn_last", "mnist_cnn", True),
         ):
             result[key] = _plain(_config(name, epochs, data, channels_last=last))[0]
+    elif task == "batch":
         for variant in ("", "override", "async_safe"):
             result[f"batch_{variant or 'none'}"] = _plain(
                 _config("mnist_mlp", epochs, data), variant
@@ -198,7 +199,8 @@ def run_child(python: str, backend: str, task: str, data: Path, args: argparse.N
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     code = [python, __file__, "--child", task, "--data", str(data)]
-    code += ["--rounds", str(args.rounds), "--epochs", str(args.epochs)]
+    epochs = args.batch_epochs if task == "batch" else args.epochs
+    code += ["--rounds", str(args.rounds), "--epochs", str(epochs)]
     started = time.monotonic()
     done = subprocess.run(code, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -219,6 +221,12 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=12000, help="training images used")
     parser.add_argument("--test", type=int, default=2000, help="test (validation) images used")
     parser.add_argument("--backends", default=",".join(backends.BACKENDS))
+    parser.add_argument(
+        "--tasks", default="overhead,epochs,batch", help="which parts to run (comma-separated)"
+    )
+    parser.add_argument(
+        "--batch-epochs", type=int, default=6, help="epochs per fit of the batch-callback part"
+    )
     parser.add_argument("--python", action="append", default=[], metavar="BACKEND=PATH")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -241,11 +249,22 @@ def main() -> None:
             if backend not in pythons and not backends.is_installed(backend):
                 print(f"  {backend}: not installed, skipped", file=sys.stderr)
                 continue
-            overhead = run_child(python, backend, "overhead", data, args)
-            epochs = run_child(python, backend, "epochs", data, args)
-            if overhead and epochs:
-                results[backend] = {**overhead, **epochs}
+            parts = [run_child(python, backend, task, data, args) for task in args.tasks.split(",")]
+            if all(parts):
+                results[backend] = {k: v for part in parts for k, v in part.items()}
 
+    tasks = args.tasks.split(",")
+    if "overhead" in tasks:
+        _print_overhead(results)
+    if "epochs" in tasks:
+        _print_epochs(results)
+    if "batch" in tasks:
+        _print_batch(results)
+    print("\nIS_THREAD_SAFE: " + ", ".join(f"{b} {r['thread_safe']}" for b, r in results.items()))
+    print("devices: " + ", ".join(f"{b} {r['device']}" for b, r in results.items()))
+
+
+def _print_overhead(results: dict[str, dict[str, Any]]) -> None:
     print("\n| backend | engine ÷ plain fit: median | min epoch | CPU time | epochs |")
     print("|---|---|---|---|---|")
     for backend, r in results.items():
@@ -254,15 +273,21 @@ def main() -> None:
             f"| {_ratio(r['engine_wall'], r['plain_wall'], min)} "
             f"| {_ratio(r['engine_cpu'], r['plain_cpu'])} | {len(r['engine_wall'])} each |"
         )
+
+
+def _print_epochs(results: dict[str, dict[str, Any]]) -> None:
     print("\n| seconds per epoch (median) | " + " | ".join(results) + " |")
     print("|---|" + "---|" * len(results))
     for key, label in (
-        ("plain_wall", "mnist_mlp"),
+        ("mlp", "mnist_mlp"),
         ("cnn_first", "mnist_cnn, channels first (as the preset)"),
         ("cnn_last", "mnist_cnn, channels last"),
     ):
         cells = [f"{median(r[key]):.3f}" for r in results.values()]
         print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def _print_batch(results: dict[str, dict[str, Any]]) -> None:
     print("\n| mnist_mlp epoch with a batch callback ÷ none | " + " | ".join(results) + " |")
     print("|---|" + "---|" * len(results))
     for key, label in (
@@ -271,8 +296,11 @@ def main() -> None:
     ):
         cells = [_ratio(r[key], r["batch_none"]) for r in results.values()]
         print(f"| {label} | " + " | ".join(cells) + " |")
-    print("\nIS_THREAD_SAFE: " + ", ".join(f"{b} {r['thread_safe']}" for b, r in results.items()))
-    print("devices: " + ", ".join(f"{b} {r['device']}" for b, r in results.items()))
+    print(
+        "| (plain epoch, s) | "
+        + " | ".join(f"{median(r['batch_none']):.3f}" for r in results.values())
+        + " |"
+    )
 
 
 if __name__ == "__main__":
