@@ -108,3 +108,18 @@ def test_on_jax_the_training_side_loads_no_tensorflow() -> None:
     result = run_python(code + REPORT, env={"KERAS_BACKEND": "jax"})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == ["keras"]
+
+
+def test_the_presentation_module_is_plain_python() -> None:
+    assert loaded_after("import ktui.presentation") == []
+
+
+def test_the_history_screens_do_not_import_the_command_line() -> None:
+    code = (
+        "import sys\n"
+        "import ktui.screens.runs, ktui.screens.run_detail, ktui.screens.compare\n"
+        "cli = sorted(m for m in sys.modules if m == 'ktui.cli' or m.startswith('ktui.cli.'))\n"
+        "assert not cli, cli\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
