@@ -138,7 +138,10 @@ ENVIRONMENT = {
     "KTUI_DATA_DIR": "ktui's data folder: the default store, run folders, logs",
     "KTUI_CONFIG_DIR": "ktui's config folder: config.toml and your presets",
     "NO_COLOR": "any value: no colours",
-    "KERAS_HOME": "where Keras's data sets are looked for ($KERAS_HOME/datasets)",
+    "KERAS_HOME": "where Keras's data sets are looked for ($KERAS_HOME/datasets), and\n"
+    "                   keras.json, whose \"backend\" is used when nothing else names one",
+    "KERAS_BACKEND": "the Keras backend (tensorflow, jax, torch) when --backend and the\n"
+    "                   preset name none",
 }
 
 EXIT_CODES = {
@@ -171,7 +174,14 @@ def _epilog(
 
 
 _STORE_ENV = ("KTUI_STORE", "KTUI_DATA_DIR", "KTUI_CONFIG_DIR", "NO_COLOR")
-_ALL_ENV = ("KTUI_STORE", "KTUI_DATA_DIR", "KTUI_CONFIG_DIR", "NO_COLOR", "KERAS_HOME")
+_ALL_ENV = (
+    "KTUI_STORE",
+    "KTUI_DATA_DIR",
+    "KTUI_CONFIG_DIR",
+    "NO_COLOR",
+    "KERAS_HOME",
+    "KERAS_BACKEND",
+)
 
 
 class _Parser(argparse.ArgumentParser):
