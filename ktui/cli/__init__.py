@@ -1,5 +1,5 @@
 """The ``ktui`` command: the dashboard by default, plus ``run``, ``attach``, ``presets``,
-``runs``, ``serve`` and ``report``.
+``runs``, ``sweep``, ``sweeps``, ``serve`` and ``report``.
 
 Nothing here imports TensorFlow or Textual at module level: ``ktui presets`` answers
 instantly, and ``ktui run`` imports TensorFlow only after fd 2 is captured.
@@ -99,9 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs_parser(sub)
     from ktui.cli.report import add_report_parser
     from ktui.cli.serve import add_serve_parser
+    from ktui.cli.sweep import add_sweep_parsers, hide_internal
 
     add_serve_parser(sub)
     add_report_parser(sub)
+    add_sweep_parsers(sub)
+    hide_internal(parser)
     return parser
 
 
@@ -171,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ktui.cli.runs import runs_command
 
             return runs_command(args, store_path(args.store))
+        if args.command in ("sweep", "sweeps", "sweep-worker", "sweep-run"):
+            from ktui.cli.sweep import sweep_command
+
+            return sweep_command(args, _catalog(args), store_path(args.store))
         if args.command == "serve":
             from ktui.cli.serve import serve_command
 
