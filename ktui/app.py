@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -23,6 +24,9 @@ from textual.screen import Screen
 from ktui.core.presets import PresetCatalog
 from ktui.core.trainer import Trainer
 from ktui.store import RunStore
+
+if TYPE_CHECKING:
+    from ktui.screens.leaderboard import LeaderboardScreen
 
 TrainerFactory = Callable[[], Trainer]
 Clock = Callable[[], float]
@@ -56,8 +60,11 @@ class KtuiApp(App[int]):
         clock: Clock = time.monotonic,
         store: RunStore | None = None,
         attach: int | None = None,
+        sweep: int | None = None,
     ) -> None:
         super().__init__()
+        self.sweep_id = sweep
+        """The sweep whose leaderboard to open on (``ktui attach --sweep``), or None."""
         self.catalog = catalog
         self.store = store
         """Where runs are recorded; None records nothing (some tests)."""
@@ -110,6 +117,21 @@ class KtuiApp(App[int]):
             from ktui.screens.training import TrainingScreen
 
             self.push_screen(TrainingScreen(None, attach=self.attach_run_id))
+        if self.sweep_id is not None and self.store is not None:
+            from ktui.screens.leaderboard import LeaderboardScreen
+
+            self.push_screen(LeaderboardScreen(self.store, self.sweep_id))
+
+    def on_leaderboard_screen_open_run(self, message: LeaderboardScreen.OpenRun) -> None:
+        """A trial chosen on a leaderboard: its live training screen, or its detail."""
+        if message.live:
+            from ktui.screens.training import TrainingScreen
+
+            self.push_screen(TrainingScreen(None, attach=message.run_id))
+        else:
+            from ktui.screens.run_detail import RunDetailScreen
+
+            self.push_screen(RunDetailScreen(message.run_id))
 
     def hang_up(self) -> None:
         """The terminal hung up: stop this ktui's runs after their batch, record them
@@ -168,6 +190,7 @@ def create_app(
     clock: Clock = time.monotonic,
     store: RunStore | None = None,
     attach: int | None = None,
+    sweep: int | None = None,
 ) -> KtuiApp:
     """Build the app; the CLI and the tests share this."""
     return KtuiApp(
@@ -177,4 +200,5 @@ def create_app(
         clock=clock,
         store=store,
         attach=attach,
+        sweep=sweep,
     )

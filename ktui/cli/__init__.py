@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument(
         "id", nargs="?", metavar="RUN_ID", help="the run's id (default: the latest live run)"
     )
+    attach.add_argument(
+        "--sweep", metavar="SWEEP_ID", type=int, help="open a sweep's live leaderboard instead"
+    )
 
     sub.add_parser("presets", help="list the presets with their descriptions")
     _add_runs_parser(sub)
@@ -220,6 +223,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         from ktui.cli.dashboard import open_dashboard
 
+        if args.command == "attach" and args.sweep is not None:
+            from ktui.store import RunStore
+            from ktui.store.sweeps import SweepStore
+
+            with RunStore(store_path(args.store)) as runs:
+                SweepStore(runs).get(args.sweep)  # an unknown sweep is a plain message
+            return open_dashboard(_catalog(args), store=store_path(args.store), sweep=args.sweep)
         if args.command == "attach":
             from ktui.cli.attach import choose_run
 

@@ -12,11 +12,13 @@ from ktui.core.presets import PresetCatalog
 from ktui.store import RunStore
 
 
-def open_dashboard(catalog: PresetCatalog, *, store: Path, attach: int | None = None) -> int:
+def open_dashboard(
+    catalog: PresetCatalog, *, store: Path, attach: int | None = None, sweep: int | None = None
+) -> int:
     """Run the Textual app until the user quits; returns the exit code.
 
     ``attach`` opens the training screen on that recorded run (``ktui attach``),
-    following it live while it goes.
+    following it live while it goes; ``sweep`` opens a sweep's leaderboard.
     """
     # Open the store before the screen takes over, so a broken store is a plain message.
     runs = RunStore(store)
@@ -27,7 +29,9 @@ def open_dashboard(catalog: PresetCatalog, *, store: Path, attach: int | None = 
     sys.__stderr__ = STDERR.terminal  # type: ignore[misc, assignment]
     from ktui.app import create_app
 
-    app = create_app(catalog, user_presets_dir=user_presets_dir(), store=runs, attach=attach)
+    app = create_app(
+        catalog, user_presets_dir=user_presets_dir(), store=runs, attach=attach, sweep=sweep
+    )
     try:
         code = app.run()
     finally:

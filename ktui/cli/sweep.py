@@ -42,6 +42,7 @@ from ktui.core.sweep import (
     rank,
 )
 from ktui.store import RunStore
+from ktui.store.db import process_alive
 from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows, require_sweep
 
 #: Seconds between the coordinator's looks at its workers and the store.
@@ -453,7 +454,11 @@ def list_sweeps(sweeps: SweepStore, out: TextIO) -> int:
 def _status(sweeps: SweepStore, sweep: SweepRecord) -> str:
     """A running sweep whose processes are all gone shows as interrupted."""
     if sweep.status == "running" and not sweeps.coordinator_alive(sweep):
-        going = [t for t in sweeps.trials(sweep.id) if t.state == "running"]
+        going = [
+            t
+            for t in sweeps.trials(sweep.id)
+            if t.state == "running" and t.pid is not None and process_alive(t.pid, t.process)
+        ]
         if not going:
             return "interrupted"
     return sweep.status
