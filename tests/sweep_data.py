@@ -29,7 +29,10 @@ def fill_sweep(store: RunStore, preset: Preset, trials: int = 8, *, seed: int = 
     for index in range(trials):
         claim = sweeps.claim_trial(sweep_id)
         assert claim is not None
-        params = {"units": rng.choice([8, 16, 32]), "learning_rate": round(10 ** rng.uniform(-4, -2), 6)}
+        params = {
+            "units": rng.choice([8, 16, 32]),
+            "learning_rate": round(10 ** rng.uniform(-4, -2), 6),
+        }
         run_id = store.create_run(
             preset.name, values={**params, "epochs": 4}, epochs=4, started_at=T0 + 10 * index
         )

@@ -64,7 +64,7 @@ async def test_ranked_sorted_filtered_and_why_pruned(app: KtuiApp) -> None:
         assert {r.state for r in table.shown} == {"pruned"}
         detail = str(screen.query_one("#trial-detail").render())
         assert "loss 0.7412 at epoch 2, worse than the median 0.6931 of 3 trials" in detail
-        cells = [str(c) for c in table.get_row_at(0)]
+        cells = [str(c) for c in table.cells[0]]
         assert "loss 0.7412 at epoch 2, worse than the median 0.6931 of 3 trials" in cells
 
         pruned = table.current

@@ -142,6 +142,23 @@ def requeue(study: optuna.Study, trials: list[TrialRecord]) -> None:
             study.enqueue_trial(dict(trial.params), skip_if_exists=False)
 
 
+def tell(study: optuna.Study, trial: Any, value: float | None = None, *, state: Any = None) -> None:
+    """``study.tell``, for a trial asked outside ``study.optimize``.
+
+    The grid sampler calls ``study.stop()`` once its last point is told, which raises
+    outside ``optimize``; Optuna has recorded the trial's result by then (it does so
+    in a ``finally``), and ktui's own store knows when the budget is spent.
+    """
+    try:
+        if state is None:
+            study.tell(trial, value)
+        else:
+            study.tell(trial, state=state)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise
+
+
 # --------------------------------------------------------------------------- one trial
 @dataclass
 class TrialOutcome:
@@ -266,7 +283,7 @@ class Worker:
             self.sweeps.start_trial(
                 claim, self.sweep.id, optuna_number=trial.number, params=params, run_id=None
             )
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            tell(self.study, trial, state=optuna.trial.TrialState.FAIL)
             self.sweeps.end_trial(claim, "failed", reason=str(exc))
             self.say(f"{label} failed before training: {exc}")
             self._after_failure()
@@ -348,8 +365,8 @@ class Worker:
         if state["missing"]:
             logged = ", ".join(state["missing"]) or "nothing"
             reason = f"the objective {s.objective} is not logged by this model; it logs {logged}"
-            self.study.tell(trial, state=states.FAIL)
-            self.sweeps.end_trial(claim, "failed", reason=reason)
+            tell(self.study, trial, state=states.FAIL)
+            self.sweeps.end_trial(claim, "failed", reason=reason, epochs=state["epochs"])
             self.sweeps.set_status(
                 self.sweep.id,
                 "stopped",
@@ -359,21 +376,21 @@ class Worker:
             self.say(f"{label} (run {run_id}): {reason}; the sweep is stopped")
             return
         if isinstance(final, RunFailed):
-            self.study.tell(trial, state=states.FAIL)
+            tell(self.study, trial, state=states.FAIL)
             self.sweeps.end_trial(claim, "failed", reason=final.message)
             self.say(f"{label} (run {run_id}) failed: {final.message}")
             self._after_failure()
             return
         assert isinstance(final, RunFinished)
         if state["pruned"]:
-            self.study.tell(trial, state=states.PRUNED)
+            tell(self.study, trial, state=states.PRUNED)
             self.sweeps.end_trial(claim, "pruned", reason=state["pruned"])
             self.say(
                 f"{label} (run {run_id}) pruned after epoch {state['epochs']}: {state['pruned']}"
             )
             return
         if final.status != "finished" or best is None:
-            self.study.tell(trial, state=states.FAIL)
+            tell(self.study, trial, state=states.FAIL)
             why = (
                 "stopped before its end"
                 if final.status != "finished"
@@ -384,7 +401,7 @@ class Worker:
             )
             self.say(f"{label} (run {run_id}) {why}")
             return
-        self.study.tell(trial, best)
+        tell(self.study, trial, best)
         self.sweeps.end_trial(claim, "finished", objective=best)
         try:
             top = self.study.best_trial

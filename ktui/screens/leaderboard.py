@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from ktui.core.format import format_seconds
-from ktui.core.sweep import TRIAL_STATES, best, eta_seconds
+from ktui.core.sweep import TRIAL_STATES, TrialRow, best, eta_seconds
 from ktui.store import RunStore
 from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows
 from ktui.widgets.leaderboard import SORTS, LeaderboardTable
@@ -50,6 +50,8 @@ class LeaderboardScreen(Screen[None]):
         self.sweeps = SweepStore(store)
         self.sweep_id = sweep_id
         self.sweep: SweepRecord | None = None
+        self.rows: list[TrialRow] = []
+        """The trials as last read from the store."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -69,11 +71,18 @@ class LeaderboardScreen(Screen[None]):
         self.table.focus()
 
     def refresh_board(self) -> None:
-        """Read the sweep and its trials and redraw what changed."""
-        sweep = self.sweeps.get(self.sweep_id)
-        self.sweep = sweep
+        """Read the sweep and its trials (while it runs) and redraw what changed."""
+        if self.sweep is None or self.sweep.status == "running":
+            self.sweep = self.sweeps.get(self.sweep_id)
+            self.rows = leaderboard_rows(self.sweep, self.sweeps.trials(self.sweep_id))
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the rows last read (a sort or a filter needs no new read)."""
+        sweep, rows = self.sweep, self.rows
+        if sweep is None:
+            return
         s = sweep.settings
-        rows = leaderboard_rows(sweep, self.sweeps.trials(sweep.id))
         self.table.show(
             rows,
             params=[p.name for p in sweep.spec.params],
@@ -113,32 +122,28 @@ class LeaderboardScreen(Screen[None]):
                 text += f"\n{row.reason}"
         self.query_one("#trial-detail", Static).update(text)
 
-    def on_data_table_row_highlighted(self) -> None:
+    def on_leaderboard_table_highlighted(self) -> None:
         self._detail()
 
     def action_sort(self) -> None:
         """Sort by the next column (rank, trial, state, objective, epochs)."""
         table = self.table
         table.sort_by = SORTS[(SORTS.index(table.sort_by) + 1) % len(SORTS)]
-        self.refresh_board()
+        self.redraw()
 
     def action_reverse(self) -> None:
         """Reverse the order."""
         self.table.reverse = not self.table.reverse
-        self.refresh_board()
+        self.redraw()
 
     def action_filter(self) -> None:
         """Show only one state, the next one each time (then all again)."""
         table = self.table
-        present = (
-            {r.state for r in leaderboard_rows(self.sweep, self.sweeps.trials(self.sweep_id))}
-            if self.sweep
-            else set()
-        )
+        present = {r.state for r in self.rows}
         cycle: list[str | None] = [None, *[s for s in TRIAL_STATES if s in present]]
         index = cycle.index(table.state_filter) if table.state_filter in cycle else 0
         table.state_filter = cycle[(index + 1) % len(cycle)]
-        self.refresh_board()
+        self.redraw()
 
     def action_open(self) -> None:
         """Open the highlighted trial's run."""

@@ -313,13 +313,16 @@ class SweepStore:
         *,
         objective: float | None = None,
         reason: str = "",
+        epochs: int | None = None,
     ) -> None:
-        """Record how the trial ended (``objective`` kept as it was when ``None``)."""
+        """Record how the trial ended (``objective`` and ``epochs`` kept as they were
+        when ``None``)."""
         with self.runs._write(f"record the end of trial {claim.number}") as db:
             db.execute(
                 "UPDATE sweep_trials SET state = ?, reason = ?, ended_at = ?,"
-                " objective = COALESCE(?, objective) WHERE id = ? AND state = 'running'",
-                (state, reason, time.time(), objective, claim.id),
+                " objective = COALESCE(?, objective), epochs = COALESCE(?, epochs)"
+                " WHERE id = ? AND state = 'running'",
+                (state, reason, time.time(), objective, epochs, claim.id),
             )
 
     def trials(self, sweep_id: int) -> list[TrialRecord]:

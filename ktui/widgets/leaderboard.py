@@ -2,18 +2,27 @@
 of the objective per epoch.
 
 It is given plain :class:`~ktui.core.sweep.TrialRow` objects (it never reads the
-store) and redraws only when they change, so a screen may hand it the same 1,000
-trials every second for nothing.
+store), recomputes only when they change, and draws only the lines on screen, so a
+screen may hand it the same 1,000 trials every second for nothing.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.widgets import DataTable
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from ktui.core.sweep import Direction, TrialRow, rank
 
@@ -22,12 +31,6 @@ SORTS = ("rank", "trial", "state", "objective", "epochs")
 
 #: Eight heights of a one-line sparkline.
 _BARS = "▁▂▃▄▅▆▇█"
-
-#: Rows drawn at once when the trials change; the rest follow in chunks of
-#: :data:`CHUNK` between key presses, so 1,000 trials never hold the keyboard up
-#: (a DataTable row of ten cells costs about a millisecond to add).
-FIRST_PAGE = 60
-CHUNK = 80
 
 #: Points of a curve drawn in its sparkline (the latest ones).
 SPARK_WIDTH = 12
@@ -72,27 +75,53 @@ def _param(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-class LeaderboardTable(DataTable[Any]):
-    """A sweep's trials, best first by default; ``sort_by`` and ``state_filter`` change
-    what it shows (set them, then :meth:`show`)."""
+class LeaderboardTable(ScrollView, can_focus=True):
+    """A sweep's trials, best first by default; ``sort_by``, ``reverse`` and
+    ``state_filter`` change what it shows (set them, then :meth:`show`).
+
+    Virtual: it keeps the rows as data and draws only the lines on screen
+    (Textual's line API), so 1,000 trials cost no more to show or re-sort than 20.
+    The first line is the header, pinned while the rows scroll.
+    """
 
     DEFAULT_CSS = """
     LeaderboardTable { height: 1fr; }
     """
 
+    BINDINGS = [
+        Binding("up", "move(-1)", "Up", show=False),
+        Binding("down", "move(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "jump(0)", "First", show=False),
+        Binding("end", "jump(-1)", "Last", show=False),
+    ]
+
+    @dataclass
+    class Highlighted(Message):
+        """The cursor moved onto another trial (or the rows changed under it)."""
+
+        row: TrialRow | None
+
+    cursor_row: reactive[int] = reactive(0)
+
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id)
         self.sort_by = "rank"
         self.reverse = False
         self.state_filter: str | None = None
         """Show only trials in this state (``None``: all)."""
         self.shown: list[TrialRow] = []
-        """The rows on screen, in their order."""
+        """The rows, in the order shown."""
+        self.columns: tuple[str, ...] = ()
+        self.cells: list[tuple[str | Text, ...]] = []
+        """Each shown row's cells, as drawn."""
+        self._widths: list[int] = []
         self._key: tuple[Any, ...] | None = None
-        self._columns: tuple[str, ...] = ()
-        self._cells: list[tuple[str, tuple[Any, ...]]] = []
-        self._added = 0
-        self._generation = 0
+        self._data: tuple[Any, ...] | None = None
+        self._ranked: list[TrialRow] = []
+        self._places: dict[int, int] = {}
+        self._formatted: dict[int, tuple[str | Text, ...]] = {}
 
     def show(
         self,
@@ -102,29 +131,21 @@ class LeaderboardTable(DataTable[Any]):
         objective: str,
         direction: Direction,
     ) -> None:
-        """Draw ``rows`` (sorted and filtered as asked); nothing happens if nothing changed."""
-        key = (tuple(rows), self.sort_by, self.reverse, self.state_filter, tuple(params))
+        """Show ``rows`` (sorted and filtered as asked); nothing happens if nothing changed."""
+        data = (tuple(rows), tuple(params), objective, direction)
+        key = (data, self.sort_by, self.reverse, self.state_filter)
         if key == self._key:
             return
         self._key = key
-        columns = ("#", "trial", "state", objective, "epochs", "curve", *params, "why")
-        if columns != self._columns:
-            self.clear(columns=True)
-            for name in columns:
-                self.add_column(name, key=name)
-            self._columns = columns
-        ranked = rank(rows, direction)
-        places = {row.number: place for place, row in enumerate(ranked, 1)}
-        chosen = [r for r in ranked if self.state_filter in (None, r.state)]
-        chosen = self._sorted(chosen, places, direction)
-        cursor = self.cursor_row
-        self.clear()
-        self.shown = chosen
-        self._cells = [
-            (
-                str(row.number),
-                (
-                    str(places[row.number]),
+        if data != self._data:
+            # New trials: rank and format them once; a sort or filter only reorders.
+            self._data = data
+            self.columns = ("#", "trial", "state", objective, "epochs", "curve", *params, "why")
+            self._ranked = rank(rows, direction)
+            self._places = {row.number: place for place, row in enumerate(self._ranked, 1)}
+            self._formatted = {
+                row.number: (
+                    str(self._places[row.number]),
                     str(row.number),
                     Text(row.state, style=STATE_STYLE.get(row.state, "")),
                     _value(row.objective),
@@ -132,31 +153,21 @@ class LeaderboardTable(DataTable[Any]):
                     sparkline(row.curve),
                     *[_param(row.params.get(p, "")) for p in params],
                     row.reason if row.state != "finished" else "",
-                ),
-            )
-            for row in chosen
-        ]
-        self._added = 0
-        self._generation += 1
-        self._add_rows(self._generation, FIRST_PAGE)
-        if chosen:
-            self.move_cursor(row=min(max(cursor, 0), self.row_count - 1))
-
-    def _add_rows(self, generation: int, count: int) -> None:
-        """Add the next ``count`` rows, then schedule the next chunk (until all are in)."""
-        if generation != self._generation:
-            return  # the trials changed since: that drawing took over
-        end = min(len(self._cells), self._added + count)
-        for key, cells in self._cells[self._added : end]:
-            self.add_row(*cells, key=key)
-        self._added = end
-        if end < len(self._cells):
-            self.set_timer(0.01, lambda: self._add_rows(generation, CHUNK))
-
-    @property
-    def complete(self) -> bool:
-        """Whether every row of :attr:`shown` is in the table."""
-        return self._added == len(self._cells)
+                )
+                for row in self._ranked
+            }
+        chosen = [r for r in self._ranked if self.state_filter in (None, r.state)]
+        self.shown = self._sorted(chosen, self._places, direction)
+        self.cells = [self._formatted[row.number] for row in self.shown]
+        self._widths = [len(c) for c in self.columns]
+        for cells in self.cells:
+            for index, cell in enumerate(cells[:-1]):  # "why" takes what is left
+                self._widths[index] = max(self._widths[index], len(cell))
+        width = sum(w + 2 for w in self._widths) + max((len(c[-1]) for c in self.cells), default=3)
+        self.virtual_size = Size(width, len(self.shown) + 1)
+        self.cursor_row = min(self.cursor_row, max(0, len(self.shown) - 1))
+        self.post_message(self.Highlighted(self.current))
+        self.refresh()
 
     def _sorted(
         self, rows: list[TrialRow], places: dict[int, int], direction: Direction
@@ -181,8 +192,67 @@ class LeaderboardTable(DataTable[Any]):
     @property
     def current(self) -> TrialRow | None:
         """The highlighted trial."""
-        if not self.shown or self.cursor_row < 0 or self.cursor_row >= min(
-            len(self.shown), self.row_count
-        ):
-            return None
-        return self.shown[self.cursor_row]
+        if 0 <= self.cursor_row < len(self.shown):
+            return self.shown[self.cursor_row]
+        return None
+
+    # -- drawing --------------------------------------------------------------------
+    def _line(self, cells: Sequence[str | Text], style: Style) -> list[Segment]:
+        segments: list[Segment] = []
+        for index, cell in enumerate(cells):
+            text = cell if isinstance(cell, Text) else Text(cell)
+            width = self._widths[index] if index < len(self._widths) else len(text)
+            plain = text.plain.ljust(width) + ("  " if index < len(cells) - 1 else "")
+            cell_style = style + Style.parse(str(text.style)) if text.style else style
+            segments.append(Segment(plain, cell_style))
+        return segments
+
+    def render_line(self, y: int) -> Strip:
+        """Line ``y`` of the widget: the header, or the row scrolled there."""
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:
+            segments = self._line(self.columns, base + Style(bold=True))
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self.cells):
+                return Strip.blank(width, base)
+            style = base
+            if index == self.cursor_row:
+                style = base + Style(reverse=True)
+            elif index % 2:
+                style = base + Style(dim=False, bgcolor="grey11")
+            segments = self._line(self.cells[index], style)
+        strip = Strip(segments).crop(scroll_x, scroll_x + width)
+        return strip.extend_cell_length(width, base if y == 0 else style if y else base)
+
+    # -- moving -----------------------------------------------------------------------
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        visible = max(1, self.size.height - 1)
+        top = self.scroll_offset.y
+        if new < top:
+            self.scroll_to(y=new, animate=False)
+        elif new >= top + visible:
+            self.scroll_to(y=new - visible + 1, animate=False)
+        self.refresh()
+        self.post_message(self.Highlighted(self.current))
+
+    def action_move(self, step: int) -> None:
+        """Move the cursor ``step`` rows."""
+        if self.shown:
+            self.cursor_row = max(0, min(len(self.shown) - 1, self.cursor_row + step))
+
+    def action_page(self, pages: int) -> None:
+        """Move the cursor a screenful."""
+        self.action_move(pages * max(1, self.size.height - 2))
+
+    def action_jump(self, where: int) -> None:
+        """To the first (0) or last (-1) row."""
+        if self.shown:
+            self.cursor_row = 0 if where == 0 else len(self.shown) - 1
+
+    def on_click(self, event: events.Click) -> None:
+        index = self.scroll_offset.y + event.y - 1
+        if event.y >= 1 and 0 <= index < len(self.shown):
+            self.cursor_row = index
