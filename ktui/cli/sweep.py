@@ -97,10 +97,14 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Without an action: one line per sweep, newest first.",
     )
     actions = sweeps.add_subparsers(dest="sweeps_command", metavar="ACTION")
-    show = actions.add_parser("show", help="a sweep's leaderboard")
+    show = actions.add_parser(
+        "show", help="a sweep's leaderboard", description="A sweep's trials, ranked."
+    )
     show.add_argument("id", help="the sweep's id (see `ktui sweeps`)")
     resume = actions.add_parser(
-        "resume", help="go on with a paused or interrupted sweep (re-queues unfinished trials)"
+        "resume",
+        help="go on with a paused or interrupted sweep (re-queues unfinished trials)",
+        description="Re-queue the trials that did not finish and run the sweep again.",
     )
     resume.add_argument("id", help="the sweep's id")
     resume.add_argument("--detach", action="store_true", help="in the background")
@@ -108,16 +112,24 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         ("pause", "start no new trials (running ones finish)"),
         ("stop", "stop the running trials after their current batch, and the sweep"),
     ):
-        action = actions.add_parser(name, help=text)
+        action = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         action.add_argument("id", help="the sweep's id")
-    export = actions.add_parser("export", help="a sweep's trials as csv or everything as json")
+    export = actions.add_parser(
+        "export",
+        help="a sweep's trials as csv or everything as json",
+        description="A sweep's trials as CSV (one row each) or everything as JSON.",
+    )
     export.add_argument("id", help="the sweep's id")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.add_argument("-o", "--output", metavar="FILE", type=Path, help="instead of stdout")
 
-    worker = sub.add_parser("sweep-worker")
+    worker = sub.add_parser(
+        "sweep-worker", description="A worker process of a sweep (internal: started by it)."
+    )
     worker.add_argument("id", type=int)
-    coordinator = sub.add_parser("sweep-run")
+    coordinator = sub.add_parser(
+        "sweep-run", description="A sweep's coordinator (internal: ktui sweep --detach)."
+    )
     coordinator.add_argument("id", type=int)
 
 
