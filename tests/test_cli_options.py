@@ -38,6 +38,7 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("sweeps", "resume", "3", "--detach"),
     ("sweeps", "pause", "3"),
     ("sweeps", "stop", "3"),
+    ("sweeps", "change", "3", "--trials", "30"),
     ("sweeps", "export", "3", "--format", "json"),
     ("sweep-worker", "3"),
     ("sweep-run", "3"),

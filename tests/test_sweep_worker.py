@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fakes import FakeTrainer
 
-from ktui.cli import preset_folders
+from ktui.cli import main, preset_folders
 from ktui.cli.sweep_engine import Worker
 from ktui.core.presets import load_catalog
 from ktui.core.sweep import build_spec
@@ -85,3 +86,30 @@ def test_a_finished_trial_tells_optuna_and_records_its_best(tmp_path: Path) -> N
         assert all(t.state == "finished" and t.objective == min(t.curve) for t in trials)
     values = sorted(t.value for t in worker.study.trials)
     assert values == sorted(t.objective for t in trials)
+
+
+def test_more_trials_for_a_sweep_recorded_in_its_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "runs.sqlite"
+    sweep_id = _sweep(store, trials=2, sampler="random", pruner="none")
+    catalog = load_catalog(preset_folders())
+    Worker(store, sweep_id, catalog, trainer=FakeTrainer(), out=lambda text: None).run()
+    assert main(["--store", str(store), "sweeps", "change", str(sweep_id), "--trials", "1"]) == 2
+    assert "has started 2 trials already" in capsys.readouterr().err
+    assert main(["--store", str(store), "sweeps", "change", str(sweep_id), "--trials", "3"]) == 0
+    assert "2 → 3 trials" in capsys.readouterr().out
+    with RunStore(store) as runs:
+        sweeps = SweepStore(runs)
+        assert sweeps.get(sweep_id).status == "paused"  # finished, until resumed
+        sweeps.set_status(sweep_id, "running", change="resumed")
+    Worker(store, sweep_id, catalog, trainer=FakeTrainer(), out=lambda text: None).run()
+    with RunStore(store) as runs:
+        sweeps = SweepStore(runs)
+        assert [t.state for t in sweeps.trials(sweep_id)] == ["finished"] * 3
+        assert sweeps.get(sweep_id).status == "finished"
+        history = [text for _, text in sweeps.changes(sweep_id)]
+        assert "trials 2 → 3" in history
+    assert main(["--store", str(store), "sweeps", "show", str(sweep_id)]) == 0
+    shown = capsys.readouterr().out
+    assert "trial 3 of 3" in shown and "trials 2 → 3" in shown

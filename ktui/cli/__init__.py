@@ -219,9 +219,10 @@ def _finish_sweep_help(choices: Mapping[str, argparse.ArgumentParser]) -> None:
     for action in sweeps._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, child in action.choices.items():
-                example = {"export": "ktui sweeps export 3 --format json -o sweep-3.json"}.get(
-                    name, f"ktui sweeps {name} 3"
-                )
+                example = {
+                    "export": "ktui sweeps export 3 --format json -o sweep-3.json",
+                    "change": "ktui sweeps change 3 --trials 40",
+                }.get(name, f"ktui sweeps {name} 3")
                 codes = (0, 1, 2) if name == "resume" else (0, 2)
                 _finish_help(child, [example], _ALL_ENV if name == "resume" else _STORE_ENV, codes)
     for name in ("sweep-worker", "sweep-run"):

@@ -114,6 +114,14 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     ):
         action = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         action.add_argument("id", help="the sweep's id")
+    change = actions.add_parser(
+        "change",
+        help="change a sweep's number of trials (even while it runs)",
+        description="Change the number of trials; trials not started yet follow it. "
+        "Recorded in the sweep's history of changes.",
+    )
+    change.add_argument("id", help="the sweep's id")
+    change.add_argument("--trials", type=int, required=True, help="the new number of trials")
     export = actions.add_parser(
         "export",
         help="a sweep's trials as csv or everything as json",
@@ -181,6 +189,16 @@ def sweep_command(
             return 0
         if action == "pause":
             return _pause(sweeps, sweep, out)
+        if action == "change":
+            sweeps.set_trials(sweep.id, args.trials)
+            changed = sweeps.get(sweep.id)
+            print(
+                f"Sweep {sweep.id}: {sweep.settings.trials} → {args.trials} trials"
+                + (f" ({changed.reason})" if changed.status == "paused" else "")
+                + ".",
+                file=out,
+            )
+            return 0
         if action == "stop":
             return _stop(runs, sweeps, sweep, out)
     if action == "resume":
@@ -486,6 +504,7 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
     now = time.time()
     end = sweep.ended_at or now
     eta = eta_seconds(rows, s.trials, s.workers, now) if sweep.status == "running" else None
+    changes = [text for _, text in sweeps.changes(sweep.id)[1:]]
     lines = [
         f"Sweep {sweep.id} · {sweep.preset} · {_status(sweeps, sweep)}"
         + (f" ({sweep.reason})" if sweep.reason else ""),
@@ -495,6 +514,7 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
         + (f" · ETA {format_seconds(eta)}" if eta is not None else ""),
         f"sampler {s.sampler} · pruner {s.pruner} · {s.workers} worker(s) · "
         + " ".join(p.describe() for p in sweep.spec.params),
+        *([f"changes: {'; '.join(changes[-3:])}"] if changes else []),
         "",
         f"{'#':>3} {'trial':>5}  {'state':<11} {s.objective:>10} {'epochs':>7} {'run':>5}  "
         "hyperparameters / why",

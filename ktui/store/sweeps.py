@@ -206,6 +206,44 @@ class SweepStore:
             )
             self._change(db, sweep_id, change or f"{status}" + (f": {reason}" if reason else ""))
 
+    def set_trials(self, sweep_id: int, trials: int) -> None:
+        """Change the sweep's budget (applied to trials not yet started), recorded in its
+        history; a finished sweep given more trials runs again."""
+        with self.runs._write(f"change sweep {sweep_id}") as db:
+            row = db.execute(
+                "SELECT settings, status FROM sweeps WHERE id = ?", (sweep_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no sweep {sweep_id} in {self.runs.path}")
+            settings = json.loads(row[0])
+            before = int(settings.get("trials", 0))
+            taken = int(
+                db.execute(
+                    "SELECT count(DISTINCT number) FROM sweep_trials"
+                    " WHERE sweep_id = ? AND state != 'interrupted'",
+                    (sweep_id,),
+                ).fetchone()[0]
+            )
+            if trials < taken:
+                raise StoreError(
+                    f"sweep {sweep_id} has started {taken} trials already; "
+                    f"it cannot have only {trials}",
+                    hint=f"Give it at least {taken} (or stop it: `ktui sweeps stop {sweep_id}`).",
+                )
+            settings["trials"] = trials
+            db.execute(
+                "UPDATE sweeps SET settings = ? WHERE id = ?", (json.dumps(settings), sweep_id)
+            )
+            if row[1] == "finished" and trials > taken:
+                db.execute(
+                    "UPDATE sweeps SET status = 'paused', reason = ?, ended_at = NULL WHERE id = ?",
+                    (
+                        f"more trials were added: `ktui sweeps resume {sweep_id}` runs them",
+                        sweep_id,
+                    ),
+                )
+            self._change(db, sweep_id, f"trials {before} → {trials}")
+
     def adopt(self, sweep_id: int, pid: int) -> None:
         """Make process ``pid`` (of this host) the sweep's coordinator."""
         with self.runs._write(f"record sweep {sweep_id}'s process") as db:
