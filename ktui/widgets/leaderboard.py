@@ -25,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ktui.core.sweep import Direction, TrialRow, rank
+from ktui.presentation import status_terminal_color
 
 #: The columns a person can sort by, in the order ``s`` steps through them.
 SORTS = ("rank", "trial", "state", "objective", "epochs")
@@ -35,17 +36,6 @@ _BARS = "▁▂▃▄▅▆▇█"
 #: Points of a curve drawn in its sparkline (the latest ones).
 SPARK_WIDTH = 12
 
-#: Each state's colour (theme variables' names in Rich's terms are not available to a
-#: Text, so plain colour names that read on dark and light themes).
-STATE_STYLE = {
-    "finished": "green",
-    "pruned": "yellow",
-    "running": "bold cyan",
-    "failed": "red",
-    "stopped": "magenta",
-    "interrupted": "red",
-    "queued": "dim",
-}
 
 
 def sparkline(values: Sequence[float], width: int = SPARK_WIDTH) -> str:
@@ -147,7 +137,7 @@ class LeaderboardTable(ScrollView, can_focus=True):
                 row.number: (
                     str(self._places[row.number]),
                     str(row.number),
-                    Text(row.state, style=STATE_STYLE.get(row.state, "")),
+                    Text(row.state, style=status_terminal_color(row.state) or "dim"),
                     _value(row.objective),
                     f"{row.epochs}/{row.epochs_planned}" if row.epochs_planned else str(row.epochs),
                     sparkline(row.curve),
