@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -118,8 +119,9 @@ def bench_overhead(trials: int = 12, repeats: int = 2) -> None:
             swept = time.perf_counter() - t0
         ratios.append(swept / plain)
         print(f"plain Optuna {plain:.1f} s, ktui sweep {swept:.1f} s: ratio {swept / plain:.2f}")
-    ratios.sort()
-    print(f"ratio min {ratios[0]:.2f}, median {ratios[len(ratios) // 2]:.2f} ({repeats} pairs)")
+    print(
+        f"ratio min {min(ratios):.2f}, median {statistics.median(ratios):.2f} ({repeats} pairs)"
+    )
 
 
 def main() -> None:
