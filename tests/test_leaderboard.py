@@ -16,6 +16,7 @@ from ktui.core.presets import load_catalog, shipped_presets_dir
 from ktui.screens.leaderboard import LeaderboardScreen
 from ktui.screens.run_detail import RunDetailScreen
 from ktui.store import RunStore
+from ktui.store.sweeps import SweepStore
 from ktui.widgets.leaderboard import LeaderboardTable, sparkline
 
 SIZES = [(80, 24), (120, 40)]
@@ -89,3 +90,30 @@ def test_leaderboard_snapshot(snap_compare, app: KtuiApp, size: tuple[int, int])
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def test_a_running_sweep_updates_live(tmp_path: Path) -> None:
+    catalog = load_catalog([shipped_presets_dir()])
+    store = RunStore(tmp_path / "runs.sqlite")
+    sweep_id = fill_sweep(store, catalog.get("dummy_binary"), trials=4)
+    sweeps = SweepStore(store)
+    sweeps.set_trials(sweep_id, 5)  # one more trial: the sweep runs again
+    sweeps.set_status(sweep_id, "running", change="resumed")
+    app = create_app(catalog, trainer_factory=FakeTrainer, store=store, sweep=sweep_id)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await board(pilot)
+        table = screen.query_one(LeaderboardTable)
+        assert [r.state for r in table.shown].count("queued") == 1
+        assert "trial 4 of 5" in str(screen.query_one("#sweep-status").render())
+        claim = sweeps.claim_trial(sweep_id)
+        assert claim is not None
+        sweeps.start_trial(claim, sweep_id, optuna_number=9, params={"units": 8}, run_id=None)
+        sweeps.report_epoch(claim, 1, 0.5, 0.5)
+        for _ in range(100):  # refreshed once a second, off the UI thread
+            await pilot.pause(0.05)
+            if any(r.state == "running" for r in table.shown):
+                break
+        running = next(r for r in table.shown if r.state == "running")
+        assert running.number == 5 and running.curve == (0.5,)
+        assert "trial 5 of 5" in str(screen.query_one("#sweep-status").render())
+    store.close()

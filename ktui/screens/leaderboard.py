@@ -1,7 +1,8 @@
 """The leaderboard of a sweep: its trials ranked by the objective, live.
 
-Reads the sweep from the store once a second (one query for the sweep, one for its
-trials) while the sweep runs; the table redraws only what changed. ``enter`` posts
+Reads the sweep from the store once a second while the sweep runs (one query for the
+sweep, one for its trials, in a thread worker that only posts a message back); the
+table recomputes only when the trials changed and draws only the lines on screen. ``enter`` posts
 :class:`LeaderboardScreen.OpenRun` for the app to open the trial's run (screens never
 import each other).
 """
@@ -11,12 +12,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from ktui.core.errors import KtuiError
 from ktui.core.format import format_seconds
 from ktui.core.sweep import TRIAL_STATES, TrialRow, best, eta_seconds
 from ktui.store import RunStore
@@ -65,16 +68,44 @@ class LeaderboardScreen(Screen[None]):
         """The trials' table."""
         return self.query_one(LeaderboardTable)
 
+    @dataclass
+    class Read(Message):
+        """The sweep as read from the store by the refresh worker (or why it could not be)."""
+
+        sweep: SweepRecord | None
+        rows: list[TrialRow]
+        error: str = ""
+
     def on_mount(self) -> None:
-        self.refresh_board()
-        self.set_interval(REFRESH, self.refresh_board)
+        self.refresh_board()  # the first read on the spot: the screen opens complete
+        self.set_interval(REFRESH, self._read_in_background)
         self.table.focus()
 
+    def _read(self) -> Read:
+        try:
+            sweep = self.sweeps.get(self.sweep_id)
+            return self.Read(sweep, leaderboard_rows(sweep, self.sweeps.trials(self.sweep_id)))
+        except KtuiError as exc:
+            return self.Read(None, [], str(exc))
+
     def refresh_board(self) -> None:
-        """Read the sweep and its trials (while it runs) and redraw what changed."""
-        if self.sweep is None or self.sweep.status == "running":
-            self.sweep = self.sweeps.get(self.sweep_id)
-            self.rows = leaderboard_rows(self.sweep, self.sweeps.trials(self.sweep_id))
+        """Read the sweep and its trials now and redraw what changed."""
+        self.on_leaderboard_screen_read(self._read())
+
+    @work(thread=True, exclusive=True, group="leaderboard", exit_on_error=False)
+    def _read_in_background(self) -> None:
+        """While the sweep runs, read it off the UI thread (1,000 trials: tens of ms)."""
+        if self.sweep is not None and self.sweep.status != "running":
+            return
+        self.post_message(self._read())
+
+    def on_leaderboard_screen_read(self, message: Read) -> None:
+        if message.sweep is None:
+            self.query_one("#sweep-status", Static).update(
+                f"Cannot read sweep {self.sweep_id}: {message.error}"
+            )
+            return
+        self.sweep, self.rows = message.sweep, message.rows
         self.redraw()
 
     def redraw(self) -> None:
