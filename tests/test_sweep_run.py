@@ -129,3 +129,38 @@ def _alive(pid: int | None) -> bool:
             return stat.read().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_ctrl_c_stops_the_sweep_and_its_running_trial(ktui_dirs: KtuiDirs) -> None:
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT, child_env
+
+    coordinator = subprocess.Popen(
+        [
+            sys.executable, "-m", "ktui", "sweep", "dummy_binary", "--param", "units=8,16",
+            "--set", "epochs=400", "--set", "batch_size=500", "--trials", "3",
+            "--pruner", "none",
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=child_env(), cwd=REPO_ROOT,
+    )  # fmt: skip
+    runs = RunStore(_store(ktui_dirs))
+    sweeps = SweepStore(runs)
+    try:
+        _wait(lambda: bool(sweeps.all()))
+        sweep_id = sweeps.all()[0].id
+        _wait(lambda: any(t.state == "running" and t.epochs >= 1 for t in sweeps.trials(sweep_id)))
+        coordinator.send_signal(signal.SIGINT)
+        out, err = coordinator.communicate(timeout=120)
+        assert coordinator.returncode == 1, err
+        assert "stopping: running trials end after their current batch" in out
+        (trial,) = sweeps.trials(sweep_id)  # no other trial was started
+        assert trial.state == "stopped"
+        assert trial.run_id is not None and runs.get_run(trial.run_id).status == "stopped"
+        assert sweeps.get(sweep_id).status == "stopped"
+    finally:
+        if coordinator.poll() is None:
+            coordinator.kill()
+        runs.close()

@@ -356,7 +356,10 @@ def coordinate(
             if stopping and not announced:
                 announced = True
                 _say(out, sweep_id, "stopping: running trials end after their current batch")
-                _stop(runs, sweeps, sweeps.get(sweep_id), None)
+                try:
+                    _stop(runs, sweeps, sweeps.get(sweep_id), None)
+                except KtuiError:
+                    pass  # it had ended meanwhile
             for worker in list(workers):
                 if worker.poll() is not None:
                     workers.remove(worker)
@@ -370,11 +373,10 @@ def coordinate(
             else:
                 free = sweeps.free_slots(current)
                 going = sweeps.running_count(sweep_id)
-                if free == 0 and not workers:
-                    sweeps.finish_if_done(sweep_id)
-                    if sweeps.get(sweep_id).status != "running":
-                        continue
-                    break  # a trial still 'running' with no worker: the next look re-queues
+                if free == 0 and not workers and sweeps.finish_if_done(sweep_id):
+                    continue  # the next look sees it finished and ends
+                # (A trial still 'running' without a worker of ours: its process is
+                # either alive, and finishes it, or dead, and the next look re-queues it.)
                 wanted = min(current.settings.workers, free + going)
                 while len(workers) < wanted:
                     workers.append(_spawn(store, sweep_id, presets, out))
