@@ -121,5 +121,6 @@ def test_ranking_eta_and_reasons() -> None:
     eta = eta_seconds(rows, trials=5, workers=1, now=20)
     assert eta == pytest.approx(25 / 3 - 5 + 25 / 3)
     assert direction_of("val_loss") == "minimize" and direction_of("val_auc") == "maximize"
+    assert direction_of("val_mse") == "minimize"  # the metric policy knows Keras's names
     text = prune_reason("val_loss", 0.41, 3, [0.3, 0.37, 0.5, 0.2, 0.4], "median", "minimize")
     assert text == "val_loss 0.41 at epoch 3, worse than the median 0.37 of 5 trials"

@@ -33,7 +33,8 @@ from ktui.core.paths import logs_dir
 from ktui.core.presets import Preset, PresetCatalog, RunConfig
 from ktui.core.sweep import FAILURES_TO_PAUSE, ParamSpec, prune_reason
 from ktui.core.trainer import Trainer
-from ktui.store import CommandBridge, RunRecorder, RunStore, fan_out
+from ktui.runs import record_run
+from ktui.store import RunStore
 from ktui.store.sweeps import Claim, SweepRecord, SweepStore, TrialRecord, optuna_path
 
 if TYPE_CHECKING:
@@ -187,39 +188,36 @@ def train_trial(
     *,
     on_recorded: Callable[[int], None] | None = None,
 ) -> tuple[int, Event]:
-    """Train ``config`` as an ordinary recorded run (attachable and steerable: it polls
-    the store for commands like any run) and return (run id, its final event).
+    """Train ``config`` as an ordinary run through the run service (recorded,
+    attachable and steerable like any run) and return (run id, its final event).
 
-    The one place a sweep starts a run; it moves to the project's run service when that
-    lands. Never raises for a failed training: that is the final ``RunFailed``.
+    ``on_epoch`` sees each epoch's end in the training thread, after the run's own
+    listeners (the epoch is recorded first). Never raises for a failed training: that
+    is the final ``RunFailed``; trouble in ``on_epoch`` is a line in the run's log.
     """
-    recorder = RunRecorder.for_config(runs, config)
-    if on_recorded is not None:
-        on_recorded(recorder.run_id)
     controls = RunControls()
-    bridge = CommandBridge(
-        runs,
-        recorder.run_id,
-        controls,
-        recorder=recorder,
-        notify=recorder,
-        warn=lambda text: recorder(LogLine(text)),
-    ).start()
-    listeners = fan_out(recorder, bridge)
+    recorded = record_run(runs, config, controls)
+    if on_recorded is not None:
+        on_recorded(recorded.run_id)
+    service_listener = recorded.listener
+
+    def log(text: str) -> None:
+        recorded.recorder(LogLine(text))
 
     def listener(event: Event) -> None:
-        listeners(event)
+        service_listener(event)
         if isinstance(event, EpochEnded):
             try:
-                on_epoch(event, controls, lambda text: recorder(LogLine(text)))
+                on_epoch(event, controls, log)
             except Exception as exc:  # noqa: BLE001 - the sweep's trouble, not the run's
-                recorder(LogLine(f"ktui: the sweep could not judge this epoch: {exc}"))
+                log(f"ktui: the sweep could not judge this epoch: {exc}")
 
+    recorded.listener = listener
     try:
-        final = trainer.run(config, listener, controls, artifacts=recorder.folder)
+        final = recorded.train(config, trainer)
     finally:
-        bridge.close()
-    return recorder.run_id, final
+        recorded.close()
+    return recorded.run_id, final
 
 
 class Worker:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ktui.core.errors import KtuiError
+from ktui.core.metrics import lower_is_better
 from ktui.core.presets import Hyperparameter, Preset
 
 Sampler = Literal["tpe", "random", "grid"]
@@ -66,10 +67,9 @@ DEFAULT_OBJECTIVE = "val_loss"
 
 
 def direction_of(metric: str) -> Direction:
-    """Whether a metric is minimised or maximised: losses and errors go down, the rest
-    (accuracies, AUC, precision...) up. The same rule as the run store's best metric;
-    it moves to the project's one metric policy when that lands."""
-    return "minimize" if metric.endswith(("loss", "error")) else "maximize"
+    """Whether a sweep minimises or maximises ``metric``: the project's one metric policy
+    (:func:`ktui.core.metrics.lower_is_better`) decides, as for a run's best epoch."""
+    return "minimize" if lower_is_better(metric) else "maximize"
 
 
 # --------------------------------------------------------------------------- parameters
