@@ -124,3 +124,19 @@ def test_ranking_eta_and_reasons() -> None:
     assert direction_of("val_mse") == "minimize"  # the metric policy knows Keras's names
     text = prune_reason("val_loss", 0.41, 3, [0.3, 0.37, 0.5, 0.2, 0.4], "median", "minimize")
     assert text == "val_loss 0.41 at epoch 3, worse than the median 0.37 of 5 trials"
+
+
+def test_the_presets_own_objective_and_mode() -> None:
+    from pathlib import Path
+
+    from ktui.core.presets import loads
+
+    text = (Path(__file__).parent.parent / "presets" / "dummy_binary.toml").read_text()
+    text = text.replace('validation = "none"', 'validation = "none"\nmonitor = "accuracy"')
+    preset = loads(text, name="watched")
+    spec = build_spec(preset, ["units=8,16"])
+    assert (spec.settings.objective, spec.settings.direction) == ("accuracy", "maximize")
+    overridden = loads(text.replace('monitor = "accuracy"', 'monitor = "accuracy"\nmode = "min"'))
+    assert build_spec(overridden, ["units=8,16"]).settings.direction == "minimize"
+    # A person's --objective wins over the preset's monitor.
+    assert build_spec(preset, ["units=8,16"], objective="loss").settings.objective == "loss"

@@ -353,7 +353,8 @@ def build_spec(
                 else (spec.low if corner == 0 else spec.high)
             )
         config = preset.resolve(values)
-    objective = objective or default_objective(config.validation != "none")
+    # The preset's own objective ([fit] monitor) unless the person names another.
+    objective = objective or config.monitor or default_objective(config.validation != "none")
     if objective.startswith("val_") and config.validation == "none":
         raise KtuiError(
             f"--objective {objective}: preset {preset.name} does not validate "
@@ -372,7 +373,8 @@ def build_spec(
             sampler=sampler,  # type: ignore[arg-type]  # checked above
             pruner=pruner,  # type: ignore[arg-type]
             objective=objective,
-            direction=direction_of(objective),
+            # The preset's policy: its [fit] mode overrides the direction of its monitor.
+            direction="minimize" if config.policy.lower_is_better(objective) else "maximize",
         ),
     )
     if sampler == "grid":
