@@ -82,8 +82,9 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     sweep.add_argument(
         "--objective",
         metavar="METRIC",
-        help=f"the metric to optimise (default {DEFAULT_OBJECTIVE}, or loss for a preset "
-        "without validation); losses and errors are minimised, the rest maximised",
+        help=f"the metric to optimise (default: the preset's [fit] monitor, else "
+        f"{DEFAULT_OBJECTIVE}, or loss for a preset without validation); its direction "
+        "comes from the metric policy",
     )
     sweep.add_argument(
         "--detach",
