@@ -24,6 +24,7 @@ STATUS_TONE: dict[str, str] = {
     "stopped": "warning",
     "failed": "error",
     "interrupted": "secondary",
+    "diverged": "error",
 }
 """The colour of each run status, as a tone: the screens draw it with the theme's
 ``$text-<tone>`` variable, the command line with :data:`TONE_TERMINAL_COLOR`."""

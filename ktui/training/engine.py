@@ -226,10 +226,12 @@ class KerasTrainer:
                 )
             # A stop that came after the last epoch's last batch changed nothing.
             stopped = controls.stop_requested and callback.epochs_completed < config.epochs
+            diverged = callback.divergence is not None
             test_loss = test_accuracy = None
             # A run stopped before its first epoch ended has nothing worth evaluating or
-            # keeping: an untrained model.keras would only pass for a result.
-            trained = callback.epochs_completed > 0 or not stopped
+            # keeping: an untrained model.keras would only pass for a result. Nor has one
+            # whose loss became NaN: its weights are NaN too.
+            trained = (callback.epochs_completed > 0 or not stopped) and not diverged
             if trained:
                 listener(PhaseChanged("evaluating", f"{dataset.test_samples} test samples"))
                 scores = model.evaluate(
@@ -245,14 +247,17 @@ class KerasTrainer:
                 _confusion(model, dataset, config, artifacts, listener, test_accuracy is not None)
             if artifacts is not None and trained:
                 save_model(model, artifacts, listener)
+            elif artifacts is not None and diverged:
+                listener(LogLine("ktui: the loss diverged; not evaluated, no model saved."))
             elif artifacts is not None:
                 listener(LogLine("ktui: stopped before its first epoch ended; no model saved."))
             final = RunFinished(
-                status="stopped" if stopped else "finished",
+                status="diverged" if diverged else "stopped" if stopped else "finished",
                 epochs_completed=callback.epochs_completed,
                 seconds=time.monotonic() - started,
                 test_loss=test_loss,
                 test_accuracy=test_accuracy,
+                message=callback.divergence or "",
             )
         except KtuiError as exc:
             final = RunFailed(
