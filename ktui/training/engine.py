@@ -103,7 +103,10 @@ class _Session:
 
 _SESSION = _Session()
 
-#: Held while a model is built. Keras draws layers' default seeds from Python's global
+#: Held while a model is built, and around every ``clear_session`` (which resets the
+#: layer name counters of every thread: a preview built meanwhile would name two layers
+#: alike, "Name 'dense' is already the name of a layer"). Taken before the session's own
+#: lock. Keras draws layers' default seeds from Python's global
 #: ``random``; a preview built in another thread (the preset list, the form's parameter
 #: count) between a run's ``set_random_seed`` and its build would take some of its
 #: numbers, and the seeded run would not be the same run twice.
@@ -139,8 +142,10 @@ class KerasTrainer:
                 f"{config.preset.name}: the model's input shape comes from the data",
                 hint="Add input_shape under [model] to see the model before training.",
             )
-        _SESSION.clear_if_idle()
+        # Cleared under _BUILDING: a clear in the middle of another thread's build would
+        # reset Keras's name counters there, and its next layer would be a second "dense".
         with _BUILDING:
+            _SESSION.clear_if_idle()
             return summarize(build_model(config, config.input_shape))
 
     def run(
@@ -179,8 +184,8 @@ class KerasTrainer:
             if isinstance(config.validation, float):
                 data_mod.check_validation_split(dataset, config.validation)
             listener(PhaseChanged("building model"))
-            stack.enter_context(_SESSION.running())
-            with _BUILDING:
+            with _BUILDING:  # taken first, also by describe: never the other way round
+                stack.enter_context(_SESSION.running())
                 if config.seed is not None:
                     keras.utils.set_random_seed(config.seed)
                 model = build_model(config, input_shape)
