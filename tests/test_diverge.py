@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -102,13 +103,26 @@ def test_a_version_5_store_learns_diverged_and_keeps_its_epochs(tmp_path: Path) 
 
 
 # ------------------------------------------------------------------------ ktui run
-def test_ktui_run_stops_at_the_first_nan_and_says_so(tmp_path: Path) -> None:
-    preset = diverging_preset(tmp_path / "presets")
-    store_file = tmp_path / "runs.sqlite"
-    common = ["--store", str(store_file)]
+@pytest.fixture(scope="module")
+def diverged_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``ktui run`` of the diverging preset, once for the tests below; and its store."""
+    root = tmp_path_factory.mktemp("diverged")
+    preset = diverging_preset(root / "presets")
+    store_file = root / "runs.sqlite"
     result = run_ktui(
-        *common, "run", str(preset), "--set", "epochs=3", "--set", "learning_rate=1e30"
-    )
+        "--store", str(store_file), "run", str(preset), "--set", "epochs=3",
+        "--set", "learning_rate=1e30",
+    )  # fmt: skip
+    return result, store_file
+
+
+def test_ktui_run_stops_at_the_first_nan_and_says_so(
+    diverged_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    result, store_file = diverged_run
+    common = ["--store", str(store_file)]
     assert result.returncode == DIVERGED_EXIT, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     said = SAID.search(result.stdout)
@@ -127,6 +141,30 @@ def test_ktui_run_stops_at_the_first_nan_and_says_so(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     assert re.search(r"^\s*1\s+tiny\s+diverged", listed.stdout, re.M), listed.stdout
     assert "1  tiny" not in run_ktui(*common, "runs", "--status", "finished").stdout
+
+
+async def test_attaching_to_a_diverged_run_says_why_it_ended(
+    diverged_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    from textual.widgets import Static
+
+    from ktui.screens.training import TrainingScreen
+
+    _, store_file = diverged_run
+    store = RunStore(store_file)
+    app = create_app(load_catalog([shipped_presets_dir()]), store=store, attach=1)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            deadline = time.monotonic() + 60
+            while not (isinstance(app.screen, TrainingScreen) and not app.screen.running):
+                assert time.monotonic() < deadline, "the attached screen did not show the end"
+                await pilot.pause(0.1)
+            screen = app.screen
+            assert screen.attached and screen.phase == "diverged"
+            shown = str(screen.query_one("#result", Static).render())
+            assert shown.startswith("Diverged: loss became") and SAID.search(shown), shown
+    finally:
+        store.close()
 
 
 # ----------------------------------------------------------------------- dashboard
