@@ -316,7 +316,8 @@ def show_run(store: RunStore, run_id: int, console: Console, *, full_log: bool =
 
     if run.error:
         console.print()
-        _print(console, f"Error: {run.error}", "bold red")
+        label = "Diverged" if run.status == "diverged" else "Error"
+        _print(console, f"{label}: {run.error}", "bold red")
         if run.traceback:
             _print(console, run.traceback.rstrip(), "dim")
 

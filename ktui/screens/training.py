@@ -81,6 +81,7 @@ _PHASE_STYLE = {
     "stopped": "bold yellow",
     "failed": "bold red",
     "interrupted": "bold red",
+    "diverged": "bold red",
 }
 
 
@@ -535,7 +536,12 @@ class TrainingScreen(Screen[None]):
         self._show_final_progress(event)
         result = self.query_one("#result", Static)
         result.display = True
-        if isinstance(event, RunFinished):
+        if isinstance(event, RunFinished) and event.status == "diverged":
+            self.phase = event.status
+            result.update(Text(f"Diverged: {event.message}", style="bold"))
+            result.set_class(True, "failed")
+            self.notify(f"The loss diverged: {event.message}.", severity="error")
+        elif isinstance(event, RunFinished):
             self.phase = event.status
             result.update(Text(result_line(event), style="bold"))
             result.set_class(False, "failed")

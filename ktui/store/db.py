@@ -53,7 +53,7 @@ from typing import Any, Literal, get_args
 from ktui.core.errors import StoreError
 from ktui.core.metrics import MetricPolicy, check_mode
 
-Status = Literal["running", "finished", "stopped", "failed", "interrupted"]
+Status = Literal["running", "finished", "stopped", "failed", "interrupted", "diverged"]
 """A run's state: still going, or how it ended."""
 
 STATUSES: tuple[Status, ...] = get_args(Status)
@@ -68,7 +68,7 @@ CommandKind = Literal["pause", "resume", "stop", "learning_rate"]
 
 COMMAND_KINDS: tuple[CommandKind, ...] = get_args(CommandKind)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -503,6 +503,32 @@ def _v6_sweeps(db: sqlite3.Connection) -> None:
     )
 
 
+
+def _v7_diverged(db: sqlite3.Connection) -> None:
+    """The status ``diverged`` (a loss that became NaN or infinite).
+
+    Only the status column's CHECK list grows, which changes nothing stored: SQLite's
+    documented way for that is to edit the table's text in the schema (rebuilding
+    ``runs`` would cascade-delete every epoch through the foreign keys)."""
+    (sql,) = db.execute(
+        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'runs'"
+    ).fetchone()
+    old = "'failed', 'interrupted')"
+    if old not in sql:
+        raise sqlite3.DatabaseError("the runs table's status check is not the one ktui wrote")
+    (schema_version,) = db.execute("PRAGMA schema_version").fetchone()
+    db.execute("PRAGMA writable_schema = ON")
+    try:
+        db.execute(
+            "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'runs'",
+            (sql.replace(old, "'failed', 'interrupted', 'diverged')"),),
+        )
+        # Tell every connection the schema changed, so none keeps the old check.
+        db.execute(f"PRAGMA schema_version = {int(schema_version) + 1}")
+    finally:
+        db.execute("PRAGMA writable_schema = OFF")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1,
     _v2,
@@ -510,6 +536,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v4_tags_and_notes,
     _v5,
     _v6_sweeps,
+    _v7_diverged,
 )
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 
@@ -1156,25 +1183,28 @@ class RunStore:
     def finish_run(
         self,
         run_id: int,
-        status: Literal["finished", "stopped", "interrupted"] = "finished",
+        status: Literal["finished", "stopped", "interrupted", "diverged"] = "finished",
         *,
         test_loss: float | None = None,
         test_accuracy: float | None = None,
         seconds: float | None = None,
         log: Sequence[str] = (),
+        message: str = "",
     ) -> None:
-        """Record how a run ended without failing: all epochs, stopped by the user, or
-        stopped cleanly because its terminal hung up (``interrupted``)."""
-        if status not in ("finished", "stopped", "interrupted"):
+        """Record how a run ended without failing: all epochs, stopped by the user,
+        stopped cleanly because its terminal hung up (``interrupted``), or its loss
+        became NaN (``diverged``; ``message`` says where, kept as the run's error)."""
+        if status not in ("finished", "stopped", "interrupted", "diverged"):
             raise ValueError(
-                f"finish_run: status must be finished, stopped or interrupted, not {status!r}"
+                "finish_run: status must be finished, stopped, interrupted or diverged,"
+                f" not {status!r}"
             )
         with self._write(f"record the end of run {run_id}") as db:
             self._require(db, run_id)
             db.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, test_loss = ?, test_accuracy = ?,"
-                " seconds = ? WHERE id = ?",
-                (status, time.time(), test_loss, test_accuracy, seconds, run_id),
+                " seconds = ?, error = ? WHERE id = ?",
+                (status, time.time(), test_loss, test_accuracy, seconds, message or None, run_id),
             )
             self._insert_log(db, run_id, log)
 
