@@ -143,6 +143,90 @@ def generate(path: Path, runs: int, epochs: int) -> None:
     print()
 
 
+def generate_fast(path: Path, runs: int, epochs: int) -> None:
+    """``runs`` runs of ``epochs`` epochs written straight into the schema, in one
+    transaction with ``executemany`` (a sweep-sized store in a minute, not hours).
+
+    The schema is made by :class:`RunStore`; the rows look like the public API's
+    (summary columns filled in as ``add_epoch`` and ``finish_run`` would), without
+    log lines (no listing reads them). Runs are spread over 3 presets, 4 statuses and
+    a few tags, so filters and sorts have work to do.
+    """
+    import json
+    import sqlite3
+
+    RunStore(path).close()
+    rng = random.Random(7)
+    statuses = ["finished"] * 8 + ["stopped", "failed"]
+    names = sorted(PRESETS)
+    now = time.time()
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA synchronous = OFF")
+        with db:
+            run_rows = []
+            epoch_rows = []
+            tag_rows = []
+            for n in range(1, runs + 1):
+                preset = names[n % len(names)]
+                defaults = PRESETS[preset]
+                values = dict(defaults)
+                for name in rng.sample(sorted(values), rng.randint(0, 2)):
+                    if isinstance(values[name], int | float) and not isinstance(values[name], bool):
+                        values[name] = type(values[name])(values[name] * rng.choice([0.5, 2]))
+                status = rng.choice(statuses)
+                started = now - (runs - n) * 60.0
+                best, best_epoch = 0.0, 1
+                for epoch in range(1, epochs + 1):
+                    m = metrics(epoch, rng)
+                    if m["val_accuracy"] > best:
+                        best, best_epoch = m["val_accuracy"], epoch
+                    epoch_rows.append((n, epoch, json.dumps(m), 0.001, 3.2, 15600.0, started))
+                accuracy = None if status == "failed" else rng.uniform(0.95, 0.99)
+                run_rows.append((
+                    n, preset, status, json.dumps(values), json.dumps(defaults), "mnist",
+                    started, started + epochs * 3.2, epochs * 3.2, accuracy, epochs, epochs,
+                    "val_accuracy", best, best_epoch,
+                    "ValueError: something broke" if status == "failed" else None,
+                    f"runs/{n}",
+                ))  # fmt: skip
+                if n % 50 == 0:
+                    tag_rows.append((n, "good" if n % 100 == 0 else "baseline"))
+                if len(epoch_rows) >= 200_000:
+                    db.executemany("INSERT INTO epochs (run_id, epoch, metrics, learning_rate,"
+                                   " seconds, samples_per_second, ended_at)"
+                                   " VALUES (?, ?, ?, ?, ?, ?, ?)", epoch_rows)  # fmt: skip
+                    epoch_rows.clear()
+            db.executemany(
+                "INSERT INTO runs (id, preset, status, hyperparameters, defaults, data,"
+                " started_at, ended_at, seconds, test_accuracy, epochs_done, epochs_planned,"
+                " best_metric, best_value, best_epoch, error, folder)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                run_rows,
+            )
+            db.executemany("INSERT INTO epochs (run_id, epoch, metrics, learning_rate, seconds,"
+                           " samples_per_second, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           epoch_rows)  # fmt: skip
+            db.executemany("INSERT INTO run_tags (run_id, tag) VALUES (?, ?)", tag_rows)
+    finally:
+        db.close()
+
+
+def cached_store(runs: int, epochs: int) -> Path:
+    """A store of ``runs`` x ``epochs`` under /tmp, generated once and reused after."""
+    path = Path(tempfile.gettempdir()) / f"ktui-bench-{runs}x{epochs}.sqlite"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        for leftover in partial.parent.glob(partial.name + "*"):
+            leftover.unlink()
+        print(f"  generating {runs:,} runs x {epochs} epochs into {path} (cached) ...")
+        started = time.perf_counter()
+        generate_fast(partial, runs, epochs)
+        partial.rename(path)
+        print(f"  took {time.perf_counter() - started:.1f} s")
+    return path
+
+
 def run_cli(args: list[str], *, terminal: bool) -> tuple[float, int]:
     """Wall time of ``python -m ktui ARGS`` to its exit, and the bytes it printed."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "160", "LINES": "50"}
