@@ -356,3 +356,36 @@ async def test_enter_and_delete_act_on_the_highlighted_run_of_a_later_page(
         assert f"{RUNS - 1} runs" in status_line(screen)
         after = [r.id for r in store.list_runs()]
         assert current_id(screen) == after[screen.table.position]
+
+
+# --------------------------------------------------------------------------- ktui runs
+def test_ktui_runs_lists_the_newest_50_on_a_terminal_and_all_into_a_pipe(
+    tmp_path: Path,
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from ktui.cli.runs import TERMINAL_LIMIT, list_runs
+
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        make_runs(store, 60)
+
+        def listed(*, terminal: bool, **options: Any) -> tuple[list[int], str]:
+            buffer = io.StringIO()
+            console = Console(file=buffer, force_terminal=terminal, width=200, color_system=None)
+            assert list_runs(store, console, **options) == 0
+            text = buffer.getvalue()
+            rows = [line.split() for line in text.splitlines()]
+            return [int(row[0]) for row in rows if row and row[0].isdigit()], text
+
+        ids, text = listed(terminal=True)
+        assert ids == list(range(60, 60 - TERMINAL_LIMIT, -1))
+        assert f"({TERMINAL_LIMIT} of 60 runs; --limit 0 lists all)" in text
+        ids, text = listed(terminal=True, limit=0)
+        assert len(ids) == 60 and "--limit 0" not in text
+        ids, text = listed(terminal=False)  # piped: every run, as before
+        assert len(ids) == 60 and "--limit 0" not in text
+        ids, text = listed(terminal=False, limit=5, tag="sweep")
+        assert ids == [60, 56, 52, 48, 40]  # run 44 is still running, untagged
+        assert "(5 of 14 runs; --limit 0 lists all)" in text

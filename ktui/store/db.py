@@ -296,9 +296,9 @@ def _v2(db: sqlite3.Connection) -> None:
         "best_epoch INTEGER",
     ):
         db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
-    db.execute("CREATE INDEX runs_by_status ON runs(status)")
-    db.execute("CREATE INDEX runs_by_preset ON runs(preset)")
-    db.execute("CREATE INDEX runs_by_start ON runs(started_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_preset ON runs(preset)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started_at)")
     # Fill the new columns in for the runs already recorded.
     for run_id, info in db.execute("SELECT id, info FROM runs").fetchall():
         summary = _Summary()
@@ -377,15 +377,15 @@ def _v5_list_indexes(db: sqlite3.Connection) -> None:
     Each has the id in the tiebreak direction (newest first within a key), so one
     index serves both directions: reversed, SQLite walks it backwards.
     """
-    db.execute("CREATE INDEX runs_by_preset_page ON runs(preset, id DESC)")
-    db.execute("CREATE INDEX runs_by_status_page ON runs(status, id DESC)")
-    db.execute(f"CREATE INDEX runs_by_best ON runs({_BEST}, id DESC)")
-    db.execute("CREATE INDEX runs_by_test_error ON runs((-test_accuracy), id DESC)")
-    db.execute("CREATE INDEX runs_by_epochs ON runs(epochs_done)")
-    db.execute("CREATE INDEX runs_by_metric ON runs(best_metric)")
-    db.execute("CREATE INDEX runs_by_values ON runs(hyperparameters, id DESC)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_preset_page ON runs(preset, id DESC)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_status_page ON runs(status, id DESC)")
+    db.execute(f"CREATE INDEX IF NOT EXISTS runs_by_best ON runs({_BEST}, id DESC)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_test_error ON runs((-test_accuracy), id DESC)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_epochs ON runs(epochs_done)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_metric ON runs(best_metric)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_values ON runs(hyperparameters, id DESC)")
     # The ids alone: skipping 100,000 of them to a deep page reads 1 MB, not the table.
-    db.execute("CREATE INDEX runs_by_id ON runs(id)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_id ON runs(id)")
 
 
 MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4_tags_and_notes, _v5_list_indexes)
