@@ -1,6 +1,7 @@
 """Benchmark of the run store: committing one epoch, and listing 1,000 runs of 100 epochs.
 
     python benchmarks/store_bench.py [--runs 1000] [--epochs 100] [--keep DIR]
+    python benchmarks/store_bench.py --sweep   # pages and `ktui runs` at 100,000 x 50
 
 1. The time to record one epoch (one committed transaction, through ``RunRecorder``
    as training does, and ``RunStore.add_epoch`` alone): into a new store, and into
@@ -283,6 +284,42 @@ def bench_listing(path: Path, repeats: int, middle: int) -> None:
         )
 
 
+def bench_sweep_listing(runs: int, epochs: int, repeats: int) -> None:
+    """Pages of a sweep-sized store (cached under /tmp), and ``ktui runs`` on it."""
+    path = cached_store(runs, epochs)
+    with RunStore(path) as store:  # migrates a store cached by an older ktui
+        total = store.count_runs()
+        for sort in ("id", "best", "test_error", "preset", "duration"):
+            for offset in (0, total // 2, total - 50):
+                samples = time_calls(
+                    lambda _, sort=sort, offset=offset: store.list_runs(  # type: ignore[misc]
+                        sort=sort, limit=200, offset=offset
+                    ),
+                    repeats,
+                )
+                print(f"  list_runs(sort={sort}, limit=200, offset={offset:,})".ljust(50)
+                      + stats(samples))  # fmt: skip
+        samples = time_calls(lambda _: store.count_runs(tag="good"), repeats)
+        print(f"  {'count_runs(tag=good)':<48}{stats(samples)}")
+    base = ["--store", str(path)]
+    for label, args, terminal, times in (
+        ("ktui runs, terminal (newest 50)", ["runs"], True, repeats // 4 or 1),
+        ("ktui runs --sort best, terminal", ["runs", "--sort", "best"], True, repeats // 4 or 1),
+        ("ktui runs --tag good --limit 20, piped", ["runs", "--tag", "good", "--limit", "20"],
+         False, repeats // 4 or 1),
+        ("ktui runs --limit 50, piped", ["runs", "--limit", "50"], False, repeats // 4 or 1),
+        (f"ktui runs, piped (all {total:,})", ["runs"], False, 1),
+        ("ktui presets (start-up reference), piped", ["presets"], False, repeats // 4 or 1),
+    ):  # fmt: skip
+        run_cli(base + args, terminal=terminal)  # warm the page cache
+        timings = [run_cli(base + args, terminal=terminal) for _ in range(times)]
+        wall = [t for t, _ in timings]
+        print(
+            f"  {label:<44} median {statistics.median(wall):.3f} s   min {min(wall):.3f} s"
+            f"   ({timings[0][1]:,} bytes, {times} runs)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
@@ -290,12 +327,21 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=1000, help="epochs timed one by one")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="build the store in DIR and leave it there")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="only the sweep-scale listing: 100,000 runs x 50 epochs (cached under /tmp)",
+    )
     args = parser.parse_args()
     print(
         f"ktui store benchmark · Python {platform.python_version()} · SQLite "
         f"{sqlite3.sqlite_version} · {platform.system()} {platform.machine()} · "
         f"{os.cpu_count()} CPUs"
     )
+    if args.sweep:
+        print("\nListing a sweep-sized store: 100,000 runs x 50 epochs")
+        bench_sweep_listing(100_000, 50, args.repeats)
+        return
     with tempfile.TemporaryDirectory(prefix="ktui-store-bench-") as scratch:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
