@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ktui.core.events import EpochEnded, LayerInfo, LogLine, ModelSummary, RunStarted  # noqa: E402
-from ktui.store import RunRecorder, RunStore  # noqa: E402
+from ktui.store import SCHEMA_VERSION, RunRecorder, RunStore  # noqa: E402
 
 PRESETS = {
     "mnist_mlp": {"units": 784, "activation": "relu", "optimizer": "adam",
@@ -187,7 +187,7 @@ def generate_fast(path: Path, runs: int, epochs: int) -> None:
                 run_rows.append((
                     n, preset, status, json.dumps(values), json.dumps(defaults), "mnist",
                     started, started + epochs * 3.2, epochs * 3.2, accuracy, epochs, epochs,
-                    "val_accuracy", best, best_epoch,
+                    "val_accuracy", best, best_epoch, -best,  # higher is better: rank -best
                     "ValueError: something broke" if status == "failed" else None,
                     f"runs/{n}",
                 ))  # fmt: skip
@@ -201,8 +201,8 @@ def generate_fast(path: Path, runs: int, epochs: int) -> None:
             db.executemany(
                 "INSERT INTO runs (id, preset, status, hyperparameters, defaults, data,"
                 " started_at, ended_at, seconds, test_accuracy, epochs_done, epochs_planned,"
-                " best_metric, best_value, best_epoch, error, folder)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " best_metric, best_value, best_epoch, best_rank, error, folder)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 run_rows,
             )
             db.executemany("INSERT INTO epochs (run_id, epoch, metrics, learning_rate, seconds,"
@@ -215,7 +215,8 @@ def generate_fast(path: Path, runs: int, epochs: int) -> None:
 
 def cached_store(runs: int, epochs: int) -> Path:
     """A store of ``runs`` x ``epochs`` under /tmp, generated once and reused after."""
-    path = Path(tempfile.gettempdir()) / f"ktui-bench-{runs}x{epochs}.sqlite"
+    # Named by schema version: a store cached by another ktui is not reused.
+    path = Path(tempfile.gettempdir()) / f"ktui-bench-{runs}x{epochs}-v{SCHEMA_VERSION}.sqlite"
     if not path.exists():
         partial = path.with_suffix(".partial")
         for leftover in partial.parent.glob(partial.name + "*"):

@@ -49,6 +49,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+import tomli_w
+
 from ktui.core.data import DataSource, Transform, TransformSpecError, parse_source, parse_transform
 from ktui.core.errors import KtuiError, PresetError
 from ktui.core.keras_names import (
@@ -59,6 +61,7 @@ from ktui.core.keras_names import (
     Rule,
     suggest,
 )
+from ktui.core.metrics import MetricPolicy, Mode, check_mode
 
 HyperType = Literal["int", "float", "choice", "bool"]
 Validation = Literal["test", "none"] | float
@@ -70,7 +73,7 @@ _TOP_KEYS = {"name", "description", "seed", "data", "model", "compile", "fit", "
 _DATA_KEYS = {"source", "transforms", "train_samples", "test_samples", "features", "classes"}
 _MODEL_KEYS = {"input_shape", "layers"}
 _COMPILE_KEYS = {"optimizer", "loss", "metrics", "learning_rate"}
-_FIT_KEYS = {"batch_size", "epochs", "validation", "shuffle"}
+_FIT_KEYS = {"batch_size", "epochs", "validation", "shuffle", "monitor", "mode"}
 _HP_KEYS = {"type", "default", "min", "max", "choices", "help"}
 
 
@@ -262,6 +265,23 @@ class RunConfig:
     validation: Validation
     shuffle: bool
     seed: int | None
+    monitor: str | None = None
+    """``[fit] monitor``: the metric the run is judged by (default val_loss, else loss)."""
+    mode: Mode = "auto"
+    """``[fit] mode``: ``min``, ``max`` or ``auto`` (the monitored metric's direction by name)."""
+    source_text: str = ""
+    """The data source exactly as typed (``--data``, the form), else the preset's own text."""
+
+    @property
+    def data_override(self) -> str | None:
+        """The data source given instead of the preset's own, as typed; None: the preset's."""
+        own = self.preset.raw.get("data", {}).get("source")
+        return None if self.source_text == own else self.source_text
+
+    @property
+    def policy(self) -> MetricPolicy:
+        """How this run's metrics are judged (see :mod:`ktui.core.metrics`)."""
+        return MetricPolicy(self.monitor, self.mode)
 
     @property
     def classes(self) -> int | None:
@@ -369,14 +389,15 @@ def dump_values(preset: Preset, values: Mapping[str, Any], *, name: str, descrip
     """Return the TOML text of ``preset`` with ``values`` as new defaults, saved as ``name``.
 
     Used by "save as new preset": the file is the original with only the name, the
-    description and each hyperparameter's ``default`` changed.
+    description and each hyperparameter's ``default`` changed. ``tomli_w`` writes it,
+    so any string (quotes, backslashes, newlines, control characters) reads back as is.
     """
     raw = _deep_copy(preset.raw)
     raw["name"] = name
     raw["description"] = description
     for key, value in values.items():
         raw["hyperparameters"][key]["default"] = value
-    text = _to_toml(raw)
+    text = tomli_w.dumps(raw)
     loads(text, source=f"{name}.toml")  # never write a file that would not load back
     return text
 
@@ -753,6 +774,17 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
     shuffle = raw["fit"].get("shuffle", True)
     if not isinstance(shuffle, bool):
         raise check.fail("fit.shuffle", f"expected true or false, got {shuffle!r}")
+    monitor = raw["fit"].get("monitor")
+    if monitor is not None and (not isinstance(monitor, str) or not monitor.strip()):
+        raise check.fail(
+            "fit.monitor", f"expected a metric name such as 'val_loss', got {monitor!r}"
+        )
+    try:
+        mode = check_mode(raw["fit"].get("mode", "auto"))
+    except ValueError as exc:
+        raise check.fail("fit.mode", str(exc)) from None
+    if mode != "auto" and monitor is None:
+        raise check.fail("fit.mode", 'a mode needs a monitor: add monitor = "val_..."')
     seed = raw.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise check.fail("seed", f"expected a whole number of at least 0, got {seed!r}")
@@ -789,6 +821,9 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
         validation=validation,
         shuffle=shuffle,
         seed=seed,
+        monitor=monitor,
+        mode=mode,
+        source_text=source_text,
     )
 
 
@@ -799,49 +834,3 @@ def _deep_copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_deep_copy(v) for v in value]
     return value
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return (
-            "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-        )
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def _toml_key(key: str) -> str:
-    return key if re.match(r"^[A-Za-z0-9_\-]+$", key) else _toml_value(key)
-
-
-def _to_toml(raw: Mapping[str, Any]) -> str:
-    """Write a preset's dict back as TOML in the same layout as the shipped files."""
-    lines: list[str] = []
-    for key in ("name", "description", "seed"):
-        if key in raw:
-            lines.append(f"{key} = {_toml_value(raw[key])}")
-    for section in ("data", "model", "compile", "fit"):
-        table = raw[section]
-        lines += ["", f"[{section}]"]
-        for key, value in table.items():
-            if section == "model" and key == "layers":
-                continue
-            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-        if section == "model":
-            for layer in table["layers"]:
-                lines += ["", "[[model.layers]]"]
-                lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in layer.items()]
-    for hp_name, spec in raw.get("hyperparameters", {}).items():
-        lines += ["", f"[hyperparameters.{hp_name}]"]
-        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in spec.items()]
-    return "\n".join(lines) + "\n"

@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, assert_never, cast
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.clock import Clock
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
@@ -25,6 +27,7 @@ from ktui.core.events import (
     BatchProgress,
     EpochEnded,
     EvaluationReady,
+    EvaluationSkipped,
     Event,
     LearningRateChanged,
     Listener,
@@ -42,12 +45,11 @@ from ktui.core.format import (
     order_metrics,
     result_line,
 )
-from ktui.core.insight import NO_CONFUSION, Evaluation
+from ktui.core.insight import Evaluation
 from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
+from ktui.runs import RecordedRun, RerunPlan, plan_config, plan_for_run, record_run
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
-from ktui.store import RunRecorder, fan_out
-from ktui.store.control import CommandBridge
 from ktui.store.follow import RemoteControls, RunFollower, controls_for
 from ktui.widgets.chart import MetricChart, Series, metric_groups
 from ktui.widgets.ids import data_id
@@ -80,6 +82,35 @@ _PHASE_STYLE = {
     "failed": "bold red",
     "interrupted": "bold red",
 }
+
+
+class RunClock:
+    """A clock that stands still while the run is paused (and once it has ended).
+
+    The progress bar estimates its ETA from it, so the ETA holds while nothing
+    trains instead of counting down, and the pause does not dilute the speed.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._held_at: float | None = None
+        self._held_for = 0.0
+
+    def time(self) -> float:
+        """Seconds on the underlying clock, less the time spent held."""
+        now = self._held_at if self._held_at is not None else self._clock()
+        return now - self._held_for
+
+    def hold(self) -> None:
+        """Stop the clock (again: no effect)."""
+        if self._held_at is None:
+            self._held_at = self._clock()
+
+    def release(self) -> None:
+        """Let the clock run again (not held: no effect)."""
+        if self._held_at is not None:
+            self._held_for += self._clock() - self._held_at
+            self._held_at = None
 
 
 class TrainingScreen(Screen[None]):
@@ -145,16 +176,17 @@ class TrainingScreen(Screen[None]):
         self.final: Event | None = None
         self.learning_rate: float | None = config.learning_rate if config else None
         self._worker: Worker[None] | None = None
-        self._recorder: RunRecorder | None = None
+        self._recorded: RecordedRun | None = None
         self._charts: dict[str, MetricChart] = {}
         self._last_batch_draw = 0.0
         self._t0 = 0.0
         self._t_end: float | None = None
         self._columns: list[str] = []
+        self._run_clock: RunClock | None = None
         self.evaluation: EvaluationReady | None = None
         """The test set's confusion matrix, once a classification run has one."""
         self.no_evaluation = ""
-        """Why the run made no confusion matrix, as the engine logged it."""
+        """Why the run made no confusion matrix (its :class:`EvaluationSkipped`)."""
 
     @property
     def ktui(self) -> KtuiApp:
@@ -171,7 +203,13 @@ class TrainingScreen(Screen[None]):
         with Vertical(id="training-body"):
             yield Static("", id="status")
             with Horizontal(id="progress-row"):
-                yield ProgressBar(total=None, show_eta=True, id="progress")
+                self._run_clock = RunClock(self.ktui.clock)
+                yield ProgressBar(
+                    total=None,
+                    show_eta=True,
+                    id="progress",
+                    clock=Clock(get_time=self._run_clock.time),
+                )
                 yield Static("", id="progress-detail")
             yield Static("", id="result")
             yield MetricSparklines(id="sparklines")
@@ -189,6 +227,8 @@ class TrainingScreen(Screen[None]):
         self.query_one("#epochs", DataTable).border_title = "Epochs"
         # Charts beside the table where there is room; `g` shows or hides them anywhere.
         self.query_one("#charts").display = self.app.size.width >= CHARTS_MIN_WIDTH
+        if self.config is not None:  # the sparklines' "best" by the run's own policy
+            self.query_one(MetricSparklines).policy = self.config.policy
         self._show_status()
         self.set_interval(1.0, self._show_status)
         if self.attached:
@@ -209,32 +249,28 @@ class TrainingScreen(Screen[None]):
         assert config is not None and isinstance(controls, RunControls)  # not attached
         listener: Listener = show
         artifacts = None
-        bridge: CommandBridge | None = None
+        recorded: RecordedRun | None = None
         store = self.ktui.store
         if store is not None:
             try:
-                recorder = RunRecorder.for_config(
-                    store, config, warn=lambda text: show(LogLine(text))
+                # The run service: recorder, control channel (another ktui attached to
+                # this run steers it through the store) and our display, in that order.
+                recorded = record_run(
+                    store, config, controls, display=show, warn=lambda text: show(LogLine(text))
                 )
             except StoreError as exc:
                 # Training is still worth doing; say loudly that it is not recorded.
                 self.post_message(self.NotRecorded(str(exc)))
             else:
-                self._recorder = recorder
-                self.post_message(self.Recorded(recorder.run_id))
-                # Another ktui (attached to this run) steers it through the store: the
-                # bridge applies its commands to our controls and publishes progress.
-                bridge = CommandBridge(
-                    store, recorder.run_id, controls, recorder=recorder, notify=recorder
-                ).start()
-                # The recorder first: the store has the final status before the screen.
-                listener = fan_out(recorder, bridge, show)
-                artifacts = recorder.folder
+                self._recorded = recorded
+                self.post_message(self.Recorded(recorded.run_id))
+                listener = recorded.listener
+                artifacts = recorded.folder
         try:
             self._run_training(config, controls, listener, show, artifacts)
         finally:
-            if bridge is not None:
-                bridge.close()
+            if recorded is not None:
+                recorded.close()
 
     def _run_training(
         self,
@@ -307,9 +343,10 @@ class TrainingScreen(Screen[None]):
     def hang_up(self) -> None:
         """The terminal went away: stop this screen's own run, to be recorded interrupted."""
         if self.running and not self.attached:
-            if self._recorder is not None:
-                self._recorder.end_as = "interrupted"
-            self.controls.stop()
+            if self._recorded is not None:
+                self._recorded.hang_up()
+            else:
+                self.controls.stop()
 
     async def stop_and_wait(self) -> None:
         """Stop the run after the current batch and wait for its thread to end."""
@@ -334,41 +371,55 @@ class TrainingScreen(Screen[None]):
         self._handle(message.event)
 
     def _handle(self, event: Event) -> None:
-        if isinstance(event, BatchProgress):
-            self._batch(event)
-        elif isinstance(event, EpochEnded):
-            self._epoch(event)
-        elif isinstance(event, PhaseChanged):
-            self.phase = event.phase
-            if event.detail and event.phase == "preparing data":
-                self.query_one("#progress-detail", Static).update(
-                    Text(f"{event.detail}…", style="italic")
-                )
-        elif isinstance(event, RunStarted):
-            self._run_started(event)
-        elif isinstance(event, LearningRateChanged):
-            if math.isnan(event.value):
-                self.notify(f"Could not change the learning rate: {event.error}", severity="error")
-            else:
-                self.learning_rate = event.value
+        match event:
+            case BatchProgress():
+                self._batch(event)
+                return  # frequent: neither the status line nor the keys change with it
+            case EpochEnded():
+                self._epoch(event)
+                return
+            case LogLine():
+                self._log(event.text)
+                return
+            case PhaseChanged():
+                self.phase = event.phase
+                if self._run_clock is not None:
+                    # Paused: the ETA holds (and the pause does not count against the speed).
+                    if event.phase == "paused":
+                        self._run_clock.hold()
+                    else:
+                        self._run_clock.release()
+                if event.detail and event.phase == "preparing data":
+                    self.query_one("#progress-detail", Static).update(
+                        Text(f"{event.detail}…", style="italic")
+                    )
+            case RunStarted():
+                self._run_started(event)
+            case LearningRateChanged():
+                if event.failed:
+                    self.notify(
+                        f"Could not change the learning rate: {event.error}", severity="error"
+                    )
+                else:
+                    self.learning_rate = event.value
+                    by = {"ktui": "", "command": " (a command)", "schedule": " (the schedule)"}
+                    self._log(
+                        f"ktui: learning rate set to {event.value:g}{by[event.source]} "
+                        f"(epoch {event.epoch}, step {event.step})"
+                    )
+            case EvaluationSkipped():
+                self.no_evaluation = event.reason
+                self._log(f"ktui: no confusion matrix: {event.reason}")
+            case EvaluationReady():
+                self.evaluation = event
                 self._log(
-                    f"ktui: learning rate set to {event.value:g} "
-                    f"(epoch {event.epoch}, step {event.step})"
+                    f"ktui: confusion matrix ready ({event.misclassified:,} wrong); "
+                    "c shows it, w the wrong predictions"
                 )
-        elif isinstance(event, LogLine):
-            self._log(event.text)
-            if event.text.startswith(NO_CONFUSION):
-                self.no_evaluation = event.text.removeprefix(NO_CONFUSION)
-        elif isinstance(event, EvaluationReady):
-            self.evaluation = event
-            self._log(
-                f"ktui: confusion matrix ready ({event.misclassified:,} wrong); "
-                "c shows it, w the wrong predictions"
-            )
-        elif isinstance(event, RunFinished | RunFailed):
-            self._ended(event)
-        if isinstance(event, BatchProgress | LogLine | EpochEnded):
-            return  # frequent: neither the status line nor the keys change with them
+            case RunFinished() | RunFailed():
+                self._ended(event)
+            case _:
+                assert_never(event)
         self._show_status()
         # Only where a key may change state: refreshing rebuilds the footer's widgets,
         # far too costly for every batch (it made training under the UI 2.6× slower).
@@ -434,8 +485,12 @@ class TrainingScreen(Screen[None]):
         self._chart_epoch(event)
         self.query_one(MetricSparklines).add_epoch(event.metrics)
         if self.started is not None:
-            self.query_one("#progress", ProgressBar).update(
-                progress=event.epoch * self.started.steps_per_epoch
+            steps = self.started.steps_per_epoch
+            self.query_one("#progress", ProgressBar).update(progress=event.epoch * steps)
+            # The epoch's last batch may not have been drawn (updates are coalesced).
+            self.query_one("#progress-detail", Static).update(
+                f"epoch {event.epoch}/{event.epochs} · step {steps}/{steps} · "
+                f"{event.samples_per_second:,.0f} samples/s"
             )
 
     def _chart_epoch(self, event: EpochEnded) -> None:
@@ -472,6 +527,7 @@ class TrainingScreen(Screen[None]):
     def _ended(self, event: RunFinished | RunFailed) -> None:
         self.final = event
         self._t_end = self.ktui.clock()
+        self._show_final_progress(event)
         result = self.query_one("#result", Static)
         result.display = True
         if isinstance(event, RunFinished):
@@ -488,6 +544,24 @@ class TrainingScreen(Screen[None]):
             for line in event.traceback.splitlines():
                 self._log(line)
             self.notify("Training failed; the log pane has the details.", severity="error")
+
+    def _show_final_progress(self, event: RunFinished | RunFailed) -> None:
+        """The progress row once the run has ended: what was done, no batch, no ETA."""
+        if self._run_clock is not None:
+            self._run_clock.hold()
+        progress = self.query_one("#progress", ProgressBar)
+        progress.query("#eta").set(display=False)  # nothing is left to wait for
+        if self.started is None:
+            return
+        status = event.status if isinstance(event, RunFinished) else "failed"
+        epochs = self.started.epochs
+        done = event.epochs_completed
+        if status == "finished" and done == epochs:
+            progress.update(progress=epochs * self.started.steps_per_epoch)
+        detail = f"{status} · {done}/{epochs} epochs"
+        if isinstance(event, RunFinished):
+            detail += f" in {format_seconds(event.seconds)}"
+        self.query_one("#progress-detail", Static).update(detail)
 
     # ------------------------------------------------------------------ status line
     def _show_status(self) -> None:
@@ -584,31 +658,39 @@ class TrainingScreen(Screen[None]):
             apply,
         )
 
-    def _rerun_config(self) -> RunConfig | None:
-        """This run's config; for an attached run, rebuilt from its preset and values."""
-        if self.config is not None:
-            return self.config
-        values = dict(self.started.values) if self.started is not None else {}
-        name = self.started.preset if self.started is not None else ""
-        preset = self.ktui.catalog.presets.get(name)
-        if preset is None:
-            self.notify(
-                f"Preset {name or '?'} is not among the loaded presets; "
-                "this run cannot be re-run from here.",
-                severity="error",
-            )
-            return None
+    def _rerun_plan(self) -> RerunPlan | None:
+        """The re-run of this run, by the planner the history screens use too (notes
+        what it cannot keep); for an attached run, from what the store recorded."""
         try:
-            return preset.resolve({k: v for k, v in values.items() if k in preset.hyperparameters})
+            if self.config is not None:
+                plan = plan_config(self.config)
+            else:
+                store = self.ktui.store
+                if store is None or self.run_id is None:
+                    raise KtuiError("this run is not in an open run store")
+                plan = plan_for_run(self.ktui.catalog.presets, store.get_run(self.run_id))
         except KtuiError as exc:
             self.notify(f"Cannot re-run: {exc}", severity="error", timeout=10)
             return None
+        if plan.notes:
+            self.notify(
+                "The re-run cannot keep everything: " + "; ".join(plan.notes) + ".",
+                severity="warning",
+                timeout=10,
+            )
+        return plan
 
     def action_rerun(self) -> None:
-        """Run again with the same values."""
-        config = self._rerun_config()
-        if config is not None:
-            self.app.switch_screen(TrainingScreen(config))
+        """Run again with the same values, data and seed."""
+        plan = self._rerun_plan()
+        if plan is None:
+            return
+        try:
+            config = plan.config()
+        except KtuiError as exc:
+            self.notify(f"Cannot re-run: {exc}", severity="error", timeout=10)
+            return
+        self.app.switch_screen(TrainingScreen(config))
 
     def action_edit(self) -> None:
         """The form, with this run's values, to change something and run again."""
@@ -619,9 +701,9 @@ class TrainingScreen(Screen[None]):
         if isinstance(below, FormScreen) and self.config is not None:
             self.app.pop_screen()  # the form this run came from, values as they were
             return
-        config = self._rerun_config()
-        if config is not None:
-            self.app.switch_screen(FormScreen(config.preset, dict(config.values)))
+        plan = self._rerun_plan()
+        if plan is not None:
+            self.app.switch_screen(FormScreen(plan.preset, plan.values, plan.data))
 
     def action_runs(self) -> None:
         """Open the history of recorded runs (a run that is going carries on)."""
