@@ -215,14 +215,21 @@ def test_tagging_an_unknown_run_says_so(tmp_path: Path, capsys: pytest.CaptureFi
 def test_an_older_store_gains_tags_and_notes(tmp_path: Path) -> None:
     import sqlite3
 
+    from ktui.store.db import MIGRATIONS
+
+    # A store as ktui wrote it before tags and notes (schema 3), with one run: every
+    # later migration runs on it, whatever their number.
     path = tmp_path / "s.db"
-    (a,) = make_runs(path, 1)
     db = sqlite3.connect(path)
-    db.execute("DROP TABLE run_tags")
-    db.execute("ALTER TABLE runs DROP COLUMN note")
-    db.execute("PRAGMA user_version = 3")  # before tags and notes (later ones follow)
+    for migration in MIGRATIONS[:3]:
+        migration(db)
+    db.execute("PRAGMA user_version = 3")
+    a = db.execute(
+        "INSERT INTO runs (preset, status, started_at) VALUES ('dummy_binary', 'finished', 1.0)"
+    ).lastrowid
     db.commit()
     db.close()
+    assert a is not None
     with RunStore(path) as store:
         assert store.schema_version == SCHEMA_VERSION
         store.add_tags(a, ["old"])
