@@ -85,7 +85,7 @@ def test_a_version_5_store_learns_diverged_and_keeps_its_epochs(tmp_path: Path) 
     db.close()
 
     with RunStore(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 7
+        assert store.schema_version == SCHEMA_VERSION  # every migration since v5 ran
         run_id = store.create_run("tiny", epochs=2)
         store.finish_run(run_id, "diverged", message="loss became nan at epoch 1, step 3")
         run = store.get_run(run_id)

@@ -453,7 +453,11 @@ def _add_runs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     runs.add_argument("--reverse", action="store_true", help="reverse the order")
     runs.add_argument(
-        "--limit", metavar="N", type=int, default=None, help="list at most N runs (0: all)"
+        "--limit",
+        metavar="N",
+        type=int,
+        default=None,
+        help="list at most N runs (0: all; default: 50 on a terminal, all when piped)",
     )
     actions = runs.add_subparsers(dest="runs_command", metavar="ACTION", parser_class=_Parser)
 
