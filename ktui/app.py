@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.actions import parse as parse_action
@@ -49,6 +49,9 @@ from ktui.screens.run_detail import RunDetailScreen
 from ktui.screens.runs import RunsScreen
 from ktui.screens.training import TrainingScreen
 from ktui.store import RunStore
+
+if TYPE_CHECKING:
+    from ktui.screens.leaderboard import LeaderboardScreen
 
 TrainerFactory = Callable[[], Trainer]
 Clock = Callable[[], float]
@@ -87,6 +90,7 @@ class KtuiApp(App[int]):
         clock: Clock = time.monotonic,
         store: RunStore | None = None,
         attach: int | None = None,
+        sweep: int | None = None,
         theme: str | None = None,
         config_path: Path | None = None,
     ) -> None:
@@ -95,6 +99,8 @@ class KtuiApp(App[int]):
         """The theme to open with (``theme`` in config.toml), or None for Textual's."""
         self.config_path = config_path
         """The config.toml a theme picked in the app is saved to; None saves nothing."""
+        self.sweep_id = sweep
+        """The sweep whose leaderboard to open on (``ktui attach --sweep``), or None."""
         self.catalog = catalog
         self.store = store
         """Where runs are recorded; None records nothing (some tests)."""
@@ -147,6 +153,21 @@ class KtuiApp(App[int]):
         self.push_screen(PresetScreen())
         if self.attach_run_id is not None and self.store is not None:
             self.push_screen(TrainingScreen(None, attach=self.attach_run_id))
+        if self.sweep_id is not None and self.store is not None:
+            from ktui.screens.leaderboard import LeaderboardScreen
+
+            self.push_screen(LeaderboardScreen(self.store, self.sweep_id))
+
+    def on_leaderboard_screen_open_run(self, message: LeaderboardScreen.OpenRun) -> None:
+        """A trial chosen on a leaderboard: its live training screen, or its detail."""
+        if message.live:
+            from ktui.screens.training import TrainingScreen
+
+            self.push_screen(TrainingScreen(None, attach=message.run_id))
+        else:
+            from ktui.screens.run_detail import RunDetailScreen
+
+            self.push_screen(RunDetailScreen(message.run_id))
 
     def _apply_start_theme(self) -> None:
         """Open with the saved theme, then save each theme the person picks."""
@@ -330,6 +351,7 @@ def create_app(
     clock: Clock = time.monotonic,
     store: RunStore | None = None,
     attach: int | None = None,
+    sweep: int | None = None,
     theme: str | None = None,
     config_path: Path | None = None,
 ) -> KtuiApp:
@@ -342,6 +364,7 @@ def create_app(
         clock=clock,
         store=store,
         attach=attach,
+        sweep=sweep,
         theme=theme,
         config_path=config_path,
     )

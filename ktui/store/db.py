@@ -68,7 +68,7 @@ CommandKind = Literal["pause", "resume", "stop", "learning_rate"]
 
 COMMAND_KINDS: tuple[CommandKind, ...] = get_args(CommandKind)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -443,7 +443,74 @@ def _v5(db: sqlite3.Connection) -> None:
         )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4_tags_and_notes, _v5)
+
+
+def _v6_sweeps(db: sqlite3.Connection) -> None:
+    """Sweeps (issue 12): a sweep, its trials (each linked to an ordinary run) and its
+    history of changes. Additive: runs gain the sweep and trial they belong to."""
+    db.execute("ALTER TABLE runs ADD COLUMN sweep_id INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN trial INTEGER")
+    db.execute(
+        """
+        CREATE TABLE sweeps (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            preset TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            study TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            ended_at REAL,
+            pid INTEGER,
+            host TEXT,
+            process TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE sweep_trials (
+            id INTEGER PRIMARY KEY,
+            sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+            number INTEGER NOT NULL,
+            optuna_number INTEGER,
+            run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+            state TEXT NOT NULL,
+            params TEXT NOT NULL DEFAULT '{}',
+            objective REAL,
+            curve TEXT NOT NULL DEFAULT '[]',
+            epochs INTEGER NOT NULL DEFAULT 0,
+            reason TEXT NOT NULL DEFAULT '',
+            pid INTEGER,
+            host TEXT,
+            process TEXT,
+            started_at REAL NOT NULL,
+            ended_at REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX sweep_trials_by_sweep ON sweep_trials(sweep_id, number)")
+    db.execute(
+        """
+        CREATE TABLE sweep_changes (
+            id INTEGER PRIMARY KEY,
+            sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+            at REAL NOT NULL,
+            change TEXT NOT NULL
+        )
+        """
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1,
+    _v2,
+    _v3,
+    _v4_tags_and_notes,
+    _v5,
+    _v6_sweeps,
+)
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
