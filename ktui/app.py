@@ -161,12 +161,8 @@ class KtuiApp(App[int]):
     def on_leaderboard_screen_open_run(self, message: LeaderboardScreen.OpenRun) -> None:
         """A trial chosen on a leaderboard: its live training screen, or its detail."""
         if message.live:
-            from ktui.screens.training import TrainingScreen
-
             self.push_screen(TrainingScreen(None, attach=message.run_id))
         else:
-            from ktui.screens.run_detail import RunDetailScreen
-
             self.push_screen(RunDetailScreen(message.run_id))
 
     def _apply_start_theme(self) -> None:
