@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Select, Static
 
 from ktui.core.errors import StoreError
+from ktui.navigation import OpenCompare, OpenRunDetail, OpenTraining
 from ktui.presentation import (
     format_best,
     format_duration,
@@ -520,13 +521,9 @@ class RunsScreen(Screen[None]):
             return
         if run.status == "running" and self.store is not None:
             # A live run opens as it is shown while training: followed, and steerable.
-            from ktui.screens.training import TrainingScreen
-
-            self.app.push_screen(TrainingScreen(None, attach=run.id))
+            self.post_message(OpenTraining(None, attach=run.id))
             return
-        from ktui.screens.run_detail import RunDetailScreen
-
-        self.app.push_screen(RunDetailScreen(run.id))
+        self.post_message(OpenRunDetail(run.id))
 
     def action_mark(self) -> None:
         """Mark or unmark the highlighted run for comparison, then go to the next one."""
@@ -554,9 +551,7 @@ class RunsScreen(Screen[None]):
                 severity="warning",
             )
             return
-        from ktui.screens.compare import CompareScreen
-
-        self.app.push_screen(CompareScreen(sorted(self.marked)))
+        self.post_message(OpenCompare(sorted(self.marked)))
 
     def action_rerun(self) -> None:
         """Run the highlighted run again with the same preset, values and data."""
