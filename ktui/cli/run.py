@@ -52,17 +52,27 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
 )
+from ktui.core.files import is_complete_model
 from ktui.core.format import epoch_line, format_metric, result_line
 from ktui.core.paths import logs_dir, store_path
 from ktui.core.presets import PresetCatalog, RunConfig
 from ktui.core.trainer import Trainer
 from ktui.store import CommandBridge, RunRecorder, RunStore, fan_out
+from ktui.store.recorder import CLOSE_WAIT, describe_lost
 
 #: Exit code of a run stopped because its terminal hung up (128 + SIGHUP).
 HANGUP_EXIT = 129
 
+#: Exit code of a run that trained but could not be kept whole (store or disk trouble).
+INCOMPLETE_EXIT = 3
+
 #: The file a detached run's output goes to, in its run folder.
 OUTPUT_FILE = "output.log"
+
+#: Seconds the display waits for an epoch to be in the store before printing it, so a
+#: printed epoch is a stored one (it normally takes a millisecond; a stuck store was
+#: already reported, and the line is printed anyway).
+EPOCH_PRINT_WAIT = 0.5
 
 
 def prepare(
@@ -130,7 +140,9 @@ def run_headless(
     # Before TensorFlow loads: a store that cannot be used stops the run right here.
     runs = RunStore(store_path(store))
     runs.mark_interrupted()
-    recorder = RunRecorder.for_config(runs, config, run_id=run_id)
+    # Store trouble met while training is said at once, between the epoch lines.
+    notices: queue.Queue[str] = queue.Queue()
+    recorder = RunRecorder.for_config(runs, config, run_id=run_id, warn=notices.put)
     log_path = logs_dir() / f"{datetime.now():%Y%m%d-%H%M%S}-{config.preset.name}.log"
     STDERR.start(log_path)
     out = out or sys.stdout
@@ -176,6 +188,7 @@ def run_headless(
             show_log,
             lambda: hung_up,
             tensorboard,
+            notices,
         )
     finally:
         bridge.close()
@@ -197,8 +210,18 @@ def _train(
     show_log: bool,
     hung_up: Callable[[], bool],
     tensorboard: bool = False,
+    notices: queue.Queue[str] | None = None,
 ) -> int:
     """The body of :func:`run_headless` once the run is recorded: train and draw."""
+    notices = notices if notices is not None else queue.Queue()
+    # Keras's trainer saves model.keras into the run's folder; another one may not.
+    saves_model = trainer is None
+
+    def say_notices() -> None:
+        while not notices.empty():
+            with contextlib.suppress(OSError):
+                display.note(notices.get_nowait())
+
     if trainer is None:
         display.note("Loading TensorFlow…")
         try:
@@ -245,6 +268,7 @@ def _train(
             if interrupts and not announced and not hung_up():
                 announced = True
                 display.note("Stopping after the current batch… (Ctrl+C again to quit now)")
+            say_notices()
             try:
                 event = events.get(timeout=0.2)
             except queue.Empty:
@@ -259,6 +283,9 @@ def _train(
                     recorder(event)
                 else:
                     continue
+            if isinstance(event, EpochEnded):
+                recorder.wait(EPOCH_PRINT_WAIT)
+                say_notices()
             try:
                 display.show(event)
             except OSError:
@@ -269,6 +296,8 @@ def _train(
     except KeyboardInterrupt:
         recorder.abandon()  # recorded as interrupted now, with its finished epochs
         display.note("Stopped at once; the current epoch is lost.")
+        recorder.close(timeout=1.0)
+        say_notices()
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous_term)
@@ -280,21 +309,63 @@ def _train(
             f"TensorFlow wrote {STDERR.line_count} line(s); they are in {log_path} "
             "(run with --log to see them)."
         )
-    for warning in recorder.warnings:
-        display.note(warning)
-    display.note(
-        f"Recorded as run {recorder.run_id} in {runs.path} (ktui runs show {recorder.run_id})."
-    )
+    lost = _keep(recorder, final, display, say_notices, saves_model=saves_model)
+    if lost:
+        display.note(
+            f"Recorded in part as run {recorder.run_id} in {runs.path} "
+            f"(ktui runs show {recorder.run_id})."
+        )
+    else:
+        display.note(
+            f"Recorded as run {recorder.run_id} in {runs.path} (ktui runs show {recorder.run_id})."
+        )
     bridge.close()
     runs.close()
     if hung_up():
         return HANGUP_EXIT
-    return exit_code(final)
+    code = exit_code(final)
+    return INCOMPLETE_EXIT if lost and code == 0 else code
+
+
+def _keep(
+    recorder: RunRecorder,
+    final: Event | None,
+    display: HeadlessDisplay,
+    say: Callable[[], None],
+    *,
+    saves_model: bool,
+) -> list[str]:
+    """Wait (bounded) for the store to take the run's last writes; say what is missing
+    (store writes, and a model that should have been saved); returns it."""
+    say()
+    if not recorder.wait(1.0):
+        problem = recorder.store_problem
+        display.note(
+            f"Waiting up to {CLOSE_WAIT:g} s for the run store to take "
+            f"{describe_lost(recorder.waiting)}" + (f" ({problem})…" if problem else "…")
+        )
+    lost = list(recorder.close(CLOSE_WAIT))
+    say()
+    model = recorder.folder / "model.keras"
+    if (
+        saves_model
+        and isinstance(final, RunFinished)
+        and final.epochs_completed > 0
+        and not is_complete_model(model)
+    ):
+        lost.append("model.keras")
+        display.note(
+            f"ktui: the trained model could not be saved to {model} "
+            "(the run's log says why; a full disk is the usual cause)."
+        )
+    return lost
 
 
 def exit_code(final: Event | None) -> int:
     """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (as for Ctrl+C),
-    129 interrupted by a hang-up.
+    129 interrupted by a hang-up. A run that finished but could not be kept whole
+    (epochs or its end not in the store, the model not saved) exits with
+    :data:`INCOMPLETE_EXIT` instead of 0 (see :func:`_train`).
 
     Errors found before training (a bad preset, ``--set`` or data path) exit with 2
     from :func:`ktui.cli.main`.

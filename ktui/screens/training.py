@@ -227,6 +227,10 @@ class TrainingScreen(Screen[None]):
         finally:
             if bridge is not None:
                 bridge.close()
+            if self._recorder is not None:
+                # Waits (bounded) for writes a stuck store holds up; what it could not
+                # write is said in the log through the recorder's warn.
+                self._recorder.close()
 
     def _run_training(
         self,

@@ -248,6 +248,10 @@ class Dashboard(EventCallback):
         if self._bridge is not None:
             self._bridge.close()
             self._bridge = None
+        if self._recorder is not None:
+            # Bounded wait for writes a stuck store holds up; what could not be written
+            # is said through _warn (and kept in self.warnings).
+            self._recorder.close()
         self._recorder = None
         self._close_store()
         with contextlib.suppress(Exception):
