@@ -330,6 +330,7 @@ def test_what_a_stuck_store_never_took_is_said_exactly(tmp_path: Path) -> None:
 
 def test_describe_lost_groups_epochs() -> None:
     describe = recorder_module.describe_lost
+    assert describe([]) == "nothing"
     assert describe(["epoch 4"]) == "epoch 4"
     assert describe(["epoch 1", "epoch 2", "epoch 4", "the end"]) == "epochs 1–2, 4 and the end"
 

@@ -338,11 +338,12 @@ def _keep(
     """Wait (bounded) for the store to take the run's last writes; say what is missing
     (store writes, and a model that should have been saved); returns it."""
     say()
-    if not recorder.wait(1.0):
+    waiting = [] if recorder.wait(1.0) else recorder.waiting
+    if waiting:
         problem = recorder.store_problem
         display.note(
             f"Waiting up to {CLOSE_WAIT:g} s for the run store to take "
-            f"{describe_lost(recorder.waiting)}" + (f" ({problem})…" if problem else "…")
+            f"{describe_lost(waiting)}" + (f" ({problem})…" if problem else "…")
         )
     lost = list(recorder.close(CLOSE_WAIT))
     say()

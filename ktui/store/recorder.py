@@ -424,7 +424,9 @@ def describe_lost(lost: list[str]) -> str:
         text = ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in spans)
         parts.append(("epoch " if len(epochs) == 1 else "epochs ") + text)
     parts += [what for what in lost if not _EPOCH.fullmatch(what)]
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    if len(parts) <= 1:
+        return parts[0] if parts else "nothing"
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 _LR_SET = "ktui: learning rate set to "
