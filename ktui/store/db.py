@@ -8,9 +8,12 @@ Layout on disk (``runs.sqlite`` in the data folder by default)::
 Several ktui processes may use the same store at once: SQLite's WAL mode lets
 readers go on while one writer commits, every write is a short ``BEGIN IMMEDIATE``
 transaction, and a busy timeout makes a writer wait for another instead of failing.
-Each epoch is committed when it ends, so a process killed mid-run loses at most
-the epoch in progress; the next ktui marks its run ``interrupted``
-(:meth:`RunStore.mark_interrupted`).
+Each epoch is committed when it ends (by the recorder's writer thread, which also
+retries while the store is locked or full: :mod:`ktui.store.writer`), so a process
+killed mid-run loses at most the epoch in progress; the next ktui marks its run
+``interrupted`` (:meth:`RunStore.mark_interrupted`). Commands that only read open
+the store ``read_only``: then they create nothing, and on a full disk they read the
+file as it is.
 
 A running run also has live progress on its row (phase, epoch, step; written by its
 process about twice a second, see :meth:`RunStore.set_progress`) and a queue of
