@@ -1,17 +1,21 @@
 """The fault suite: real ``ktui run`` processes meet the faults of issue 10, items 6–11.
 
-    python benchmarks/faults.py [--kills 24] [--seed 1] [--only kill,disk,lock,others]
+    python benchmarks/faults.py [--kills 24] [--saves 6] [--seed 1]
+                                [--only kill,save,disk,lock,others]
 
 Every run is ``ktui --store <temp>/runs.sqlite run dummy_binary`` with small settings
 (batch 20, so an epoch is 50 short steps), in a temporary data folder: nothing
 touches your own store. Scenarios:
 
 * **kill**: SIGKILL at a random moment of a random phase — loading TensorFlow,
-  preparing data, building the model, training, evaluating and saving the model,
+  preparing data, building the model, training, evaluating (and saving the model),
   ending (``--kills`` runs, phases taken in turn). Then ``ktui runs`` is run once and
   each run checked: every epoch line printed before the kill is in the store, no
   run is left ``running``, and ``ktui runs show`` lists a ``model.keras`` only when it
   is a whole file.
+* **save**: SIGKILL 0–30 ms after ``model.keras`` appears, with a model big enough
+  (``units=1024``) that its save takes a while (``--saves`` runs): a
+  ``model.keras`` cut short must not be listed by ``ktui runs show``.
 * **disk**: the store on a 4 MiB tmpfs (``mount -t tmpfs``; skipped with a message
   where mounting is not allowed) that fills after the first epoch: (a) space comes
   back while the run waits for its last writes, (b) it never does; (c) ``ktui runs``
@@ -54,7 +58,7 @@ from ktui.store import RunStore  # noqa: E402
 
 EPOCH_LINE = re.compile(r"^Epoch (\d+)/(\d+)\s")
 SETTINGS = ["--set", "batch_size=20"]
-PHASES = ("loading", "preparing", "building", "training", "saving", "ending")
+PHASES = ("loading", "preparing", "building", "training", "evaluating", "ending")
 
 
 @dataclass
@@ -207,13 +211,35 @@ class Suite:
                     "preparing": "Preparing data",
                     "building": "Building model",
                     "training": "Epoch 1/",
-                    "saving": "Evaluating",
+                    "evaluating": "Evaluating",
                     "ending": "Test loss",
                 }[phase]
                 if child.until(marker) is None:
                     outcome.note = f"never reached {marker!r}"
-                delay = {"training": 2.0, "saving": 0.4, "ending": 0.3}.get(phase, 0.4)
+                delay = {"training": 2.0, "evaluating": 0.4, "ending": 0.3}.get(phase, 0.4)
                 time.sleep(self.random.uniform(0.0, delay))
+            child.kill()
+            outcome.code = child.process.returncode
+            self.outcomes.append(self.check(outcome, store, child))
+            print(".", end="", flush=True)
+
+    def saves(self, count: int) -> None:
+        """SIGKILL while the model is being saved: a model big enough (units=1024, about
+        12 MB) that the save takes a while, killed 0–30 ms after its file appears."""
+        for _ in range(count):
+            store = self.new_store()
+            child = self.run(store, "--set", "epochs=2", "--set", "units=1024")
+            outcome = Outcome("kill during the model save (units=1024)")
+            if child.until("Evaluating") is None:
+                outcome.note = "never reached 'Evaluating'"
+            # Kill within moments of the file's appearance: in the middle of writing it.
+            model = store.parent / "runs" / "1" / "model.keras"
+            deadline = time.monotonic() + 60
+            while not model.exists() and child.process.poll() is None:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.001)
+            time.sleep(self.random.uniform(0.0, 0.03))
             child.kill()
             outcome.code = child.process.returncode
             self.outcomes.append(self.check(outcome, store, child))
@@ -392,12 +418,7 @@ def table(outcomes: list[Outcome]) -> str:
     rows = [["scenario", "runs", "printed", "stored", "lost", "tracebacks", "running", "exit"]]
     groups: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
-        key = (
-            "kill: " + outcome.scenario.split(": ")[1]
-            if outcome.scenario.startswith("kill")
-            else outcome.scenario
-        )
-        groups.setdefault(key, []).append(outcome)
+        groups.setdefault(outcome.scenario, []).append(outcome)
     notes = []
     for name, group in groups.items():
         codes = sorted({str(o.code) for o in group})
@@ -429,7 +450,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=24)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--only", default="kill,disk,lock,others")
+    parser.add_argument("--saves", type=int, default=6)
+    parser.add_argument("--only", default="kill,save,disk,lock,others")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
     started = time.monotonic()
@@ -437,6 +459,8 @@ def main() -> int:
         suite = Suite(Path(temp), args.seed)
         if "kill" in wanted:
             suite.kills(args.kills)
+        if "save" in wanted:
+            suite.saves(args.saves)
         if "disk" in wanted:
             suite.disk()
         if "lock" in wanted:
