@@ -117,7 +117,7 @@ def test_a_live_run_is_followed_event_by_event(store: RunStore) -> None:
     assert events[1:] == [
         LogLine("I0000 TensorFlow says hello"),
         PhaseChanged("running"),
-        BatchProgress(1, 2, 4, {}, 0.0, 0.0),
+        BatchProgress(1, 2, 4, {}, None, 0.0),  # no rate recorded: unknown, not 0
     ]
 
     recorder(LogLine("W0000 a warning"))

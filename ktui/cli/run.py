@@ -53,9 +53,10 @@ from ktui.core.events import (
     RunStarted,
 )
 from ktui.core.files import is_complete_model
-from ktui.core.format import epoch_line, format_metric, result_line
+from ktui.core.format import epoch_line, format_count, format_metric, format_rate, result_line
 from ktui.core.paths import logs_dir, store_path
 from ktui.core.presets import PresetCatalog, RunConfig
+from ktui.core.shapes import check_model
 from ktui.core.trainer import Trainer
 from ktui.store import CommandBridge, RunRecorder, RunStore, fan_out
 from ktui.store.recorder import CLOSE_WAIT, describe_lost
@@ -89,6 +90,8 @@ def prepare(
             hint="Put a .npz with x_train, y_train, x_test, y_test there, "
             "or pass --data PATH.npz (or random, mnist, fashion_mnist).",
         )
+    # The layers against the data's shape, without TensorFlow (kernel_size = 28 on 28×28).
+    check_model(config)
     return config
 
 
@@ -546,7 +549,7 @@ class HeadlessDisplay:
                     completed=event.step,
                     total=event.steps,
                     description=f"Epoch {event.epoch}/{self._epochs}",
-                    rate=f"{event.samples_per_second:,.0f} samples/s",
+                    rate=format_rate(event.samples_per_second),
                     loss="" if loss is None else f"loss {format_metric(loss)}",
                 )
         elif isinstance(event, EpochEnded):
@@ -622,8 +625,9 @@ class HeadlessDisplay:
                 )
             self.console.print(table)
         self.console.print(
-            f"{event.model.total_params:,} parameters · {event.train_samples:,} training samples"
-            f" · batch {event.batch_size} → {event.steps_per_epoch} steps per epoch"
+            f"{event.model.total_params:,} parameters · {format_count(event.train_samples)}"
+            f" training samples · batch {format_count(event.batch_size)}"
+            f" → {event.steps_per_epoch} steps per epoch"
             f" · {event.epochs} epochs",
             markup=False,
         )

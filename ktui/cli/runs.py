@@ -22,7 +22,7 @@ from rich.text import Text
 
 from ktui.core.errors import KtuiError, StoreError
 from ktui.core.files import is_complete_model
-from ktui.core.format import format_metric, format_seconds
+from ktui.core.format import format_metric, format_seconds, recorded_count
 from ktui.store.db import EpochRecord, Run, RunStore, RunSummary
 from ktui.store.export import export_run, metric_names
 
@@ -376,9 +376,11 @@ def _details(run: Run) -> list[list[str]]:
         rows.append(
             [
                 "samples",
-                f"train {info.get('train_samples', 0):,} · validation "
-                f"{info.get('validation_samples', 0):,} · test {info.get('test_samples', 0):,}"
-                f" · batch {info.get('batch_size', '?')} → {info.get('steps_per_epoch', '?')}"
+                f"train {recorded_count(info, 'train_samples')} · validation "
+                f"{recorded_count(info, 'validation_samples')} · test "
+                f"{recorded_count(info, 'test_samples')}"
+                f" · batch {recorded_count(info, 'batch_size')}"
+                f" → {recorded_count(info, 'steps_per_epoch')}"
                 " steps per epoch",
             ]
         )

@@ -56,10 +56,13 @@ class RunStarted:
     preset: str
     values: dict[str, object]
     model: ModelSummary
-    train_samples: int
-    validation_samples: int
+    train_samples: int | None
+    """Training samples per epoch; None when unknown (a generator, a PyDataset)."""
+    validation_samples: int | None
+    """0 without validation; None when there is validation of unknown size."""
     test_samples: int
-    batch_size: int
+    batch_size: int | None
+    """None when unknown."""
     epochs: int
     steps_per_epoch: int
     device: str
@@ -77,7 +80,8 @@ class BatchProgress:
     """Batches finished in this epoch (1-based)."""
     steps: int
     logs: dict[str, float]
-    samples_per_second: float
+    samples_per_second: float | None
+    """None when neither the batch size nor the samples are known."""
     epoch_elapsed: float
 
 
@@ -90,8 +94,10 @@ class EpochEnded:
     epochs: int
     metrics: dict[str, float]
     learning_rate: float
+    """The rate the epoch ran at; NaN when it cannot be told."""
     seconds: float
-    samples_per_second: float
+    samples_per_second: float | None
+    """None when neither the batch size nor the samples are known."""
 
 
 @dataclass(frozen=True)

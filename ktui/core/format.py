@@ -51,8 +51,36 @@ def epoch_line(event: EpochEnded) -> str:
     )
     return (
         f"Epoch {event.epoch}/{event.epochs}  {metrics}  lr {event.learning_rate:.3g}"
-        f"  {format_seconds(event.seconds)}  {event.samples_per_second:,.0f} samples/s"
+        f"  {format_seconds(event.seconds)}  {format_rate(event.samples_per_second)}"
     )
+
+
+def format_count(value: int | None) -> str:
+    """``1,234``, or ``unknown`` for a count ktui could not tell (a dataset's samples)."""
+    return "unknown" if value is None else f"{value:,}"
+
+
+#: Recorded counts for which 0 is a real answer (no validation, no test set); for the
+#: others (samples, batch size, steps) an older ktui wrote 0 when it did not know.
+_ZERO_IS_AN_ANSWER = frozenset({"validation_samples", "test_samples"})
+
+
+def recorded_count(info: Mapping[str, object], key: str) -> str:
+    """A count from a run's recorded ``info`` (``train_samples``, ``batch_size``...),
+    as :func:`format_count` writes it; a missing or non-numeric value is ``unknown``."""
+    value = info.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return "unknown"
+    if value <= 0 and not (value == 0 and key in _ZERO_IS_AN_ANSWER):
+        return "unknown"
+    return format_count(int(value))
+
+
+def format_rate(samples_per_second: float | None) -> str:
+    """``1,234 samples/s``, or ``samples/s unknown``."""
+    if samples_per_second is None or samples_per_second != samples_per_second:
+        return "samples/s unknown"
+    return f"{samples_per_second:,.0f} samples/s"
 
 
 def result_line(event: RunFinished) -> str:

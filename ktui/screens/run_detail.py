@@ -21,10 +21,12 @@ from ktui.cli.runs import (
     format_value,
 )
 from ktui.core.errors import StoreError
-from ktui.core.format import format_metric, format_seconds
+from ktui.core.format import format_metric, format_seconds, recorded_count
+from ktui.screens.report import export_report
 from ktui.screens.runs import STATUS_COLOR, confirm_delete, edit_rerun, rerun
 from ktui.store import EpochRecord, Run, RunStore
 from ktui.widgets.chart import MetricChart, Series, metric_groups
+from ktui.widgets.ids import data_id
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
@@ -51,6 +53,7 @@ class RunDetailScreen(Screen[None]):
         Binding("d,delete", "delete", "Delete"),
         Binding("y", "log_y", "Log y"),
         Binding("m", "smoothing", "Smooth"),
+        Binding("x", "report", "Report"),
         Binding("1", "tab('overview')", "Overview", show=False),
         Binding("2", "tab('curves')", "Curves", show=False),
         Binding("3", "tab('epochs')", "Epochs", show=False),
@@ -178,7 +181,8 @@ class RunDetailScreen(Screen[None]):
             # New metric names (or the first epochs): lay the table out again.
             self._metric_columns = ordered
             table.clear(columns=True)
-            table.add_columns("epoch", *ordered, "lr", "time")
+            # Text, not str: a metric's name is shown as it is, never read as markup.
+            table.add_columns("epoch", *(Text(name) for name in ordered), "lr", "time")
             new = self.epochs
         for record in new:
             table.add_row(
@@ -204,7 +208,7 @@ class RunDetailScreen(Screen[None]):
                 # The training curve is the fainter one when there is a validation curve.
                 secondary = len(names) > 1 and not name.startswith("val_")
                 series[name] = Series(xs, ys, color=0, secondary=secondary)
-            chart_id = f"chart-{base}"
+            chart_id = data_id("chart", base)
             chart = charts.get(chart_id)
             if chart is None:
                 chart = MetricChart(base, id=chart_id)
@@ -243,7 +247,7 @@ class RunDetailScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("rerun", "edit", "delete", "log_y", "smoothing"):
+        if action in ("rerun", "edit", "delete", "log_y", "smoothing", "report"):
             return True if self.run is not None else None
         return True
 
@@ -284,6 +288,11 @@ class RunDetailScreen(Screen[None]):
         """Delete this run, after asking; then back to the list."""
         if self.run is not None:
             confirm_delete(self, self.run, self._deleted)
+
+    def action_report(self) -> None:
+        """Write this run as a self-contained HTML report (in its folder)."""
+        if self.run is not None:
+            export_report(self, [self.run.id])
 
     def _deleted(self, run_id: int) -> None:
         self.app.pop_screen()
@@ -344,9 +353,10 @@ def _info_grid(run: Run) -> Table:
         rows.append(
             (
                 "samples",
-                f"train {info.get('train_samples', 0):,} · validation "
-                f"{info.get('validation_samples', 0):,} · test {info.get('test_samples', 0):,}"
-                f" · batch {info.get('batch_size', '?')}",
+                f"train {recorded_count(info, 'train_samples')} · validation "
+                f"{recorded_count(info, 'validation_samples')} · test "
+                f"{recorded_count(info, 'test_samples')}"
+                f" · batch {recorded_count(info, 'batch_size')}",
             )
         )
     if run.status == "running" and run.pid:

@@ -34,7 +34,14 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
 )
-from ktui.core.format import format_metric, format_seconds, order_metrics, result_line
+from ktui.core.format import (
+    format_count,
+    format_metric,
+    format_rate,
+    format_seconds,
+    order_metrics,
+    result_line,
+)
 from ktui.core.insight import NO_CONFUSION, Evaluation
 from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
@@ -43,6 +50,7 @@ from ktui.store import RunRecorder, fan_out
 from ktui.store.control import CommandBridge
 from ktui.store.follow import RemoteControls, RunFollower, controls_for
 from ktui.widgets.chart import MetricChart, Series, metric_groups
+from ktui.widgets.ids import data_id
 from ktui.widgets.metrics import MetricSparklines
 
 if TYPE_CHECKING:
@@ -380,7 +388,8 @@ class TrainingScreen(Screen[None]):
             total=event.steps_per_epoch * event.epochs, progress=0
         )
         self.query_one("#progress-detail", Static).update(
-            f"{event.train_samples:,} samples · batch {event.batch_size} · "
+            f"{format_count(event.train_samples)} samples · "
+            f"batch {format_count(event.batch_size)} · "
             f"{event.steps_per_epoch} steps/epoch"
         )
         self._log(
@@ -406,7 +415,7 @@ class TrainingScreen(Screen[None]):
         self.query_one("#progress", ProgressBar).update(progress=done)
         self.query_one("#progress-detail", Static).update(
             f"epoch {event.epoch}/{self.started.epochs} · step {event.step}/{event.steps} · "
-            f"{event.samples_per_second:,.0f} samples/s"
+            f"{format_rate(event.samples_per_second)}"
             + ("" if loss is None else f" · loss {format_metric(loss)}")
         )
 
@@ -416,11 +425,12 @@ class TrainingScreen(Screen[None]):
         table = self.query_one("#epochs", DataTable)
         if not self._columns:
             self._columns = list(order_metrics(event.metrics))
-            table.add_columns("epoch", *self._columns, "lr", "seconds")
+            # Text, not str: a metric's name is shown as it is, never read as markup.
+            table.add_columns("epoch", *(Text(name) for name in self._columns), "lr", "seconds")
         table.add_row(
             f"{event.epoch}/{event.epochs}",
             *(format_metric(event.metrics.get(name)) for name in self._columns),
-            f"{event.learning_rate:.3g}",
+            f"{event.learning_rate:.3g}" if math.isfinite(event.learning_rate) else "—",
             format_seconds(event.seconds),
             key=str(event.epoch),
         )
@@ -439,7 +449,7 @@ class TrainingScreen(Screen[None]):
         for base, names in list(groups.items())[:MAX_CHARTS]:
             chart = self._charts.get(base)
             if chart is None:
-                chart = MetricChart(base, id=f"chart-{base}")
+                chart = MetricChart(base, id=data_id("chart", base))
                 chart.empty_text = "waiting for the first epoch"
                 self._charts[base] = chart
                 holder.mount(chart)

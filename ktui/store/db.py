@@ -4,6 +4,8 @@ Layout on disk (``runs.sqlite`` in the data folder by default)::
 
     runs.sqlite            the database (WAL mode, so also runs.sqlite-wal / -shm)
     runs/<id>/             one folder per run: model.keras, history.csv, log.txt
+    other.sqlite           another store in the same folder (``--store other.sqlite``)
+    other.runs/<id>/       ... has run folders of its own (see RunStore.runs_dir)
 
 Several ktui processes may use the same store at once: SQLite's WAL mode lets
 readers go on while one writer commits, every write is a short ``BEGIN IMMEDIATE``
@@ -75,6 +77,9 @@ SCHEMA_VERSION = 3
 
 APPLICATION_ID = 0x6B747569
 """``PRAGMA application_id`` of a ktui store ("ktui"), to tell it from other SQLite files."""
+
+DEFAULT_NAME = "runs.sqlite"
+"""The store's usual file name; only a store of this name keeps its run folders in ``runs/``."""
 
 BUSY_TIMEOUT = 10.0
 """Seconds a write waits for another process's write to finish before giving up."""
@@ -900,8 +905,12 @@ class RunStore:
 
     @property
     def runs_dir(self) -> Path:
-        """Where the run folders are: ``runs/`` beside the database."""
-        return self.path.parent / "runs"
+        """Where this store's new run folders go: ``runs/`` beside ``runs.sqlite`` (the
+        default name), ``<stem>.runs/`` beside any other store (``exp.sqlite`` →
+        ``exp.runs/``), so stores kept in one folder never share run folders."""
+        if self.path.name == DEFAULT_NAME:
+            return self.path.parent / "runs"
+        return self.path.parent / f"{self.path.stem}.runs"
 
     @property
     def schema_version(self) -> int:
@@ -947,13 +956,14 @@ class RunStore:
         return run_id
 
     def _make_folder(self, run_id: int) -> str:
-        """``runs/<id>``, or ``runs/<id>-2``... when a folder of that name is left over
-        (from a deleted store, or another store in the same folder): never mix runs."""
+        """``runs/<id>`` (in :attr:`runs_dir`), or ``runs/<id>-2``... when a folder of
+        that name is left over (from a deleted store of the same name): never mix runs."""
         if not self.runs_dir.is_dir():
             with contextlib.suppress(OSError):  # a full disk is handled below
                 self.runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        root = self.runs_dir.name
         for attempt in range(1, 100):
-            name = f"runs/{run_id}" if attempt == 1 else f"runs/{run_id}-{attempt}"
+            name = f"{root}/{run_id}" if attempt == 1 else f"{root}/{run_id}-{attempt}"
             folder = self.path.parent / name
             try:
                 # Owner-only, like the store: the umask could leave it open to everyone.
@@ -964,7 +974,7 @@ class RunStore:
             except OSError:
                 return name  # a full disk: the model cannot be saved, the metrics still can
             return name
-        return f"runs/{run_id}-{time.time_ns()}"
+        return f"{root}/{run_id}-{time.time_ns()}"
 
     def set_details(
         self,
@@ -1478,12 +1488,13 @@ class RunStore:
 
     # -- row helpers ----------------------------------------------------------------
     def _folder_path(self, folder: str | None) -> Path | None:
-        """The folder named in a row, only if it really is inside ``runs/``."""
+        """The folder named in a row, only if it really is inside :attr:`runs_dir` or
+        ``runs/`` (where an older ktui put every store's run folders)."""
         if not folder:
             return None
         path = (self.path.parent / folder).resolve()
-        root = self.runs_dir.resolve()
-        return path if path.parent == root else None
+        roots = {self.runs_dir.resolve(), (self.path.parent / "runs").resolve()}
+        return path if path.parent in roots else None
 
     def _require(self, db: sqlite3.Connection, run_id: int) -> None:
         if db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:

@@ -86,10 +86,10 @@ def run_started(run: Run) -> RunStarted:
         preset=run.preset,
         values=dict(run.values),
         model=model_summary(run.model),
-        train_samples=_int(info.get("train_samples")),
-        validation_samples=_int(info.get("validation_samples")),
+        train_samples=_known(info.get("train_samples")),
+        validation_samples=_known(info.get("validation_samples"), zero=True),
         test_samples=_int(info.get("test_samples")),
-        batch_size=_int(info.get("batch_size")),
+        batch_size=_known(info.get("batch_size")),
         epochs=epochs,
         steps_per_epoch=_int(info.get("steps_per_epoch")),
         device=run.device,
@@ -199,7 +199,7 @@ class RunFollower:
                     if record.learning_rate is None
                     else record.learning_rate,
                     seconds=seconds,
-                    samples_per_second=record.samples_per_second or 0.0,
+                    samples_per_second=record.samples_per_second,
                 )
             )
 
@@ -252,7 +252,7 @@ class RunFollower:
                     step=progress.step,
                     steps=progress.steps or 0,
                     logs=dict(progress.logs),
-                    samples_per_second=progress.samples_per_second or 0.0,
+                    samples_per_second=progress.samples_per_second,
                     epoch_elapsed=progress.epoch_elapsed or 0.0,
                 )
             )
@@ -352,6 +352,12 @@ def _evaluation(run: Run) -> list[Event]:
 
 def _int(value: object) -> int:
     return int(value) if isinstance(value, int | float) and math.isfinite(value) else 0
+
+
+def _known(value: object, *, zero: bool = False) -> int | None:
+    """A recorded count, None when unknown (an older ktui recorded 0 for that)."""
+    count = _int(value)
+    return count if count > 0 or (zero and count == 0 and value is not None) else None
 
 
 def _float(value: object) -> float:

@@ -15,6 +15,7 @@ import numpy as np
 
 from ktui.core.errors import PresetError
 from ktui.core.events import LayerInfo, ModelSummary
+from ktui.core.keras_names import plain_message
 from ktui.core.presets import LayerSpec, RunConfig
 
 _ACTIVATION_KEYS = ("activation", "recurrent_activation")
@@ -74,7 +75,9 @@ def make_layer(config: RunConfig, spec: LayerSpec) -> keras.layers.Layer:
         return cls(**spec.args)
     except (TypeError, ValueError) as exc:
         raise PresetError(
-            config.preset.source, spec.key, f"{spec.kind} does not accept these arguments: {exc}"
+            config.preset.source,
+            spec.key,
+            f"{spec.kind} does not accept these arguments: {plain_message(str(exc))}",
         ) from None
 
 
@@ -152,30 +155,72 @@ def build_model(config: RunConfig, input_shape: tuple[int, ...]) -> keras.Model:
         raise PresetError(
             config.preset.source,
             "model.layers",
-            f"the layers do not fit together for inputs of shape {input_shape}: {exc}",
+            f"the layers do not fit together for inputs of shape {input_shape}: "
+            f"{plain_message(str(exc))}",
         ) from None
     try:
         model.compile(optimizer=optimizer, loss=config.loss, metrics=list(config.metrics))
     except (ValueError, TypeError) as exc:
-        raise PresetError(config.preset.source, "compile", str(exc)) from None
+        raise PresetError(config.preset.source, "compile", plain_message(str(exc))) from None
     return model
 
 
+UNKNOWN_SHAPE = "?"
+"""The output shape of a layer Keras cannot tell (a subclassed model's layers)."""
+
+
 def summarize(model: keras.Model) -> ModelSummary:
-    """The model's layers, output shapes and parameter counts, as plain data."""
+    """The model's layers, output shapes and parameter counts, as plain data; never raises.
+
+    A model built from ``keras.Input`` knows everything. A subclassed model, or a
+    ``Sequential`` without ``keras.Input``, has no symbolic outputs (and before its
+    first batch no weights): its layers are listed with :data:`UNKNOWN_SHAPE` and
+    the parameter counts it has so far, rather than failing the caller (for
+    ``ktui.Dashboard``, a person's own ``fit``).
+    """
     layers = tuple(
         LayerInfo(
-            name=layer.name,
+            name=str(getattr(layer, "name", "")),
             kind=type(layer).__name__,
-            output_shape=str(tuple(layer.output.shape)),
-            params=int(layer.count_params()),
+            output_shape=_output_shape(layer),
+            params=_count(layer.weights if hasattr(layer, "weights") else ()),
         )
-        for layer in model.layers
+        for layer in _layers(model)
     )
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     return ModelSummary(
         layers=layers,
-        total_params=int(model.count_params()),
-        trainable_params=trainable,
-        input_shape=str(tuple(model.inputs[0].shape)),
+        total_params=_count(model.weights),
+        trainable_params=_count(model.trainable_weights),
+        input_shape=_input_shape(model),
     )
+
+
+def _layers(model: keras.Model) -> list[Any]:
+    try:
+        return list(model.layers)
+    except Exception:  # noqa: BLE001 - a model that cannot list its layers lists none
+        return []
+
+
+def _count(weights: Any) -> int:
+    """Parameters in ``weights`` (0 for a layer that has none yet: not built)."""
+    try:
+        return sum(int(np.prod(w.shape)) for w in weights)
+    except Exception:  # noqa: BLE001 - odd weights are not worth failing a summary
+        return 0
+
+
+def _output_shape(layer: Any) -> str:
+    try:
+        # Raises AttributeError for a layer never called on symbolic inputs.
+        shape = tuple(layer.output.shape)
+    except Exception:  # noqa: BLE001 - no symbolic output: say so, not fail
+        return UNKNOWN_SHAPE
+    return str(shape)
+
+
+def _input_shape(model: keras.Model) -> str:
+    try:
+        return str(tuple(model.inputs[0].shape))
+    except Exception:  # noqa: BLE001 - a subclassed model has no ``inputs``
+        return ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -22,6 +23,21 @@ def current_learning_rate(model: keras.Model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
+def epoch_learning_rate(model: keras.Model, logs: Mapping[str, Any] | None) -> float:
+    """The learning rate the epoch that just ended ran at (NaN if it cannot be told).
+
+    Keras's ``ReduceLROnPlateau`` and ``LearningRateScheduler`` put it in the epoch's
+    logs before they change it: read there first, so a callback listed after them
+    does not record the already-reduced rate for an epoch run at the old one.
+    """
+    logged = (logs or {}).get("learning_rate")
+    try:
+        value = float(logged) if logged is not None else current_learning_rate(model)
+    except (AttributeError, TypeError, ValueError):
+        return math.nan  # no optimizer (a custom train_step), or a schedule object
+    return value if math.isfinite(value) else math.nan
+
+
 class EventCallback(keras.callbacks.Callback):
     """Emits batch and epoch events; pauses, stops and changes the learning rate on request.
 
@@ -36,12 +52,22 @@ class EventCallback(keras.callbacks.Callback):
     :attr:`epochs_completed`, which counts whole passes over the data only.
     """
 
-    def __init__(self, listener: Listener, controls: RunControls, train_samples: int) -> None:
+    def __init__(
+        self,
+        listener: Listener,
+        controls: RunControls,
+        train_samples: int | None,
+        batch_size: int | None = None,
+    ) -> None:
+        """``train_samples`` and ``batch_size`` are per epoch and per step, ``None`` when
+        unknown (a dataset or generator): samples per second are then reported from
+        whichever is known, or as ``None``."""
         super().__init__()
         self.async_safe = True
         self._listener = listener
         self._controls = controls
         self._train_samples = train_samples
+        self._batch_size = batch_size
         self._lock = threading.Lock()
         self._epoch = 0
         self._epoch_start = 0.0
@@ -103,20 +129,30 @@ class EventCallback(keras.callbacks.Callback):
             self._last_sent = now
             self._last_step = batch
             epoch, elapsed = self._epoch, max(now - self._epoch_start - self._paused_seconds, 1e-9)
-        batch_size = int(self.params.get("batch_size") or 0) or (
-            math.ceil(self._train_samples / steps) if steps else 0
-        )
-        done = min((batch + 1) * batch_size, self._train_samples) if batch_size else 0
+        done = self._samples_done(batch + 1, steps)
         self._listener(
             BatchProgress(
                 epoch=epoch,
                 step=batch + 1,
                 steps=steps,
                 logs={k: float(v) for k, v in (logs or {}).items()},
-                samples_per_second=done / elapsed,
+                samples_per_second=None if done is None else done / elapsed,
                 epoch_elapsed=elapsed,
             )
         )
+
+    def _samples_done(self, steps_done: int, steps: int) -> int | None:
+        """Samples in the first ``steps_done`` batches of an epoch; None when unknown."""
+        samples = self._train_samples
+        batch_size = (
+            self._batch_size
+            or int(self.params.get("batch_size") or 0)
+            or (math.ceil(samples / steps) if samples and steps else 0)
+        )
+        if not batch_size:
+            return samples if samples is not None and steps and steps_done >= steps else None
+        done = steps_done * batch_size
+        return min(done, samples) if samples is not None else done
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         seconds = max(time.monotonic() - self._epoch_start - self._paused_seconds, 1e-9)
@@ -125,14 +161,17 @@ class EventCallback(keras.callbacks.Callback):
             return  # cut short by a stop: not a whole epoch
         self.epochs_completed = epoch + 1
         metrics = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
+        done = self._samples_done(self._batches_begun, steps)
+        if self._train_samples is not None and (not steps or self._batches_begun >= steps):
+            done = self._train_samples  # a whole pass: exactly the training samples
         self._listener(
             EpochEnded(
                 epoch=epoch + 1,
                 epochs=int(self.params.get("epochs") or 0),
                 metrics=order_metrics(metrics),
-                learning_rate=current_learning_rate(self.model),
+                learning_rate=epoch_learning_rate(self.model, logs),
                 seconds=seconds,
-                samples_per_second=self._train_samples / seconds,
+                samples_per_second=None if done is None else done / seconds,
             )
         )
         # A stop asked for during this epoch's last batch, its validation or by a

@@ -21,24 +21,52 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import math
 import os
+import shlex
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ktui.core.controls import RunControls
 from ktui.core.errors import StoreError
-from ktui.core.events import Event, LogLine, PhaseChanged, RunFinished, RunStarted
-from ktui.core.paths import store_path
+from ktui.core.events import (
+    Event,
+    LogLine,
+    ModelSummary,
+    PhaseChanged,
+    RunFinished,
+    RunStarted,
+)
+from ktui.core.paths import data_dir, store_path
 from ktui.store import CommandBridge, RunRecorder, RunStore, fan_out
 from ktui.training.builder import summarize
 from ktui.training.callback import EventCallback, current_learning_rate
+from ktui.training.fit_info import describe_fit, fit_arguments, sample_count
 
-#: How far up the stack the callback looks for ``Model.fit``'s arguments.
-_FIT_FRAMES = 16
+_Hook = TypeVar("_Hook", bound=Callable[..., None])
+
+
+def _guarded(what: str) -> Callable[[_Hook], _Hook]:
+    """Run a ``fit`` hook so that whatever goes wrong in it costs the record, not the
+    training: the exception is said once (:meth:`Dashboard._hook_failed`), ``fit`` goes on.
+    """
+
+    def wrap(hook: _Hook) -> _Hook:
+        @functools.wraps(hook)
+        def guarded(self: Dashboard, *args: Any, **kwargs: Any) -> None:
+            try:
+                hook(self, *args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - watching must never break training
+                self._hook_failed(what, exc)
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
 
 
 class Dashboard(EventCallback):
@@ -92,6 +120,8 @@ class Dashboard(EventCallback):
         self._forward: Any = None
         self._began = 0.0
         self._planned = 0
+        self._failed: set[str] = set()
+        self._summary: ModelSummary | None = None
 
     # -- events ---------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
@@ -105,8 +135,10 @@ class Dashboard(EventCallback):
         return self._controls
 
     # -- fit's hooks ------------------------------------------------------------------
+    @_guarded("the start of training")
     def on_train_begin(self, logs: Any = None) -> None:
         self._end_unfinished()
+        self._failed = set()
         # A fresh run: the controls and counters of a previous fit must not carry over.
         self._controls = RunControls()
         self._stopping = False
@@ -114,17 +146,15 @@ class Dashboard(EventCallback):
         self._began = time.monotonic()
         model = self.model
         params = self.params or {}
-        fit = _fit_arguments(model)
+        fit = fit_arguments(model)
         epochs = int(params.get("epochs") or fit.get("epochs") or 0)
         steps = int(params.get("steps") or 0)
-        batch_size = _batch_size(fit)
-        train_samples = _samples(fit)
-        if not train_samples and batch_size and steps:
-            train_samples = batch_size * steps  # a generator or dataset: as many as it gives
-        self._train_samples = train_samples
+        inputs = describe_fit(fit, params)
+        batch_size, train_samples = inputs.batch_size, inputs.train_samples
+        self._train_samples, self._batch_size = train_samples, batch_size
         self._planned = epochs
         values = self._values(model, fit, epochs, steps, batch_size)
-        data = self.data or _describe_data(fit)
+        data = self.data or inputs.data
         try:
             path = store_path(self.store_file)
             self._store = RunStore(path)
@@ -150,14 +180,20 @@ class Dashboard(EventCallback):
         atexit.register(self._at_exit)
         from ktui.training.engine import describe_device, versions
 
+        # A subclassed model or a Sequential without keras.Input is built by its first
+        # batch (``built`` says little: ``build()`` sets it with no weights made), so
+        # the summary is looked at again at the first epoch's end.
+        self._summary = None
+        summary = summarize(model)
+
         self._emit(
             RunStarted(
                 preset=self.name,
                 values=values,
-                model=summarize(model),
+                model=summary,
                 train_samples=train_samples,
-                validation_samples=_validation_samples(fit),
-                test_samples=_length(self.test_data[0]) if self.test_data else 0,
+                validation_samples=inputs.validation_samples,
+                test_samples=_test_samples(self.test_data),
                 batch_size=batch_size,
                 epochs=epochs,
                 steps_per_epoch=steps,
@@ -166,9 +202,10 @@ class Dashboard(EventCallback):
                 versions=versions(),
             )
         )
+        self._summary = summary
         self._emit(PhaseChanged("running"))
         if not self.quiet:
-            store = f" --store {path}" if self.store_file is not None else ""
+            store = _store_option(path)
             print(
                 f"ktui: recording this training as run {recorder.run_id} "
                 f"(follow it with `ktui{store} attach {recorder.run_id}`)",
@@ -176,6 +213,7 @@ class Dashboard(EventCallback):
                 flush=True,
             )
 
+    @_guarded("the end of training")
     def on_train_end(self, logs: Any = None) -> None:
         recorder = self._recorder
         if recorder is None:
@@ -183,7 +221,7 @@ class Dashboard(EventCallback):
         stopped = self._controls.stop_requested and self.epochs_completed < self._planned
         test_loss = test_accuracy = None
         if self.test_data is not None and (self.epochs_completed > 0 or not stopped):
-            self._emit(PhaseChanged("evaluating", f"{_length(self.test_data[0])} test samples"))
+            self._emit(PhaseChanged("evaluating", f"{_test_samples(self.test_data)} test samples"))
             try:
                 scores = self.model.evaluate(*self.test_data, verbose=0, return_dict=True)
             except Exception as exc:  # noqa: BLE001 - the training is done; keep it
@@ -204,9 +242,52 @@ class Dashboard(EventCallback):
         )
         self._finish()
 
+    @_guarded("an epoch's end")
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        if self._summary is not None:
+            self._complete_summary(self._summary)
+
+    @_guarded("an epoch's start")
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        super().on_epoch_begin(epoch, logs)
+
+    @_guarded("a batch's start")
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        super().on_train_batch_begin(batch, logs)
+
+    @_guarded("a batch's end")
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        super().on_train_batch_end(batch, logs)
+
     # -- helpers ------------------------------------------------------------------------
+    def _hook_failed(self, what: str, exc: Exception) -> None:
+        """Say once per hook that it failed; a failed end still ends the record."""
+        if what not in self._failed:
+            self._failed.add(what)
+            message = (
+                f"ktui: could not record {what} ({type(exc).__name__}: {exc}); "
+                "the training goes on, its record may miss this"
+            )
+            with contextlib.suppress(Exception):
+                self._warn(message)
+                self._emit(LogLine(message))
+        if what == "the end of training":
+            with contextlib.suppress(Exception):
+                self._end_unfinished()
+
+    def _complete_summary(self, first: ModelSummary) -> None:
+        """Record the model's summary again if the first epoch built more of it."""
+        self._summary = None  # once
+        summary = summarize(self.model)
+        if summary != first and self._store is not None and self.run_id is not None:
+            try:
+                self._store.set_details(self.run_id, model=asdict(summary))
+            except StoreError as exc:
+                self._warn(f"ktui: could not record the model of run {self.run_id}: {exc}")
+
     def _values(
-        self, model: Any, fit: dict[str, Any], epochs: int, steps: int, batch_size: int
+        self, model: Any, fit: dict[str, Any], epochs: int, steps: int, batch_size: int | None
     ) -> dict[str, Any]:
         values: dict[str, Any] = {"epochs": epochs}
         if batch_size:
@@ -234,7 +315,7 @@ class Dashboard(EventCallback):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self.model.save(path)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - e.g. a subclassed model Keras cannot save
             self._emit(LogLine(f"ktui: could not save the model to {path}: {exc}"))
 
     def _warn(self, message: str) -> None:
@@ -281,64 +362,16 @@ def _script_name() -> str:
     return stem if stem and stem not in ("-c", "-") else "script"
 
 
-def _fit_arguments(model: Any) -> dict[str, Any]:
-    """The local variables of the ``Model.fit`` call that is running, if it can be found.
-
-    Keras tells callbacks only the epochs and steps; the batch size, the data and the
-    validation settings are ``fit``'s arguments. Reading them from its frame is best
-    effort: any other backend or version just records less.
-    """
-    frame = sys._getframe(1)
-    for _ in range(_FIT_FRAMES):
-        frame = frame.f_back  # type: ignore[assignment]
-        if frame is None:
-            break
-        if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model:
-            return dict(frame.f_locals)
-    return {}
+def _store_option(path: Path) -> str:
+    """`` --store PATH`` for a store other than the default one, for the printed hint."""
+    with contextlib.suppress(OSError):
+        if path.resolve() == (data_dir() / "runs.sqlite").resolve():
+            return ""
+    return f" --store {shlex.quote(str(path))}"
 
 
-def _batch_size(fit: dict[str, Any]) -> int:
-    adapter = getattr(fit.get("epoch_iterator"), "data_adapter", None)
-    with contextlib.suppress(Exception):
-        size = adapter.batch_size if adapter is not None else None
-        if isinstance(size, int) and size > 0:
-            return size
-    size = fit.get("batch_size")
-    return size if isinstance(size, int) and size > 0 else 0
-
-
-def _length(array: Any) -> int:
-    if isinstance(array, list | tuple) and array:
-        return _length(array[0])
-    if isinstance(array, dict) and array:
-        return _length(next(iter(array.values())))
-    shape = getattr(array, "shape", None)
-    with contextlib.suppress(Exception):
-        if shape is not None and len(shape) > 0 and shape[0] is not None:
-            return int(shape[0])
-    return 0
-
-
-def _samples(fit: dict[str, Any]) -> int:
-    # After fit's own validation_split, its ``x`` is the training part only.
-    return _length(fit.get("x"))
-
-
-def _validation_samples(fit: dict[str, Any]) -> int:
-    data = fit.get("validation_data")
-    if isinstance(data, list | tuple) and data:
-        return _length(data[0])
-    return 0
-
-
-def _describe_data(fit: dict[str, Any]) -> str:
-    x = fit.get("x")
-    shape = getattr(x, "shape", None)
-    if shape is None:
-        return type(x).__name__ if x is not None else ""
-    dtype = getattr(x, "dtype", "")
-    return f"x {tuple(int(d) if d is not None else None for d in shape)} {dtype}".strip()
+def _test_samples(test_data: tuple[Any, Any] | None) -> int:
+    return (sample_count(test_data[0]) or 0) if test_data else 0
 
 
 def _accuracy(scores: Mapping[str, Any]) -> Any:

@@ -11,6 +11,7 @@ from textual.widgets import Sparkline, Static
 
 from ktui.core.format import format_metric, order_metrics
 from ktui.store import lower_is_better
+from ktui.widgets.ids import data_id
 
 
 class MetricSparklines(Horizontal):
@@ -36,8 +37,8 @@ class MetricSparklines(Horizontal):
             for name in order_metrics(metrics):
                 self.history[name] = []
                 cell = Vertical(
-                    Static("", classes="metric-label", id=f"label-{name}"),
-                    Sparkline([], id=f"spark-{name}"),
+                    Static("", classes="metric-label", id=data_id("label", name)),
+                    Sparkline([], id=data_id("spark", name)),
                     classes="metric-cell",
                 )
                 self.mount(cell)
@@ -55,8 +56,8 @@ class MetricSparklines(Horizontal):
             if not values:
                 continue
             try:
-                label = self.query_one(f"#label-{name}", Static)
-                spark = self.query_one(f"#spark-{name}", Sparkline)
+                label = self.query_one(f"#{data_id('label', name)}", Static)
+                spark = self.query_one(f"#{data_id('spark', name)}", Sparkline)
             except Exception:  # noqa: BLE001 - cells are mounted on the next refresh
                 return
             best = min(values) if lower_is_better(name) else max(values)
