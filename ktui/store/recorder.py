@@ -185,8 +185,10 @@ class RunRecorder:
             if isinstance(event, RunFinished | RunFailed):
                 self.final = event
                 self._write_files()
-        if isinstance(event, RunFinished | RunFailed):
-            self._writer.wait(FINAL_WAIT)
+        if isinstance(event, RunFinished | RunFailed) and self._writer.wait(FINAL_WAIT):
+            # Everything is written: the writer's thread and connection are done. (When
+            # the store is stuck they stay, for the caller's bounded close().)
+            self.close(0)
 
     def _record(self, event: RunStarted | EpochEnded | RunFinished | RunFailed) -> None:
         """Queue the store write for ``event``; the writer's thread runs it."""
