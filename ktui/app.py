@@ -15,11 +15,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.screen import Screen
+from textual.theme import Theme
 
+from ktui.core.errors import KtuiError
 from ktui.core.presets import PresetCatalog
 from ktui.core.trainer import Trainer
 from ktui.store import RunStore
@@ -56,8 +61,14 @@ class KtuiApp(App[int]):
         clock: Clock = time.monotonic,
         store: RunStore | None = None,
         attach: int | None = None,
+        theme: str | None = None,
+        config_path: Path | None = None,
     ) -> None:
         super().__init__()
+        self.start_theme = theme
+        """The theme to open with (``theme`` in config.toml), or None for Textual's."""
+        self.config_path = config_path
+        """The config.toml a theme picked in the app is saved to; None saves nothing."""
         self.catalog = catalog
         self.store = store
         """Where runs are recorded; None records nothing (some tests)."""
@@ -80,21 +91,24 @@ class KtuiApp(App[int]):
             return self._trainer
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """Textual's commands plus every key of the current screen, so all are searchable."""
+        """Textual's commands plus every key of the current screen and of the app, shown
+        in the footer or not, each under its description with its keys as help."""
         yield from super().get_system_commands(screen)
-        seen: set[str] = set()
-        for key, active in screen.active_bindings.items():
-            binding = active.binding
-            if not binding.show or not binding.description or not active.enabled:
-                continue
-            if binding.description in seen:
-                continue
-            seen.add(binding.description)
+        for title, (node, binding, keys) in key_commands(self, screen).items():
+            _, name, parameters = parse_action(binding.action)
+            target = self if binding.action.startswith("app.") else node
+            greyed = not target.check_action(name, parameters)
+            help_text = f"key: {', '.join(keys)}" + (" · not available now" if greyed else "")
 
-            def run(action: str = binding.action, node: object = active.node) -> None:
-                self.call_later(self.run_action, action, node)
+            def run(action: str = binding.action, on: DOMNode = node, what: str = title) -> None:
+                self.call_later(self._run_key_command, action, on, what)
 
-            yield SystemCommand(binding.description, f"key: {key}", run)
+            yield SystemCommand(title, help_text, run)
+
+    async def _run_key_command(self, action: str, node: DOMNode, title: str) -> None:
+        """Run a key's action from the palette; one that is greyed out now says so."""
+        if not await self.run_action(action, node):
+            self.notify(f"{title}: not available now.", severity="warning")
 
     def on_mount(self) -> None:
         from ktui.screens.presets import PresetScreen
@@ -102,6 +116,7 @@ class KtuiApp(App[int]):
         # Start-up objects live as long as the app: keep them out of the garbage
         # collector's full passes, which otherwise cost tens of ms once the heap grows.
         gc.freeze()
+        self._apply_start_theme()
         if not self.is_headless:
             # A dropped SSH session: stop our own runs cleanly instead of dying mid-epoch.
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
@@ -110,6 +125,31 @@ class KtuiApp(App[int]):
             from ktui.screens.training import TrainingScreen
 
             self.push_screen(TrainingScreen(None, attach=self.attach_run_id))
+
+    def _apply_start_theme(self) -> None:
+        """Open with the saved theme, then save each theme the person picks."""
+        if self.start_theme is not None:
+            if self.start_theme in self.available_themes:
+                self.theme = self.start_theme
+            else:
+                self.notify(
+                    f"The theme {self.start_theme!r} in config.toml is not a Textual theme; "
+                    "pick one with ctrl+p, then Theme.",
+                    severity="warning",
+                    timeout=10,
+                )
+        # Subscribed after the start theme is set: opening with it is not a choice to save.
+        self.theme_changed_signal.subscribe(self, self._save_theme)
+
+    def _save_theme(self, theme: Theme) -> None:
+        if self.config_path is None:
+            return
+        from ktui.core.config import save_setting
+
+        try:
+            save_setting("theme", theme.name, self.config_path)
+        except KtuiError as exc:
+            self.notify(f"The theme was not saved: {exc}", severity="warning", timeout=10)
 
     def hang_up(self) -> None:
         """The terminal hung up: stop this ktui's runs after their batch, record them
@@ -160,6 +200,44 @@ class KtuiApp(App[int]):
         )
 
 
+def key_commands(
+    app: App[Any], screen: Screen[Any]
+) -> dict[str, tuple[DOMNode, Binding, list[str]]]:
+    """The keys of ``screen`` and then of ``app``, by description: ``{title: (node, binding,
+    keys)}``, every binding ktui declares, shown in the footer or not.
+
+    Left out: bindings with no description (a key's fallback, such as the training
+    screen's "c,w" while the confusion matrix is not there yet) and actions whose
+    ``check_action`` hides them (False); greyed-out ones (None) stay, so people can
+    find them. Keys with the same description share one entry.
+    """
+    found: dict[str, tuple[DOMNode, Binding, list[str]]] = {}
+    for node in (screen, app):
+        for binding in declared_bindings(node):
+            if not binding.description:
+                continue
+            namespace, name, parameters = parse_action(binding.action)
+            target = app if namespace == "app" else node
+            if target.check_action(name, parameters) is False:
+                continue
+            key = app.get_key_display(binding)
+            entry = found.setdefault(binding.description, (node, binding, []))
+            if key not in entry[2]:
+                entry[2].append(key)
+    return found
+
+
+def declared_bindings(node: DOMNode) -> list[Binding]:
+    """The bindings declared by ``node``'s own classes (not Textual's), one per key,
+    base classes first."""
+    bindings: list[Binding] = []
+    for cls in reversed(type(node).__mro__):
+        declared = cls.__dict__.get("BINDINGS")
+        if declared and not cls.__module__.startswith("textual."):
+            bindings.extend(Binding.make_bindings(declared))
+    return bindings
+
+
 def create_app(
     catalog: PresetCatalog,
     *,
@@ -168,8 +246,11 @@ def create_app(
     clock: Clock = time.monotonic,
     store: RunStore | None = None,
     attach: int | None = None,
+    theme: str | None = None,
+    config_path: Path | None = None,
 ) -> KtuiApp:
-    """Build the app; the CLI and the tests share this."""
+    """Build the app; the CLI and the tests share this. ``theme`` is the theme to open
+    with; a theme picked in the app is saved to ``config_path`` (config.toml)."""
     return KtuiApp(
         catalog,
         trainer_factory,
@@ -177,4 +258,6 @@ def create_app(
         clock=clock,
         store=store,
         attach=attach,
+        theme=theme,
+        config_path=config_path,
     )

@@ -67,6 +67,9 @@ HANGUP_EXIT = 129
 #: Exit code of a run that trained but could not be kept whole (store or disk trouble).
 INCOMPLETE_EXIT = 3
 
+#: Exit code of a run stopped by SIGTERM (128 + 15), as shells report a process it ended.
+SIGTERM_EXIT = 128 + signal.SIGTERM
+
 #: The file a detached run's output goes to, in its run folder.
 OUTPUT_FILE = "output.log"
 
@@ -176,7 +179,13 @@ def run_headless(
     previous_hup = signal.signal(signal.SIGHUP, on_hangup) if run_id is None else None
     # Loading TensorFlow takes seconds; a SIGTERM meanwhile stops the run before it
     # trains (and is recorded) instead of killing the process with the run 'running'.
-    previous_term = signal.signal(signal.SIGTERM, lambda signum, frame: controls.stop())
+    signals: list[int] = []  # the signals that asked for a stop, for the exit code
+
+    def on_early_term(signum: int, frame: object) -> None:
+        signals.append(signum)
+        controls.stop()
+
+    previous_term = signal.signal(signal.SIGTERM, on_early_term)
     try:
         return _train(
             config,
@@ -191,6 +200,7 @@ def run_headless(
             show_log,
             lambda: hung_up,
             tensorboard,
+            signals,
             notices,
         )
     finally:
@@ -213,6 +223,7 @@ def _train(
     show_log: bool,
     hung_up: Callable[[], bool],
     tensorboard: bool = False,
+    signals: list[int] | None = None,
     notices: queue.Queue[str] | None = None,
 ) -> int:
     """The body of :func:`run_headless` once the run is recorded: train and draw."""
@@ -252,10 +263,12 @@ def _train(
     # a second one quits at once. The handler only asks: a KeyboardInterrupt landing in
     # the middle of drawing would skip the stop and lose what the run reached.
     interrupts = 0
+    signals = [] if signals is None else signals
 
     def on_signal(signum: int, frame: object) -> None:
         nonlocal interrupts
         interrupts += 1
+        signals.append(signum)
         if interrupts > 1:
             raise KeyboardInterrupt
         display.announced_stop = True  # the loop below says it, with how to quit now
@@ -326,7 +339,7 @@ def _train(
     runs.close()
     if hung_up():
         return HANGUP_EXIT
-    code = exit_code(final)
+    code = exit_code(final, signals[0] if signals else None)
     return INCOMPLETE_EXIT if lost and code == 0 else code
 
 
@@ -365,16 +378,19 @@ def _keep(
     return lost
 
 
-def exit_code(final: Event | None) -> int:
-    """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (as for Ctrl+C),
-    129 interrupted by a hang-up. A run that finished but could not be kept whole
-    (epochs or its end not in the store, the model not saved) exits with
-    :data:`INCOMPLETE_EXIT` instead of 0 (see :func:`_train`).
+def exit_code(final: Event | None, stopped_by: int | None = None) -> int:
+    """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (by Ctrl+C or from
+    another ktui), 143 stopped by SIGTERM (``stopped_by``), 129 interrupted by a hang-up.
+    A run that finished but could not be kept whole (epochs or its end not in the
+    store, the model not saved) exits with :data:`INCOMPLETE_EXIT` instead of 0 (see
+    :func:`_train`).
 
     Errors found before training (a bad preset, ``--set`` or data path) exit with 2
     from :func:`ktui.cli.main`.
     """
     if isinstance(final, RunFinished):
+        if final.status == "stopped" and stopped_by == signal.SIGTERM:
+            return SIGTERM_EXIT
         return {"finished": 0, "interrupted": HANGUP_EXIT}.get(final.status, 130)
     return 1
 
