@@ -111,6 +111,7 @@ def test_a_live_run_is_followed_event_by_event(store: RunStore) -> None:
 
     recorder(LogLine("I0000 TensorFlow says hello"))
     recorder(STARTED)
+    assert recorder.wait(5)  # the recorder's own thread writes to the store
     store.set_progress(run_id, RunProgress(phase="running", epoch=1, step=2, steps=4))
     events = follower.poll()
     assert events[0] == STARTED  # rebuilt field for field, model summary included
@@ -122,6 +123,7 @@ def test_a_live_run_is_followed_event_by_event(store: RunStore) -> None:
 
     recorder(LogLine("W0000 a warning"))
     recorder(epoch_end(1))
+    assert recorder.wait(5)
     store.set_progress(
         run_id,
         RunProgress(
@@ -159,6 +161,7 @@ def test_progress_of_an_epoch_already_shown_is_not_sent(store: RunStore) -> None
     recorder = RunRecorder(store, "tiny", epochs=3)
     recorder(STARTED)
     recorder(epoch_end(1))
+    assert recorder.wait(5)
     # The process committed epoch 1 but has not written progress since (it lags).
     store.set_progress(recorder.run_id, RunProgress(phase="running", epoch=1, step=3, steps=4))
     events = RunFollower(store, recorder.run_id).poll()
@@ -181,6 +184,7 @@ def test_a_learning_rate_change_is_one_event_and_no_duplicate_log_line(store: Ru
             events += follower.poll()
             time.sleep(0.02)
         listener(epoch_end(1))  # the recorder writes the change's log line with the epoch
+        assert recorder.wait(5)
         events += follower.poll()
     assert of(events, LearningRateChanged) == [LearningRateChanged(0.002, 1, 3)]
     assert [e for e in of(events, LogLine) if "learning rate" in e.text] == []  # type: ignore[attr-defined]
@@ -302,6 +306,7 @@ def test_a_learning_rate_change_logged_before_its_progress_is_still_one_event(
 ) -> None:
     recorder = RunRecorder(store, "tiny", epochs=3)
     recorder(STARTED)
+    assert recorder.wait(5)  # the recorder's own thread writes to the store
     follower = RunFollower(store, recorder.run_id)
     follower.poll()
     # The change came in the epoch's last batch: the epoch's commit carries its log line
@@ -309,6 +314,7 @@ def test_a_learning_rate_change_logged_before_its_progress_is_still_one_event(
     recorder(LearningRateChanged(0.000123456789, 1, 4))
     recorder(LearningRateChanged(math.nan, 1, 4, "a schedule has no single value"))
     recorder(epoch_end(1))
+    assert recorder.wait(5)
     first = follower.poll()
     changed, failed = of(first, LearningRateChanged)
     assert changed == LearningRateChanged(0.000123457, 1, 4)  # as logged: 6 digits
