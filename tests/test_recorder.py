@@ -18,6 +18,7 @@ from conftest import tiny_preset_text
 from ktui.core.events import (
     BatchProgress,
     EpochEnded,
+    EvaluationSkipped,
     Event,
     LayerInfo,
     LearningRateChanged,
@@ -129,7 +130,7 @@ def test_a_whole_run_is_recorded(store: RunStore) -> None:
     }
     assert run.info["steps_per_epoch"] == 4 and run.info["validation_samples"] == 16
     assert run.epochs_done == 3 and run.epochs_planned == 3
-    assert (run.best_metric, run.best_epoch) == ("val_accuracy", 3)
+    assert (run.best_metric, run.best_epoch) == ("loss", 3)  # the objective: no val_loss
     assert run.test_loss == 0.3 and run.test_accuracy == 0.875 and run.seconds == 1.6
     assert [e.metrics["loss"] for e in store.epochs(run.id)] == [1.0, 0.5, pytest.approx(1 / 3)]
     assert store.log(run.id) == [
@@ -137,8 +138,10 @@ def test_a_whole_run_is_recorded(store: RunStore) -> None:
         "W0000 warning in epoch 1",
         "W0000 warning in epoch 2",
         "W0000 warning in epoch 3",
-        "ktui: learning rate set to 0.001 at epoch 3, step 2",
     ]
+    # The learning-rate change is a row, not a log line.
+    [change] = store.learning_rate_changes(run.id)
+    assert (change.epoch, change.step, change.after, change.source) == (3, 2, 0.001, "ktui")
 
     rows = list(csv.DictReader(io.StringIO((run.folder / "history.csv").read_text())))
     assert [row["epoch"] for row in rows] == ["1", "2", "3"]
@@ -303,6 +306,40 @@ def test_a_store_locked_longer_than_the_busy_timeout_loses_nothing_and_never_blo
         assert run.status == "finished" and run.epochs_done == 2
         assert "takes writes again" in messages[-1]
         assert (recorder.folder / "history.csv").read_text().count("\n") == 3
+
+
+def test_learning_rate_changes_and_a_skipped_evaluation_wait_in_the_queue_too(
+    tmp_path: Path,
+) -> None:
+    """The training thread only enqueues: a change of learning rate or a skipped
+    evaluation met on a locked store is neither waited for nor dropped, and keeps its
+    place in the order of writes."""
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path, busy_timeout=0.05) as store:
+        recorder = new_recorder(store)
+        recorder(started())
+        assert recorder.wait(5)
+        holder = hold_lock(path, "BEGIN EXCLUSIVE")
+        try:
+            began = time.monotonic()
+            recorder(LearningRateChanged(0.002, 1, 3, previous=0.01, source="command"))
+            recorder(epoch_end(1))
+            recorder(EvaluationSkipped("the test data has no labels"))
+            assert time.monotonic() - began < 0.05  # nothing waited for the lock
+            assert recorder.waiting == [
+                "the learning-rate change at epoch 1, step 3",
+                "epoch 1",
+                "the skipped evaluation",
+            ]
+        finally:
+            holder.communicate("\n", timeout=30)
+        assert recorder.wait(10)
+        rows = store.learning_rate_changes(recorder.run_id)
+        assert [(r.epoch, r.step, r.before, r.after, r.source) for r in rows] == [
+            (1, 3, 0.01, 0.002, "command")
+        ]
+        assert store.get_run(recorder.run_id).evaluation_skipped == "the test data has no labels"
+        assert recorder.close(timeout=5) == []
 
 
 def test_what_a_stuck_store_never_took_is_said_exactly(tmp_path: Path) -> None:

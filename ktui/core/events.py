@@ -15,6 +15,10 @@ from typing import Literal
 Phase = Literal["preparing data", "building model", "running", "paused", "stopping", "evaluating"]
 """What a run is doing right now, as shown in a status line."""
 
+LearningRateSource = Literal["ktui", "command", "schedule"]
+"""Who changed a run's learning rate: a key in this ktui, a command through the run store
+(another ktui, ``ktui runs lr``), or the model's own schedule or callbacks."""
+
 FinalStatus = Literal["finished", "stopped", "interrupted"]
 """How a run that did not fail ended: all epochs done, stopped by the user, or
 interrupted (its terminal hung up and it stopped cleanly, or — seen by a follower —
@@ -68,6 +72,8 @@ class RunStarted:
     device: str
     data: str
     versions: dict[str, str] = field(default_factory=dict)
+    seed: int | None = None
+    """The random seed the run was started with (None: not set, or unknown)."""
 
 
 @dataclass(frozen=True)
@@ -102,12 +108,22 @@ class EpochEnded:
 
 @dataclass(frozen=True)
 class LearningRateChanged:
-    """A requested learning-rate change took effect (``value`` is NaN if it could not)."""
+    """The learning rate changed (``value`` is NaN if a requested change could not be made,
+    and ``error`` says why); it applies from batch ``step`` of ``epoch`` on."""
 
     value: float
     epoch: int
     step: int
     error: str = ""
+    previous: float | None = None
+    """The rate before the change (None: unknown)."""
+    source: LearningRateSource = "ktui"
+    """Who asked for it."""
+
+    @property
+    def failed(self) -> bool:
+        """True when the change could not be made."""
+        return self.value != self.value  # NaN
 
 
 @dataclass(frozen=True)
@@ -168,6 +184,14 @@ class EvaluationReady:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class EvaluationSkipped:
+    """The run made no confusion matrix; ``reason`` says why (not a classifier, the
+    prediction failed, ...). Sent instead of :class:`EvaluationReady`."""
+
+    reason: str
+
+
 Event = (
     PhaseChanged
     | RunStarted
@@ -178,6 +202,7 @@ Event = (
     | RunFailed
     | LogLine
     | EvaluationReady
+    | EvaluationSkipped
 )
 """Any event of a run's stream."""
 

@@ -333,7 +333,7 @@ class FormScreen(Screen[None]):
         if store is None:
             self.notify("Background runs need the run store, which is not open.", severity="error")
             return
-        from ktui.cli.run import launch_detached
+        from ktui.runs import launch_detached
         from ktui.screens.training import TrainingScreen
 
         # repr keeps every digit of a float; the form's display format rounds.
@@ -345,16 +345,16 @@ class FormScreen(Screen[None]):
         ]
         data = None if self.data == self.default_data else self.data
         try:
-            run_id, pid, output = launch_detached(config, assignments, data, store=store.path)
+            started = launch_detached(config, assignments, data, store=store.path)
         except KtuiError as exc:
             self.notify(str(exc), severity="error", timeout=10)
             return
         self.notify(
-            f"Run {run_id} trains in the background (pid {pid}); it goes on when "
-            f"ktui closes. Its output: {output}",
+            f"Run {started.run_id} trains in the background (pid {started.pid}); it goes on "
+            f"when ktui closes. Its output: {started.output}",
             timeout=8,
         )
-        self.app.push_screen(TrainingScreen(None, attach=run_id))
+        self.app.push_screen(TrainingScreen(None, attach=started.run_id))
 
     @on(Button.Pressed, "#reset")
     def action_reset(self) -> None:

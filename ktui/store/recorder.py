@@ -20,26 +20,30 @@ be kept. The recorder never raises into the training.
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from ktui.core.events import (
+    BatchProgress,
     EpochEnded,
+    EvaluationReady,
+    EvaluationSkipped,
     Event,
     FinalStatus,
     LearningRateChanged,
     Listener,
     LogLine,
+    PhaseChanged,
     RunFailed,
     RunFinished,
     RunStarted,
 )
 from ktui.core.files import is_disk_full, make_private, private_dir, write_private
+from ktui.core.metrics import MetricPolicy
 from ktui.core.presets import RunConfig
 from ktui.store.db import EpochRecord, RunStore
 from ktui.store.export import history_csv
@@ -89,8 +93,13 @@ class RunRecorder:
         epochs: int | None = None,
         warn: Callable[[str], None] | None = None,
         run_id: int | None = None,
+        data_source: str | None = None,
+        policy: MetricPolicy | None = None,
     ) -> None:
         """Record a new run (status ``running``) at once; raises :class:`StoreError`.
+
+        ``data_source`` is the data source as typed and ``policy`` the run's objective
+        (see :meth:`RunStore.create_run`).
 
         With ``run_id``, record into that existing run instead and make this process
         its owner (:meth:`RunStore.adopt_run`): a detached run's row is created by the
@@ -99,7 +108,13 @@ class RunRecorder:
         self.store = store
         if run_id is None:
             self.run_id = store.create_run(
-                preset, values=values, defaults=defaults, data=data, epochs=epochs
+                preset,
+                values=values,
+                defaults=defaults,
+                data=data,
+                epochs=epochs,
+                data_source=data_source,
+                policy=policy,
             )
         else:
             store.adopt_run(run_id)
@@ -153,6 +168,8 @@ class RunRecorder:
             epochs=config.epochs,
             warn=warn,
             run_id=run_id,
+            data_source=config.source_text or None,
+            policy=config.policy,
         )
 
     @property
@@ -163,14 +180,22 @@ class RunRecorder:
     # -- the listener -----------------------------------------------------------------
     def __call__(self, event: Event) -> None:
         """Record ``event``; never raises (problems go to :attr:`warnings`)."""
-        if isinstance(event, LogLine):
-            self._buffer(event.text)
-            return
-        if isinstance(event, LearningRateChanged):
-            self._buffer(learning_rate_line(event))
-            return
-        if not isinstance(event, RunStarted | EpochEnded | RunFinished | RunFailed):
-            return  # progress and phases are not kept
+        match event:
+            case LogLine(text=text):
+                self._buffer(text)
+                return
+            case LearningRateChanged() | EvaluationSkipped():
+                if isinstance(event, EvaluationSkipped):
+                    # For a person reading the log; the store keeps the reason as data.
+                    self._buffer(f"ktui: no confusion matrix: {event.reason}")
+                self._record_fact(event)
+                return
+            case PhaseChanged() | BatchProgress() | EvaluationReady():
+                return  # progress and phases are not kept; predictions are in their file
+            case RunStarted() | EpochEnded() | RunFinished() | RunFailed():
+                pass
+            case _:
+                assert_never(event)
         if isinstance(event, RunFinished) and self.end_as is not None:
             event = replace(event, status=self.end_as)
         with self._write_lock:
@@ -190,6 +215,44 @@ class RunRecorder:
             # the store is stuck they stay, for the caller's bounded close().)
             self.close(0)
 
+    def _record_fact(self, event: LearningRateChanged | EvaluationSkipped) -> None:
+        """A learning-rate change or a skipped evaluation: one row, queued like the rest
+        (the training thread never waits for the store)."""
+        with self._write_lock:
+            if self.final is not None:
+                return
+            run_id, submit = self.run_id, self._writer.submit
+            try:
+                if isinstance(event, EvaluationSkipped):
+                    reason = event.reason
+                    submit(
+                        "the skipped evaluation",
+                        lambda store: store.set_evaluation_skipped(run_id, reason),
+                    )
+                else:
+                    change = event
+
+                    def write(store: RunStore) -> None:
+                        store.add_learning_rate_change(
+                            run_id,
+                            epoch=change.epoch,
+                            step=change.step,
+                            before=change.previous,
+                            after=None if change.failed else change.value,
+                            source=change.source,
+                            error=change.error,
+                        )
+
+                    submit(
+                        f"the learning-rate change at epoch {change.epoch}, step {change.step}",
+                        write,
+                    )
+            except Exception as exc:  # noqa: BLE001 - the training must never see it
+                what = (
+                    "evaluation" if isinstance(event, EvaluationSkipped) else "learning-rate change"
+                )
+                self._problem(f"ktui: could not record the {what} of run {run_id}: {exc}")
+
     def _record(self, event: RunStarted | EpochEnded | RunFinished | RunFailed) -> None:
         """Queue the store write for ``event``; the writer's thread runs it."""
         run_id, submit = self.run_id, self._writer.submit
@@ -201,6 +264,7 @@ class RunRecorder:
                 "batch_size": event.batch_size,
                 "steps_per_epoch": event.steps_per_epoch,
                 "epochs": event.epochs,
+                "seed": event.seed,
             }
             submit(
                 "the start",
@@ -429,30 +493,6 @@ def describe_lost(lost: list[str]) -> str:
     if len(parts) <= 1:
         return parts[0] if parts else "nothing"
     return ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-_LR_SET = "ktui: learning rate set to "
-_LR_FAILED = "ktui: the learning rate could not be changed: "
-
-
-def learning_rate_line(event: LearningRateChanged) -> str:
-    """The log line a learning-rate change is recorded as."""
-    if event.error:
-        return f"{_LR_FAILED}{event.error}"
-    return f"{_LR_SET}{event.value:g} at epoch {event.epoch}, step {event.step}"
-
-
-def parse_learning_rate_line(text: str) -> LearningRateChanged | None:
-    """The change a :func:`learning_rate_line` records (the value to 6 digits), or None."""
-    if text.startswith(_LR_FAILED):
-        return LearningRateChanged(math.nan, 0, 0, text.removeprefix(_LR_FAILED))
-    match = _LR_PATTERN.fullmatch(text)
-    if match is None:
-        return None
-    return LearningRateChanged(float(match[1]), int(match[2]), int(match[3]))
-
-
-_LR_PATTERN = re.compile(re.escape(_LR_SET) + r"(\S+) at epoch (\d+), step (\d+)")
 
 
 def _describe(event: Event) -> str:
