@@ -527,3 +527,54 @@ async def test_a_dashboard_run_obeys_commands_from_another_ktui(tmp_path: Path) 
         await wait_for(pilot, lambda: not training.running)
     assert training.phase == "stopped"
     assert store.get_run(training.run_id).status == "stopped"
+
+
+async def test_a_store_that_refuses_writes_is_said_in_the_log_while_the_run_goes(
+    tmp_path: Path,
+) -> None:
+    """Issue 10, items 6 and 8: the dashboard's log says at once that the store does not
+    take the run's writes (here: another process holds its lock), and nothing is lost."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "runs.sqlite"
+    store = RunStore(path, busy_timeout=0.05)
+    gate = threading.Event()
+    app = make_app(tmp_path, FakeTrainer(gate=gate, hold_after=1, step_delay=0.2), store=store)
+
+    def log_text(training: TrainingScreen) -> str:
+        return "\n".join(str(line.text) for line in training.query_one("#log", RichLog).lines)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "3")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: rows(training) == 1)
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys\n"
+                "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                "db.execute('BEGIN EXCLUSIVE')\n"
+                "print('locked', flush=True)\n"
+                "sys.stdin.readline()\n",
+                str(path),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            gate.set()
+            await wait_for(pilot, lambda: "could not record epoch 2" in log_text(training))
+            assert training.running
+        finally:
+            holder.communicate("\n", timeout=30)
+        await wait_for(pilot, lambda: not training.running, timeout=30)
+        await wait_for(pilot, lambda: "takes writes again" in log_text(training))
+    assert training.run_id is not None
+    assert [e.epoch for e in store.epochs(training.run_id)] == [1, 2, 3]
+    assert store.get_run(training.run_id).status == "finished"
+    store.close()

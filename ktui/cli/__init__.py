@@ -150,6 +150,7 @@ EXIT_CODES = {
     2: "refused: a mistake in the command line, a preset, the data, the store\n"
     "       or config.toml, an unknown run, a run that has ended",
     3: "a run stopped because its loss became NaN or infinite (recorded diverged)",
+    4: "a run trained but could not be kept whole (the output says what is missing)",
     129: "a run stopped because its terminal hung up (SIGHUP)",
     130: "a run stopped by Ctrl+C (SIGINT) or from another ktui",
     143: "a run stopped by SIGTERM (`kill PID`, a batch system ending the job)",
@@ -273,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "ktui completion bash > ~/.local/share/bash-completion/completions/ktui",
             ],
             _ALL_ENV,
-            (0, 1, 2, 3, 129, 130, 143),
+            (0, 1, 2, 3, 4, 129, 130, 143),
         ),
     )
     parser.add_argument("--version", action="version", version=f"ktui {__version__}")
@@ -296,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "ktui run mnist_cnn --detach --set epochs=50 --store runs.db",
             ],
             _ALL_ENV,
-            (0, 1, 2, 3, 129, 130, 143),
+            (0, 1, 2, 3, 4, 129, 130, 143),
         ),
     )
     run.add_argument("preset", help="a preset name (see `ktui presets`) or a .toml file")

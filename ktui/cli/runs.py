@@ -23,6 +23,7 @@ from rich.text import Text
 
 from ktui.core import backends
 from ktui.core.errors import KtuiError, StoreError
+from ktui.core.files import is_complete_model
 from ktui.core.format import format_metric, format_seconds, recorded_count
 from ktui.presentation import (
     format_best,
@@ -69,8 +70,11 @@ def runs_command(args: argparse.Namespace, store_path: Path, out: TextIO | None 
             f"no run with id {ids[0]} in {store_path}",
             hint="The store does not exist yet: `ktui run` creates it with the first run.",
         )
-    with RunStore(store_path) as store:
-        # Best effort: a store another ktui keeps busy can still be read.
+    # read_only: nothing is created, and a store whose disk is full is still read.
+    with RunStore(store_path, read_only=True) as store:
+        if store.degraded:
+            print(f"ktui: {store.degraded}.", file=sys.stderr)
+        # Best effort: a store another ktui keeps busy (or a full disk) can still be read.
         with contextlib.suppress(StoreError):
             store.mark_interrupted()
         if action == "show":
@@ -401,9 +405,14 @@ def _details(run: Run, tags: Sequence[str] = (), note: str = "") -> list[list[st
         rows.append(["test", test])
     else:
         rows.append(["test", "—"])
-    files = [
-        name for name in ("model.keras", "history.csv", "log.txt") if (run.folder / name).exists()
-    ]
+    files = [name for name in ("history.csv", "log.txt") if (run.folder / name).exists()]
+    model = run.folder / "model.keras"
+    # Only a whole model is the run's model: a save cut short (killed, disk full)
+    # leaves a file Keras cannot load.
+    if is_complete_model(model):
+        files.insert(0, model.name)
+    elif model.exists():
+        files.insert(0, "model.keras incomplete: its save was cut short")
     rows.append(["folder", f"{run.folder}" + (f" ({', '.join(files)})" if files else " (empty)")])
     return rows
 

@@ -20,6 +20,7 @@ Conventions:
 from __future__ import annotations
 
 import math
+import os
 import re
 import zipfile
 import zlib
@@ -33,6 +34,7 @@ import numpy.typing as npt
 
 from ktui.core.errors import KtuiError
 from ktui.core.events import EvaluationReady, LayerInfo
+from ktui.core.files import PRIVATE_FILE
 
 Array: TypeAlias = npt.NDArray[Any]
 IntArray: TypeAlias = npt.NDArray[np.int64]
@@ -335,11 +337,14 @@ class Evaluation:
         if self.mistakes.images is not None:
             arrays["mistake_images"] = self.mistakes.images
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Written beside and renamed, so a reader never sees half a file.
+        # Written beside and renamed, so a reader never sees half a file; owner-only
+        # (the mistakes hold the person's own images), whatever the umask.
         partial = path.with_name(path.name + ".partial")
         try:
-            with partial.open("wb") as f:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+            with os.fdopen(fd, "wb") as f:
                 np.savez_compressed(f, **arrays)
+            os.chmod(partial, PRIVATE_FILE)
             partial.replace(path)
         except OSError:
             partial.unlink(missing_ok=True)  # a full disk must not leave half a file

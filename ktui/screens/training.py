@@ -272,6 +272,8 @@ class TrainingScreen(Screen[None]):
             self._run_training(config, controls, listener, show, artifacts)
         finally:
             if recorded is not None:
+                # Ends the control channel, then waits (bounded) for writes a stuck
+                # store holds up; what could not be written is said in the log.
                 recorded.close()
 
     def _run_training(

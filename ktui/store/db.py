@@ -10,9 +10,12 @@ Layout on disk (``runs.sqlite`` in the data folder by default)::
 Several ktui processes may use the same store at once: SQLite's WAL mode lets
 readers go on while one writer commits, every write is a short ``BEGIN IMMEDIATE``
 transaction, and a busy timeout makes a writer wait for another instead of failing.
-Each epoch is committed when it ends, so a process killed mid-run loses at most
-the epoch in progress; the next ktui marks its run ``interrupted``
-(:meth:`RunStore.mark_interrupted`).
+Each epoch is committed when it ends (by the recorder's writer thread, which also
+retries while the store is locked or full: :mod:`ktui.store.writer`), so a process
+killed mid-run loses at most the epoch in progress; the next ktui marks its run
+``interrupted`` (:meth:`RunStore.mark_interrupted`). Commands that only read open
+the store ``read_only``: then they create nothing, and on a full disk they read the
+file as it is.
 
 A running run also has live progress on its row (phase, epoch, step; written by its
 process about twice a second, see :meth:`RunStore.set_progress`) and a queue of
@@ -50,8 +53,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from ktui.core.errors import StoreError
+from ktui.core.errors import StoreError, StoreUnavailable
+from ktui.core.files import PRIVATE_DIR
 from ktui.core.metrics import MetricPolicy, check_mode
+from ktui.core.paths import no_access
 
 Status = Literal["running", "finished", "stopped", "failed", "interrupted", "diverged"]
 """A run's state: still going, or how it ended."""
@@ -687,6 +692,16 @@ def _create_private(path: Path) -> None:
         raise StoreError(f"cannot create the run store {path}: {exc}") from None
 
 
+def disk_full(path: Path) -> bool:
+    """Whether the file system holding ``path`` has no space left for ordinary users
+    (SQLite reports a full disk while it sets up a WAL index as a "disk I/O error")."""
+    try:
+        stats = os.statvfs(path.parent if not path.is_dir() else path)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 * 1024
+
+
 def _dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -870,21 +885,32 @@ class RunStore:
     is not a ktui store, is corrupt, comes from a newer ktui, or stays locked.
     """
 
-    def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
+    def __init__(
+        self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT, read_only: bool = False
+    ) -> None:
+        """Open (or create) the store at ``path``.
+
+        ``read_only`` is for commands that only read (``ktui runs``, ``attach``): the
+        file must exist and nothing is created; and when the store cannot be opened
+        normally because its disk is full, it is opened as it is on disk instead
+        (:attr:`degraded` says so), so the history can still be read.
+        """
         self.path = Path(path).expanduser()
+        self.read_only = read_only
+        self.degraded: str | None = None
+        """Why this store is read as a snapshot that cannot be written (a full disk)."""
         self._busy_timeout = busy_timeout
         self._registered: str | None = None
         self._lock = threading.RLock()
-        self._check_file()
         try:
-            if not self.path.parent.is_dir():
-                # Owner-only: the store holds commands that steer running trainings.
-                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the run store's folder {self.path.parent}: {exc}"
-            ) from None
-        _create_private(self.path)
+            self._check_file()
+            if read_only:
+                if not self.path.exists():
+                    raise StoreError(f"there is no run store at {self.path}")
+            else:
+                self._create()
+        except PermissionError as exc:
+            raise no_access(self.path, exc) from None
         with self._errors("open"):
             # check_same_thread=False: the training thread records while the UI thread
             # reads; self._lock makes sure only one of them uses the connection at a time.
@@ -897,10 +923,68 @@ class RunStore:
             )
         try:
             self._open()
+        except StoreUnavailable:
+            self._db.close()
+            if not read_only or not disk_full(self.path):
+                raise
+            self._open_as_is()
         except BaseException:
             self._db.close()
             raise
         self._registered = _OPEN.add(self.path)
+
+    def _create(self) -> None:
+        try:
+            if not self.path.parent.is_dir():
+                # Owner-only: the store holds commands that steer running trainings.
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except PermissionError:
+            raise
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the run store's folder {self.path.parent}: {exc}"
+            ) from None
+        _create_private(self.path)
+
+    def _open_as_is(self) -> None:
+        """Open the file read-only without its WAL index: SQLite cannot create the
+        index (-shm) on a full disk, and reading does not need it when no other process
+        has the store open. Writes then fail (with a message), reads work."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            unfinished = wal.stat().st_size > 0
+        except OSError:
+            unfinished = False
+        with self._errors("open"):
+            self._db = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro&immutable=1",
+                uri=True,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            # The runs list orders by best metric through this function, as in __init__.
+            self._db.create_function(
+                "ktui_lower_is_better", 3, _sql_lower_is_better, deterministic=True
+            )
+        try:
+            with self._errors("open"):
+                version, app_id = self._versions()
+                self._check_version(version, app_id)
+            if version < SCHEMA_VERSION:
+                raise StoreError(
+                    f"the run store {self.path} needs an upgrade, which cannot be written: "
+                    "its disk is full",
+                    hint="Free some space and try again.",
+                )
+        except BaseException:
+            self._db.close()
+            raise
+        self.degraded = (
+            f"the disk holding the run store {self.path} is full: it is read as it is on "
+            "disk and nothing can be recorded"
+            + (" (the latest writes of a run still going may be missing)" if unfinished else "")
+        )
 
     # -- opening --------------------------------------------------------------------
     def _check_file(self) -> None:
@@ -918,6 +1002,8 @@ class RunStore:
                 header = file.read(len(_SQLITE_HEADER))
         except FileNotFoundError:
             return
+        except PermissionError:
+            raise  # said with the folder and its owner by the caller
         except OSError as exc:
             raise StoreError(f"cannot read the run store {self.path}: {exc}") from None
         if header and header != _SQLITE_HEADER:  # an empty file is a new, empty database
@@ -1008,7 +1094,7 @@ class RunStore:
         except sqlite3.DatabaseError as exc:
             text = str(exc)
             if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
-                raise StoreError(
+                raise StoreUnavailable(
                     f"the run store {self.path} is busy: another ktui kept it locked for "
                     f"longer than {self._busy_timeout:g} s ({doing})",
                     hint="Try again; if it persists, look for a stuck ktui process.",
@@ -1019,11 +1105,13 @@ class RunStore:
                     hint="Move it away (with its -wal and -shm files) to start a new store "
                     "there, or choose another file with --store PATH or KTUI_STORE.",
                 ) from None
-            if "full" in text:
-                raise StoreError(
+            if "full" in text or ("disk I/O error" in text and disk_full(self.path)):
+                raise StoreUnavailable(
                     f"the disk holding the run store {self.path} is full ({doing})",
                     hint="Free some space; runs recorded so far are kept.",
                 ) from None
+            if "disk I/O error" in text:
+                raise StoreUnavailable(f"the run store {self.path}: {doing}: {text}") from None
             raise StoreError(f"the run store {self.path}: {doing}: {text}") from None
 
     @contextlib.contextmanager
@@ -1057,6 +1145,11 @@ class RunStore:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    @property
+    def busy_timeout(self) -> float:
+        """Seconds a write waits for another process's lock before it fails."""
+        return self._busy_timeout
 
     @property
     def runs_dir(self) -> Path:
@@ -1129,8 +1222,11 @@ class RunStore:
         root = self.runs_dir.name
         for attempt in range(1, 100):
             name = f"{root}/{run_id}" if attempt == 1 else f"{root}/{run_id}-{attempt}"
+            folder = self.path.parent / name
             try:
-                (self.path.parent / name).mkdir(parents=True)
+                # Owner-only, like the store: the umask could leave it open to everyone.
+                folder.mkdir(mode=PRIVATE_DIR, parents=True)
+                os.chmod(folder, PRIVATE_DIR)
             except FileExistsError:
                 continue
             except OSError:
@@ -1305,8 +1401,10 @@ class RunStore:
 
         Their epochs are kept; the end time becomes the last recorded epoch's. Runs
         of live processes, and of other hosts (which cannot be checked), are left
-        alone. Returns the ids marked.
+        alone. Returns the ids marked (none on a store read :attr:`degraded`).
         """
+        if self.degraded:
+            return []
         with self._read("look for interrupted runs") as db:
             rows = db.execute(
                 "SELECT id, pid, process FROM runs WHERE status = 'running' AND host = ?",

@@ -350,6 +350,8 @@ class Dashboard(EventCallback):
     def _finish(self) -> None:
         self._forward = None
         if self._recorded is not None:
+            # Ends the control channel, then waits (bounded) for writes a stuck store
+            # holds up; what could not be written is said through _warn.
             self._recorded.close()
             self._recorded = None
         self._close_store()
