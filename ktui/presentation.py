@@ -25,6 +25,7 @@ STATUS_TONE: dict[str, str] = {
     "failed": "error",
     "interrupted": "secondary",
     "pruned": "warning",  # a sweep's trial stopped by its pruner (its run is "stopped")
+    "diverged": "error",
 }
 """The colour of each run status (and sweep trial state), as a tone: the screens draw
 it with the theme's ``$text-<tone>`` variable, the command line with

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import make_app as shared_make_app
+from conftest import wait_for
 from fakes import FakeTrainer
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, OptionList, RichLog, Static
@@ -28,23 +28,15 @@ def make_app(
     folders: list[Path] | None = None,
     store: RunStore | None = None,
 ) -> KtuiApp:
-    catalog = load_catalog(folders or [shipped_presets_dir()])
-    factory: Callable[[], Trainer] = (lambda: trainer) if trainer is not None else keras_trainer
-    return create_app(
-        catalog,
-        trainer_factory=factory,
-        user_presets_dir=tmp_path / "user-presets",
-        clock=lambda: 0.0,
+    """The shared app, training with real Keras unless a trainer is given, saving
+    presets under ``tmp_path``."""
+    return shared_make_app(
+        trainer,
         store=store,
+        folders=folders,
+        trainer_factory=keras_trainer if trainer is None else None,
+        user_presets_dir=tmp_path / "user-presets",
     )
-
-
-async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 async def open_form(pilot: Pilot[int], preset: str = "dummy_binary") -> FormScreen:
@@ -535,3 +527,54 @@ async def test_a_dashboard_run_obeys_commands_from_another_ktui(tmp_path: Path) 
         await wait_for(pilot, lambda: not training.running)
     assert training.phase == "stopped"
     assert store.get_run(training.run_id).status == "stopped"
+
+
+async def test_a_store_that_refuses_writes_is_said_in_the_log_while_the_run_goes(
+    tmp_path: Path,
+) -> None:
+    """Issue 10, items 6 and 8: the dashboard's log says at once that the store does not
+    take the run's writes (here: another process holds its lock), and nothing is lost."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "runs.sqlite"
+    store = RunStore(path, busy_timeout=0.05)
+    gate = threading.Event()
+    app = make_app(tmp_path, FakeTrainer(gate=gate, hold_after=1, step_delay=0.2), store=store)
+
+    def log_text(training: TrainingScreen) -> str:
+        return "\n".join(str(line.text) for line in training.query_one("#log", RichLog).lines)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "3")
+        training = await start(pilot)
+        await wait_for(pilot, lambda: rows(training) == 1)
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys\n"
+                "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                "db.execute('BEGIN EXCLUSIVE')\n"
+                "print('locked', flush=True)\n"
+                "sys.stdin.readline()\n",
+                str(path),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            gate.set()
+            await wait_for(pilot, lambda: "could not record epoch 2" in log_text(training))
+            assert training.running
+        finally:
+            holder.communicate("\n", timeout=30)
+        await wait_for(pilot, lambda: not training.running, timeout=30)
+        await wait_for(pilot, lambda: "takes writes again" in log_text(training))
+    assert training.run_id is not None
+    assert [e.epoch for e in store.epochs(training.run_id)] == [1, 2, 3]
+    assert store.get_run(training.run_id).status == "finished"
+    store.close()

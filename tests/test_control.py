@@ -266,6 +266,7 @@ def test_the_bridge_writes_the_log_before_the_epoch_ends(store: RunStore) -> Non
         recorder(LogLine("W0000 something TensorFlow said"))
         eventually(lambda: store.log(recorder.run_id) == ["W0000 something TensorFlow said"])
         recorder(EpochEnded(1, 3, {"loss": 0.5}, 0.01, 0.2, 320.0))
+    assert recorder.wait(5)  # the recorder's own thread writes the epoch
     assert [e.epoch for e in store.epochs(recorder.run_id)] == [1]
 
 

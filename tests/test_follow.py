@@ -107,6 +107,7 @@ def test_a_live_run_is_followed_event_by_event(store: RunStore) -> None:
 
     recorder(LogLine("I0000 TensorFlow says hello"))
     recorder(STARTED)
+    assert recorder.wait(5)  # the recorder's own thread writes to the store
     store.set_progress(run_id, RunProgress(phase="running", epoch=1, step=2, steps=4))
     events = follower.poll()
     assert events[0] == STARTED  # rebuilt field for field, model summary included
@@ -118,6 +119,7 @@ def test_a_live_run_is_followed_event_by_event(store: RunStore) -> None:
 
     recorder(LogLine("W0000 a warning"))
     recorder(epoch_end(1))
+    assert recorder.wait(5)
     store.set_progress(
         run_id,
         RunProgress(
@@ -155,6 +157,7 @@ def test_progress_of_an_epoch_already_shown_is_not_sent(store: RunStore) -> None
     recorder = RunRecorder(store, "tiny", epochs=3)
     recorder(STARTED)
     recorder(epoch_end(1))
+    assert recorder.wait(5)
     # The process committed epoch 1 but has not written progress since (it lags).
     store.set_progress(recorder.run_id, RunProgress(phase="running", epoch=1, step=3, steps=4))
     events = RunFollower(store, recorder.run_id).poll()
@@ -168,6 +171,7 @@ def test_learning_rate_changes_are_rows_read_back_as_events(store: RunStore) -> 
     recorder(STARTED)
     asked = LearningRateChanged(0.002, 1, 3, previous=0.01, source="command")
     recorder(asked)
+    assert recorder.wait(5)  # the recorder's own thread writes to the store
     # Read back at once, as data (no log line to parse), and exactly once.
     assert of(follower.poll(), LearningRateChanged) == [asked]
     failed = LearningRateChanged(math.nan, 2, 1, "a schedule has no single value", 0.002, "ktui")
@@ -175,6 +179,7 @@ def test_learning_rate_changes_are_rows_read_back_as_events(store: RunStore) -> 
     recorder(epoch_end(1))
     recorder(failed)
     recorder(by_schedule)
+    assert recorder.wait(5)
     later = of(follower.poll(), LearningRateChanged)
     assert later[1] == by_schedule and later[0].failed and later[0].error == failed.error
     rows = store.learning_rate_changes(recorder.run_id)

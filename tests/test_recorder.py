@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from conftest import tiny_preset_text
 from ktui.core.events import (
     BatchProgress,
     EpochEnded,
+    EvaluationSkipped,
     Event,
     LayerInfo,
     LearningRateChanged,
@@ -175,10 +177,13 @@ def test_each_epoch_is_committed_when_it_ends_and_log_lines_wait_for_it(
 
         recorder(LogLine("one"))
         recorder(LogLine("two"))
+        assert recorder.wait(5)
         assert committed() == (0, 0)
         recorder(epoch_end(1))
+        assert recorder.wait(5)  # written by the recorder's own thread, at once
         assert committed() == (1, 2)
         recorder(LogLine("three"))
+        assert recorder.wait(5)
         assert committed() == (1, 2)
         recorder(RunFinished("stopped", 1, 1.0))
         assert committed() == (1, 3)
@@ -242,43 +247,129 @@ def test_unwritable_run_folder_is_a_warning_not_a_failure(store: RunStore) -> No
     assert "could not write the history and log files" in messages[0]
 
 
-def test_a_store_that_stays_locked_costs_the_record_not_the_run(tmp_path: Path) -> None:
+def hold_lock(path: Path, statement: str = "BEGIN IMMEDIATE") -> subprocess.Popen[str]:
+    """Another process that holds the store's lock until it reads a line."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys\n"
+            "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            f"db.execute({statement!r})\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.readline()\n"
+            "db.execute('ROLLBACK')\n",
+            str(path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_store_locked_longer_than_the_busy_timeout_loses_nothing_and_never_blocks(
+    tmp_path: Path,
+) -> None:
+    """Item 8: an epoch and the end written while another process holds the lock for
+    much longer than the busy timeout are neither dropped nor waited for."""
+    path = tmp_path / "runs.sqlite"
+    messages: list[str] = []
+    with RunStore(path, busy_timeout=0.05) as store:
+        recorder = new_recorder(store, warn=messages.append)
+        recorder(started())
+        assert recorder.wait(5)
+        holder = hold_lock(path, "BEGIN EXCLUSIVE")
+        try:
+            began = time.monotonic()
+            recorder(LogLine("kept for later"))
+            recorder(epoch_end(1))
+            recorder(epoch_end(2))
+            assert time.monotonic() - began < 0.05  # the training thread only queues
+            deadline = time.monotonic() + 5
+            while not messages and time.monotonic() < deadline:
+                time.sleep(0.01)
+            # Said at once, while the lock is still held; nothing is given up.
+            assert len(messages) == 1 and "could not record epoch 1 of run" in messages[0]
+            assert "busy" in messages[0] and "waits in memory" in messages[0]
+            time.sleep(0.5)  # ten busy timeouts
+            assert recorder.waiting[:2] == ["epoch 1", "epoch 2"]
+            recorder(RunFinished("finished", 2, 1.0))  # waits FINAL_WAIT at most
+            assert time.monotonic() - began < 0.5 + recorder_module.FINAL_WAIT + 0.5
+        finally:
+            holder.communicate("\n", timeout=30)
+        assert recorder.close(timeout=10) == []
+        assert [e.epoch for e in store.epochs(recorder.run_id)] == [1, 2]
+        assert store.log(recorder.run_id) == ["kept for later"]
+        run = store.get_run(recorder.run_id)
+        assert run.status == "finished" and run.epochs_done == 2
+        assert "takes writes again" in messages[-1]
+        assert (recorder.folder / "history.csv").read_text().count("\n") == 3
+
+
+def test_learning_rate_changes_and_a_skipped_evaluation_wait_in_the_queue_too(
+    tmp_path: Path,
+) -> None:
+    """The training thread only enqueues: a change of learning rate or a skipped
+    evaluation met on a locked store is neither waited for nor dropped, and keeps its
+    place in the order of writes."""
     path = tmp_path / "runs.sqlite"
     with RunStore(path, busy_timeout=0.05) as store:
         recorder = new_recorder(store)
         recorder(started())
-        holder = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sqlite3, sys\n"
-                "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-                "db.execute('BEGIN IMMEDIATE')\n"
-                "print('locked', flush=True)\n"
-                "sys.stdin.readline()\n"
-                "db.execute('ROLLBACK')\n",
-                str(path),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        assert recorder.wait(5)
+        holder = hold_lock(path, "BEGIN EXCLUSIVE")
         try:
-            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-            recorder(LogLine("kept for later"))
-            recorder(epoch_end(1))  # must not raise into the training thread
+            began = time.monotonic()
+            recorder(LearningRateChanged(0.002, 1, 3, previous=0.01, source="command"))
+            recorder(epoch_end(1))
+            recorder(EvaluationSkipped("the test data has no labels"))
+            assert time.monotonic() - began < 0.05  # nothing waited for the lock
+            assert recorder.waiting == [
+                "the learning-rate change at epoch 1, step 3",
+                "epoch 1",
+                "the skipped evaluation",
+            ]
         finally:
             holder.communicate("\n", timeout=30)
-        assert len(recorder.warnings) == 1
-        assert "could not record epoch 1" in recorder.warnings[0]
-        assert "busy" in recorder.warnings[0]
-        recorder(epoch_end(2))
-        recorder(RunFinished("finished", 2, 1.0))
-        assert [e.epoch for e in store.epochs(recorder.run_id)] == [2]
-        assert store.log(recorder.run_id) == ["kept for later"]
-        assert store.get_run(recorder.run_id).status == "finished"
-        # history.csv has every epoch: it is written from what the recorder saw.
-        assert (recorder.folder / "history.csv").read_text().count("\n") == 3
+        assert recorder.wait(10)
+        rows = store.learning_rate_changes(recorder.run_id)
+        assert [(r.epoch, r.step, r.before, r.after, r.source) for r in rows] == [
+            (1, 3, 0.01, 0.002, "command")
+        ]
+        assert store.get_run(recorder.run_id).evaluation_skipped == "the test data has no labels"
+        assert recorder.close(timeout=5) == []
+
+
+def test_what_a_stuck_store_never_took_is_said_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path, busy_timeout=0.05) as store:
+        recorder = new_recorder(store)
+        for event in [started(), epoch_end(1)]:
+            recorder(event)
+        assert recorder.wait(5)
+        holder = hold_lock(path)
+        try:
+            for event in [epoch_end(2), epoch_end(3), RunFinished("finished", 3, 1.0)]:
+                recorder(event)
+            lost = recorder.close(timeout=0.3)
+        finally:
+            holder.communicate("\n", timeout=30)
+        assert lost == ["epoch 2", "epoch 3", "the end"]
+        assert recorder.lost == lost
+        assert "epochs 2–3 and the end could not be written" in recorder.warnings[-1]
+        # The files are written outside the store, so they have every epoch.
+        assert f"Every finished epoch is in {recorder.folder}" in recorder.warnings[-1]
+        assert (recorder.folder / "history.csv").read_text().count("\n") == 4
+        assert [e.epoch for e in store.epochs(recorder.run_id)] == [1]
+
+
+def test_describe_lost_groups_epochs() -> None:
+    describe = recorder_module.describe_lost
+    assert describe([]) == "nothing"
+    assert describe(["epoch 4"]) == "epoch 4"
+    assert describe(["epoch 1", "epoch 2", "epoch 4", "the end"]) == "epochs 1–2, 4 and the end"
 
 
 def test_log_lines_from_another_thread_are_all_kept(store: RunStore) -> None:

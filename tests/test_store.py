@@ -345,6 +345,7 @@ for epoch in range(1, epochs + 1):
     recorder(LogLine(f"{preset} line {epoch}"))
     recorder(EpochEnded(epoch, epochs, {"loss": 1 / epoch, "accuracy": epoch / epochs}, 0.001,
                         0.01, 1000.0))
+    assert recorder.wait(5)  # written by the recorder's thread; then it is said
     assert not recorder.warnings, recorder.warnings
     print("epoch", epoch, flush=True)
     if epoch == hold_at:

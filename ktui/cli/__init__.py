@@ -149,6 +149,8 @@ EXIT_CODES = {
     1: "ran, but did not succeed (a run failed, a broken preset file, ...)",
     2: "refused: a mistake in the command line, a preset, the data, the store\n"
     "       or config.toml, an unknown run, a run that has ended",
+    3: "a run stopped because its loss became NaN or infinite (recorded diverged)",
+    4: "a run trained but could not be kept whole (the output says what is missing)",
     129: "a run stopped because its terminal hung up (SIGHUP)",
     130: "a run stopped by Ctrl+C (SIGINT) or from another ktui",
     143: "a run stopped by SIGTERM (`kill PID`, a batch system ending the job)",
@@ -272,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "ktui completion bash > ~/.local/share/bash-completion/completions/ktui",
             ],
             _ALL_ENV,
-            (0, 1, 2, 129, 130, 143),
+            (0, 1, 2, 3, 4, 129, 130, 143),
         ),
     )
     parser.add_argument("--version", action="version", version=f"ktui {__version__}")
@@ -295,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "ktui run mnist_cnn --detach --set epochs=50 --store runs.db",
             ],
             _ALL_ENV,
-            (0, 1, 2, 129, 130, 143),
+            (0, 1, 2, 3, 4, 129, 130, 143),
         ),
     )
     run.add_argument("preset", help="a preset name (see `ktui presets`) or a .toml file")
@@ -452,7 +454,11 @@ def _add_runs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     runs.add_argument("--reverse", action="store_true", help="reverse the order")
     runs.add_argument(
-        "--limit", metavar="N", type=int, default=None, help="list at most N runs (0: all)"
+        "--limit",
+        metavar="N",
+        type=int,
+        default=None,
+        help="list at most N runs (0: all; default: 50 on a terminal, all when piped)",
     )
     actions = runs.add_subparsers(dest="runs_command", metavar="ACTION", parser_class=_Parser)
 

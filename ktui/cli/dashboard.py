@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import datetime
 from pathlib import Path
 
 from ktui.core.capture import STDERR
 from ktui.core.config import config_file, load_config
+from ktui.core.errors import StoreError, StoreUnavailable
 from ktui.core.paths import logs_dir, user_presets_dir
 from ktui.core.presets import PresetCatalog
 from ktui.store import RunStore
@@ -22,8 +24,15 @@ def open_dashboard(
     following it live while it goes; ``sweep`` opens a sweep's leaderboard.
     """
     # Open the store before the screen takes over, so a broken store is a plain message.
-    runs = RunStore(store)
-    runs.mark_interrupted()
+    try:
+        runs = RunStore(store)
+    except StoreUnavailable:
+        if not store.exists():
+            raise
+        # A full disk: the history can still be read; a new run says it is not recorded.
+        runs = RunStore(store, read_only=True)
+    with contextlib.suppress(StoreError):  # busy or full: the marks wait for the next ktui
+        runs.mark_interrupted()
     STDERR.start(logs_dir() / f"{datetime.now():%Y%m%d-%H%M%S}-dashboard.log")
     # Textual draws on sys.__stderr__; point it at the real terminal, since fd 2 now
     # leads into the capture pipe.

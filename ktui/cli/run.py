@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO, assert_never
@@ -54,6 +54,7 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
 )
+from ktui.core.files import is_complete_model
 from ktui.core.format import epoch_line, format_count, format_metric, format_rate, result_line
 from ktui.core.paths import logs_dir, store_path
 from ktui.core.presets import PresetCatalog, RunConfig
@@ -67,12 +68,24 @@ from ktui.runs import (
     record_run,
 )
 from ktui.store import RunStore
+from ktui.store.recorder import CLOSE_WAIT, RunRecorder, describe_lost
 
 #: Exit code of a run stopped because its terminal hung up (128 + SIGHUP).
 HANGUP_EXIT = 129
 
+#: Exit code of a run that trained but could not be kept whole (store or disk trouble).
+INCOMPLETE_EXIT = 4
+
 #: Exit code of a run stopped by SIGTERM (128 + 15), as shells report a process it ended.
 SIGTERM_EXIT = 128 + signal.SIGTERM
+#: ``ktui run``'s exit code for a run whose loss became NaN or infinite (recorded
+#: ``diverged``): not a failure of ktui (1) nor a refusal (2), and no signal's 128 + N.
+DIVERGED_EXIT = 3
+
+#: Seconds the display waits for an epoch to be in the store before printing it, so a
+#: printed epoch is a stored one (it normally takes a millisecond; a stuck store was
+#: already reported, and the line is printed anyway).
+EPOCH_PRINT_WAIT = 0.5
 
 
 def prepare(
@@ -161,7 +174,17 @@ def run_headless(
         )
         events: queue.Queue[Event] = queue.Queue()
         controls = RunControls()
-        recorded = record_run(runs, config, controls, display=events.put, run_id=run_id)
+        # Store trouble met while training is said at once, between the epoch lines.
+        notices: queue.Queue[str] = queue.Queue()
+
+        def say_notices() -> None:
+            while not notices.empty():
+                with contextlib.suppress(OSError):
+                    display.note(notices.get_nowait())
+
+        recorded = record_run(
+            runs, config, controls, display=events.put, run_id=run_id, warn=notices.put
+        )
         STDERR.start(log_path)
 
         def hang_up() -> None:
@@ -190,6 +213,7 @@ def run_headless(
                     trainer,
                     show_log,
                     signals,
+                    say_notices,
                     tensorboard,
                 )
         except KeyboardInterrupt:
@@ -197,6 +221,10 @@ def run_headless(
             with contextlib.suppress(OSError):
                 display.close()
                 display.note("Stopped at once; the current epoch is lost.")
+            # Bounded: quitting now must not wait long for a stuck store; what it could
+            # not take is said.
+            recorded.close(timeout=1.0)
+            say_notices()
             return 130
         finally:
             recorded.close()
@@ -212,10 +240,13 @@ def _train(
     trainer: Trainer | None,
     show_log: bool,
     signals: StopOnSignals,
+    say_notices: Callable[[], None],
     tensorboard: bool = False,
 ) -> int:
     """The body of :func:`run_headless` once the run is recorded: train and draw."""
     recorder = recorded.recorder
+    # Keras's trainer saves model.keras into the run's folder; another one may not.
+    saves_model = trainer is None
     if trainer is None:
         # Keras reads KERAS_BACKEND once, at its import: set it first.
         backend = backends.activate(backend_choice(config)).name
@@ -245,6 +276,7 @@ def _train(
             if signals.count and not announced and not signals.hung_up:
                 announced = True
                 display.note("Stopping after the current batch… (Ctrl+C again to quit now)")
+            say_notices()
             try:
                 event = events.get(timeout=0.2)
             except queue.Empty:
@@ -259,6 +291,9 @@ def _train(
                     recorder(event)
                 else:
                     continue
+            if isinstance(event, EpochEnded):
+                recorder.wait(EPOCH_PRINT_WAIT)
+                say_notices()
             try:
                 display.show(event)
             except OSError:
@@ -275,21 +310,65 @@ def _train(
             f"they are in {log_path} "
             "(run with --log to see them)."
         )
-    for warning in recorder.warnings:
-        display.note(warning)
-    display.note(
-        f"Recorded as run {recorder.run_id} in {runs.path} (ktui runs show {recorder.run_id})."
-    )
+    lost = _keep(recorder, final, display, say_notices, saves_model=saves_model)
+    if lost:
+        display.note(
+            f"Recorded in part as run {recorder.run_id} in {runs.path} "
+            f"(ktui runs show {recorder.run_id})."
+        )
+    else:
+        display.note(
+            f"Recorded as run {recorder.run_id} in {runs.path} (ktui runs show {recorder.run_id})."
+        )
     recorded.close()
     runs.close()
     if signals.hung_up:
         return HANGUP_EXIT
-    return exit_code(final, signals.received[0] if signals.received else None)
+    code = exit_code(final, signals.received[0] if signals.received else None)
+    return INCOMPLETE_EXIT if lost and code == 0 else code
+
+
+def _keep(
+    recorder: RunRecorder,
+    final: Event | None,
+    display: HeadlessDisplay,
+    say: Callable[[], None],
+    *,
+    saves_model: bool,
+) -> list[str]:
+    """Wait (bounded) for the store to take the run's last writes; say what is missing
+    (store writes, and a model that should have been saved); returns it."""
+    say()
+    waiting = [] if recorder.wait(1.0) else recorder.waiting
+    if waiting:
+        problem = recorder.store_problem
+        display.note(
+            f"Waiting up to {CLOSE_WAIT:g} s for the run store to take "
+            f"{describe_lost(waiting)}" + (f" ({problem})…" if problem else "…")
+        )
+    lost = list(recorder.close(CLOSE_WAIT))
+    say()
+    model = recorder.folder / "model.keras"
+    if (
+        saves_model
+        and isinstance(final, RunFinished)
+        and final.epochs_completed > 0
+        and not is_complete_model(model)
+    ):
+        lost.append("model.keras")
+        display.note(
+            f"ktui: the trained model could not be saved to {model} "
+            "(the run's log says why; a full disk is the usual cause)."
+        )
+    return lost
 
 
 def exit_code(final: Event | None, stopped_by: int | None = None) -> int:
     """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (by Ctrl+C or from
-    another ktui), 143 stopped by SIGTERM (``stopped_by``), 129 interrupted by a hang-up.
+    another ktui), 143 stopped by SIGTERM (``stopped_by``), 129 interrupted by a hang-up,
+    3 stopped because the loss diverged. A run that finished but could not be kept whole
+    (epochs or its end not in the store, the model not saved) exits with
+    :data:`INCOMPLETE_EXIT` instead of 0 (see :func:`_train`).
 
     Errors found before training (a bad preset, ``--set`` or data path) exit with 2
     from :func:`ktui.cli.main`.
@@ -297,7 +376,9 @@ def exit_code(final: Event | None, stopped_by: int | None = None) -> int:
     if isinstance(final, RunFinished):
         if final.status == "stopped" and stopped_by == signal.SIGTERM:
             return SIGTERM_EXIT
-        return {"finished": 0, "interrupted": HANGUP_EXIT}.get(final.status, 130)
+        return {"finished": 0, "interrupted": HANGUP_EXIT, "diverged": DIVERGED_EXIT}.get(
+            final.status, 130
+        )
     return 1
 
 
@@ -455,6 +536,8 @@ class HeadlessDisplay:
             self.note(f"Stopped after {event.epochs_completed} epoch(s).")
         elif event.status == "interrupted":
             self.note(f"Interrupted after {event.epochs_completed} epoch(s).")
+        elif event.status == "diverged":
+            self.note(f"Diverged: {event.message}.")
         self.console.print(result_line(event), style="bold" if self.live else None, markup=False)
 
     def _failed(self, event: RunFailed) -> None:

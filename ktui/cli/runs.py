@@ -23,6 +23,7 @@ from rich.text import Text
 
 from ktui.core import backends
 from ktui.core.errors import KtuiError, StoreError
+from ktui.core.files import is_complete_model
 from ktui.core.format import format_metric, format_seconds, recorded_count
 from ktui.presentation import (
     format_best,
@@ -70,8 +71,11 @@ def runs_command(args: argparse.Namespace, store_path: Path, out: TextIO | None 
             f"no run with id {ids[0]} in {store_path}",
             hint="The store does not exist yet: `ktui run` creates it with the first run.",
         )
-    with RunStore(store_path) as store:
-        # Best effort: a store another ktui keeps busy can still be read.
+    # read_only: nothing is created, and a store whose disk is full is still read.
+    with RunStore(store_path, read_only=True) as store:
+        if store.degraded:
+            print(f"ktui: {store.degraded}.", file=sys.stderr)
+        # Best effort: a store another ktui keeps busy (or a full disk) can still be read.
         with contextlib.suppress(StoreError):
             store.mark_interrupted()
         if action == "show":
@@ -192,6 +196,10 @@ def _print(console: Console, text: str, style: str | None = None) -> None:
 
 
 # --------------------------------------------------------------------------- ktui runs
+TERMINAL_LIMIT = 50
+"""How many runs ``ktui runs`` lists on a terminal unless ``--limit`` says otherwise."""
+
+
 def list_runs(
     store: RunStore,
     console: Console,
@@ -203,21 +211,24 @@ def list_runs(
     limit: int | None = None,
     tag: str | None = None,
 ) -> int:
-    """Print one line per run (newest first); returns 0."""
+    """Print one line per run (newest first); returns 0.
+
+    ``limit`` None lists :data:`TERMINAL_LIMIT` runs on a terminal (a sweep's
+    100,000 would scroll for minutes) and all of them into a pipe or a file, as
+    always; 0 lists all. Filtering, sorting and the limit are the store's SQL: only
+    the runs listed are read.
+    """
+    if limit is None and console.is_terminal:
+        limit = TERMINAL_LIMIT
     runs = store.list_runs(
         preset=preset,
         status=status,  # type: ignore[arg-type]  # checked by argparse and the store
+        tag=tag,
         sort=sort,  # type: ignore[arg-type]
         reverse=reverse,
-        limit=None if tag is not None else limit,
+        limit=limit or None,
     )
-    tags = store.tags()
-    if tag is not None:
-        tagged = store.tagged(tag)
-        runs = [run for run in runs if run.id in tagged]
-        matching = len(runs)
-        if limit:
-            runs = runs[:limit]
+    tags = store.tags_of(run.id for run in runs)
     if not runs:
         filters = " ".join(
             f"{name} {value}"
@@ -267,12 +278,10 @@ def list_runs(
         styles={2: _status_style, 3: lambda cell: "dim" if cell == "defaults" else None},
         shrink=3,
     )
-    if limit:
-        total = (
-            matching if tag is not None else store.count_runs(preset=preset, status=status)  # type: ignore[arg-type]
-        )
+    if limit and len(runs) == limit:
+        total = store.count_runs(preset=preset, status=status, tag=tag)  # type: ignore[arg-type]
         if total > len(runs):
-            _print(console, f"({len(runs)} of {total} runs; --limit 0 lists all)", "dim")
+            _print(console, f"({len(runs):,} of {total:,} runs; --limit 0 lists all)", "dim")
     return 0
 
 
@@ -317,7 +326,8 @@ def show_run(store: RunStore, run_id: int, console: Console, *, full_log: bool =
 
     if run.error:
         console.print()
-        _print(console, f"Error: {run.error}", "bold red")
+        label = "Diverged" if run.status == "diverged" else "Error"
+        _print(console, f"{label}: {run.error}", "bold red")
         if run.traceback:
             _print(console, run.traceback.rstrip(), "dim")
 
@@ -396,9 +406,14 @@ def _details(run: Run, tags: Sequence[str] = (), note: str = "") -> list[list[st
         rows.append(["test", test])
     else:
         rows.append(["test", "—"])
-    files = [
-        name for name in ("model.keras", "history.csv", "log.txt") if (run.folder / name).exists()
-    ]
+    files = [name for name in ("history.csv", "log.txt") if (run.folder / name).exists()]
+    model = run.folder / "model.keras"
+    # Only a whole model is the run's model: a save cut short (killed, disk full)
+    # leaves a file Keras cannot load.
+    if is_complete_model(model):
+        files.insert(0, model.name)
+    elif model.exists():
+        files.insert(0, "model.keras incomplete: its save was cut short")
     rows.append(["folder", f"{run.folder}" + (f" ({', '.join(files)})" if files else " (empty)")])
     return rows
 

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from ktui.core.files import PRIVATE_FILE, private_dir
+
 Subscriber = Callable[[str], None]
 
 
@@ -64,8 +66,11 @@ class StderrCapture:
         self.log_path = None
         if log_path is not None:
             with contextlib.suppress(OSError):
-                log_path.parent.mkdir(parents=True, exist_ok=True)
-                self._log = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+                # Owner-only: TensorFlow's output names paths, hosts and data.
+                private_dir(log_path.parent)
+                fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+                os.chmod(log_path, PRIVATE_FILE)
+                self._log = open(fd, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
                 self.log_path = log_path
         sys.stderr.flush()
         self._terminal_fd = os.dup(2)

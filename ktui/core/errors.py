@@ -39,3 +39,9 @@ class TrainingError(KtuiError):
 
 class StoreError(KtuiError):
     """The run store cannot be used: corrupt, from a newer ktui, busy, or an unknown run."""
+
+
+class StoreUnavailable(StoreError):
+    """The run store cannot take a write *for now*: another process holds its lock, or
+    its disk is full. Trying the same write again later can succeed, so the recorder
+    keeps it and retries instead of dropping it."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import platformdirs
 
 from ktui.core.config import load_config
+from ktui.core.errors import StoreError
 
 
 def config_dir() -> Path:
@@ -53,4 +54,29 @@ def store_path(override: Path | str | None = None) -> Path:
     if not chosen:
         chosen = load_config().store
     path = Path(chosen).expanduser() if chosen else data_dir() / "runs.sqlite"
-    return path / "runs.sqlite" if path.is_dir() else path
+    try:
+        return path / "runs.sqlite" if path.is_dir() else path
+    except PermissionError as exc:
+        raise no_access(path, exc) from None
+
+
+def no_access(path: Path, exc: OSError) -> StoreError:
+    """The message for a run store this user may not reach: which folder is closed to
+    them (and whose it is), and what to do."""
+    blocked = Path(exc.filename) if exc.filename else path
+    # The first folder on the way that this user cannot enter is the one to name.
+    for folder in [*reversed(path.parents), path]:
+        if not os.access(folder, os.X_OK if folder != path else os.R_OK):
+            blocked = folder
+            break
+    owner = ""
+    try:
+        stat = blocked.stat()
+        owner = f" (it belongs to uid {stat.st_uid}, mode {stat.st_mode & 0o777:04o})"
+    except OSError:
+        pass
+    return StoreError(
+        f"ktui may not use the run store {path}: permission denied on {blocked}{owner}",
+        hint="Run ktui as the store's owner, or use a store of your own with "
+        "--store PATH or the KTUI_STORE environment variable.",
+    )

@@ -42,6 +42,7 @@ from ktui.core.presets import Preset, RunConfig
 from ktui.core.rerun import RerunPlan, plan_rerun
 from ktui.core.trainer import Trainer
 from ktui.store import CommandBridge, Run, RunRecorder, RunStore, fan_out
+from ktui.store.recorder import CLOSE_WAIT
 
 #: The file a detached run's output goes to, in its run folder.
 OUTPUT_FILE = "output.log"
@@ -52,7 +53,7 @@ class RecordedRun:
 
     Build it with :func:`record_run` or :func:`record_fit`. :attr:`listener` is what
     the trainer (or the callback) emits to; :meth:`close` ends the control channel
-    (after the final event). Nothing here ever raises into the training: store
+    and the store writer (after the final event). Nothing here ever raises into the training: store
     problems are reported through ``warn`` and kept in :attr:`warnings`.
     """
 
@@ -111,9 +112,12 @@ class RecordedRun:
         """The process gives up on the run now (a second Ctrl+C): recorded ``interrupted``."""
         self.recorder.abandon()
 
-    def close(self) -> None:
-        """End the control channel (idempotent)."""
+    def close(self, timeout: float = CLOSE_WAIT) -> list[str]:
+        """End the control channel, then wait up to ``timeout`` seconds for the store
+        writes still queued (see :meth:`RunRecorder.close`); returns what could not be
+        written (empty when the store has everything). Idempotent."""
         self.bridge.close()
+        return self.recorder.close(timeout)
 
 
 def record_run(

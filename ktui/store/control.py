@@ -9,16 +9,20 @@ progress back about twice a second, so a follower can draw a progress bar.
 
 Only the store's owner may send commands: the store file is created 0600 in an
 owner-only folder, and :func:`send_command` refuses a store that belongs to another
-user. Plain Python: no TensorFlow, Keras or Textual.
+user; and a run takes no commands while its store can be written by other users
+(an old store, a changed mode: :func:`open_to_others`), saying so once in its log.
+Plain Python: no TensorFlow, Keras or Textual.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ktui.core.controls import RunControls
@@ -65,6 +69,22 @@ def check_owner(store: RunStore) -> None:
             "only its owner can control its runs",
             hint="Run ktui as that user, or use your own store (--store PATH).",
         )
+
+
+def open_to_others(path: Path) -> str | None:
+    """Why a store file can be written by other users (its mode, or its folder's), or
+    ``None`` when only its owner can. A folder with the sticky bit (``/tmp``) is fine:
+    others cannot replace files in it."""
+    try:
+        mode = os.stat(path).st_mode
+        folder = os.stat(path.parent).st_mode
+    except OSError:
+        return None
+    if mode & 0o022:
+        return f"the file's mode is {stat.S_IMODE(mode):04o}"
+    if folder & 0o022 and not folder & stat.S_ISVTX:
+        return f"its folder {path.parent} has mode {stat.S_IMODE(folder):04o}"
+    return None
 
 
 def send_command(
@@ -134,6 +154,7 @@ class CommandBridge:
         self._notify = notify
         self._warn = warn
         self._warned = False
+        self._refused = False  # said that commands are refused (a store open to others)
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {"phase": None, "detail": "", "logs": {}}
         self._dirty = False  # progress moved since the last write
@@ -219,7 +240,12 @@ class CommandBridge:
             return
         try:
             if not final:
-                for command in store.take_commands(self.run_id):
+                commands = store.take_commands(self.run_id)
+                unsafe = open_to_others(store.path) if commands else None
+                if unsafe is not None:
+                    self._refuse(commands, unsafe)
+                    commands = []
+                for command in commands:
                     self._apply(command)
             self._write_progress(store, force=final)
             self._flush_log()
@@ -230,6 +256,23 @@ class CommandBridge:
                 f"ktui: the control channel of run {self.run_id} failed: "
                 f"{type(exc).__name__}: {exc}"
             )
+
+    def _refuse(self, commands: list[Command], why: str) -> None:
+        """Anyone who can write the store could send these: take them, apply none."""
+        if self._notify is None:
+            return
+        ids = ", ".join(str(command.id) for command in commands)
+        text = f"ktui: command(s) {ids} from the run store ignored"
+        if not self._refused:
+            self._refused = True
+            text = (
+                f"ktui: the run store {self._path} can be written by other users ({why}), "
+                "so this run takes no commands from it; "
+                f"{text}. Make it owner-only: chmod 600 {self._path}; chmod 700 "
+                f"{self._path.parent}"
+            )
+        with contextlib.suppress(Exception):
+            self._notify(LogLine(text))
 
     def _apply(self, command: Command) -> None:
         controls = self.controls

@@ -10,9 +10,12 @@ Layout on disk (``runs.sqlite`` in the data folder by default)::
 Several ktui processes may use the same store at once: SQLite's WAL mode lets
 readers go on while one writer commits, every write is a short ``BEGIN IMMEDIATE``
 transaction, and a busy timeout makes a writer wait for another instead of failing.
-Each epoch is committed when it ends, so a process killed mid-run loses at most
-the epoch in progress; the next ktui marks its run ``interrupted``
-(:meth:`RunStore.mark_interrupted`).
+Each epoch is committed when it ends (by the recorder's writer thread, which also
+retries while the store is locked or full: :mod:`ktui.store.writer`), so a process
+killed mid-run loses at most the epoch in progress; the next ktui marks its run
+``interrupted`` (:meth:`RunStore.mark_interrupted`). Commands that only read open
+the store ``read_only``: then they create nothing, and on a full disk they read the
+file as it is.
 
 A running run also has live progress on its row (phase, epoch, step; written by its
 process about twice a second, see :meth:`RunStore.set_progress`) and a queue of
@@ -50,8 +53,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from ktui.core.errors import StoreError
+from ktui.core.errors import StoreError, StoreUnavailable
+from ktui.core.files import PRIVATE_DIR
 from ktui.core.metrics import BestEpoch, MetricPolicy, policy_of
+from ktui.core.paths import no_access
 from ktui.store.liveness import process_alive, process_token, recorded_alive, this_host
 from ktui.store.records import (
     COMMAND_KINDS,
@@ -86,6 +91,13 @@ def _sql_lower_is_better(metric: str | None, monitor: str | None, mode: str | No
     return 0 if metric is None else int(policy_of(monitor, mode).lower_is_better(metric))
 
 
+def _best_rank(metric: str | None, value: float | None, policy: MetricPolicy) -> float | None:
+    """``best_rank``: the best value oriented so that smaller is better (the best sort)."""
+    if metric is None or value is None:
+        return None
+    return value if policy.lower_is_better(metric) else -value
+
+
 def _create_private(path: Path) -> None:
     """Create ``path`` empty with mode 0600 if it does not exist (SQLite then makes a
     new database in it, and its -wal and -shm files with the same mode)."""
@@ -95,6 +107,16 @@ def _create_private(path: Path) -> None:
         pass  # an existing store (or another process just made it) keeps its mode
     except OSError as exc:
         raise StoreError(f"cannot create the run store {path}: {exc}") from None
+
+
+def disk_full(path: Path) -> bool:
+    """Whether the file system holding ``path`` has no space left for ordinary users
+    (SQLite reports a full disk while it sets up a WAL index as a "disk I/O error")."""
+    try:
+        stats = os.statvfs(path.parent if not path.is_dir() else path)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 * 1024
 
 
 _SUMMARY_COLUMNS = (
@@ -173,29 +195,49 @@ def _not_live(run_id: int, status: str, ended_at: float | None) -> StoreError:
     )
 
 
-def _order_by(sort: SortKey, reverse: bool) -> str:
-    """ORDER BY for ``sort``, in its natural direction (newest, best, longest first)."""
-    best = "CASE WHEN ktui_lower_is_better(best_metric, monitor, monitor_mode) = 1"
-    keys: dict[str, tuple[str, bool]] = {
-        # (expression, ascending by default); NULLs always last, then id as a tiebreak.
-        "id": ("id", False),
-        "started": ("started_at", False),
-        "preset": ("preset", True),
-        "status": ("status", True),
-        "best": (f"{best} THEN best_value ELSE -best_value END", True),
-        "test_error": ("-test_accuracy", True),
-        "duration": ("COALESCE(ended_at, :now) - started_at", False),
-        "epochs": ("epochs_done", False),
-    }
-    if sort not in keys:
+_BEST = "best_rank"
+"""A run's best value oriented by its metric policy so that smaller is better (see
+:func:`_best_rank`); an index keeps it sorted."""
+
+_ORDERS: dict[str, tuple[str, bool, bool]] = {
+    # key: (expression, ascending by default, can be NULL). NULLs always last, then id
+    # as a tiebreak (newest first; oldest first when reversed). Each indexed expression
+    # is spelled exactly as in its index (see _v8_list_indexes in schema.py), or SQLite
+    # sorts instead.
+    "id": ("id", False, False),
+    "started": ("started_at", False, False),
+    "preset": ("preset", True, False),
+    "status": ("status", True, False),
+    "best": (_BEST, True, True),
+    "test_error": ("(-test_accuracy)", True, True),
+    "duration": ("(COALESCE(ended_at, :now) - started_at)", False, False),
+    "epochs": ("epochs_done", False, False),
+    # Not a SortKey of the command line: the runs screen's hyperparameters column,
+    # ordered by their recorded text.
+    "values": ("hyperparameters", True, False),
+}
+
+
+def _order_parts(sort: str, reverse: bool) -> tuple[str, str, bool]:
+    """(expression, "key DIR, id DIR", nullable) for ``sort``."""
+    if sort not in _ORDERS:
         raise StoreError(
             f"cannot sort runs by {sort!r}", hint=f"Sort by one of: {', '.join(SORT_KEYS)}."
         )
-    expression, ascending = keys[sort]
+    expression, ascending, nullable = _ORDERS[sort]
     if reverse:
         ascending = not ascending
     direction = "ASC" if ascending else "DESC"
-    return f"({expression}) IS NULL, {expression} {direction}, id {'ASC' if reverse else 'DESC'}"
+    tiebreak = "ASC" if reverse else "DESC"
+    if expression == "id":
+        return expression, f"id {tiebreak}", nullable
+    return expression, f"{expression} {direction}, id {tiebreak}", nullable
+
+
+def _order_by(sort: str, reverse: bool) -> str:
+    """ORDER BY for ``sort``, in its natural direction (newest, best, longest first)."""
+    expression, order, nullable = _order_parts(sort, reverse)
+    return f"{expression} IS NULL, {order}" if nullable else order
 
 
 # --------------------------------------------------------------------------- the store
@@ -239,21 +281,32 @@ class RunStore:
     is not a ktui store, is corrupt, comes from a newer ktui, or stays locked.
     """
 
-    def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
+    def __init__(
+        self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT, read_only: bool = False
+    ) -> None:
+        """Open (or create) the store at ``path``.
+
+        ``read_only`` is for commands that only read (``ktui runs``, ``attach``): the
+        file must exist and nothing is created; and when the store cannot be opened
+        normally because its disk is full, it is opened as it is on disk instead
+        (:attr:`degraded` says so), so the history can still be read.
+        """
         self.path = Path(path).expanduser()
+        self.read_only = read_only
+        self.degraded: str | None = None
+        """Why this store is read as a snapshot that cannot be written (a full disk)."""
         self._busy_timeout = busy_timeout
         self._registered: str | None = None
         self._lock = threading.RLock()
-        self._check_file()
         try:
-            if not self.path.parent.is_dir():
-                # Owner-only: the store holds commands that steer running trainings.
-                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the run store's folder {self.path.parent}: {exc}"
-            ) from None
-        _create_private(self.path)
+            self._check_file()
+            if read_only:
+                if not self.path.exists():
+                    raise StoreError(f"there is no run store at {self.path}")
+            else:
+                self._create()
+        except PermissionError as exc:
+            raise no_access(self.path, exc) from None
         with self._errors("open"):
             # check_same_thread=False: the training thread records while the UI thread
             # reads; self._lock makes sure only one of them uses the connection at a time.
@@ -266,10 +319,68 @@ class RunStore:
             )
         try:
             self._open()
+        except StoreUnavailable:
+            self._db.close()
+            if not read_only or not disk_full(self.path):
+                raise
+            self._open_as_is()
         except BaseException:
             self._db.close()
             raise
         self._registered = _OPEN.add(self.path)
+
+    def _create(self) -> None:
+        try:
+            if not self.path.parent.is_dir():
+                # Owner-only: the store holds commands that steer running trainings.
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except PermissionError:
+            raise
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the run store's folder {self.path.parent}: {exc}"
+            ) from None
+        _create_private(self.path)
+
+    def _open_as_is(self) -> None:
+        """Open the file read-only without its WAL index: SQLite cannot create the
+        index (-shm) on a full disk, and reading does not need it when no other process
+        has the store open. Writes then fail (with a message), reads work."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            unfinished = wal.stat().st_size > 0
+        except OSError:
+            unfinished = False
+        with self._errors("open"):
+            self._db = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro&immutable=1",
+                uri=True,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            # The runs list orders by best metric through this function, as in __init__.
+            self._db.create_function(
+                "ktui_lower_is_better", 3, _sql_lower_is_better, deterministic=True
+            )
+        try:
+            with self._errors("open"):
+                version, app_id = self._versions()
+                self._check_version(version, app_id)
+            if version < SCHEMA_VERSION:
+                raise StoreError(
+                    f"the run store {self.path} needs an upgrade, which cannot be written: "
+                    "its disk is full",
+                    hint="Free some space and try again.",
+                )
+        except BaseException:
+            self._db.close()
+            raise
+        self.degraded = (
+            f"the disk holding the run store {self.path} is full: it is read as it is on "
+            "disk and nothing can be recorded"
+            + (" (the latest writes of a run still going may be missing)" if unfinished else "")
+        )
 
     # -- opening --------------------------------------------------------------------
     def _check_file(self) -> None:
@@ -287,6 +398,8 @@ class RunStore:
                 header = file.read(len(_SQLITE_HEADER))
         except FileNotFoundError:
             return
+        except PermissionError:
+            raise  # said with the folder and its owner by the caller
         except OSError as exc:
             raise StoreError(f"cannot read the run store {self.path}: {exc}") from None
         if header and header != _SQLITE_HEADER:  # an empty file is a new, empty database
@@ -377,7 +490,7 @@ class RunStore:
         except sqlite3.DatabaseError as exc:
             text = str(exc)
             if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
-                raise StoreError(
+                raise StoreUnavailable(
                     f"the run store {self.path} is busy: another ktui kept it locked for "
                     f"longer than {self._busy_timeout:g} s ({doing})",
                     hint="Try again; if it persists, look for a stuck ktui process.",
@@ -388,11 +501,13 @@ class RunStore:
                     hint="Move it away (with its -wal and -shm files) to start a new store "
                     "there, or choose another file with --store PATH or KTUI_STORE.",
                 ) from None
-            if "full" in text:
-                raise StoreError(
+            if "full" in text or ("disk I/O error" in text and disk_full(self.path)):
+                raise StoreUnavailable(
                     f"the disk holding the run store {self.path} is full ({doing})",
                     hint="Free some space; runs recorded so far are kept.",
                 ) from None
+            if "disk I/O error" in text:
+                raise StoreUnavailable(f"the run store {self.path}: {doing}: {text}") from None
             raise StoreError(f"the run store {self.path}: {doing}: {text}") from None
 
     @contextlib.contextmanager
@@ -426,6 +541,11 @@ class RunStore:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    @property
+    def busy_timeout(self) -> float:
+        """Seconds a write waits for another process's lock before it fails."""
+        return self._busy_timeout
 
     @property
     def runs_dir(self) -> Path:
@@ -498,8 +618,11 @@ class RunStore:
         root = self.runs_dir.name
         for attempt in range(1, 100):
             name = f"{root}/{run_id}" if attempt == 1 else f"{root}/{run_id}-{attempt}"
+            folder = self.path.parent / name
             try:
-                (self.path.parent / name).mkdir(parents=True)
+                # Owner-only, like the store: the umask could leave it open to everyone.
+                folder.mkdir(mode=PRIVATE_DIR, parents=True)
+                os.chmod(folder, PRIVATE_DIR)
             except FileExistsError:
                 continue
             except OSError:
@@ -580,10 +703,18 @@ class RunStore:
             # A run that another process wrongly took for dead comes back to life.
             db.execute(
                 "UPDATE runs SET epochs_done = ?, best_metric = ?, best_value = ?, best_epoch = ?,"
+                " best_rank = ?,"
                 " status = CASE status WHEN 'interrupted' THEN 'running' ELSE status END,"
                 " ended_at = CASE status WHEN 'interrupted' THEN NULL ELSE ended_at END"
                 " WHERE id = ?",
-                (summary.epochs, summary.metric, summary.value, summary.epoch, run_id),
+                (
+                    summary.epochs,
+                    summary.metric,
+                    summary.value,
+                    summary.epoch,
+                    _best_rank(summary.metric, summary.value, summary.policy),
+                    run_id,
+                ),
             )
             self._insert_log(db, run_id, log)
 
@@ -605,25 +736,28 @@ class RunStore:
     def finish_run(
         self,
         run_id: int,
-        status: Literal["finished", "stopped", "interrupted"] = "finished",
+        status: Literal["finished", "stopped", "interrupted", "diverged"] = "finished",
         *,
         test_loss: float | None = None,
         test_accuracy: float | None = None,
         seconds: float | None = None,
         log: Sequence[str] = (),
+        message: str = "",
     ) -> None:
-        """Record how a run ended without failing: all epochs, stopped by the user, or
-        stopped cleanly because its terminal hung up (``interrupted``)."""
-        if status not in ("finished", "stopped", "interrupted"):
+        """Record how a run ended without failing: all epochs, stopped by the user,
+        stopped cleanly because its terminal hung up (``interrupted``), or its loss
+        became NaN (``diverged``; ``message`` says where, kept as the run's error)."""
+        if status not in ("finished", "stopped", "interrupted", "diverged"):
             raise ValueError(
-                f"finish_run: status must be finished, stopped or interrupted, not {status!r}"
+                "finish_run: status must be finished, stopped, interrupted or diverged,"
+                f" not {status!r}"
             )
         with self._write(f"record the end of run {run_id}") as db:
             self._require(db, run_id)
             db.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, test_loss = ?, test_accuracy = ?,"
-                " seconds = ? WHERE id = ?",
-                (status, time.time(), test_loss, test_accuracy, seconds, run_id),
+                " seconds = ?, error = ? WHERE id = ?",
+                (status, time.time(), test_loss, test_accuracy, seconds, message or None, run_id),
             )
             self._insert_log(db, run_id, log)
 
@@ -663,8 +797,10 @@ class RunStore:
 
         Their epochs are kept; the end time becomes the last recorded epoch's. Runs
         of live processes, and of other hosts (which cannot be checked), are left
-        alone. Returns the ids marked.
+        alone. Returns the ids marked (none on a store read :attr:`degraded`).
         """
+        if self.degraded:
+            return []
         with self._read("look for interrupted runs") as db:
             rows = db.execute(
                 "SELECT id, pid, process FROM runs WHERE status = 'running' AND host = ?",
@@ -715,34 +851,206 @@ class RunStore:
         *,
         preset: str | None = None,
         status: Status | None = None,
-        sort: SortKey = "id",
+        tag: str | None = None,
+        sort: SortKey | Literal["values"] = "id",
         reverse: bool = False,
         limit: int | None = None,
+        offset: int = 0,
     ) -> list[RunSummary]:
-        """Runs, filtered by preset and status, newest first by default.
+        """Runs, filtered by preset, status and tag, newest first by default.
 
         ``sort`` orders by that column in its natural direction (newest, best,
         lowest test error, longest first; preset and status alphabetically);
-        ``reverse`` flips it. Reads only the runs table.
+        ``reverse`` flips it. ``limit`` and ``offset`` give one page of that order
+        (``limit`` None or 0: all): a page is read through an index in the sort's
+        order, so it costs the same at run 10 or run 100,000. Reads only the runs table.
         """
-        where, params = self._where(preset, status)
+        where, params = self._where(preset, status, tag)
         params["now"] = time.time()
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM runs {where} ORDER BY {_order_by(sort, reverse)}"
-        if limit is not None and limit > 0:
-            sql += " LIMIT :limit"
-            params["limit"] = limit
+        offset = max(0, offset)
+        if not limit or limit <= 0:
+            sql = f"SELECT {_SUMMARY_COLUMNS} FROM runs {where} ORDER BY {_order_by(sort, reverse)}"
+            if offset:
+                sql += " LIMIT -1 OFFSET :offset"
+                params["offset"] = offset
+            with self._read("list runs") as db:
+                rows = db.execute(sql, params).fetchall()
+            return [self._summary(row) for row in rows]
         with self._read("list runs") as db:
-            rows = db.execute(sql, params).fetchall()
-        return [self._summary(row) for row in rows]
+            ids = self._page_ids(db, where, params, sort, reverse, limit, offset)
+            if not ids:
+                return []
+            marks = ", ".join("?" * len(ids))
+            rows = db.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM runs WHERE id IN ({marks})", ids
+            ).fetchall()
+        by_id = {row[0]: row for row in rows}
+        return [self._summary(by_id[run_id]) for run_id in ids if run_id in by_id]
 
-    def count_runs(self, *, preset: str | None = None, status: Status | None = None) -> int:
+    @staticmethod
+    def _page_ids(
+        db: sqlite3.Connection,
+        where: str,
+        params: dict[str, object],
+        sort: str,
+        reverse: bool,
+        limit: int,
+        offset: int,
+    ) -> list[int]:
+        """The ids of one page, in order, read from the sort's index only (the rows
+        skipped by the offset are never read).
+
+        A key that can be NULL is read in two parts, the runs that have it and then
+        the others (newest first): "NULLs last" in both directions would otherwise
+        keep SQLite from walking the index.
+        """
+        expression, order, nullable = _order_parts(sort, reverse)
+        page = {**params, "limit": limit, "offset": offset}
+
+        def ids(extra: str, order: str, values: dict[str, object]) -> list[int]:
+            clause = f"{where} AND {extra}" if where else f"WHERE {extra}"
+            sql = f"SELECT id FROM runs {clause} ORDER BY {order} LIMIT :limit OFFSET :offset"
+            return [run_id for (run_id,) in db.execute(sql, values)]
+
+        if not nullable:
+            sql = f"SELECT id FROM runs {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
+            return [run_id for (run_id,) in db.execute(sql, page)]
+        first = ids(f"{expression} IS NOT NULL", order, page)
+        if len(first) == limit:
+            return first
+        if first:
+            skipped = 0  # the page starts among the runs that have the key
+        else:
+            clause = f"{where} AND" if where else "WHERE"
+            having = db.execute(
+                f"SELECT count(*) FROM runs {clause} {expression} IS NOT NULL", params
+            ).fetchone()[0]
+            skipped = offset - int(having)
+        rest = {**params, "limit": limit - len(first), "offset": max(0, skipped)}
+        tiebreak = "id ASC" if reverse else "id DESC"
+        return first + ids(f"{expression} IS NULL", tiebreak, rest)
+
+    def count_runs(
+        self,
+        *,
+        preset: str | None = None,
+        status: Status | None = None,
+        tag: str | None = None,
+    ) -> int:
         """How many runs match the filters."""
-        where, params = self._where(preset, status)
+        where, params = self._where(preset, status, tag)
         with self._read("count runs") as db:
             return int(db.execute(f"SELECT count(*) FROM runs {where}", params).fetchone()[0])
 
+    def run_position(
+        self,
+        run_id: int,
+        *,
+        preset: str | None = None,
+        status: Status | None = None,
+        tag: str | None = None,
+        sort: SortKey | Literal["values"] = "id",
+        reverse: bool = False,
+    ) -> int | None:
+        """Where run ``run_id`` is (0 first) in ``list_runs`` with the same arguments;
+        None when the filters leave it out. Counts the runs before it along the
+        sort's index (two range counts), without reading the list."""
+        where, params = self._where(preset, status, tag)
+        params["now"] = time.time()
+        params["run"] = run_id
+        expression, _, nullable = _order_parts(sort, reverse)
+        _, ascending, _ = _ORDERS[sort]
+        if reverse:
+            ascending = not ascending
+        before = "<" if ascending else ">"
+        newer = "<" if reverse else ">"  # ties: newest first, oldest first reversed
+        clause = f"{where} AND" if where else "WHERE"
+
+        def count(condition: str) -> int:
+            sql = f"SELECT count(*) FROM runs {clause} {condition}"
+            return int(db.execute(sql, params).fetchone()[0])
+
+        with self._read("find a run in the list") as db:
+            row = db.execute(f"SELECT {expression} FROM runs {clause} id = :run", params).fetchone()
+            if row is None:
+                return None
+            params["value"] = row[0]
+            if expression == "id":
+                return count(f"id {newer} :run")
+            if row[0] is None:
+                return count(f"{expression} IS NOT NULL") + count(
+                    f"{expression} IS NULL AND id {newer} :run"
+                )
+            return count(f"{expression} {before} :value") + count(
+                f"{expression} = :value AND id {newer} :run"
+            )
+
+    def presets_used(self) -> list[str]:
+        """The presets that have runs, A to Z (read from the preset index)."""
+        with self._read("list the presets of the runs") as db:
+            return [name for (name,) in db.execute("SELECT DISTINCT preset FROM runs ORDER BY 1")]
+
+    def tag_names(self) -> list[str]:
+        """Every tag some run has, A to Z."""
+        with self._read("list the tags") as db:
+            return [tag for (tag,) in db.execute("SELECT DISTINCT tag FROM run_tags ORDER BY 1")]
+
+    def tags_of(self, run_ids: Iterable[int]) -> dict[int, list[str]]:
+        """The tags of the runs ``run_ids`` (those that have some), each sorted."""
+        ids = list(run_ids)
+        tagged: dict[int, list[str]] = {}
+        if not ids:
+            return tagged
+        marks = ", ".join("?" * len(ids))
+        with self._read("read the tags") as db:
+            rows = db.execute(
+                f"SELECT run_id, tag FROM run_tags WHERE run_id IN ({marks}) ORDER BY run_id, tag",
+                ids,
+            ).fetchall()
+        for rid, tag in rows:
+            tagged.setdefault(rid, []).append(tag)
+        return tagged
+
+    def notes_of(self, run_ids: Iterable[int]) -> dict[int, str]:
+        """The notes of the runs ``run_ids`` that have one."""
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        with self._read("read the notes") as db:
+            return dict(
+                db.execute(
+                    f"SELECT id, note FROM runs WHERE id IN ({marks}) AND note != ''", ids
+                ).fetchall()
+            )
+
+    def best_metrics(
+        self,
+        *,
+        preset: str | None = None,
+        status: Status | None = None,
+        tag: str | None = None,
+        limit: int = 2,
+    ) -> list[str]:
+        """Up to ``limit`` of the metrics the matching runs are judged by (one: they all
+        share it)."""
+        where, params = self._where(preset, status, tag)
+        clause = f"{where} AND" if where else "WHERE"
+        params["limit"] = limit
+        with self._read("read the runs' metrics") as db:
+            return [
+                name
+                for (name,) in db.execute(
+                    f"SELECT DISTINCT best_metric FROM runs {clause} best_metric IS NOT NULL"
+                    " LIMIT :limit",
+                    params,
+                )
+            ]
+
     @staticmethod
-    def _where(preset: str | None, status: str | None) -> tuple[str, dict[str, object]]:
+    def _where(
+        preset: str | None, status: str | None, tag: str | None = None
+    ) -> tuple[str, dict[str, object]]:
         clauses, params = [], {}
         if preset is not None:
             clauses.append("preset = :preset")
@@ -754,6 +1062,9 @@ class RunStore:
                 )
             clauses.append("status = :status")
             params["status"] = status
+        if tag is not None:
+            clauses.append("id IN (SELECT run_id FROM run_tags WHERE tag = :tag)")
+            params["tag"] = tag
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", dict(params)
 
     def get_run(self, run_id: int) -> Run:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from ktui.core.metrics import BestEpoch
 from ktui.store.rows import loads
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -92,9 +92,9 @@ def _v2(db: sqlite3.Connection) -> None:
         "best_epoch INTEGER",
     ):
         db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
-    db.execute("CREATE INDEX runs_by_status ON runs(status)")
-    db.execute("CREATE INDEX runs_by_preset ON runs(preset)")
-    db.execute("CREATE INDEX runs_by_start ON runs(started_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_preset ON runs(preset)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started_at)")
     # Fill the new columns in for the runs already recorded.
     for run_id, info in db.execute("SELECT id, info FROM runs").fetchall():
         summary = BestEpoch()
@@ -262,6 +262,57 @@ def _v6_sweeps(db: sqlite3.Connection) -> None:
     )
 
 
+def _v7_diverged(db: sqlite3.Connection) -> None:
+    """The status ``diverged`` (a loss that became NaN or infinite).
+
+    Only the status column's CHECK list grows, which changes nothing stored: SQLite's
+    documented way for that is to edit the table's text in the schema (rebuilding
+    ``runs`` would cascade-delete every epoch through the foreign keys)."""
+    (sql,) = db.execute(
+        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'runs'"
+    ).fetchone()
+    old = "'failed', 'interrupted')"
+    if old not in sql:
+        raise sqlite3.DatabaseError("the runs table's status check is not the one ktui wrote")
+    (schema_version,) = db.execute("PRAGMA schema_version").fetchone()
+    db.execute("PRAGMA writable_schema = ON")
+    try:
+        db.execute(
+            "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'runs'",
+            (sql.replace(old, "'failed', 'interrupted', 'diverged')"),),
+        )
+        # Tell every connection the schema changed, so none keeps the old check.
+        db.execute(f"PRAGMA schema_version = {int(schema_version) + 1}")
+    finally:
+        db.execute("PRAGMA writable_schema = OFF")
+
+
+def _v8_list_indexes(db: sqlite3.Connection) -> None:
+    """Indexes in the runs screen's sort orders, so a page of 100,000 runs is read
+    from an index instead of sorting them all (every sort but duration; ``started``
+    uses ``runs_by_start``).
+
+    Each has the id in the tiebreak direction (newest first within a key), so one
+    index serves both directions: reversed, SQLite walks it backwards. The best sort
+    gets a column, ``best_rank``: the best value oriented by the run's metric policy
+    (smaller is better), kept by :meth:`RunStore.add_epoch` and filled here.
+    """
+    db.execute("ALTER TABLE runs ADD COLUMN best_rank REAL")
+    db.execute(
+        "UPDATE runs SET best_rank = CASE WHEN ktui_lower_is_better(best_metric, monitor,"
+        " monitor_mode) = 1 THEN best_value ELSE -best_value END"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_preset_page ON runs(preset, id DESC)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_status_page ON runs(status, id DESC)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_best ON runs(best_rank, id DESC)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_test_error ON runs((-test_accuracy), id DESC)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_epochs ON runs(epochs_done)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_metric ON runs(best_metric)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_values ON runs(hyperparameters, id DESC)")
+    # The ids alone: skipping 100,000 of them to a deep page reads 1 MB, not the table.
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_id ON runs(id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1,
     _v2,
@@ -269,6 +320,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v4_tags_and_notes,
     _v5,
     _v6_sweeps,
+    _v7_diverged,
+    _v8_list_indexes,
 )
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 

@@ -8,6 +8,7 @@ Plain Python and numpy: no TensorFlow, no Textual.
 from __future__ import annotations
 
 import math
+import os
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ import numpy as np
 
 from ktui.core.errors import KtuiError
 from ktui.core.events import EvaluationReady
+from ktui.core.files import PRIVATE_FILE
 from ktui.core.insight.labels import (
     Array,
     FloatArray,
@@ -204,11 +206,14 @@ class Evaluation:
         if self.mistakes.images is not None:
             arrays["mistake_images"] = self.mistakes.images
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Written beside and renamed, so a reader never sees half a file.
+        # Written beside and renamed, so a reader never sees half a file; owner-only
+        # (the mistakes hold the person's own images), whatever the umask.
         partial = path.with_name(path.name + ".partial")
         try:
-            with partial.open("wb") as f:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+            with os.fdopen(fd, "wb") as f:
                 np.savez_compressed(f, **arrays)
+            os.chmod(partial, PRIVATE_FILE)
             partial.replace(path)
         except OSError:
             partial.unlink(missing_ok=True)  # a full disk must not leave half a file
