@@ -197,8 +197,8 @@ def test_summary_and_compact_line() -> None:
     assert (summary.gpu_memory_mean, summary.gpu_memory_peak) == (3 * 2**30, 4 * 2**30)
     assert summary.device_memory_peak == 3 * 2**30
     assert compact_line(samples[1]) == (
-        "CPU 300% | RSS 3.0 GiB | free 8.0/16.0 GiB | GPU0 90% 4.0/140.0 GiB"
-        " | device 1.0 GiB (peak 3.0 GiB)"
+        "CPU 300% | RSS 3.0 GiB | GPU0 90% 4.0/140.0 GiB | device 1.0 GiB (peak 3.0 GiB)"
+        " | free 8.0/16.0 GiB"
     )
     empty = summarize([])
     assert empty.samples == 0 and empty.process_cpu_mean is None

@@ -435,18 +435,15 @@ def summarize(samples: Sequence[SystemSample]) -> SystemSummary:
 def compact_line(sample: SystemSample) -> str:
     """One plain line for logs and the collapsed panel.
 
-    ``CPU 187% | RSS 1.2 GiB | free 12.0/31.3 GiB | GPU0 93% 30.1/139.8 GiB``, or
-    ``… | no GPU: NVML sees none``: plain ASCII, so it reads the same in a log file.
+    ``CPU 187% | RSS 1.2 GiB | GPU0 93% 30.1/139.8 GiB | free 12.0/31.3 GiB``, or
+    ``CPU 187% | RSS 1.2 GiB | no GPU: NVML sees none | …``: plain ASCII, so it reads
+    the same in a log file.
     """
     parts = []
     if sample.process_cpu is not None:
         parts.append(f"CPU {sample.process_cpu:.0f}%")
     if sample.process_rss is not None:
         parts.append(f"RSS {format_bytes(sample.process_rss)}")
-    if sample.memory_available is not None and sample.memory_total is not None:
-        parts.append(
-            f"free {format_pair(sample.memory_available, sample.memory_total)}"
-        )
     for gpu in sample.gpus:
         text = f"GPU{gpu.index}"
         if gpu.utilization is not None:
@@ -461,6 +458,9 @@ def compact_line(sample: SystemSample) -> str:
         if sample.device_memory_peak is not None:
             text += f" (peak {format_bytes(sample.device_memory_peak)})"
         parts.append(text)
+    # the machine's free memory last: the narrowest terminal cuts it first
+    if sample.memory_available is not None and sample.memory_total is not None:
+        parts.append(f"free {format_pair(sample.memory_available, sample.memory_total)}")
     return " | ".join(parts)
 
 

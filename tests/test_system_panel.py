@@ -1,0 +1,105 @@
+"""The system panel widget: one line at 80×24, sparkline rows from 32 rows up (snapshots)."""
+
+from __future__ import annotations
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+
+from ktui.core.system import GpuSample, SystemSample
+from ktui.widgets.system import SystemPanel
+
+SIZES = [(80, 24), (120, 40)]
+GIB = 2**30
+
+
+def samples(gpus: bool = True, n: int = 24) -> list[SystemSample]:
+    """A run's samples with a rising and falling load, fixed numbers (no clock)."""
+    out = []
+    for i in range(n):
+        load = (i % 8) / 7
+        gpu_list = (
+            tuple(
+                GpuSample(
+                    index=k,
+                    name="NVIDIA H200",
+                    utilization=20 + 75 * load - 10 * k,
+                    memory_used=int((30 + 4 * load + 10 * k) * GIB),
+                    memory_total=140 * GIB,
+                    power_watts=150 + 400 * load,
+                    temperature_c=45 + 20 * load,
+                )
+                for k in range(2)
+            )
+            if gpus
+            else ()
+        )
+        out.append(
+            SystemSample(
+                time=float(i),
+                process_cpu=90 + 100 * load,
+                process_rss=int((1.5 + 0.5 * load) * GIB),
+                machine_cpu=30 + 50 * load,
+                memory_available=int((12 - 2 * load) * GIB),
+                memory_total=31 * GIB,
+                gpus=gpu_list,
+                gpu_note=None if gpus else "no GPU: NVML cannot start (no NVIDIA driver library "
+                "on this machine)",
+                device_memory=int((8 + 2 * load) * GIB) if gpus else None,
+                device_memory_peak=int(10 * GIB) if gpus else None,
+            )
+        )
+    return out
+
+
+class PanelApp(App[None]):
+    def __init__(self, data: list[SystemSample]) -> None:
+        super().__init__()
+        self.data = data
+
+    def compose(self) -> ComposeResult:
+        yield SystemPanel(id="system")
+
+    def on_mount(self) -> None:
+        self.query_one(SystemPanel).add_samples(self.data)
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    await pilot.pause()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_panel_with_gpus(snap_compare, size: tuple[int, int]) -> None:
+    assert snap_compare(PanelApp(samples()), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_panel_without_a_gpu(snap_compare, size: tuple[int, int]) -> None:
+    assert snap_compare(PanelApp(samples(gpus=False)), terminal_size=size, run_before=settle)
+
+
+async def test_the_panel_collapses_to_one_line_and_grows_with_the_terminal() -> None:
+    app = PanelApp(samples())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        panel = app.query_one(SystemPanel)
+        assert panel.collapsed and panel.size.height == 1
+        line = str(app.query_one("#sys-line").render())
+        assert line.startswith("System  CPU 190% | RSS 2.0 GiB") and "GPU1" in line
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        assert not panel.collapsed
+        # CPU, memory, two GPUs, the device's own memory
+        assert panel.size.height == 5
+        assert len(panel.query_one("#sys-gpu0").values) == 24
+
+
+async def test_without_a_gpu_the_panel_says_why_in_one_line() -> None:
+    app = PanelApp(samples(gpus=False, n=3))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        panel = app.query_one(SystemPanel)
+        assert panel.size.height == 3
+        note = str(app.query_one("#sys-note").render())
+        assert note == "no GPU: NVML cannot start (no NVIDIA driver library on this machine)"
