@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import run_python
 
 from ktui.core.events import LayerInfo, ModelSummary
@@ -108,3 +109,34 @@ def test_the_estimate_against_the_measured_peak_of_a_real_model_on_cpu() -> None
     ratio = figures["measured"] / figures["estimated"]
     assert figures["estimated"] > 150 * MIB  # activations dominate: what is compared is real
     assert 0.6 <= ratio <= 1.25, figures
+
+
+def test_an_out_of_memory_failure_says_which_batch_size_would_have_fitted() -> None:
+    from ktui.core.memory import out_of_memory_message
+
+    summary = mlp()
+    text = out_of_memory_message(summary, 65536, "adam", 256 * MIB)
+    better = largest_batch_that_fits(summary, 256 * MIB, "adam")
+    assert better is not None and better < 65536
+    assert text.startswith(
+        f"The device ran out of memory at batch_size 65536; batch_size {better} would have "
+        "fitted in 256 MiB"
+    )
+    assert out_of_memory_message(summary, 64, "adam", None) == (
+        "The device ran out of memory at batch_size 64; try batch_size 32 (half) or a smaller "
+        "model."
+    )
+    assert "weights alone do not fit" in out_of_memory_message(summary, 64, "adam", MIB)
+
+
+def test_out_of_memory_errors_of_every_backend_are_told_apart() -> None:
+    pytest.importorskip("keras")
+    from ktui.training.gpu import is_out_of_memory
+
+    class ResourceExhaustedError(Exception):
+        pass
+
+    assert is_out_of_memory(ResourceExhaustedError("OOM when allocating tensor"))
+    assert is_out_of_memory(RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying"))
+    assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert not is_out_of_memory(ValueError("Input 0 of layer dense is incompatible"))

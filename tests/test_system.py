@@ -215,3 +215,16 @@ def test_the_sampler_never_imports_keras_or_textual() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_devices_are_parsed_into_cuda_visible_devices() -> None:
+    assert system.parse_devices("0,1") == "0,1"
+    assert system.parse_devices(" 1 ") == "1"
+    assert system.parse_devices("cpu") == "-1"
+    assert system.parse_devices("all") == "all"
+    assert system.devices_environment("0, 2") == {"CUDA_VISIBLE_DEVICES": "0,2"}
+    assert system.devices_environment("all") == {} and system.devices_environment(None) == {}
+    with pytest.raises(ValueError, match="not a list of GPU numbers; write e.g. 0 or 0,1"):
+        system.parse_devices("gpu0")
+    with pytest.raises(ValueError, match="names a GPU twice"):
+        system.parse_devices("1,1")

@@ -32,6 +32,7 @@ __all__ = [
     "fit_verdict",
     "largest_batch_that_fits",
     "optimizer_slots",
+    "out_of_memory_message",
     "output_elements",
 ]
 
@@ -189,3 +190,24 @@ def fit_verdict(
         else "the weights alone do not fit; a smaller model is needed"
     )
     return f"{text}; does NOT fit in {device}'s {_size(available)} free: {advice}"
+
+
+def out_of_memory_message(
+    summary: ModelSummary, batch_size: int, optimizer: str, device_total: int | None
+) -> str:
+    """What to say when a step ran out of device memory: which batch size would fit.
+
+    ``device_total`` is the device's whole memory in bytes (None when unknown: the
+    advice is then to halve the batch).
+    """
+    head = f"The device ran out of memory at batch_size {batch_size}"
+    if device_total is None:
+        return f"{head}; try batch_size {max(1, batch_size // 2)} (half) or a smaller model."
+    better = largest_batch_that_fits(summary, device_total, optimizer)
+    if better is None:
+        return f"{head}: the model's weights alone do not fit in {_size(device_total)}."
+    better = min(better, max(1, batch_size // 2))
+    return (
+        f"{head}; batch_size {better} would have fitted in {_size(device_total)} "
+        f"(estimate {estimate(summary, better, optimizer).describe()})."
+    )

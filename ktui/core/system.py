@@ -40,6 +40,8 @@ __all__ = [
     "SystemSampler",
     "SystemSummary",
     "compact_line",
+    "devices_environment",
+    "parse_devices",
     "format_bytes",
     "format_pair",
     "summarize",
@@ -476,3 +478,35 @@ def format_pair(used: float, total: float) -> str:
     if total >= 2**30:
         return f"{used / 2**30:.1f}/{total / 2**30:.1f} GiB"
     return f"{used / 2**20:.0f}/{total / 2**20:.0f} MiB"
+
+
+def parse_devices(text: str) -> str:
+    """``--devices`` as the ``CUDA_VISIBLE_DEVICES`` value it means.
+
+    ``0,1`` (GPU indices, as ``nvidia-smi`` numbers them) gives ``"0,1"``; ``cpu``
+    gives ``"-1"`` (no GPU visible); ``all`` gives ``"all"``, for which callers leave
+    the environment as it is. Raises ``ValueError`` saying what is wrong and what to
+    write instead.
+    """
+    value = text.strip().lower()
+    if value in ("all", ""):
+        return "all"
+    if value in ("cpu", "none"):
+        return "-1"
+    parts = [p.strip() for p in value.split(",")]
+    if not all(p.isdigit() for p in parts):
+        raise ValueError(
+            f"--devices {text!r} is not a list of GPU numbers; write e.g. 0 or 0,1 "
+            "(as nvidia-smi numbers them), all, or cpu"
+        )
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"--devices {text!r} names a GPU twice; write each number once")
+    return ",".join(str(int(p)) for p in parts)
+
+
+def devices_environment(devices: str | None) -> dict[str, str]:
+    """The environment a run started with ``devices`` needs (empty for all GPUs)."""
+    if devices is None:
+        return {}
+    value = parse_devices(devices)
+    return {} if value == "all" else {"CUDA_VISIBLE_DEVICES": value}
