@@ -2,26 +2,33 @@
 
 The training layer's :class:`~ktui.training.timing.StepTimer` measures, per epoch,
 
-* **compute**: ``on_train_batch_begin`` → ``on_train_batch_end``, the step itself;
+* **the iteration**: from one ``on_train_batch_begin`` to the next — the step and
+  the fetch of the next batch. ``begin`` is the one hook Keras always calls on the
+  training thread, in order;
 * **between steps**: ``on_train_batch_end`` → the next ``on_train_batch_begin``. On the
   JAX and PyTorch backends Keras takes the next batch from the data here, in Python,
   so this is the wait for data (plus the callbacks' own time, which ktui keeps small);
 * **waiting inside the step**: on TensorFlow the next batch is taken *inside* the
   compiled step (``next(iterator)`` runs in the ``tf.function``), so the wait hides in
-  "compute". Where the data is a ``PyDataset`` wrapped in
+  the step. Where the data is a ``PyDataset`` wrapped in
   :class:`~ktui.training.timing.TimedPyDataset`, the time each batch became ready is
   known, and a step that began before its batch was ready waited
-  ``min(ready, end) − begin`` of its time for it.
+  ``min(ready, next begin) − begin`` of its time for it;
+* **compute**: the rest of the iteration.
 
-Asynchronous dispatch: when every callback is ``async_safe`` Keras does not wait for
-a step's results before starting the next, so ``begin → end`` is only the dispatch
-and the device's work lands in whichever later call blocks. The split is then an
-upper bound on the wait (a batch fetched while the device still works on the last
-one is not idle time). ktui's own callbacks read batch logs, which makes Keras wait
-for each step, so in ktui's runs the split is the real one.
+Asynchronous dispatch: when every callback is ``async_safe`` (ktui's are, so that
+Keras keeps dispatching batches without waiting for their logs), Keras calls
+``on_train_batch_end`` on a worker thread, later and out of step with the loop. Then
+the end is not used and "between steps" is not split off (it counts as compute):
+on TensorFlow that loses nothing (the fetch is inside the step and the clock sees
+it); on JAX/PyTorch the wait shows only when some callback makes Keras call batch
+ends in the loop. Also with asynchronous dispatch the device may still be working on
+the previous step while the next batch is fetched: a wait measured then is an upper
+bound on the device's idle time, not the idle time itself.
 
-The first batch of each epoch is left out: it holds the step's tracing and
-compilation (first epoch) and the data iterator's start, neither of which is input.
+The first batch of each epoch is left out (it holds the step's tracing and
+compilation and the data iterator's start, neither of which is input), and so is the
+last (the next ``begin`` comes after validation).
 
 This module is plain Python: the verdict and its wording for the status line,
 ``ktui run`` and ``ktui runs show``.

@@ -102,6 +102,14 @@ class StepTimer(keras.callbacks.Callback):
 
     ``clock`` is the :attr:`TimedPyDataset.clock` of the data being fitted, if any.
     :attr:`epochs` keeps every epoch's timing.
+
+    Keras calls ``on_train_batch_begin`` on the training thread always, but, when every
+    callback is ``async_safe`` (ktui's are), ``on_train_batch_end`` on a worker thread
+    some time later. So a step is measured from one ``begin`` to the next (the whole
+    iteration: the step and the fetch of the next batch), and ``end`` is used only
+    when it comes on the training thread, to split off the time between steps. The
+    first batch of an epoch (tracing, the iterator's start) and the last (followed by
+    validation before the next ``begin``) are left out.
     """
 
     def __init__(
@@ -116,58 +124,56 @@ class StepTimer(keras.callbacks.Callback):
         self.clock = clock
         self.on_error = on_error
         self.epochs: list[EpochTiming] = []
+        self._thread = threading.get_ident()
         self._since = time.perf_counter()
-        self._reset(self._since)
+        self._reset()
 
-    def _reset(self, now: float) -> None:
+    def _reset(self) -> None:
         self._begin: float | None = None
-        self._last_end: float | None = None
+        self._end: float | None = None
+        self._seen = 0
         self._steps = 0
-        self._compute = 0.0
+        self._total = 0.0
         self._between = 0.0
         self._inside = 0.0
-        self._seen = 0
-        self._ready_so_far = 0.0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._thread = threading.get_ident()
         self._since = time.perf_counter()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._reset(time.perf_counter())
+        self._reset()
         if self.clock is not None:
             self.clock.start_epoch(self._since)
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         now = time.perf_counter()
-        if self._last_end is not None:
-            self._between += now - self._last_end
-        self._begin = now
+        begin, end = self._begin, self._end
+        self._begin, self._end = now, None
+        self._seen += 1
+        if begin is None or self._seen <= 2:
+            return  # nothing before, or what came before was the first batch
+        # the iteration of the previous batch (number self._seen - 2, 0-based)
+        waited = 0.0
+        if self.clock is not None:
+            ready = self.clock.ready(self._seen - 2)
+            if ready is not None:
+                waited = max(0.0, min(ready, now) - begin)
+        between = max(0.0, now - end) if end is not None else 0.0
+        self._steps += 1
+        self._total += now - begin
+        self._inside += waited
+        self._between += min(between, now - begin - waited)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        end = time.perf_counter()
-        begin, self._begin = self._begin, None
-        self._seen += 1
-        self._last_end = end
-        if begin is None:
-            return
-        ready = self.clock.ready(self._seen - 1) if self.clock is not None else None
-        if ready is not None:
-            # batches made ahead by several workers still come out in order
-            self._ready_so_far = max(self._ready_so_far, ready)
-        if self._seen == 1:
-            return  # the first batch holds tracing and the iterator's start, not input
-        waited = 0.0
-        if ready is not None:
-            waited = max(0.0, min(self._ready_so_far, end) - begin)
-        self._steps += 1
-        self._inside += waited
-        self._compute += (end - begin) - waited
+        if threading.get_ident() == self._thread:
+            self._end = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         timing = EpochTiming(
             epoch=epoch,
             steps=self._steps,
-            compute=self._compute,
+            compute=max(0.0, self._total - self._inside - self._between),
             between=self._between,
             waiting_inside=self._inside,
         )
