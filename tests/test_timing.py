@@ -19,24 +19,28 @@ BATCHES = 12
 class SlowData(keras.utils.PyDataset):  # type: ignore[misc]
     """Tiny batches that take ``delay`` seconds each to make: a starved input pipeline."""
 
-    def __init__(self, delay: float, **kwargs: Any) -> None:
+    def __init__(self, delay: float, batch: int = 8, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.delay = delay
+        self.batch = batch
         rng = np.random.default_rng(0)
-        self.x = rng.normal(size=(BATCHES * 8, 4)).astype("float32")
-        self.y = rng.integers(0, 2, size=(BATCHES * 8, 1)).astype("float32")
+        self.x = rng.normal(size=(BATCHES * batch, 4)).astype("float32")
+        self.y = rng.integers(0, 2, size=(BATCHES * batch, 1)).astype("float32")
 
     def __len__(self) -> int:
         return BATCHES
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         time.sleep(self.delay)
-        part = slice(index * 8, (index + 1) * 8)
+        part = slice(index * self.batch, (index + 1) * self.batch)
         return self.x[part], self.y[part]
 
 
-def tiny_model() -> Any:
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)])
+def tiny_model(width: int = 8) -> Any:
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(width), keras.layers.Dense(width),
+         keras.layers.Dense(1)]
+    )
     model.compile(optimizer="sgd", loss="mse")
     return model
 
@@ -60,9 +64,10 @@ def test_a_slow_pydataset_is_found_input_bound_and_the_message_says_how_much() -
 
 
 def test_the_same_data_made_fast_is_not_input_bound() -> None:
-    data = TimedPyDataset(SlowData(delay=0.0))
+    # steps of real work (256 × 1024 × 1024), batches made at once: the step waits little
+    data = TimedPyDataset(SlowData(delay=0.0, batch=256))
     timer = StepTimer(clock=data.clock)
-    tiny_model().fit(data, epochs=2, verbose=0, callbacks=[timer])
+    tiny_model(width=1024).fit(data, epochs=2, verbose=0, callbacks=[timer])
     last = timer.epochs[-1]
     assert last.waiting_share is not None and last.waiting_share < 0.25
     assert diagnose(last) is None

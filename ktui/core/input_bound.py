@@ -50,7 +50,7 @@ class EpochTiming:
     """One epoch's batch timings (seconds, over the batches measured)."""
 
     epoch: int
-    """0-based, as Keras counts."""
+    """1-based, as the epoch table counts."""
     steps: int
     """Batches measured (the epoch's first is left out)."""
     compute: float

@@ -171,7 +171,7 @@ class StepTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         timing = EpochTiming(
-            epoch=epoch,
+            epoch=epoch + 1,
             steps=self._steps,
             compute=max(0.0, self._total - self._inside - self._between),
             between=self._between,
