@@ -100,3 +100,27 @@ def test_a_version_3_store_gets_the_system_tables_after_a_backup(tmp_path: Path)
     assert read_samples(store, run_id) == []
     store.close()
     assert (tmp_path / "runs.sqlite.v3.bak").exists()
+
+
+def test_the_system_recorder_and_a_follower_carry_samples_and_timings(tmp_path: Path) -> None:
+    from ktui.core.events import InputTiming, RunFinished, SystemSampled
+    from ktui.store.follow import RunFollower
+    from ktui.store.system import SystemRecorder
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    run_id = store.create_run("dummy_binary", epochs=2)
+    recorder = SystemRecorder(store, run_id)
+    follower = RunFollower(store, run_id)
+    first = SystemSample(1.0, 100.0, 2**30, 50.0, 2**33, 2**34)
+    recorder(SystemSampled(first))
+    slow = EpochTiming(1, 10, 0.3, 0.0, 0.7)
+    recorder(InputTiming(slow, "input-bound"))
+    recorder(RunFinished("finished", 1, 1.0))  # flushes the pending sample
+    events = [e for e in follower.poll() if isinstance(e, SystemSampled | InputTiming)]
+    assert events[0] == SystemSampled(first)
+    assert isinstance(events[1], InputTiming) and events[1].timing == slow
+    assert events[1].verdict is not None and events[1].verdict.startswith("input-bound: 70 %")
+    second = SystemSample(2.0, 90.0, 2**30, 50.0, 2**33, 2**34)
+    record_samples(store, run_id, [second])
+    assert [e for e in follower.poll() if isinstance(e, SystemSampled)] == [SystemSampled(second)]
+    store.close()

@@ -29,6 +29,7 @@ from ktui.core.events import (
     BatchProgress,
     EpochEnded,
     Event,
+    InputTiming,
     LayerInfo,
     LearningRateChanged,
     LogLine,
@@ -38,6 +39,7 @@ from ktui.core.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    SystemSampled,
 )
 from ktui.store.control import send_command
 from ktui.store.db import CommandKind, Run, RunProgress, RunStore, RunSummary
@@ -151,6 +153,8 @@ class RunFollower:
         # the recorder's log line (with the next log write). Whichever comes first is
         # the event; this remembers them by their log line so the other is dropped.
         self._rate_lines: set[str] = set()
+        self._sample_time: float | None = None
+        self._timing_epoch = 0
 
     @property
     def done(self) -> bool:
@@ -203,6 +207,7 @@ class RunFollower:
                 )
             )
 
+        events.extend(self._system_events())
         final = final_event(run)
         if final is None:
             events.extend(self._progress_events(progress))
@@ -215,6 +220,21 @@ class RunFollower:
             events.extend(_evaluation(run))
         self.final = final
         events.append(final)
+        return events
+
+    def _system_events(self) -> list[Event]:
+        """The system samples and step timings recorded since the last poll."""
+        from ktui.core.input_bound import diagnose
+        from ktui.store.system import read_samples, read_timings
+
+        events: list[Event] = []
+        for sample in read_samples(self.store, self.run_id, after=self._sample_time):
+            self._sample_time = sample.time
+            events.append(SystemSampled(sample))
+        for timing in read_timings(self.store, self.run_id):
+            if timing.epoch > self._timing_epoch:
+                self._timing_epoch = timing.epoch
+                events.append(InputTiming(timing, diagnose(timing)))
         return events
 
     def _progress_events(self, progress: RunProgress) -> list[Event]:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ktui.core.events import Event, InputTiming, RunFailed, RunFinished, SystemSampled
 from ktui.core.input_bound import EpochTiming
 from ktui.core.system import GpuSample, SystemSample
 from ktui.store.db import RunStore
@@ -26,6 +27,7 @@ from ktui.store.db import RunStore
 __all__ = [
     "WRITE_EVERY",
     "SampleWriter",
+    "SystemRecorder",
     "read_samples",
     "read_timings",
     "record_samples",
@@ -179,3 +181,37 @@ class SampleWriter:
             self.failed = True
             if self.on_error is not None:
                 self.on_error(f"System samples are no longer recorded: {exc}")
+
+
+class SystemRecorder:
+    """A run listener that records :class:`SystemSampled` and :class:`InputTiming`.
+
+    Samples go through a :class:`SampleWriter` (committed every few seconds, from the
+    sampler's thread); timings are committed as they come (once an epoch, on the
+    training thread); the run's final event flushes what is pending. Every other
+    event is ignored, so it sits in the run's fan-out beside the main recorder.
+    """
+
+    def __init__(
+        self, store: RunStore, run_id: int, *, on_error: Callable[[str], None] | None = None
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.on_error = on_error
+        self.writer = SampleWriter(store, run_id, on_error=on_error)
+        self._timings_failed = False
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, SystemSampled):
+            self.writer(event.sample)
+        elif isinstance(event, InputTiming):
+            if self._timings_failed:
+                return
+            try:
+                record_timing(self.store, self.run_id, event.timing)
+            except Exception as exc:  # noqa: BLE001 - timings are not worth the run
+                self._timings_failed = True
+                if self.on_error is not None:
+                    self.on_error(f"Step timings are no longer recorded: {exc}")
+        elif isinstance(event, RunFinished | RunFailed):
+            self.writer.flush()
