@@ -66,16 +66,16 @@ def test_the_estimate_adds_weights_gradients_slots_and_activations() -> None:
 
 def test_the_verdict_says_whether_it_fits_and_which_batch_would() -> None:
     summary = mlp()
-    assert fit_verdict(summary, 128, "adam", None) == f"Memory {estimate(summary, 128).describe()}"
-    assert fit_verdict(summary, 128, "adam", 1024 * MIB, "GPU0").endswith(
-        "fits in GPU0's 1.0 GiB free"
+    assert fit_verdict(summary, 128, "adam", None) == "Memory ≈ 15 MiB a step at batch_size 128"
+    assert fit_verdict(summary, 128, "adam", 1024 * MIB, "GPU0") == (
+        "Memory ≈ 15 MiB a step at batch_size 128: fits (1.0 GiB free on GPU0)"
     )
     small = 64 * MIB
     verdict = fit_verdict(summary, 8192, "adam", small, "GPU0")
     better = largest_batch_that_fits(summary, small, "adam")
     assert better is not None and estimate(summary, better).total <= small * 0.9
     assert estimate(summary, better * 2).total > small * 0.9
-    assert verdict.endswith(f"does NOT fit in GPU0's 64 MiB free: batch_size {better} would fit")
+    assert verdict.endswith(f"does NOT fit (64 MiB free on GPU0); batch_size {better} would fit")
     assert largest_batch_that_fits(summary, MIB) is None
     assert "the weights alone do not fit" in fit_verdict(summary, 8, "adam", MIB)
 

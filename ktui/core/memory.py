@@ -172,24 +172,26 @@ def fit_verdict(
     available: int | None,
     device: str = "this device",
 ) -> str:
-    """One line for the form: the estimate and whether it fits on ``device``.
+    """One line for the form: the estimate and whether it fits on ``device``
+    (``Memory ≈ 233 KiB a step at batch_size 200: fits (16.0 GiB free on this machine)``).
 
     ``available`` is the device's free memory in bytes (None when unknown: the
     estimate alone is said).
     """
     guess = estimate(summary, batch_size, optimizer)
-    text = f"Memory {guess.describe()}"
+    low = "" if guess.complete else " at least"
+    text = f"Memory ≈{low} {_size(guess.total)} a step at batch_size {batch_size}"
     if available is None:
         return text
     if guess.total <= available * HEADROOM:
-        return f"{text}; fits in {device}'s {_size(available)} free"
+        return f"{text}: fits ({_size(available)} free on {device})"
     better = largest_batch_that_fits(summary, available, optimizer)
     advice = (
         f"batch_size {better} would fit"
         if better is not None
         else "the weights alone do not fit; a smaller model is needed"
     )
-    return f"{text}; does NOT fit in {device}'s {_size(available)} free: {advice}"
+    return f"{text}: does NOT fit ({_size(available)} free on {device}); {advice}"
 
 
 def out_of_memory_message(

@@ -44,6 +44,7 @@ __all__ = [
     "parse_devices",
     "format_bytes",
     "format_pair",
+    "free_memory",
     "summarize",
     "visible_gpu_indices",
 ]
@@ -510,3 +511,25 @@ def devices_environment(devices: str | None) -> dict[str, str]:
         return {}
     value = parse_devices(devices)
     return {} if value == "all" else {"CUDA_VISIBLE_DEVICES": value}
+
+
+def free_memory(devices: str | None = None) -> tuple[str, int | None]:
+    """Where a run would train and how much memory is free there: the first visible
+    GPU's free memory (NVML) — of ``devices`` when given (``0,1``; ``cpu``) — else the
+    machine's available memory (psutil). ``("GPU0 (NVIDIA H200)", 151_000_000_000)``.
+    """
+    chosen = None if devices is None else parse_devices(devices)
+    if chosen != "-1":
+        indices = None if chosen in (None, "all") else [int(i) for i in chosen.split(",")]
+        reader = GpuReader(indices=indices)
+        try:
+            gpus = reader.read()
+        finally:
+            reader.close()
+        for gpu in gpus:
+            if gpu.memory_total is not None and gpu.memory_used is not None:
+                return f"GPU{gpu.index} ({gpu.name})", gpu.memory_total - gpu.memory_used
+    try:
+        return "this machine", int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - unknown: the estimate is said alone
+        return "this machine", None

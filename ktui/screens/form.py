@@ -16,7 +16,10 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, Switch
 
 from ktui.core import data as data_mod
+from ktui.core import system as system_mod
 from ktui.core.errors import KtuiError
+from ktui.core.events import ModelSummary
+from ktui.core.memory import fit_verdict
 from ktui.core.presets import Hyperparameter, Preset, RunConfig, dump_values
 from ktui.screens.dialogs import AskDialog
 
@@ -25,6 +28,15 @@ if TYPE_CHECKING:
 
 #: Training samples of the built-in Keras data sets, for the derived figures.
 _KNOWN_TRAIN_SAMPLES = {"mnist": 60_000, "fashion_mnist": 60_000}
+
+
+def _memory_verdict(summary: ModelSummary, config: RunConfig) -> str:
+    """``Memory ≈ 15 MiB for a batch of 128 (…); fits in GPU0 (NVIDIA H200)'s 139 GiB free``."""
+    try:
+        where, available = system_mod.free_memory()
+        return fit_verdict(summary, config.batch_size, config.optimizer, available, where)
+    except Exception:  # noqa: BLE001 - an estimate is not worth a broken form
+        return ""
 
 
 class FormScreen(Screen[None]):
@@ -47,6 +59,8 @@ class FormScreen(Screen[None]):
 
         key: tuple[tuple[str, Any], ...]
         text: str
+        memory: str = ""
+        """Will it fit: the memory a batch needs and whether the device has it."""
 
     def __init__(
         self, preset: Preset, values: dict[str, Any] | None = None, data: str | None = None
@@ -58,6 +72,7 @@ class FormScreen(Screen[None]):
         self.data = data or self.default_data
         self.errors: dict[str, str] = {}
         self._params_text: dict[tuple[tuple[str, Any], ...], str] = {}
+        self._memory_text: dict[tuple[tuple[str, Any], ...], str] = {}
         self._debounce: Timer | None = None
 
     @property
@@ -225,6 +240,10 @@ class FormScreen(Screen[None]):
         key = tuple(sorted(config.values.items()))
         lines.append("Parameters ", style="bold")
         lines.append(self._params_text.get(key, "counting…"))
+        memory = self._memory_text.get(key)
+        if memory:
+            lines.append("\n")
+            lines.append(memory, style="bold red" if "does NOT fit" in memory else "")
         derived.update(lines)
         if key not in self._params_text:
             if self._debounce is not None:
@@ -233,17 +252,20 @@ class FormScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="params", exit_on_error=False)
     def _count_params(self, config: RunConfig, key: tuple[tuple[str, Any], ...]) -> None:
+        memory = ""
         try:
             summary = self.ktui.trainer().describe(config)
             text = f"{summary.total_params:,}"
+            memory = _memory_verdict(summary, config)
         except KtuiError as exc:
             text = f"cannot build the model: {exc}"
         except Exception as exc:  # noqa: BLE001 - shown in place of the count
             text = f"cannot build the model: {type(exc).__name__}: {exc}"
-        self.post_message(self.ParamsCounted(key, text))
+        self.post_message(self.ParamsCounted(key, text, memory))
 
     def on_form_screen_params_counted(self, message: ParamsCounted) -> None:
         self._params_text[message.key] = message.text
+        self._memory_text[message.key] = message.memory
         self._refresh()
 
     # ------------------------------------------------------------------ actions
