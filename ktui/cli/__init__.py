@@ -1,5 +1,5 @@
-"""The ``ktui`` command: the dashboard by default, plus ``run``, ``attach``, ``presets``
-and ``runs``.
+"""The ``ktui`` command: the dashboard by default, plus ``run``, ``attach``, ``presets``,
+``runs``, ``serve`` and ``report``.
 
 Nothing here imports TensorFlow or Textual at module level: ``ktui presets`` answers
 instantly, and ``ktui run`` imports TensorFlow only after fd 2 is captured.
@@ -97,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the presets with their descriptions")
     _add_runs_parser(sub)
+    from ktui.cli.report import add_report_parser
+    from ktui.cli.serve import add_serve_parser
+
+    add_serve_parser(sub)
+    add_report_parser(sub)
     return parser
 
 
@@ -166,6 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ktui.cli.runs import runs_command
 
             return runs_command(args, store_path(args.store))
+        if args.command == "serve":
+            from ktui.cli.serve import serve_command
+
+            return serve_command(args)
+        if args.command == "report":
+            from ktui.cli.report import report_command
+
+            return report_command(args)
         if args.command == "presets":
             from ktui.cli.presets import list_presets
 

@@ -20,6 +20,7 @@ from ktui.cli.runs import (
     format_value,
 )
 from ktui.core.errors import StoreError
+from ktui.screens.report import export_report
 from ktui.screens.runs import MAX_COMPARE, MIN_COMPARE
 from ktui.store import EpochRecord, Run
 from ktui.widgets.chart import PALETTE, MetricChart, Series, metric_groups
@@ -36,6 +37,7 @@ class CompareScreen(Screen[None]):
         Binding("y", "log_y", "Log y"),
         Binding("m", "smoothing", "Smooth"),
         Binding("z", "zoom", "Zoom chart"),
+        Binding("x", "report", "Report"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -187,6 +189,11 @@ class CompareScreen(Screen[None]):
             return
         target = self.focused if isinstance(self.focused, MetricChart) else charts[0]
         self.maximize(target, container=False)
+
+    def action_report(self) -> None:
+        """Write these runs as one self-contained HTML report (beside the run folders)."""
+        if self.runs:
+            export_report(self, [run.id for run in self.runs])
 
     def action_back(self) -> None:
         """Back from a zoomed chart, or back to the list of runs."""

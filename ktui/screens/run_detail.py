@@ -22,6 +22,7 @@ from ktui.cli.runs import (
 )
 from ktui.core.errors import StoreError
 from ktui.core.format import format_metric, format_seconds, recorded_count
+from ktui.screens.report import export_report
 from ktui.screens.runs import STATUS_COLOR, confirm_delete, edit_rerun, rerun
 from ktui.store import EpochRecord, Run, RunStore
 from ktui.widgets.chart import MetricChart, Series, metric_groups
@@ -52,6 +53,7 @@ class RunDetailScreen(Screen[None]):
         Binding("d,delete", "delete", "Delete"),
         Binding("y", "log_y", "Log y"),
         Binding("m", "smoothing", "Smooth"),
+        Binding("x", "report", "Report"),
         Binding("1", "tab('overview')", "Overview", show=False),
         Binding("2", "tab('curves')", "Curves", show=False),
         Binding("3", "tab('epochs')", "Epochs", show=False),
@@ -245,7 +247,7 @@ class RunDetailScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("rerun", "edit", "delete", "log_y", "smoothing"):
+        if action in ("rerun", "edit", "delete", "log_y", "smoothing", "report"):
             return True if self.run is not None else None
         return True
 
@@ -286,6 +288,11 @@ class RunDetailScreen(Screen[None]):
         """Delete this run, after asking; then back to the list."""
         if self.run is not None:
             confirm_delete(self, self.run, self._deleted)
+
+    def action_report(self) -> None:
+        """Write this run as a self-contained HTML report (in its folder)."""
+        if self.run is not None:
+            export_report(self, [self.run.id])
 
     def _deleted(self, run_id: int) -> None:
         self.app.pop_screen()

@@ -1,0 +1,99 @@
+"""Reports you can send: one or more runs as a self-contained HTML file or as Markdown.
+
+``collect`` reads the store (plain Python), ``render`` lays the report out, and
+``charts`` draws its pictures with matplotlib (the optional ``ktui[report]``
+dependency). Nothing here imports TensorFlow, Keras or Textual; the CLI
+(``ktui report``) and the dashboard's report key both call :func:`write_report`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from ktui.core.errors import KtuiError
+from ktui.report.collect import Report, RunReport, collect, parse_run_ids
+from ktui.store import RunStore
+
+ReportFormat = Literal["html", "md"]
+"""``html``: one self-contained file; ``md``: Markdown with PNG files beside it."""
+
+FORMATS: tuple[ReportFormat, ...] = ("html", "md")
+
+__all__ = [
+    "FORMATS",
+    "Report",
+    "ReportFormat",
+    "RunReport",
+    "collect",
+    "default_name",
+    "parse_run_ids",
+    "write_report",
+]
+
+
+def default_name(run_ids: Sequence[int], fmt: ReportFormat = "html") -> str:
+    """``report-12.html``, ``report-12-14-15.md``."""
+    return "report-" + "-".join(str(i) for i in run_ids) + f".{fmt}"
+
+
+def write_report(
+    store: RunStore, run_ids: Sequence[int], output: Path, fmt: ReportFormat = "html"
+) -> Path:
+    """Write the report of ``run_ids`` to ``output``; returns the path written.
+
+    An unknown run id, missing matplotlib or an output that cannot be written is a
+    :class:`KtuiError` saying which; nothing is left half-written (the file is
+    written beside its final name and renamed into place).
+    """
+    from ktui.report.charts import require_matplotlib
+
+    require_matplotlib()
+    report = collect(store, run_ids)
+    output = output.expanduser()
+    if output.is_dir():
+        raise KtuiError(
+            f"cannot write the report to {output}: it is a folder",
+            hint=f"Give a file name, e.g. -o {output / default_name(run_ids, fmt)}.",
+        )
+    folder = output.parent
+    if not folder.is_dir():
+        raise KtuiError(
+            f"cannot write the report to {output}: the folder {folder} does not exist",
+            hint="Create it first, or give another path with -o.",
+        )
+    from ktui.report.render import render_html, render_markdown
+
+    try:
+        if fmt == "html":
+            _write_atomic(output, render_html(report).encode("utf-8"))
+        else:
+            files = f"{output.stem}_files"
+            text, pngs = render_markdown(report, files)
+            if pngs:
+                (folder / files).mkdir(exist_ok=True)
+                for name, data in pngs.items():
+                    _write_atomic(folder / files / name, data)
+            _write_atomic(output, text.encode("utf-8"))
+    except OSError as exc:
+        raise KtuiError(
+            f"cannot write the report to {output}: {exc.strerror or exc}",
+            hint="Choose a path you can write to with -o.",
+        ) from None
+    return output
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    # A fresh name beside the target, opened exclusively, so the file gets the mode of
+    # any new file under the user's umask (a report is meant to be shared).
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "xb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

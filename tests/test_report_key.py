@@ -1,0 +1,98 @@
+"""The report key (``x``) on the run detail and compare screens."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fakes import FakeTrainer
+from runs_data import fill
+from textual.pilot import Pilot
+
+from ktui.app import KtuiApp, create_app
+from ktui.core.presets import load_catalog, shipped_presets_dir
+from ktui.screens.compare import CompareScreen
+from ktui.screens.run_detail import RunDetailScreen
+from ktui.store import RunStore
+
+pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install 'ktui[report]')")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[RunStore]:
+    runs = RunStore(tmp_path / "runs.sqlite")
+    fill(runs, load_catalog([shipped_presets_dir()]))
+    yield runs
+    runs.close()
+
+
+def make_app(store: RunStore | None) -> KtuiApp:
+    trainer = FakeTrainer()
+    return create_app(
+        load_catalog([shipped_presets_dir()]),
+        trainer_factory=lambda: trainer,
+        clock=lambda: 0.0,
+        store=store,
+    )
+
+
+def notices(app: KtuiApp) -> str:
+    return "\n".join(str(n.message) for n in app._notifications)
+
+
+async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.05)
+
+
+async def test_x_on_a_run_writes_its_report_into_its_folder(store: RunStore) -> None:
+    app = make_app(store)
+    target = store.folder(2) / "report.html"
+    assert not target.exists()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(RunDetailScreen(2))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        await pilot.pause()
+        await pilot.press("x")
+        await wait_for(pilot, lambda: f"Report written to {target}" in notices(app))
+    html = target.read_text(encoding="utf-8")
+    assert "<h1>Run 2 — dummy_binary</h1>" in html
+    assert html.count('<figure class="chart"') == 2
+
+
+async def test_x_on_compare_writes_one_report_of_the_runs(store: RunStore) -> None:
+    app = make_app(store)
+    target = store.runs_dir / "report-1-3.html"
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(CompareScreen([1, 3]))
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await pilot.pause()
+        await pilot.press("x")
+        await wait_for(pilot, lambda: f"Report written to {target}" in notices(app))
+        assert isinstance(app.screen, CompareScreen)  # the screen stays as it was
+    html = target.read_text(encoding="utf-8")
+    assert "<h1>Runs 1, 3</h1>" in html and "What differs:" in html
+
+
+async def test_a_report_that_cannot_be_written_is_a_message(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ktui.report.charts
+
+    def missing() -> None:
+        raise ktui.report.charts.KtuiError("reports need matplotlib, which is not installed")
+
+    monkeypatch.setattr(ktui.report.charts, "require_matplotlib", missing)
+    app = make_app(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(RunDetailScreen(1))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        await pilot.pause()
+        await pilot.press("x")
+        await wait_for(pilot, lambda: "No report: reports need matplotlib" in notices(app))
+    assert not (store.folder(1) / "report.html").exists()
