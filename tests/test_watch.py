@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -53,3 +54,31 @@ def test_ktui_system_0_switches_the_sampler_off(monkeypatch: pytest.MonkeyPatch)
     watch.start()
     assert watch.sampler is None and watch.latest() is None and watch.callbacks()
     watch.stop()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, ["true", "false"]),
+        ({"TF_FORCE_GPU_ALLOW_GROWTH": "false"}, ["false", "false"]),
+        ({"KTUI_MEMORY_GROWTH": "0"}, [None, None]),
+    ],
+    ids=["default", "person-chose", "switched-off"],
+)
+def test_memory_growth_is_on_before_keras_loads(
+    env: dict[str, str], expected: list[str | None]
+) -> None:
+    from conftest import run_python
+
+    code = (
+        "import json, os, sys\n"
+        "for name in ('TF_FORCE_GPU_ALLOW_GROWTH', 'XLA_PYTHON_CLIENT_PREALLOCATE'):\n"
+        "    os.environ.pop(name, None) if name not in " + repr(list(env)) + " else None\n"
+        "import ktui.training\n"
+        "assert 'keras' not in sys.modules\n"
+        "print(json.dumps([os.environ.get('TF_FORCE_GPU_ALLOW_GROWTH'),"
+        " os.environ.get('XLA_PYTHON_CLIENT_PREALLOCATE')]))"
+    )
+    result = run_python(code, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
