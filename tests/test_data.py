@@ -24,6 +24,7 @@ from ktui.core.data import (
     keras_cache_dir,
     load,
     locate,
+    locating,
     parse_source,
     parse_transform,
     read_idx,
@@ -40,7 +41,7 @@ def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Never look at the real ~/.keras or /usr/share/datasets unless a test asks to."""
     keras_home = tmp_path / "keras_home"
     monkeypatch.setenv("KERAS_HOME", str(keras_home))
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(locating, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian")
     return keras_home
 
 
@@ -312,7 +313,7 @@ def test_fashion_mnist_from_debian_dir(tmp_path: Path, monkeypatch: pytest.Monke
     assert locate(src).state == "download"
     arrays = mnist_like(n_train=12, n_test=4)
     debian = write_idx_set(tmp_path / "debian" / "fashion-mnist", arrays)
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", debian)
+    monkeypatch.setattr(locating, "DEBIAN_FASHION_MNIST_DIR", debian)
     status = locate(src)
     assert status.state == "available" and status.where == str(debian)
     assert status.message == f"Fashion-MNIST: found in {debian}"
@@ -332,7 +333,7 @@ def test_fashion_mnist_keras_cache_wins(
     assert keras_cache_dir() == _isolated_dirs / "datasets"
     cached = write_idx_set(_isolated_dirs / "datasets" / "fashion-mnist", mnist_like(seed=1))
     debian = write_idx_set(tmp_path / "debian", mnist_like(seed=2))
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", debian)
+    monkeypatch.setattr(locating, "DEBIAN_FASHION_MNIST_DIR", debian)
     assert locate(DataSource("fashion_mnist")).where == str(cached)
     ds = load(DataSource("fashion_mnist"))
     assert np.array_equal(ds.x_train, mnist_like(seed=1)["x_train"])
@@ -367,7 +368,7 @@ def test_fashion_mnist_mismatched_idx_files(_isolated_dirs: Path) -> None:
 
 @pytest.mark.skipif(not REAL_DEBIAN_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
 def test_real_debian_fashion_mnist(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", REAL_DEBIAN_DIR)
+    monkeypatch.setattr(locating, "DEBIAN_FASHION_MNIST_DIR", REAL_DEBIAN_DIR)
     ds = load(DataSource("fashion_mnist"))
     assert ds.origin == str(REAL_DEBIAN_DIR)
     assert ds.x_train.shape == (60000, 28, 28) and ds.x_test.shape == (10000, 28, 28)
@@ -498,7 +499,9 @@ def test_one_hot_label_too_big() -> None:
     ds = small_dataset(y_train=np.full(50, 9), y_test=np.zeros(10, dtype=int))
     with pytest.raises(DataError) as exc:
         apply_transforms(ds, [Transform("one_hot", {"num_classes": 5})])
-    assert "data.transforms[0]" in str(exc.value) and "up to 9" in str(exc.value)
+    assert exc.value.message == (
+        "test: y_train has label 9 at index 0 (49 more like it), but the preset has 5 classes (0–4)"
+    )
 
 
 def test_one_hot_rejects_already_one_hot() -> None:
@@ -600,3 +603,123 @@ def test_importing_data_does_not_import_tensorflow_or_keras() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+# ------------------------------------------------- bad values: NaN, labels vs classes
+
+
+@pytest.mark.parametrize(
+    ("key", "index", "value", "text"),
+    [
+        ("x_train", (3, 12, 5), np.nan, "nan"),
+        ("x_test", (7, 0, 27), np.inf, "inf"),
+        ("y_train", (4,), -np.inf, "-inf"),
+    ],
+)
+def test_nan_or_infinity_in_a_file_is_a_data_error(
+    tmp_path: Path, key: str, index: tuple[int, ...], value: float, text: str
+) -> None:
+    arrays = {k: v.astype(np.float32) for k, v in mnist_like().items()}
+    arrays[key][index] = value
+    arrays[key][index[0] + 1 :] = np.nan  # later bad values: the first one is named
+    path = tmp_path / "data.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataError) as exc:
+        load(DataSource("npz", path=path))
+    assert exc.value.message == (
+        f"data file {path}: {key} has {text} in sample {index[0]} (at {key}{list(index)})"
+    )
+    assert exc.value.hint is not None and "NaN or infinity" in exc.value.hint
+
+
+def test_finite_check_makes_no_copy_of_a_finite_array() -> None:
+    # The check on a good array is two reductions: it must not allocate a boolean
+    # array as large as the data (tracemalloc sees numpy's allocations).
+    import tracemalloc
+
+    from ktui.core.data.checks import first_nonfinite
+
+    x = np.random.default_rng(0).random((2000, 784), dtype=np.float32)  # 6.3 MB
+    tracemalloc.start()
+    try:
+        assert first_nonfinite(x) is None
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < x.nbytes // 10
+
+
+def test_a_label_equal_to_the_classes_names_file_array_and_index() -> None:
+    y = np.resize([1, 2, 3, 10, 4, 10], 50)
+    ds = small_dataset(y_train=y, origin="data.npz")
+    with pytest.raises(DataError) as exc:
+        apply_transforms(ds, [Transform("one_hot")], classes=10)
+    others = int((y == 10).sum()) - 1
+    assert exc.value.message == (
+        f"data.npz: y_train has label 10 at index 3 ({others} more like it), "
+        "but the preset has 10 classes (0–9)"
+    )
+
+
+def test_one_hot_takes_the_width_from_the_model_not_the_labels() -> None:
+    # One sample (label 3) would one-hot into 4 columns if the width came from the data.
+    ds = small_dataset(
+        x_train=np.zeros((1, 28, 28)), y_train=np.array([3]), y_test=np.zeros(10, dtype=int)
+    )
+    out = apply_transforms(ds, [Transform("one_hot")], classes=10)
+    assert out.y_train.shape == (1, 10) and out.y_train[0].argmax() == 3
+    assert out.y_test.shape == (10, 10)
+
+
+def test_check_targets_sparse_labels_binary_labels_and_one_hot_width() -> None:
+    from ktui.core.data import check_targets
+
+    ds = small_dataset(y_test=np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 12]), origin="d.npz")
+    with pytest.raises(DataError) as exc:
+        check_targets(ds, classes=10, loss="sparse_categorical_crossentropy")
+    assert exc.value.message == (
+        "d.npz: y_test has label 12 at index 9, but the preset has 10 classes (0–9)"
+    )
+    check_targets(small_dataset(), classes=10, loss="sparse_categorical_crossentropy")
+
+    binary = small_dataset(y_train=np.resize([0, 1, 2], 50).reshape(50, 1), origin="b.npz")
+    with pytest.raises(DataError) as exc:
+        check_targets(binary, classes=1, loss="binary_crossentropy")
+    assert exc.value.message.startswith("b.npz: y_train has [2] at index 2")
+
+    eleven = apply_transforms(small_dataset(), [Transform("one_hot", {"num_classes": 11})])
+    with pytest.raises(DataError) as exc:
+        check_targets(eleven, classes=10, loss="categorical_crossentropy")
+    assert "y_train has 11 columns" in exc.value.message and "10 units" in exc.value.message
+    check_targets(eleven, classes=None, loss="categorical_crossentropy")  # unknown: no check
+
+
+def test_sample_shape_without_reading_the_data(tmp_path: Path) -> None:
+    from ktui.core.data import sample_shape, transformed_shape
+
+    path = tmp_path / "d.npz"
+    np.savez_compressed(path, **mnist_like(n_train=7))
+    assert sample_shape(DataSource("npz", path=path)) == (28, 28)
+    assert sample_shape(DataSource("npz", path=tmp_path / "none.npz")) is None
+    assert sample_shape(DataSource("mnist")) == (28, 28)
+    assert sample_shape(DataSource("random", features=13)) == (13,)
+    (tmp_path / "bad.npz").write_bytes(b"PK not a zip")
+    assert sample_shape(DataSource("npz", path=tmp_path / "bad.npz")) is None
+
+    steps = [Transform("reshape", {"shape": [1, -1, 28]}), Transform("astype", {"dtype": "f4"})]
+    assert transformed_shape((28, 28), steps) == (1, 28, 28)
+    assert transformed_shape((28, 28), [Transform("flatten")]) == (784,)
+    assert transformed_shape((10, 10), [Transform("reshape", {"shape": [784]})]) is None
+
+
+def test_a_validation_fraction_needs_samples_on_both_sides() -> None:
+    from ktui.core.data import check_validation_split
+
+    one = small_dataset(x_train=np.zeros((1, 28, 28)), y_train=np.array([3]), origin="d.npz")
+    with pytest.raises(DataError) as exc:
+        check_validation_split(one, 0.1)
+    assert exc.value.message == (
+        "d.npz: x_train has 1 sample, too few to keep 0.1 of them for validation and train "
+        "on the rest (fit.validation = 0.1)"
+    )
+    check_validation_split(small_dataset(), 0.1)  # 50 samples: 45 train, 5 validate

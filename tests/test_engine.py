@@ -6,6 +6,7 @@ whole module shares one TensorFlow import.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -403,6 +404,23 @@ def test_an_exception_in_a_listener_becomes_a_failure_event() -> None:
     assert rec.events[-1] is final
 
 
+def _with_bad_names(config: RunConfig, overrides: dict[str, str]) -> RunConfig:
+    """``config`` with the bad names of ``overrides``, past the preset's own checks."""
+    first = config.layers[0]
+    args = dict(first.args)
+    if "activation" in overrides:
+        args["activation"] = overrides["activation"]
+    layer = dataclasses.replace(first, kind=overrides.get("layer", first.kind), args=args)
+    metrics = ("accuracy", "acuracy") if "metrics" in overrides else config.metrics
+    return dataclasses.replace(
+        config,
+        layers=(layer, *config.layers[1:]),
+        optimizer=overrides.get("optimizer", config.optimizer),
+        loss=overrides.get("loss", config.loss),
+        metrics=metrics,
+    )
+
+
 NAME_ERRORS = [
     ({"layer": "Dens"}, "model.layers[0].type", "unknown Keras layer 'Dens'; did you mean 'Dense'"),
     ({"activation": "reluu"}, "model.layers[0].activation", "unknown activation 'reluu'"),
@@ -421,7 +439,13 @@ def test_unknown_keras_names_name_the_file_and_key(
     tmp_path: Path, overrides: dict[str, str], key: str, expected: str
 ) -> None:
     path = write_preset(tmp_path, tiny_preset_text(**overrides), name="bad")
-    config = load(path).resolve()
+    # The preset is refused when it loads, without TensorFlow (core.keras_names) ...
+    with pytest.raises(PresetError) as refused:
+        load(path)
+    assert str(refused.value).startswith(f"{path}: {key}: ") and expected in str(refused.value)
+    # ... and the backend still refuses such a config with the same kind of message.
+    good = load(write_preset(tmp_path, tiny_preset_text(), name="bad")).resolve()
+    config = _with_bad_names(good, overrides)
     final, rec = train(config)
     assert isinstance(final, RunFailed), final
     assert final.error_type == "PresetError"

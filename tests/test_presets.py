@@ -562,3 +562,114 @@ def test_hyperparameter_kinds() -> None:
     count = Hyperparameter("n", "int", 1, "n", min=1)
     assert count.describe_expected() == "a whole number of at least 1"
     assert count.parse("1_000_000") == 1_000_000
+
+
+# ------------------------------------------- Keras names and argument ranges (no Keras)
+KERAS_ERRORS = [
+    ({"layer": "Dnse"}, "model.layers[0].type", "unknown Keras layer 'Dnse'; did you mean 'Dense'"),
+    ({"activation": "relux"}, "model.layers[0].activation", "unknown activation 'relux'; did "),
+    ({"optimizer": "adamm"}, "compile.optimizer", "unknown optimizer 'adamm'; did you mean 'adam'"),
+    ({"loss": "binary_crossentropyy"}, "compile.loss", "unknown loss 'binary_crossentropyy'; "),
+    ({"metrics": '["accuracy", "acuracy"]'}, "compile.metrics[1]", "unknown metric 'acuracy'; "),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key", "expected"), KERAS_ERRORS)
+def test_unknown_keras_names_are_found_without_keras(
+    overrides: dict[str, str], key: str, expected: str
+) -> None:
+    error = _error(tiny_preset_text(**overrides))
+    assert error.key == key and error.problem.startswith(expected), error.problem
+    assert str(error).startswith(f"{SOURCE}: {key}: ")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "expected"),
+    [
+        ('units = "$units"', "units = -5", "model.layers[0].units",
+         "Dense units must be a whole number of at least 1, got -5"),
+        ('units = "$units"', "units = 0", "model.layers[0].units",
+         "Dense units must be a whole number of at least 1, got 0"),
+        ('units = "$units"', 'units = "abc"', "model.layers[0].units",
+         "Dense units must be a whole number of at least 1, got 'abc'"),
+        ('units = 1\n', 'units = 1\n[[model.layers]]\ntype = "Dropout"\nrate = 1.5\n',
+         "model.layers[2].rate",
+         "Dropout rate must be a number of at least 0 and below 1, got 1.5"),
+        ('activation = "sigmoid"', "activation = 3", "model.layers[1].activation",
+         "expected a Keras activation name, got 3"),
+    ],
+)  # fmt: skip
+def test_layer_arguments_out_of_range_are_found_without_keras(
+    old: str, new: str, key: str, expected: str
+) -> None:
+    error = _error(_replace(old, new))
+    assert (error.key, error.problem) == (key, expected)
+
+
+def test_a_hyperparameter_whose_bounds_allow_an_invalid_value_is_an_error() -> None:
+    text = _replace("min = 1\nmax = 64", "min = 0\nmax = 64")
+    error = _error(text)
+    assert error.key == "hyperparameters.units.min"
+    assert error.problem == (
+        "min = 0 allows model.layers[0].units = 0, but Dense units must be a whole number "
+        "of at least 1"
+    )
+
+
+def test_a_choice_hyperparameter_must_offer_only_keras_names() -> None:
+    text = _replace('activation = "relu"', 'activation = "$act"') + (
+        '\n[hyperparameters.act]\ntype = "choice"\ndefault = "relu"\n'
+        'choices = ["relu", "tanhh"]\nhelp = "activation"\n'
+    )
+    error = _error(text)
+    assert error.key == "hyperparameters.act.choices"
+    assert error.problem.startswith(
+        "act is used as model.layers[0].activation (Dense activation): "
+        "unknown activation 'tanhh'; did you mean 'tanh'"
+    )
+    float_units = _replace('type = "int"\ndefault = 8', 'type = "float"\ndefault = 8.0')
+    assert _error(float_units).key == "hyperparameters.units.type"
+
+
+def test_an_unbounded_hyperparameter_is_refused_when_filled_in() -> None:
+    preset = loads(_replace("min = 1\nmax = 64\n", ""), source=SOURCE)
+    with pytest.raises(PresetError) as info:
+        preset.resolve({"units": 0})
+    assert str(info.value) == (
+        f"{SOURCE}: model.layers[0].units: Dense units must be a whole number of at least 1, "
+        "got 0 (from $units)"
+    )
+    with pytest.raises(KtuiError):
+        preset.resolve(preset.parse_assignments(["units=-5"]))
+    assert preset.resolve({"units": 3}).layers[0].args["units"] == 3
+
+
+def test_kernel_size_lists_of_references_are_checked_element_by_element() -> None:
+    text = (shipped_presets_dir() / "mnist_cnn.toml").read_text(encoding="utf-8")
+    bad = text.replace("min = 1\nmax = 28", "min = 0\nmax = 28", 1)
+    assert bad != text
+    error = _error(bad)
+    assert error.key == "hyperparameters.kernel_size.min"
+    assert "model.layers[0].kernel_size[0] = 0" in error.problem
+
+
+def test_ktui_presets_lists_keras_name_errors_and_misfit_defaults(tmp_path: Path) -> None:
+    from conftest import run_ktui
+
+    folder = tmp_path / "mine"
+    bad_layer = write_preset(folder, tiny_preset_text(layer="Dnse"), name="typo")
+    cnn = (shipped_presets_dir() / "mnist_cnn.toml").read_text(encoding="utf-8")
+    # Defaults that do not fit 28×28 images: a 28×28 kernel leaves nothing to pool.
+    cnn = cnn.replace('name = "mnist_cnn"', 'name = "big"').replace(
+        "default = 5\n", "default = 28\n"
+    )
+    misfit = write_preset(folder, cnn, name="big")
+    env = {"KTUI_DATA_DIR": str(tmp_path / "data"), "KTUI_CONFIG_DIR": str(tmp_path / "cfg")}
+    result = run_ktui("--presets", str(folder), "presets", env=env)
+    assert result.returncode == 1
+    assert f"{bad_layer}: model.layers[0].type: unknown Keras layer 'Dnse'" in result.stderr
+    assert f"{misfit}: model.layers[1]: MaxPooling2D pool_size 2×2 is larger" in result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("big\t") for line in lines)  # usable with other values
+    assert not any(line.startswith("typo\t") for line in lines)

@@ -8,10 +8,12 @@ from rich.text import Text
 
 from ktui.core.capture import STDERR
 from ktui.core.presets import PresetCatalog
+from ktui.core.shapes import default_misfits
 
 
 def list_presets(catalog: PresetCatalog, console: Console | None = None) -> int:
-    """Print the catalog; exit code 1 if any preset file is broken.
+    """Print the catalog; exit code 1 if any preset file is broken, or a preset's
+    default values make a model that does not fit its data (checked without Keras).
 
     On a terminal: a table. Otherwise (a pipe, a file): one tab-separated line per
     preset, ``name<TAB>description<TAB>file``, never wrapped.
@@ -32,10 +34,17 @@ def list_presets(catalog: PresetCatalog, console: Console | None = None) -> int:
             preset = catalog.presets[name]
             line = "\t".join((name, " ".join(preset.description.split()), preset.source))
             print(line, file=console.file)  # not console.print: it expands tabs
+    err = Console(file=STDERR.terminal, highlight=False, soft_wrap=True)
     if catalog.errors:
-        err = Console(file=STDERR.terminal, highlight=False, soft_wrap=True)
         err.print(f"\n[bold red]{len(catalog.errors)} preset file(s) could not be loaded:[/]")
         for error in catalog.errors:
             err.print(f"  {error}", markup=False)
-        return 1
-    return 0
+    misfits = default_misfits(catalog.presets.values())
+    if misfits:
+        err.print(
+            f"\n[bold red]{len(misfits)} preset(s) whose default values do not fit their "
+            "data (other values may):[/]"
+        )
+        for error in misfits:
+            err.print(f"  {error}", markup=False)
+    return 1 if catalog.errors or misfits else 0

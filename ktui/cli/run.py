@@ -55,6 +55,7 @@ from ktui.core.events import (
 from ktui.core.format import epoch_line, format_count, format_metric, format_rate, result_line
 from ktui.core.paths import logs_dir, store_path
 from ktui.core.presets import PresetCatalog, RunConfig
+from ktui.core.shapes import check_model
 from ktui.core.trainer import Trainer
 from ktui.store import CommandBridge, RunRecorder, RunStore, fan_out
 
@@ -79,6 +80,8 @@ def prepare(
             hint="Put a .npz with x_train, y_train, x_test, y_test there, "
             "or pass --data PATH.npz (or random, mnist, fashion_mnist).",
         )
+    # The layers against the data's shape, without TensorFlow (kernel_size = 28 on 28×28).
+    check_model(config)
     return config
 
 

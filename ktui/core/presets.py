@@ -27,8 +27,11 @@ A preset file has these parts (see ``presets/*.toml`` for complete examples)::
     help = "Dense units: the size of the layer's output space."
 
 Loading validates everything that can be checked without Keras (structure, types,
-bounds, references); names of Keras layers, optimizers, losses and activations are
-checked by the training backend before a run, with the same kind of message.
+bounds, references), including the names of Keras layers, activations, optimizers,
+losses and metrics and the value ranges of the common layers' arguments, from the
+tables in :mod:`ktui.core.keras_names`. A hyperparameter whose bounds or choices
+allow a value Keras would refuse where it is used is itself an error; values without
+bounds are checked when they are filled in (``--set``, the form).
 """
 
 from __future__ import annotations
@@ -48,6 +51,14 @@ else:  # pragma: no cover - Python 3.10
 
 from ktui.core.data import DataSource, Transform, TransformSpecError, parse_source, parse_transform
 from ktui.core.errors import KtuiError, PresetError
+from ktui.core.keras_names import (
+    ACTIVATIONS,
+    LAYER_RULES,
+    LAYERS,
+    SETTING_RULES,
+    Rule,
+    suggest,
+)
 
 HyperType = Literal["int", "float", "choice", "bool"]
 Validation = Literal["test", "none"] | float
@@ -252,6 +263,16 @@ class RunConfig:
     shuffle: bool
     seed: int | None
 
+    @property
+    def classes(self) -> int | None:
+        """How many outputs the model has: the last layer's ``units`` when it is a Dense
+        layer (the classes of a classifier), else None (unknown without Keras)."""
+        last = self.layers[-1]
+        units = last.args.get("units")
+        if last.kind == "Dense" and isinstance(units, int) and not isinstance(units, bool):
+            return units
+        return None
+
     def steps_per_epoch(self, train_samples: int) -> int:
         """Batches in one epoch: ``ceil(samples / batch_size)`` (the last batch may be short)."""
         return max(1, math.ceil(train_samples / self.batch_size))
@@ -444,6 +465,7 @@ def _validate(raw: dict[str, Any], source: str, default_name: str | None) -> Pre
             raise check.fail(f"fit.{key}", "missing")
 
     _check_references(check, raw, hps, "")
+    _check_keras_sites(check, raw, hps)
     preset = Preset(
         name=name, description=description.strip(), source=source, raw=raw, hyperparameters=hps
     )
@@ -529,6 +551,89 @@ def _check_references(check: _Checker, value: object, hps: Mapping[str, Any], ke
             )
 
 
+#: Rules for arguments of any layer, whichever layer it is (Keras reads them alike).
+_ANY_LAYER_RULES: dict[str, Rule] = {
+    "activation": Rule("name", "activation", names=ACTIVATIONS),
+    "recurrent_activation": Rule("name", "recurrent_activation", names=ACTIVATIONS),
+}
+
+
+def _check_value(check: _Checker, rule: Rule, value: object, key: str, written: object) -> None:
+    """Refuse a filled-in value Keras would refuse; say which ``$name`` it came from."""
+    problem = rule.problem(value)
+    if problem is None:
+        return
+    if isinstance(written, str) and _REF.match(written):
+        problem += f" (from {written})"
+    elif isinstance(written, list) and any(isinstance(w, str) and _REF.match(w) for w in written):
+        refs = ", ".join(w for w in written if isinstance(w, str) and _REF.match(w))
+        problem += f" (from {refs})"
+    raise check.fail(key, problem)
+
+
+def _check_keras_sites(check: _Checker, raw: Mapping[str, Any], hps: Mapping[str, Any]) -> None:
+    """Layer types known to Keras, and every ``$name`` used where Keras has a rule
+    allowed by its hyperparameter's type, bounds and choices (checked without Keras)."""
+    for index, layer in enumerate(raw["model"]["layers"]):
+        key = f"model.layers[{index}]"
+        kind = layer["type"]
+        if kind not in LAYERS:
+            raise check.fail(
+                f"{key}.type", f"unknown Keras layer {kind!r}; {suggest(kind, LAYERS)}"
+            )
+        rules = LAYER_RULES.get(kind, {})
+        for arg, value in layer.items():
+            rule = rules.get(arg) or _ANY_LAYER_RULES.get(arg)
+            if rule is not None:
+                _check_site(check, rule, value, f"{key}.{arg}", hps)
+    for path, rule in SETTING_RULES.items():
+        section, name = path.split(".")
+        value = raw[section].get(name)
+        if path == "compile.metrics" and isinstance(value, list):
+            for index, item in enumerate(value):
+                _check_site(check, rule, item, f"{path}[{index}]", hps)
+        elif value is not None:
+            _check_site(check, rule, value, path, hps)
+
+
+def _check_site(
+    check: _Checker, rule: Rule, value: object, key: str, hps: Mapping[str, Any]
+) -> None:
+    if isinstance(value, list) and rule.kind in ("ints", "shape"):
+        element = Rule("int", rule.what, low=1 if rule.low is None else rule.low)
+        for index, item in enumerate(value):
+            _check_site(check, element, item, f"{key}[{index}]", hps)
+        return
+    match = _REF.match(value) if isinstance(value, str) else None
+    if match is None:
+        return  # a literal: checked with every other value when the config is built
+    hp: Hyperparameter = hps[match.group(1)]
+    where = f"hyperparameters.{hp.name}"
+    uses = f"{hp.name} is used as {key} ({rule.what})"
+    if rule.kind == "name":
+        if hp.type != "choice":
+            raise check.fail(
+                f"{where}.type", f'{uses}, which takes a name: make it type = "choice"'
+            )
+        for choice in hp.choices:
+            problem = rule.problem(choice)
+            if problem is not None:
+                raise check.fail(f"{where}.choices", f"{uses}: {problem}")
+        return
+    whole = rule.kind in ("int", "ints", "shape")
+    if hp.type not in (("int",) if whole else ("int", "float")):
+        wanted = "a whole number" if whole else "a number"
+        raise check.fail(f"{where}.type", f"{uses}, which takes {wanted}, but it is a {hp.type}")
+    for bound in ("min", "max"):
+        limit = getattr(hp, bound)
+        if limit is not None and not rule.accepts_number(limit):
+            raise check.fail(
+                f"{where}.{bound}",
+                f"{bound} = {_fmt(limit)} allows {key} = {_fmt(limit)}, but {rule.what} must "
+                f"be {rule.describe()}",
+            )
+
+
 def _substitute(value: Any, values: Mapping[str, Any]) -> Any:
     if isinstance(value, dict):
         return {k: _substitute(v, values) for k, v in value.items()}
@@ -611,6 +716,13 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
         for index, layer in enumerate(raw["model"]["layers"])
     )
 
+    for spec, raw_layer in zip(layers, preset.raw["model"]["layers"], strict=True):
+        rules = LAYER_RULES.get(spec.kind, {})
+        for arg, value in spec.args.items():
+            rule = rules.get(arg) or _ANY_LAYER_RULES.get(arg)
+            if rule is not None:
+                _check_value(check, rule, value, f"{spec.key}.{arg}", raw_layer[arg])
+
     # compile
     metrics = raw["compile"].get("metrics", [])
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
@@ -645,6 +757,22 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise check.fail("seed", f"expected a whole number of at least 0, got {seed!r}")
 
+    optimizer = text("compile", "optimizer")
+    loss = text("compile", "loss")
+    raw_compile = preset.raw["compile"]
+    for key, value, written in (
+        ("optimizer", optimizer, raw_compile["optimizer"]),
+        ("loss", loss, raw_compile["loss"]),
+    ):
+        _check_value(check, SETTING_RULES[f"compile.{key}"], value, f"compile.{key}", written)
+    for index, name in enumerate(metrics):
+        written = (
+            raw_compile["metrics"][index] if isinstance(raw_compile["metrics"], list) else name
+        )
+        _check_value(
+            check, SETTING_RULES["compile.metrics"], name, f"compile.metrics[{index}]", written
+        )
+
     return RunConfig(
         preset=preset,
         values=dict(values),
@@ -652,9 +780,9 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
         transforms=tuple(transforms),
         input_shape=input_shape,
         layers=layers,
-        optimizer=text("compile", "optimizer"),
+        optimizer=optimizer,
         learning_rate=None if learning_rate is None else float(learning_rate),
-        loss=text("compile", "loss"),
+        loss=loss,
         metrics=tuple(metrics),
         batch_size=positive_int("fit", "batch_size"),
         epochs=positive_int("fit", "epochs"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -17,14 +18,19 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from ktui.core import data as data_mod
 from ktui.core import system as system_mod
-from ktui.core.errors import KtuiError
+from ktui.core.errors import KtuiError, PresetError
 from ktui.core.events import ModelSummary
+from ktui.core.keras_names import plain_message
 from ktui.core.memory import fit_verdict
 from ktui.core.presets import Hyperparameter, Preset, RunConfig, dump_values
+from ktui.core.shapes import check_model
 from ktui.screens.dialogs import AskDialog
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
+
+#: How a preset error names the hyperparameter a refused value came from.
+_FROM_REF = re.compile(r"\(from \$([A-Za-z_][A-Za-z0-9_]*)\)")
 
 #: Training samples of the built-in Keras data sets, for the derived figures.
 _KNOWN_TRAIN_SAMPLES = {"mnist": 60_000, "fashion_mnist": 60_000}
@@ -192,10 +198,18 @@ class FormScreen(Screen[None]):
         data_error = self._data_problem(status)
         _show_error(self.query_one("#error-data", Static), data_error or "")
         self.query_one("#field-data").set_class(data_error is not None, "invalid")
-        blocked = config is None or data_error is not None
+        # A data source that cannot be read is said next to its field, once.
+        problem = None if data_error is not None else self.config_problem(config, status)
+        # A value Keras would refuse where the preset uses it is said at its field too.
+        source = _FROM_REF.search(problem or "")
+        if source is not None and source.group(1) in self.preset.hyperparameters:
+            name = source.group(1)
+            _show_error(self.query_one(f"#error-{name}", Static), problem or "")
+            self.query_one(f"#field-{name}").set_class(True, "invalid")
+        blocked = config is None or data_error is not None or problem is not None
         self.query_one("#start", Button).disabled = blocked
         self.query_one("#start-background", Button).disabled = blocked
-        self._show_derived(config, status)
+        self._show_derived(config, status, problem)
 
     def config(self) -> RunConfig | None:
         """The run's config, or None while any value is invalid."""
@@ -208,6 +222,27 @@ class FormScreen(Screen[None]):
         except KtuiError:
             return None
 
+    def config_problem(
+        self, config: RunConfig | None, status: data_mod.DataStatus | None
+    ) -> str | None:
+        """Why these values cannot start though every field parses: a value Keras
+        would refuse where the preset uses it, or layers that do not fit the data's
+        shape (``kernel_size`` = 28 on 28×28 images). Checked without TensorFlow."""
+        if self.errors:
+            return None
+        try:
+            if config is None:
+                self.preset.resolve(
+                    self.values, data=None if self.data == self.default_data else self.data
+                )
+            elif status is not None and status.state != "missing":
+                check_model(config)
+        except PresetError as exc:
+            return f"{exc.key}: {exc.problem}" if exc.key else exc.problem
+        except KtuiError as exc:
+            return exc.message
+        return None
+
     def _data_problem(self, status: data_mod.DataStatus | None) -> str | None:
         """Why the data field cannot be used (``status``: where its data is), or None."""
         try:
@@ -218,8 +253,16 @@ class FormScreen(Screen[None]):
             return None
         return status.message if status.state == "missing" else None
 
-    def _show_derived(self, config: RunConfig | None, status: data_mod.DataStatus | None) -> None:
+    def _show_derived(
+        self,
+        config: RunConfig | None,
+        status: data_mod.DataStatus | None,
+        problem: str | None = None,
+    ) -> None:
         derived = self.query_one("#derived", Static)
+        if problem is not None:
+            derived.update(Text(f"Cannot start: {problem}", style="bold red"))
+            return
         if config is None or status is None:
             bad = ", ".join(sorted(self.errors)) or "a value"
             derived.update(Text(f"Fix {bad} to start.", style="bold red"))
@@ -260,7 +303,7 @@ class FormScreen(Screen[None]):
         except KtuiError as exc:
             text = f"cannot build the model: {exc}"
         except Exception as exc:  # noqa: BLE001 - shown in place of the count
-            text = f"cannot build the model: {type(exc).__name__}: {exc}"
+            text = f"cannot build the model: {type(exc).__name__}: {plain_message(str(exc))}"
         self.post_message(self.ParamsCounted(key, text, memory))
 
     def on_form_screen_params_counted(self, message: ParamsCounted) -> None:
@@ -290,6 +333,10 @@ class FormScreen(Screen[None]):
         status = data_mod.locate(config.data)
         if status.state == "missing":
             self.notify(status.message, severity="error", timeout=10)
+            return None
+        problem = self.config_problem(config, status)
+        if problem is not None:
+            self.notify(problem, severity="error", timeout=10)
             return None
         return config
 

@@ -74,7 +74,7 @@ def load_preview_data(
         )
     raw = data_mod.load(config.data, seed=config.seed, download=None)
     try:
-        return raw, data_mod.apply_transforms(raw, config.transforms), ""
+        return raw, data_mod.apply_transforms(raw, config.transforms, classes=config.classes), ""
     except KtuiError as exc:
         return raw, None, exc.message
 

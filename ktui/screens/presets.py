@@ -15,9 +15,10 @@ from textual.widgets import DataTable, Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ktui.core import data as data_mod
-from ktui.core.errors import KtuiError
+from ktui.core.errors import KtuiError, PresetError
 from ktui.core.events import ModelSummary
 from ktui.core.presets import Preset
+from ktui.core.shapes import check_model
 
 _STATE_STYLE = {"available": "green", "download": "yellow", "missing": "red"}
 _STATE_WORD = {
@@ -146,13 +147,16 @@ class PresetScreen(Screen[None]):
         self.query_one("#preset-description", Static).update(preset.description)
         config = preset.resolve()
         status = data_mod.locate(config.data)
-        self.query_one("#preset-data", Static).update(
-            Text.assemble(
-                ("Data: ", "bold"),
-                (_STATE_WORD[status.state], _STATE_STYLE[status.state]),
-                f" · {status.message}",
-            )
+        data_line = Text.assemble(
+            ("Data: ", "bold"),
+            (_STATE_WORD[status.state], _STATE_STYLE[status.state]),
+            f" · {status.message}",
         )
+        try:  # the default values' layers against the data's shape, without Keras
+            check_model(config)
+        except PresetError as exc:
+            data_line.append(f"\nDefaults do not fit the data: {exc.key}: {exc.problem}", "red")
+        self.query_one("#preset-data", Static).update(data_line)
         values = Text()
         for name, hp in preset.hyperparameters.items():
             values.append(f"{name}", style="bold")

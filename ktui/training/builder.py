@@ -15,6 +15,7 @@ import numpy as np
 
 from ktui.core.errors import PresetError
 from ktui.core.events import LayerInfo, ModelSummary
+from ktui.core.keras_names import plain_message
 from ktui.core.presets import LayerSpec, RunConfig
 
 _ACTIVATION_KEYS = ("activation", "recurrent_activation")
@@ -74,7 +75,9 @@ def make_layer(config: RunConfig, spec: LayerSpec) -> keras.layers.Layer:
         return cls(**spec.args)
     except (TypeError, ValueError) as exc:
         raise PresetError(
-            config.preset.source, spec.key, f"{spec.kind} does not accept these arguments: {exc}"
+            config.preset.source,
+            spec.key,
+            f"{spec.kind} does not accept these arguments: {plain_message(str(exc))}",
         ) from None
 
 
@@ -152,12 +155,13 @@ def build_model(config: RunConfig, input_shape: tuple[int, ...]) -> keras.Model:
         raise PresetError(
             config.preset.source,
             "model.layers",
-            f"the layers do not fit together for inputs of shape {input_shape}: {exc}",
+            f"the layers do not fit together for inputs of shape {input_shape}: "
+            f"{plain_message(str(exc))}",
         ) from None
     try:
         model.compile(optimizer=optimizer, loss=config.loss, metrics=list(config.metrics))
     except (ValueError, TypeError) as exc:
-        raise PresetError(config.preset.source, "compile", str(exc)) from None
+        raise PresetError(config.preset.source, "compile", plain_message(str(exc))) from None
     return model
 
 

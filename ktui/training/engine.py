@@ -30,7 +30,9 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
 )
+from ktui.core.keras_names import plain_message
 from ktui.core.presets import RunConfig
+from ktui.core.shapes import check_model
 from ktui.training.builder import build_model, summarize
 from ktui.training.callback import EventCallback
 
@@ -60,9 +62,10 @@ def versions() -> dict[str, str]:
 
 
 def load_dataset(config: RunConfig, download: data_mod.Downloader | None) -> data_mod.Dataset:
-    """The preset's data with its transforms applied."""
+    """The preset's data with its transforms applied (one-hot as wide as the model's
+    classes); :func:`ktui.core.data.check_targets` then checks the labels fit."""
     raw = data_mod.load(config.data, seed=config.seed, download=download)
-    return data_mod.apply_transforms(raw, config.transforms)
+    return data_mod.apply_transforms(raw, config.transforms, classes=config.classes)
 
 
 class _Session:
@@ -159,6 +162,12 @@ class KerasTrainer:
                     hint="Add or change a reshape step in [data] transforms, or change "
                     "model.input_shape to match the data.",
                 )
+            # Our own shape walk first: its message names the layer and the preset key,
+            # where Keras's would be "Computed output size would be zero or negative".
+            check_model(config, input_shape)
+            data_mod.check_targets(dataset, classes=config.classes, loss=config.loss)
+            if isinstance(config.validation, float):
+                data_mod.check_validation_split(dataset, config.validation)
             listener(PhaseChanged("building model"))
             stack.enter_context(_SESSION.running())
             if config.seed is not None:
@@ -263,7 +272,8 @@ def user_message(exc: BaseException) -> str:
     """
     kept: list[str] = []
     in_trace = False
-    for line in str(exc).splitlines():
+    # Keras wraps messages in terminal escape codes whatever the output is.
+    for line in plain_message(str(exc)).splitlines():
         stripped = line.strip()
         if stripped.startswith("Detected at node") or stripped.startswith("Traceback ("):
             in_trace = True
