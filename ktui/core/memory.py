@@ -208,8 +208,17 @@ def out_of_memory_message(
     better = largest_batch_that_fits(summary, device_total, optimizer)
     if better is None:
         return f"{head}: the model's weights alone do not fit in {_size(device_total)}."
-    better = min(better, max(1, batch_size // 2))
+    if better >= batch_size:
+        # the estimate said it fits: the framework's own memory or another process
+        # took the rest, and only a smaller batch is sure to help
+        needed = _size(estimate(summary, batch_size, optimizer).total)
+        return (
+            f"{head}, though the model's estimate is only {needed} of "
+            f"{_size(device_total)}: the framework or other processes hold the rest; "
+            f"try batch_size {max(1, batch_size // 2)} (half)."
+        )
+    needed = _size(estimate(summary, better, optimizer).total)
     return (
         f"{head}; batch_size {better} would have fitted in {_size(device_total)} "
-        f"(estimate {estimate(summary, better, optimizer).describe()})."
+        f"(it needs about {needed})."
     )

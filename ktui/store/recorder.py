@@ -28,16 +28,19 @@ from ktui.core.events import (
     EpochEnded,
     Event,
     FinalStatus,
+    InputTiming,
     LearningRateChanged,
     Listener,
     LogLine,
     RunFailed,
     RunFinished,
     RunStarted,
+    SystemSampled,
 )
 from ktui.core.presets import RunConfig
 from ktui.store.db import EpochRecord, RunStore
 from ktui.store.export import history_csv
+from ktui.store.system import SystemRecorder
 
 MAX_LOG_CHARS = 4_000_000
 """A run's log beyond this many characters is counted, not kept: a run that warns on
@@ -104,6 +107,8 @@ class RunRecorder:
         self._log_chars = 0
         self._dropped = 0
         self._history: list[EpochRecord] = []
+        self.system = SystemRecorder(store, self.run_id, on_error=self._problem)
+        """Records the run's system samples and step timings (:mod:`ktui.store.system`)."""
 
     @classmethod
     def for_config(
@@ -135,6 +140,10 @@ class RunRecorder:
     # -- the listener -----------------------------------------------------------------
     def __call__(self, event: Event) -> None:
         """Record ``event``; never raises (problems go to :attr:`warnings`)."""
+        if isinstance(event, SystemSampled | InputTiming | RunFinished | RunFailed):
+            self.system(event)  # samples come from the sampler's thread: not the lock below
+            if isinstance(event, SystemSampled | InputTiming):
+                return
         if isinstance(event, LogLine):
             self._buffer(event.text)
             return

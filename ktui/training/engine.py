@@ -31,10 +31,13 @@ from ktui.core.events import (
     RunStarted,
 )
 from ktui.core.keras_names import plain_message
+from ktui.core.memory import out_of_memory_message
 from ktui.core.presets import RunConfig
 from ktui.core.shapes import check_model
 from ktui.training.builder import build_model, summarize
 from ktui.training.callback import EventCallback
+from ktui.training.gpu import device_total_memory, gpu_name, is_out_of_memory
+from ktui.training.watch import RunWatch
 
 
 def keras_download(name: str) -> Any:
@@ -44,10 +47,12 @@ def keras_download(name: str) -> Any:
 
 
 def describe_device() -> str:
-    """``GPU (name)`` when TensorFlow sees a GPU, else ``CPU``."""
+    """``GPU (NVIDIA H200)`` when TensorFlow sees a GPU, else ``CPU``: the model's
+    name (NVML's or TensorFlow's), not ``/device:GPU:0``."""
     gpus = tf.config.list_logical_devices("GPU")
     if gpus:
-        return f"GPU ({gpus[0].name})" + (f" +{len(gpus) - 1}" if len(gpus) > 1 else "")
+        name = gpu_name() or gpus[0].name
+        return f"GPU ({name})" + (f" +{len(gpus) - 1}" if len(gpus) > 1 else "")
     return f"CPU ({platform.machine()})"
 
 
@@ -149,6 +154,7 @@ class KerasTrainer:
             else None
         )
         callback: EventCallback | None = None
+        summary_for_oom: ModelSummary | None = None
         final: Event
         stack = contextlib.ExitStack()
         try:
@@ -184,11 +190,15 @@ class KerasTrainer:
                 validation_samples = int(train_samples * config.validation)
                 train_samples -= validation_samples
             callback = EventCallback(listener, controls, train_samples)
+            # The machine and the wait for data, beside the run (ktui.training.watch).
+            watch = RunWatch(listener, data_kind="arrays", batch_size=config.batch_size)
+            stack.callback(watch.stop)  # before the final event: its last sample first
+            summary_for_oom = summarize(model)
             listener(
                 RunStarted(
                     preset=config.preset.name,
                     values=dict(config.values),
-                    model=summarize(model),
+                    model=summary_for_oom,
                     train_samples=train_samples,
                     validation_samples=validation_samples,
                     test_samples=dataset.test_samples,
@@ -200,6 +210,7 @@ class KerasTrainer:
                     versions=versions(),
                 )
             )
+            watch.start()
             if not controls.stop_requested:
                 listener(PhaseChanged("running"))
                 model.fit(
@@ -209,7 +220,7 @@ class KerasTrainer:
                     epochs=config.epochs,
                     shuffle=config.shuffle,
                     verbose=0,
-                    callbacks=[callback, *self._extra_callbacks(artifacts)],
+                    callbacks=[callback, *watch.callbacks(), *self._extra_callbacks(artifacts)],
                     **fit_args,
                 )
             # A stop that came after the last epoch's last batch changed nothing.
@@ -245,8 +256,13 @@ class KerasTrainer:
                 epochs_completed=callback.epochs_completed if callback else 0,
             )
         except Exception as exc:  # noqa: BLE001 - a failed run is reported, never raised
+            message = user_message(exc)
+            if is_out_of_memory(exc) and summary_for_oom is not None:
+                message = out_of_memory_message(
+                    summary_for_oom, config.batch_size, config.optimizer, device_total_memory()
+                )
             final = RunFailed(
-                message=user_message(exc),
+                message=message,
                 error_type=type(exc).__name__,
                 traceback=traceback.format_exc(),
                 epochs_completed=callback.epochs_completed if callback else 0,

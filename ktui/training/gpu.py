@@ -23,7 +23,13 @@ from collections.abc import Callable
 
 import keras
 
-__all__ = ["device_memory_reader", "enable_memory_growth", "is_out_of_memory"]
+__all__ = [
+    "device_memory_reader",
+    "device_total_memory",
+    "enable_memory_growth",
+    "gpu_name",
+    "is_out_of_memory",
+]
 
 
 def enable_memory_growth() -> str | None:
@@ -140,3 +146,54 @@ def is_out_of_memory(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower() or "OOM when" in text
+
+
+def device_total_memory() -> int | None:
+    """The first visible GPU's whole memory in bytes (NVML, else the backend), or None."""
+    with contextlib.suppress(Exception):
+        from ktui.core.system import GpuReader
+
+        reader = GpuReader()
+        try:
+            gpus = reader.read()
+        finally:
+            reader.close()
+        if gpus and gpus[0].memory_total:
+            return gpus[0].memory_total
+    with contextlib.suppress(Exception):
+        name = keras.backend.backend()
+        if name == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return int(torch.cuda.get_device_properties(0).total_memory)
+        elif name == "jax":
+            import jax
+
+            stats = jax.devices()[0].memory_stats() or {}
+            if "bytes_limit" in stats:
+                return int(stats["bytes_limit"])
+    return None
+
+
+def gpu_name() -> str | None:
+    """The first visible GPU's model name (``NVIDIA H200``) from NVML or TensorFlow."""
+    with contextlib.suppress(Exception):
+        from ktui.core.system import GpuReader
+
+        reader = GpuReader()
+        try:
+            names = reader.names
+        finally:
+            reader.close()
+        if names:
+            return names[0]
+    with contextlib.suppress(Exception):
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                details = tf.config.experimental.get_device_details(gpus[0])
+                return str(details.get("device_name") or "") or None
+    return None
