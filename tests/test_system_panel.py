@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
@@ -103,3 +105,31 @@ async def test_without_a_gpu_the_panel_says_why_in_one_line() -> None:
         assert panel.size.height == 3
         note = str(app.query_one("#sys-note").render())
         assert note == "no GPU: NVML cannot start (no NVIDIA driver library on this machine)"
+
+
+async def test_the_training_screen_shows_the_panel_and_says_when_input_bound(
+    tmp_path: Path,
+) -> None:
+    from test_snapshots import make_app
+    from test_snapshots import settle as settle_app
+    from textual.widgets import Input
+
+    from ktui.screens.training import TrainingScreen
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")
+        await settle_app(pilot)
+        app.screen.query_one("#hp-epochs", Input).value = "4"
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await settle_app(pilot)
+        screen = app.screen
+        assert isinstance(screen, TrainingScreen) and not screen.running
+        status = str(screen.query_one("#status").render())
+        assert "input-bound: 46 % of step time waiting for data; try a larger batch size" in status
+        panel = screen.query_one(SystemPanel)
+        assert len(panel.query_one("#sys-cpu").values) == 4 and not panel.collapsed
+        log = "\n".join(str(line.text) for line in screen.query_one("#log").lines)
+        assert "ktui: epoch 3: input-bound: 46 %" in log and "ktui: epoch 4" not in log
+        assert "ktui: memory estimate ≈ 233 KiB for a batch of 200" in log

@@ -26,6 +26,7 @@ from ktui.core.events import (
     EpochEnded,
     EvaluationReady,
     Event,
+    InputTiming,
     LearningRateChanged,
     Listener,
     LogLine,
@@ -33,6 +34,7 @@ from ktui.core.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    SystemSampled,
 )
 from ktui.core.format import (
     format_count,
@@ -43,6 +45,7 @@ from ktui.core.format import (
     result_line,
 )
 from ktui.core.insight import NO_CONFUSION, Evaluation
+from ktui.core.memory import estimate
 from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
@@ -52,6 +55,7 @@ from ktui.store.follow import RemoteControls, RunFollower, controls_for
 from ktui.widgets.chart import MetricChart, Series, metric_groups
 from ktui.widgets.ids import data_id
 from ktui.widgets.metrics import MetricSparklines
+from ktui.widgets.system import SystemPanel
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
@@ -154,6 +158,8 @@ class TrainingScreen(Screen[None]):
         self.evaluation: EvaluationReady | None = None
         """The test set's confusion matrix, once a classification run has one."""
         self.no_evaluation = ""
+        self.input_verdict: str | None = None
+        """The last epoch's input-bound line (``input-bound: 46 % of step time …``)."""
         """Why the run made no confusion matrix, as the engine logged it."""
 
     @property
@@ -175,6 +181,7 @@ class TrainingScreen(Screen[None]):
                 yield Static("", id="progress-detail")
             yield Static("", id="result")
             yield MetricSparklines(id="sparklines")
+            yield SystemPanel(id="system")
             with Horizontal(id="middle"):
                 yield DataTable(id="epochs", cursor_type="row", zebra_stripes=True)
                 yield Vertical(id="charts")
@@ -334,7 +341,14 @@ class TrainingScreen(Screen[None]):
         self._handle(message.event)
 
     def _handle(self, event: Event) -> None:
-        if isinstance(event, BatchProgress):
+        if isinstance(event, SystemSampled):
+            self.query_one(SystemPanel).add_sample(event.sample)
+            return  # every second or two: nothing else changes with it
+        if isinstance(event, InputTiming):
+            if event.verdict != self.input_verdict and event.verdict is not None:
+                self._log(f"ktui: epoch {event.timing.epoch}: {event.verdict}")
+            self.input_verdict = event.verdict
+        elif isinstance(event, BatchProgress):
             self._batch(event)
         elif isinstance(event, EpochEnded):
             self._epoch(event)
@@ -392,6 +406,11 @@ class TrainingScreen(Screen[None]):
             f"ktui: {event.preset} on {event.data} · {event.device} · "
             f"{event.model.total_params:,} parameters"
         )
+        if event.batch_size is not None:
+            optimizer = self.config.optimizer if self.config is not None else "adam"
+            guess = estimate(event.model, event.batch_size, optimizer)
+            self.query_one(SystemPanel).estimate = guess.total
+            self._log(f"ktui: memory estimate {guess.describe()}")
 
     def _batch(self, event: BatchProgress) -> None:
         if self.started is None:
@@ -471,6 +490,7 @@ class TrainingScreen(Screen[None]):
 
     def _ended(self, event: RunFinished | RunFailed) -> None:
         self.final = event
+        self.query_one(SystemPanel).ended()
         self._t_end = self.ktui.clock()
         result = self.query_one("#result", Static)
         result.display = True
@@ -506,6 +526,9 @@ class TrainingScreen(Screen[None]):
         status.append(f" · elapsed {format_seconds(elapsed)}")
         if self.learning_rate is not None:
             status.append(f" · lr {self.learning_rate:.3g}")
+        if self.input_verdict is not None:
+            status.append("\n")
+            status.append(self.input_verdict, style="bold yellow")
         self.query_one("#status", Static).update(status)
 
     # ------------------------------------------------------------------ actions

@@ -49,6 +49,7 @@ class _Cell(Horizontal):
     DEFAULT_CSS = """
     _Cell { width: 1fr; height: 1; padding: 0 1 0 0; }
     _Cell > Static { width: 32; height: 1; }
+    _Cell#sys-device > Static { width: 52; }
     _Cell > Sparkline { width: 1fr; height: 1; }
     """
 
@@ -77,7 +78,7 @@ class SystemPanel(Vertical):
     """CPU, memory and GPUs over the run; one line at 80×24, rows of sparklines above."""
 
     DEFAULT_CSS = """
-    SystemPanel { height: auto; }
+    SystemPanel { height: auto; padding: 0 1; }
     SystemPanel > #sys-line { height: 1; }
     SystemPanel > .sys-row { height: 1; }
     SystemPanel > #sys-note { height: 1; color: $text-muted; }
@@ -90,6 +91,8 @@ class SystemPanel(Vertical):
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
         self.latest: SystemSample | None = None
+        self.estimate: int | None = None
+        """The form's estimate of the memory a step needs, shown beside the real peak."""
         self._cells = {key: _Cell(key) for key in ("cpu", "machine-cpu", "rss", "free")}
         self._gpu_rows: set[int] = set()
         self._device_row = False
@@ -119,6 +122,13 @@ class SystemPanel(Vertical):
         return self.has_class("-collapsed")
 
     # ------------------------------------------------------------------ data
+    def ended(self) -> None:
+        """The run is over: with no sample at all, say so instead of waiting."""
+        if self.latest is None:
+            self.query_one("#sys-line", Static).update(
+                Text("System: no sample was recorded for this run", style="dim")
+            )
+
     def add_samples(self, samples: Iterable[SystemSample]) -> None:
         """Add several samples (an attached run's recorded history), oldest first."""
         for sample in samples:
@@ -199,11 +209,14 @@ class SystemPanel(Vertical):
             self._device_row = True
             self._add_row("device", "device")
         current, peak = sample.device_memory, sample.device_memory_peak
+        extra = "" if peak is None else f"peak {format_bytes(peak)}"
+        if self.estimate is not None:
+            extra += f" est. {format_bytes(self.estimate)}"
         self._cell("device").show(
             self._label(
                 "device",
                 "–" if current is None else format_bytes(current),
-                "" if peak is None else f"peak {format_bytes(peak)}",
+                extra.strip(),
             ),
             None if current is None else current / _MIB,
         )
