@@ -19,7 +19,9 @@ from pathlib import Path
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.theme import Theme
 
+from ktui.core.errors import KtuiError
 from ktui.core.presets import PresetCatalog
 from ktui.core.trainer import Trainer
 from ktui.store import RunStore
@@ -56,8 +58,14 @@ class KtuiApp(App[int]):
         clock: Clock = time.monotonic,
         store: RunStore | None = None,
         attach: int | None = None,
+        theme: str | None = None,
+        config_path: Path | None = None,
     ) -> None:
         super().__init__()
+        self.start_theme = theme
+        """The theme to open with (``theme`` in config.toml), or None for Textual's."""
+        self.config_path = config_path
+        """The config.toml a theme picked in the app is saved to; None saves nothing."""
         self.catalog = catalog
         self.store = store
         """Where runs are recorded; None records nothing (some tests)."""
@@ -102,6 +110,7 @@ class KtuiApp(App[int]):
         # Start-up objects live as long as the app: keep them out of the garbage
         # collector's full passes, which otherwise cost tens of ms once the heap grows.
         gc.freeze()
+        self._apply_start_theme()
         if not self.is_headless:
             # A dropped SSH session: stop our own runs cleanly instead of dying mid-epoch.
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
@@ -110,6 +119,31 @@ class KtuiApp(App[int]):
             from ktui.screens.training import TrainingScreen
 
             self.push_screen(TrainingScreen(None, attach=self.attach_run_id))
+
+    def _apply_start_theme(self) -> None:
+        """Open with the saved theme, then save each theme the person picks."""
+        if self.start_theme is not None:
+            if self.start_theme in self.available_themes:
+                self.theme = self.start_theme
+            else:
+                self.notify(
+                    f"The theme {self.start_theme!r} in config.toml is not a Textual theme; "
+                    "pick one with ctrl+p, then Theme.",
+                    severity="warning",
+                    timeout=10,
+                )
+        # Subscribed after the start theme is set: opening with it is not a choice to save.
+        self.theme_changed_signal.subscribe(self, self._save_theme)
+
+    def _save_theme(self, theme: Theme) -> None:
+        if self.config_path is None:
+            return
+        from ktui.core.config import save_setting
+
+        try:
+            save_setting("theme", theme.name, self.config_path)
+        except KtuiError as exc:
+            self.notify(f"The theme was not saved: {exc}", severity="warning", timeout=10)
 
     def hang_up(self) -> None:
         """The terminal hung up: stop this ktui's runs after their batch, record them
@@ -168,8 +202,11 @@ def create_app(
     clock: Clock = time.monotonic,
     store: RunStore | None = None,
     attach: int | None = None,
+    theme: str | None = None,
+    config_path: Path | None = None,
 ) -> KtuiApp:
-    """Build the app; the CLI and the tests share this."""
+    """Build the app; the CLI and the tests share this. ``theme`` is the theme to open
+    with; a theme picked in the app is saved to ``config_path`` (config.toml)."""
     return KtuiApp(
         catalog,
         trainer_factory,
@@ -177,4 +214,6 @@ def create_app(
         clock=clock,
         store=store,
         attach=attach,
+        theme=theme,
+        config_path=config_path,
     )

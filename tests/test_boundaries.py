@@ -94,3 +94,18 @@ def test_the_training_backend_never_loads_textual() -> None:
     loaded = loaded_after(code)
     assert "tensorflow" in loaded and "keras" in loaded  # the check sees real imports
     assert "textual" not in loaded
+
+
+def test_the_presentation_module_is_plain_python() -> None:
+    assert loaded_after("import ktui.presentation") == []
+
+
+def test_the_history_screens_do_not_import_the_command_line() -> None:
+    code = (
+        "import sys\n"
+        "import ktui.screens.runs, ktui.screens.run_detail, ktui.screens.compare\n"
+        "cli = sorted(m for m in sys.modules if m == 'ktui.cli' or m.startswith('ktui.cli.'))\n"
+        "assert not cli, cli\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr

@@ -18,8 +18,10 @@ from ktui.screens.compare import CompareScreen
 from ktui.screens.dialogs import ConfirmDialog
 from ktui.screens.form import FormScreen
 from ktui.screens.presets import PresetScreen
+from ktui.screens.run_actions import recorded_source
 from ktui.screens.run_detail import RunDetailScreen
-from ktui.screens.runs import RunsScreen, recorded_source, sort_runs
+from ktui.screens.runs import RunsScreen
+from ktui.screens.runs_table import sort_runs
 from ktui.screens.training import TrainingScreen
 from ktui.store import SORT_KEYS, RunStore
 from ktui.widgets.chart import MetricChart
@@ -571,3 +573,56 @@ async def test_runs_screen_keys_are_in_the_command_palette(store: RunStore) -> N
 
 def test_specs_cover_every_finished_status() -> None:
     assert {spec.status for spec in SPECS} == {"finished", "stopped", "failed", "interrupted"}
+
+
+# --------------------------------------------------------------------------- tags and notes
+async def test_tags_show_in_a_column_and_filter_the_list(store: RunStore) -> None:
+    app = make_app(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_runs(pilot)
+        # A store without tags: no tags column, no tag filter.
+        assert "tags" not in [str(column.label) for column in table_of(screen).columns.values()]
+        assert not screen.query_one("#filter-tag", Select).display
+        # Tagged from the command line meanwhile (`ktui runs tag`), seen on the next read.
+        store.add_tags(2, ["baseline", "good"])
+        store.add_tags(4, ["good"])
+        store.set_note(2, "first try")
+        await pilot.press("escape")
+        screen = await open_runs(pilot)
+        labels = [str(column.label) for column in table_of(screen).columns.values()]
+        assert labels[6:8] == ["status", "tags"]
+        assert row_text(screen, 2)[7] == "baseline, good"
+        assert row_text(screen, 4)[7] == "good" and row_text(screen, 3)[7] == ""
+        # Up to the tags, the columns fit in the screen: the hyperparameters column gave way.
+        table = table_of(screen)
+        widths = [column.get_render_width(table) for column in table.columns.values()]
+        assert sum(widths[:8]) <= 120 - 2
+        await highlight(pilot, screen, 2)
+        current = str(screen.query_one("#runs-current", Static).render())
+        assert current.endswith(" · tags baseline, good · first try")
+        tag_filter = screen.query_one("#filter-tag", Select)
+        assert tag_filter.display
+        # f, then Tab twice: preset, status, tag.
+        await pilot.press("f", "tab", "tab")
+        assert app.focused is tag_filter
+        await pilot.press("enter")  # all tags, baseline, good
+        await pilot.pause()
+        await pilot.press("down", "down", "enter")
+        await wait_for(pilot, lambda: screen.tag_filter == "good" and screen.loaded)
+        assert shown_ids(screen) == [4, 2]
+        assert "2 of 7 runs" in str(screen.query_one("#runs-count", Static).render())
+        screen.set_filters(tag="baseline")
+        await wait_for(pilot, lambda: screen.tag_filter == "baseline" and screen.loaded)
+        assert shown_ids(screen) == [2]
+        screen.set_filters()
+        await wait_for(pilot, lambda: screen.tag_filter is None and screen.loaded)
+        assert len(shown_ids(screen)) == 7
+        # A run's detail has its tags and note under the title.
+        await pilot.press("escape")  # from the tag filter back to the table
+        await highlight(pilot, screen, 2)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        detail = app.screen
+        await wait_for(pilot, lambda: detail.run is not None)  # type: ignore[attr-defined]
+        title = str(detail.query_one("#detail-title", Static).render())
+        assert "· tags baseline, good\nfirst try" in title

@@ -705,7 +705,7 @@ def test_a_version_2_store_gets_progress_and_commands(db_path: Path) -> None:
     db.close()
 
     with RunStore(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION
+        assert store.schema_version == SCHEMA_VERSION  # every migration since v2 ran
         assert store.progress(1) == RunProgress()
         assert store.get_run(1).status == "running" and store.epochs(1)[0].metrics == {"loss": 0.5}
         command = send_command(store, 1, "learning_rate", 0.1)

@@ -1,5 +1,5 @@
 """The ``ktui`` command: the dashboard by default, plus ``run``, ``attach``, ``presets``,
-``runs``, ``serve`` and ``report``.
+``runs``, ``serve``, ``report`` and ``completion``.
 
 Nothing here imports TensorFlow or Textual at module level: ``ktui presets`` answers
 instantly, and ``ktui run`` imports TensorFlow only after fd 2 is captured.
@@ -10,12 +10,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO, cast
 
 from ktui import __version__
+from ktui.core.config import load_config
 from ktui.core.errors import KtuiError
 from ktui.core.paths import store_path, user_presets_dir
 from ktui.core.presets import PresetCatalog, load_catalog, shipped_presets_dir
+
+SHELLS = ("bash", "zsh", "fish")
+"""The shells ``ktui completion`` writes a script for."""
 
 
 def preset_folders(extra: Sequence[Path] = ()) -> list[Path]:
@@ -23,32 +29,238 @@ def preset_folders(extra: Sequence[Path] = ()) -> list[Path]:
     return [shipped_presets_dir(), user_presets_dir(), *extra]
 
 
+# --------------------------------------------------------------------------- global options
+@dataclass(frozen=True)
+class GlobalOption:
+    """An option every command accepts, before or after the command and its own options."""
+
+    flag: str
+    dest: str
+    help: str
+    metavar: str
+    repeat: bool = False
+    """May be given more than once (the values add up); else the last one wins."""
+    complete: str | None = None
+    """What the shell completes it with: ``file`` or ``directory``."""
+
+
+GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
+    GlobalOption(
+        "--store",
+        "store",
+        "the run store's SQLite file (default: $KTUI_STORE, else `store` in config.toml, "
+        "else runs.sqlite in ktui's data folder); run folders go in runs/ beside it",
+        "PATH",
+        complete="file",
+    ),
+    GlobalOption(
+        "--presets",
+        "presets",
+        "also load presets from DIR (may be repeated; these win over the others)",
+        "DIR",
+        repeat=True,
+        complete="directory",
+    ),
+)
+"""Later global options go here: every parser gets them, :func:`parse_args` merges them."""
+
+
+def _add_global_options(parser: argparse.ArgumentParser, level: int) -> None:
+    """Give ``parser`` the global options. Below the top (``level`` > 0) each level
+    keeps its own copy (``store__1``...), which :func:`_merge_global_options`
+    combines: argparse gives a subcommand a fresh namespace, so a shared destination
+    would let ``ktui --store A run x`` lose A."""
+    group = parser.add_argument_group("global options (accepted anywhere on the line)")
+    for option in GLOBAL_OPTIONS:
+        dest = option.dest if level == 0 else f"{option.dest}__{level}"
+        kwargs: dict[str, Any] = {
+            "dest": dest,
+            "metavar": option.metavar,
+            "type": Path,
+            "help": option.help,
+        }
+        if option.repeat:
+            kwargs["action"] = "append"
+        if level == 0:
+            kwargs["default"] = [] if option.repeat else None
+        else:
+            kwargs["default"] = argparse.SUPPRESS
+        action = group.add_argument(option.flag, **kwargs)
+        if option.complete is not None:
+            _complete_with(action, option.complete)
+
+
+_COMPLETE = "ktui_complete"
+"""The attribute naming what the shell completes an argument with (``file`` or
+``directory``), turned into shtab's own when a completion script is written: importing
+shtab costs ~70 ms, too much for every ``ktui`` start."""
+
+
+def _complete_with(action: argparse.Action, kind: str) -> None:
+    setattr(action, _COMPLETE, kind)
+
+
+def _shtab_completions(parser: argparse.ArgumentParser) -> None:
+    """Give every argument marked by :func:`_complete_with` shtab's completion."""
+    import shtab
+
+    for action in parser._actions:
+        kind = getattr(action, _COMPLETE, None)
+        if kind is not None:
+            action.complete = shtab.FILE if kind == "file" else shtab.DIRECTORY  # type: ignore[attr-defined]
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _shtab_completions(child)
+
+
+def _merge_global_options(args: argparse.Namespace) -> argparse.Namespace:
+    """Fold each level's copy of a global option into ``args.<dest>``: repeated options
+    add up in the order given, others take the last value given."""
+    found = vars(args)
+    for option in GLOBAL_OPTIONS:
+        levels = sorted(
+            (int(key.rsplit("__", 1)[1]), key)
+            for key in found
+            if key.startswith(option.dest + "__")
+        )
+        for _, key in levels:
+            value = found.pop(key)
+            if option.repeat:
+                found[option.dest] = [*found.get(option.dest, []), *value]
+            elif value is not None:
+                found[option.dest] = value
+    return args
+
+
+# --------------------------------------------------------------------------- help texts
+ENVIRONMENT = {
+    "KTUI_STORE": "the run store's file (after --store, before config.toml)",
+    "KTUI_DATA_DIR": "ktui's data folder: the default store, run folders, logs",
+    "KTUI_CONFIG_DIR": "ktui's config folder: config.toml and your presets",
+    "NO_COLOR": "any value: no colours",
+    "KERAS_HOME": "where Keras's data sets are looked for ($KERAS_HOME/datasets)",
+}
+
+EXIT_CODES = {
+    0: "done",
+    1: "ran, but did not succeed (a run failed, a broken preset file, ...)",
+    2: "refused: a mistake in the command line, a preset, the data, the store\n"
+    "       or config.toml, an unknown run, a run that has ended",
+    129: "a run stopped because its terminal hung up (SIGHUP)",
+    130: "a run stopped by Ctrl+C (SIGINT) or from another ktui",
+    143: "a run stopped by SIGTERM (`kill PID`, a batch system ending the job)",
+}
+"""Every exit code of ``ktui`` (the README's "Exit codes" lists the same)."""
+
+
+def _epilog(
+    examples: Sequence[str], env: Sequence[str], codes: Sequence[int], extra: str = ""
+) -> str:
+    """The end of a command's ``--help``: examples, environment, exit codes."""
+    parts = ["examples:", *(f"  {line}" for line in examples)]
+    if extra:
+        parts += ["", extra]
+    if env:
+        parts += ["", "environment:"]
+        width = max(len(name) for name in env)
+        parts += [f"  {name:<{width}}  {ENVIRONMENT[name]}" for name in env]
+    parts += ["", "exit codes:"]
+    parts += [f"  {code:>3}  {EXIT_CODES[code]}" for code in codes]
+    parts += ["", 'All exit codes: the README\'s "Exit codes" section.']
+    return "\n".join(parts)
+
+
+_STORE_ENV = ("KTUI_STORE", "KTUI_DATA_DIR", "KTUI_CONFIG_DIR", "NO_COLOR")
+_ALL_ENV = ("KTUI_STORE", "KTUI_DATA_DIR", "KTUI_CONFIG_DIR", "NO_COLOR", "KERAS_HOME")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every ktui parser: help texts kept as written, and the global options."""
+
+    def __init__(self, *args: Any, level: int | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+        if level is None:
+            # A subcommand added with plain add_parser (``ktui serve``): argparse names
+            # it "ktui serve", one word per level below the top.
+            level = len(self.prog.split()) - 1
+        _add_global_options(self, level)
+
+
+def _finish_help(
+    parser: argparse.ArgumentParser,
+    examples: Sequence[str],
+    env: Sequence[str],
+    codes: Sequence[int],
+) -> None:
+    """Give a subcommand defined elsewhere the epilog every ktui command has; its
+    one-line description is wrapped (the raw formatter keeps lines as written)."""
+    import textwrap
+
+    if parser.description and "\n" not in parser.description:
+        parser.description = textwrap.fill(parser.description, 80)
+    parser.epilog = _epilog(examples, env, codes)
+
+
+def _sub(
+    sub: argparse._SubParsersAction[_Parser],
+    name: str,
+    level: int,
+    help: str,  # noqa: A002 - argparse's word
+    description: str,
+    epilog: str,
+) -> _Parser:
+    parser = sub.add_parser(name, help=help, description=description, epilog=epilog, level=level)
+    assert isinstance(parser, _Parser)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``ktui`` and its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ktui",
         description="Train Keras models from a terminal dashboard. "
-        "Run without a command to open the dashboard.",
+        "Run without a command to open the dashboard.\n\n"
+        "config.toml in ktui's config folder (~/.config/ktui/config.toml on Linux) may set\n"
+        'theme = "NAME", store = "PATH" and data_dir = "PATH"; the command line wins over\n'
+        "the environment, which wins over config.toml. Picking a theme in the dashboard\n"
+        '(ctrl+p, then "theme") saves it there.',
+        epilog=_epilog(
+            [
+                "ktui                                  # the dashboard",
+                "ktui run mnist_mlp --set epochs=3     # train without the full screen",
+                "ktui run mnist_cnn --detach           # in the background; prints the run id",
+                "ktui runs --store runs.db             # the recorded runs of another store",
+                "ktui runs stop 12                     # steer a run that is going",
+                "ktui completion bash > ~/.local/share/bash-completion/completions/ktui",
+            ],
+            _ALL_ENV,
+            (0, 1, 2, 129, 130, 143),
+        ),
     )
     parser.add_argument("--version", action="version", version=f"ktui {__version__}")
-    parser.add_argument(
-        "--presets",
-        metavar="DIR",
-        type=Path,
-        action="append",
-        default=[],
-        help="also load presets from DIR (may be repeated; these win over the others)",
-    )
-    parser.add_argument(
-        "--store",
-        metavar="PATH",
-        type=Path,
-        help="the run store's SQLite file (default: $KTUI_STORE, else runs.sqlite in "
-        "ktui's data folder); run folders go in runs/ beside it",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    run = sub.add_parser("run", help="train a preset without the full-screen UI")
+    run = _sub(
+        sub,
+        "run",
+        1,
+        "train a preset without the full-screen UI",
+        "Train a preset to the end, drawing a progress bar and one line per epoch (plain\n"
+        "lines when the output is not a terminal), record it in the run store, and print\n"
+        "the test result. Ctrl+C or SIGTERM stop after the current batch; the run is still\n"
+        "evaluated and recorded. With --detach it trains in a background process.",
+        _epilog(
+            [
+                "ktui run mnist_mlp --set epochs=3 --set batch_size=128",
+                "ktui run mnist_cnn --data fashion_mnist",
+                "ktui run dummy_binary > train.log",
+                "ktui run mnist_cnn --detach --set epochs=50 --store runs.db",
+            ],
+            _ALL_ENV,
+            (0, 1, 2, 129, 130, 143),
+        ),
+    )
     run.add_argument("preset", help="a preset name (see `ktui presets`) or a .toml file")
     run.add_argument(
         "--set",
@@ -84,38 +296,103 @@ def build_parser() -> argparse.ArgumentParser:
     # The training process of a detached run: record into run N, created by the parent.
     run.add_argument("--run-id", type=int, help=argparse.SUPPRESS)
 
-    attach = sub.add_parser(
+    attach = _sub(
+        sub,
         "attach",
-        help="open the dashboard on a run that is going (the latest one by default)",
-        description="Follow a run live — from `ktui run --detach`, another dashboard or a "
-        "script using ktui.Dashboard — and pause, stop or re-tune it. Closing the "
-        "dashboard leaves the run going.",
+        1,
+        "open the dashboard on a run that is going (the latest one by default)",
+        "Follow a run live — from `ktui run --detach`, another dashboard or a script\n"
+        "using ktui.Dashboard — and pause, stop or re-tune it. Closing the dashboard\n"
+        "leaves the run going. A run that has ended is shown as recorded.",
+        _epilog(
+            ["ktui attach", "ktui attach 12", "ktui attach 12 --store runs.db"],
+            _STORE_ENV,
+            (0, 1, 2),
+        ),
     )
     attach.add_argument(
         "id", nargs="?", metavar="RUN_ID", help="the run's id (default: the latest live run)"
     )
 
-    sub.add_parser("presets", help="list the presets with their descriptions")
+    _sub(
+        sub,
+        "presets",
+        1,
+        "list the presets with their descriptions",
+        "The presets ktui knows — shipped, yours (in the config folder's presets/) and\n"
+        "those of each --presets DIR — and the files that could not be loaded, with why.\n"
+        "Piped, one tab-separated line per preset: name, description, file.",
+        _epilog(
+            ["ktui presets", "ktui presets --presets ./my-presets", "ktui presets | cut -f1"],
+            ("KTUI_CONFIG_DIR", "NO_COLOR"),
+            (0, 1, 2),
+        ),
+    )
     _add_runs_parser(sub)
     from ktui.cli.report import add_report_parser
     from ktui.cli.serve import add_serve_parser
 
-    add_serve_parser(sub)
-    add_report_parser(sub)
+    # Defined beside their commands; the cast: our subparsers are ArgumentParsers too.
+    plain = cast("argparse._SubParsersAction[argparse.ArgumentParser]", sub)
+    add_serve_parser(plain)
+    add_report_parser(plain)
+    _finish_help(
+        sub.choices["serve"],
+        ["ktui serve", "ktui serve --port 8080 --store runs.db"],
+        _ALL_ENV,
+        (0, 2),
+    )
+    _finish_help(
+        sub.choices["report"],
+        ["ktui report 12", "ktui report 12 14 --format md -o report.md"],
+        _STORE_ENV,
+        (0, 2),
+    )
+
+    completion = _sub(
+        sub,
+        "completion",
+        1,
+        "print a shell completion script (bash, zsh or fish)",
+        "Print the script that teaches your shell ktui's commands and options.\n"
+        'Install it once (see the README\'s "Shell completion"):\n'
+        "  bash: ktui completion bash > ~/.local/share/bash-completion/completions/ktui\n"
+        "  zsh:  ktui completion zsh > ~/.zfunc/_ktui   (with fpath+=~/.zfunc before\n"
+        "        compinit in ~/.zshrc)\n"
+        "  fish: ktui completion fish > ~/.config/fish/completions/ktui.fish",
+        _epilog(["ktui completion bash", "ktui completion zsh > ~/.zfunc/_ktui"], (), (0, 2)),
+    )
+    completion.add_argument("shell", choices=SHELLS, help="the shell: " + ", ".join(SHELLS))
     return parser
 
 
-def _add_runs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``ktui runs`` (list) and its actions: show, export, compare."""
+def _add_runs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``ktui runs`` (list) and its actions: show, export, compare, steer, tidy."""
     from ktui.store.db import SORT_KEYS, STATUSES
 
-    runs = sub.add_parser(
+    runs = _sub(
+        sub,
         "runs",
-        help="list the recorded runs; show, export or compare them",
-        description="Without an action: one line per recorded run, newest first.",
+        1,
+        "list the recorded runs; show, export, compare, steer, tag or delete them",
+        "Without an action: one line per recorded run, newest first. The actions show,\n"
+        "export or compare runs, steer a run that is going (stop, pause, resume, lr) and\n"
+        "tidy the history (tag, note, delete).",
+        _epilog(
+            [
+                "ktui runs --preset mnist_mlp --sort best",
+                "ktui runs --tag baseline",
+                "ktui runs show 12",
+                "ktui runs stop 12",
+                "ktui runs tag 12 baseline good",
+            ],
+            _STORE_ENV,
+            (0, 2),
+        ),
     )
     runs.add_argument("--preset", metavar="NAME", help="only runs of this preset")
     runs.add_argument("--status", choices=STATUSES, help="only runs with this status")
+    runs.add_argument("--tag", metavar="TAG", help="only runs tagged TAG (`ktui runs tag`)")
     runs.add_argument(
         "--sort",
         choices=SORT_KEYS,
@@ -127,8 +404,21 @@ def _add_runs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     runs.add_argument(
         "--limit", metavar="N", type=int, default=None, help="list at most N runs (0: all)"
     )
-    actions = runs.add_subparsers(dest="runs_command", metavar="ACTION")
-    show = actions.add_parser("show", help="everything about one run")
+    actions = runs.add_subparsers(dest="runs_command", metavar="ACTION", parser_class=_Parser)
+
+    def action(
+        name: str, summary: str, description: str, examples: Sequence[str], codes: Sequence[int]
+    ) -> _Parser:
+        return _sub(actions, name, 2, summary, description, _epilog(examples, _STORE_ENV, codes))
+
+    show = action(
+        "show",
+        "everything about one run",
+        "Everything recorded about one run: its values, data, versions, device, tags and\n"
+        "note, each epoch, the test result, the error if any and the end of its log.",
+        ["ktui runs show 12", "ktui runs show 12 --log", "ktui runs show 12 --confusion"],
+        (0, 1, 2),
+    )
     show.add_argument("id", help="the run's id (see `ktui runs`)")
     show.add_argument("--log", action="store_true", help="print the whole log, not its end")
     show.add_argument(
@@ -136,7 +426,14 @@ def _add_runs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="print only the test set's confusion matrix and per-class precision/recall",
     )
-    export = actions.add_parser("export", help="write a run's epochs (csv) or everything (json)")
+    export = action(
+        "export",
+        "write a run's epochs (csv) or everything (json)",
+        "A run's epochs as CSV (like Keras's CSVLogger), or everything about it as JSON\n"
+        "(values, tags, note, epochs, log), to stdout or a file.",
+        ["ktui runs export 12 --format csv", "ktui runs export 12 --format json -o run12.json"],
+        (0, 2),
+    )
     export.add_argument("id", help="the run's id")
     export.add_argument(
         "--format",
@@ -144,14 +441,120 @@ def _add_runs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default="csv",
         help="csv: one row per epoch; json: the whole run (default csv)",
     )
-    export.add_argument(
+    output = export.add_argument(
         "-o", "--output", metavar="FILE", type=Path, help="write to FILE instead of stdout"
     )
-    compare = actions.add_parser(
-        "compare", help="2 to 4 runs side by side: differing hyperparameters and final metrics"
+    _complete_with(output, "file")
+    compare = action(
+        "compare",
+        "2 to 4 runs side by side: differing hyperparameters and final metrics",
+        "Two to four runs side by side: the hyperparameters that differ (--all: every\n"
+        "one), then their final metrics, best, test result and duration.",
+        ["ktui runs compare 12 14", "ktui runs compare 12 14 15 --all"],
+        (0, 2),
     )
     compare.add_argument("ids", nargs="+", metavar="ID", help="the runs' ids")
     compare.add_argument("--all", action="store_true", help="show every hyperparameter")
+
+    steering = {
+        "stop": "stop a run that is going, after its current batch (it is evaluated and "
+        "recorded stopped)",
+        "pause": "pause a run that is going, before its next batch",
+        "resume": "resume a paused run",
+    }
+    for name, text in steering.items():
+        steer = action(
+            name,
+            text,
+            f"Ask run ID to {name} through the run store's control channel and wait (up to\n"
+            "5 s) until its process takes the command. Works for any run that is going:\n"
+            "`ktui run --detach`, `ktui run` in another terminal, a dashboard, a script\n"
+            "using ktui.Dashboard. A run that has ended, or is unknown, is refused.",
+            [f"ktui runs {name} 12"],
+            (0, 1, 2),
+        )
+        steer.add_argument(
+            "id", metavar="ID", help="the run's id (see `ktui runs --status running`)"
+        )
+    lr = action(
+        "lr",
+        "change the learning rate of a run that is going, from its next batch",
+        "Give run ID another learning rate from its next batch (recorded in its log and\n"
+        "epochs), through the run store's control channel.",
+        ["ktui runs lr 12 0.0005"],
+        (0, 1, 2),
+    )
+    lr.add_argument("id", metavar="ID", help="the run's id")
+    lr.add_argument("value", metavar="VALUE", type=_learning_rate, help="a positive number")
+
+    delete = action(
+        "delete",
+        "delete runs: their epochs, log and folder (asks first)",
+        "Delete runs for good: their rows, epochs, log and folder (saved model and\n"
+        "predictions). Asks on the terminal first; without a terminal it refuses unless\n"
+        "--yes is given. A run that is still going is not deleted (stop it first).",
+        ["ktui runs delete 12", "ktui runs delete 12 13 14 --yes"],
+        (0, 1, 2),
+    )
+    delete.add_argument("ids", nargs="+", metavar="ID", help="the runs' ids")
+    delete.add_argument("-y", "--yes", action="store_true", help="delete without asking")
+
+    tag = action(
+        "tag",
+        "tag a run (or take tags off with --remove)",
+        "Give run ID one or more tags — single words such as baseline or lr-sweep — shown\n"
+        "in `ktui runs`, `runs show`, the export and the dashboard's history (whose\n"
+        "filter, f, filters by tag), and selected by `ktui runs --tag TAG`.",
+        ["ktui runs tag 12 baseline", "ktui runs tag 12 baseline --remove"],
+        (0, 2),
+    )
+    tag.add_argument("id", metavar="ID", help="the run's id")
+    tag.add_argument("tags", nargs="+", metavar="TAG", help="one word each")
+    tag.add_argument("--remove", action="store_true", help="take these tags off instead")
+
+    note = action(
+        "note",
+        "write a note on a run (an empty TEXT removes it)",
+        "Replace run ID's note: free text shown by `ktui runs show`, the export and the\n"
+        'dashboard. The words after ID are the note; "" removes it.',
+        ["ktui runs note 12 first try with dropout 0.3", 'ktui runs note 12 ""'],
+        (0, 2),
+    )
+    note.add_argument("id", metavar="ID", help="the run's id")
+    note.add_argument("text", nargs="+", metavar="TEXT", help="the note")
+
+
+def _learning_rate(text: str) -> float:
+    """A learning rate as typed: a positive number (argparse reports anything else)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a learning rate is a positive number")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``ktui``'s command line, global options anywhere on it."""
+    return _merge_global_options(build_parser().parse_args(argv))
+
+
+def print_completion(shell: str, out: TextIO | None = None) -> int:
+    """``ktui completion SHELL``: print the completion script for ``shell``.
+
+    shtab, not argcomplete: it writes a static script from the argument parser, so
+    completing costs the shell nothing (argcomplete starts Python, and here ktui's
+    imports, at every Tab) and needs no hook in the person's shell start-up beyond
+    installing the file.
+    """
+    import shtab
+
+    parser = build_parser()
+    _shtab_completions(parser)
+    script = shtab.complete(parser, shell=shell)
+    print(script, file=out or sys.stdout)
+    return 0
 
 
 def _catalog(args: argparse.Namespace) -> PresetCatalog:
@@ -163,10 +566,15 @@ def _catalog(args: argparse.Namespace) -> PresetCatalog:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ktui`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     from ktui.core.capture import STDERR
 
     try:
+        if args.command == "completion":
+            return print_completion(args.shell)
+        # Read (and check) config.toml first: a mistake in it is one message, whatever
+        # the command, before anything starts.
+        load_config()
         if args.command == "runs":
             from ktui.cli.runs import runs_command
 

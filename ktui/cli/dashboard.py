@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ktui.core.capture import STDERR
+from ktui.core.config import config_file, load_config
 from ktui.core.paths import logs_dir, user_presets_dir
 from ktui.core.presets import PresetCatalog
 from ktui.store import RunStore
@@ -27,7 +28,14 @@ def open_dashboard(catalog: PresetCatalog, *, store: Path, attach: int | None = 
     sys.__stderr__ = STDERR.terminal  # type: ignore[misc, assignment]
     from ktui.app import create_app
 
-    app = create_app(catalog, user_presets_dir=user_presets_dir(), store=runs, attach=attach)
+    app = create_app(
+        catalog,
+        user_presets_dir=user_presets_dir(),
+        store=runs,
+        attach=attach,
+        theme=load_config().theme,
+        config_path=config_file(),
+    )
     try:
         code = app.run()
     finally:

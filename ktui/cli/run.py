@@ -62,6 +62,9 @@ from ktui.store import CommandBridge, RunRecorder, RunStore, fan_out
 #: Exit code of a run stopped because its terminal hung up (128 + SIGHUP).
 HANGUP_EXIT = 129
 
+#: Exit code of a run stopped by SIGTERM (128 + 15), as shells report a process it ended.
+SIGTERM_EXIT = 128 + signal.SIGTERM
+
 #: The file a detached run's output goes to, in its run folder.
 OUTPUT_FILE = "output.log"
 
@@ -164,7 +167,13 @@ def run_headless(
     previous_hup = signal.signal(signal.SIGHUP, on_hangup) if run_id is None else None
     # Loading TensorFlow takes seconds; a SIGTERM meanwhile stops the run before it
     # trains (and is recorded) instead of killing the process with the run 'running'.
-    previous_term = signal.signal(signal.SIGTERM, lambda signum, frame: controls.stop())
+    signals: list[int] = []  # the signals that asked for a stop, for the exit code
+
+    def on_early_term(signum: int, frame: object) -> None:
+        signals.append(signum)
+        controls.stop()
+
+    previous_term = signal.signal(signal.SIGTERM, on_early_term)
     try:
         return _train(
             config,
@@ -179,6 +188,7 @@ def run_headless(
             show_log,
             lambda: hung_up,
             tensorboard,
+            signals,
         )
     finally:
         bridge.close()
@@ -200,6 +210,7 @@ def _train(
     show_log: bool,
     hung_up: Callable[[], bool],
     tensorboard: bool = False,
+    signals: list[int] | None = None,
 ) -> int:
     """The body of :func:`run_headless` once the run is recorded: train and draw."""
     if trainer is None:
@@ -229,10 +240,12 @@ def _train(
     # a second one quits at once. The handler only asks: a KeyboardInterrupt landing in
     # the middle of drawing would skip the stop and lose what the run reached.
     interrupts = 0
+    signals = [] if signals is None else signals
 
     def on_signal(signum: int, frame: object) -> None:
         nonlocal interrupts
         interrupts += 1
+        signals.append(signum)
         if interrupts > 1:
             raise KeyboardInterrupt
         display.announced_stop = True  # the loop below says it, with how to quit now
@@ -292,17 +305,19 @@ def _train(
     runs.close()
     if hung_up():
         return HANGUP_EXIT
-    return exit_code(final)
+    return exit_code(final, signals[0] if signals else None)
 
 
-def exit_code(final: Event | None) -> int:
-    """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (as for Ctrl+C),
-    129 interrupted by a hang-up.
+def exit_code(final: Event | None, stopped_by: int | None = None) -> int:
+    """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (by Ctrl+C or from
+    another ktui), 143 stopped by SIGTERM (``stopped_by``), 129 interrupted by a hang-up.
 
     Errors found before training (a bad preset, ``--set`` or data path) exit with 2
     from :func:`ktui.cli.main`.
     """
     if isinstance(final, RunFinished):
+        if final.status == "stopped" and stopped_by == signal.SIGTERM:
+            return SIGTERM_EXIT
         return {"finished": 0, "interrupted": HANGUP_EXIT}.get(final.status, 130)
     return 1
 

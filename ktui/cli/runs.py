@@ -1,8 +1,10 @@
-"""``ktui runs``: list the recorded runs, show one, export one, compare a few.
+"""``ktui runs``: list the recorded runs, show one, export one, compare a few; steer a
+run that is going (stop, pause, resume, lr: through the store's control channel) and
+tidy the history (delete, tag, note).
 
 Tables are drawn with rich on a terminal and as plain aligned text otherwise, so
 the output can be piped into ``grep``, ``sort`` or ``column``. Nothing here loads
-TensorFlow: listing a thousand runs reads only the store's runs table.
+TensorFlow: listing a thousand runs reads only the store's runs and tags tables.
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console
@@ -22,23 +23,37 @@ from rich.text import Text
 
 from ktui.core.errors import KtuiError, StoreError
 from ktui.core.format import format_metric, format_seconds, recorded_count
-from ktui.store.db import EpochRecord, Run, RunStore, RunSummary
+from ktui.presentation import (
+    format_best,
+    format_duration,
+    format_epochs,
+    format_error_percent,
+    format_tags,
+    format_time,
+    format_value,
+    format_values,
+    status_terminal_color,
+)
+from ktui.store.control import send_command, wait_taken
+from ktui.store.db import CommandKind, EpochRecord, Run, RunStore
 from ktui.store.export import export_run, metric_names
-
-_STATUS_STYLE = {
-    "running": "cyan",
-    "finished": "green",
-    "stopped": "yellow",
-    "failed": "red",
-    "interrupted": "magenta",
-}
 
 LOG_TAIL = 20
 """Log lines ``ktui runs show`` prints without ``--log``."""
 
+STEERING: dict[str, CommandKind] = {"stop": "stop", "pause": "pause", "resume": "resume"}
+"""``ktui runs ACTION ID`` actions that send a control command of the same kind."""
+
+TAKEN_TIMEOUT = 5.0
+"""Seconds ``ktui runs stop`` & co. wait for the run's process to take the command
+(it looks five times a second)."""
+
+TAG_MAX = 64
+"""The longest tag, in characters: a tag is a word to filter by, not a note."""
+
 
 def runs_command(args: argparse.Namespace, store_path: Path, out: TextIO | None = None) -> int:
-    """Run ``ktui runs [show|export|compare]``; returns the exit code."""
+    """Run ``ktui runs [ACTION]``; returns the exit code."""
     console = Console(file=out or sys.stdout, highlight=False)
     if not console.is_terminal:
         console.soft_wrap = True  # a pipe or a file: never wrapped at rich's 80 columns
@@ -48,7 +63,7 @@ def runs_command(args: argparse.Namespace, store_path: Path, out: TextIO | None 
         if action == "list":
             console.print(f"No runs recorded yet (no store at {store_path}).", markup=False)
             return 0
-        ids = [args.id] if action in ("show", "export") else args.ids
+        ids = args.ids if action in ("compare", "delete") else [args.id]
         raise KtuiError(
             f"no run with id {ids[0]} in {store_path}",
             hint="The store does not exist yet: `ktui run` creates it with the first run.",
@@ -68,6 +83,19 @@ def runs_command(args: argparse.Namespace, store_path: Path, out: TextIO | None 
         if action == "compare":
             ids = [parse_run_id(text) for text in args.ids]
             return compare_runs(store, ids, console, show_all=args.all)
+        if action in STEERING:
+            return steer_run(store, parse_run_id(args.id), STEERING[action], console)
+        if action == "lr":
+            return steer_run(
+                store, parse_run_id(args.id), "learning_rate", console, value=args.value
+            )
+        if action == "delete":
+            ids = [parse_run_id(text) for text in args.ids]
+            return delete_runs(store, ids, console, yes=args.yes)
+        if action == "tag":
+            return tag_run(store, parse_run_id(args.id), args.tags, console, remove=args.remove)
+        if action == "note":
+            return note_run(store, parse_run_id(args.id), " ".join(args.text), console)
         return list_runs(
             store,
             console,
@@ -76,6 +104,7 @@ def runs_command(args: argparse.Namespace, store_path: Path, out: TextIO | None 
             sort=args.sort,
             reverse=args.reverse,
             limit=args.limit,
+            tag=getattr(args, "tag", None),
         )
 
 
@@ -90,58 +119,8 @@ def parse_run_id(text: str) -> int:
     return int(cleaned)
 
 
-# --------------------------------------------------------------------------- formatting
-def format_value(value: object) -> str:
-    """A hyperparameter value as a person would type it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def format_values(values: dict[str, Any]) -> str:
-    """``name=value`` pairs, compactly."""
-    return " ".join(f"{name}={format_value(value)}" for name, value in values.items())
-
-
-def format_time(timestamp: float | None, *, seconds: bool = False) -> str:
-    """Local date and time of a Unix timestamp."""
-    if timestamp is None:
-        return "—"
-    return datetime.fromtimestamp(timestamp).strftime(
-        "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
-    )
-
-
-def format_best(run: RunSummary, *, epoch: bool = False) -> str:
-    """``0.9812 val_accuracy`` (``at epoch 7`` with ``epoch``)."""
-    if run.best_metric is None or run.best_value is None:
-        return "—"
-    text = f"{format_metric(run.best_value)} {run.best_metric}"
-    return f"{text} at epoch {run.best_epoch}" if epoch and run.best_epoch else text
-
-
-def format_error_percent(run: RunSummary) -> str:
-    """The test error in percent, or ``—``."""
-    error = run.test_error_percent
-    return "—" if error is None else f"{error:.2f}"
-
-
-def format_epochs(run: RunSummary) -> str:
-    """``7/10``, or ``7`` when the planned number is unknown."""
-    planned = f"/{run.epochs_planned}" if run.epochs_planned else ""
-    return f"{run.epochs_done}{planned}"
-
-
-def format_duration(run: RunSummary) -> str:
-    """How long the run took (so far)."""
-    duration = run.duration
-    return "—" if duration is None else format_seconds(duration)
-
-
 def _status_style(status: str) -> str | None:
-    return _STATUS_STYLE.get(status.strip())
+    return status_terminal_color(status)
 
 
 def _rich(console: Console) -> bool:
@@ -220,6 +199,7 @@ def list_runs(
     sort: str = "id",
     reverse: bool = False,
     limit: int | None = None,
+    tag: str | None = None,
 ) -> int:
     """Print one line per run (newest first); returns 0."""
     runs = store.list_runs(
@@ -227,11 +207,20 @@ def list_runs(
         status=status,  # type: ignore[arg-type]  # checked by argparse and the store
         sort=sort,  # type: ignore[arg-type]
         reverse=reverse,
-        limit=limit,
+        limit=None if tag is not None else limit,
     )
+    tags = store.tags()
+    if tag is not None:
+        tagged = store.tagged(tag)
+        runs = [run for run in runs if run.id in tagged]
+        matching = len(runs)
+        if limit:
+            runs = runs[:limit]
     if not runs:
         filters = " ".join(
-            f"{name} {value}" for name, value in (("preset", preset), ("status", status)) if value
+            f"{name} {value}"
+            for name, value in (("preset", preset), ("status", status), ("tag", tag))
+            if value
         )
         which = f" with {filters}" if filters else ""
         _print(console, f"No runs{which} in {store.path}.")
@@ -252,6 +241,10 @@ def list_runs(
                 format_duration(run),
             ]
         )
+    # The tags column only when a run shown has tags: most stores never use them.
+    if any(run.id in tags for run in runs):
+        for row, run in zip(rows, runs, strict=True):
+            row.append(format_tags(tags.get(run.id, ())))
     headers = [
         "id",
         "preset",
@@ -262,6 +255,7 @@ def list_runs(
         "test err %",
         "started",
         "duration",
+        *(["tags"] if len(rows[0]) > 9 else []),
     ]
     print_table(
         console,
@@ -272,7 +266,9 @@ def list_runs(
         shrink=3,
     )
     if limit:
-        total = store.count_runs(preset=preset, status=status)  # type: ignore[arg-type]
+        total = (
+            matching if tag is not None else store.count_runs(preset=preset, status=status)  # type: ignore[arg-type]
+        )
         if total > len(runs):
             _print(console, f"({len(runs)} of {total} runs; --limit 0 lists all)", "dim")
     return 0
@@ -289,7 +285,10 @@ def show_run(store: RunStore, run_id: int, console: Console, *, full_log: bool =
         console.print(Text.assemble((title, "bold"), (run.status, _status_style(run.status) or "")))
     else:
         _print(console, title + run.status)
-    print_details(console, _details(run))
+    print_details(
+        console,
+        _details(run, store.tags(run_id).get(run_id, []), store.notes(run_id).get(run_id, "")),
+    )
 
     console.print()
     _print(console, "Hyperparameters", "bold")
@@ -360,7 +359,7 @@ def print_details(console: Console, rows: Sequence[Sequence[str]]) -> None:
     console.print(grid)
 
 
-def _details(run: Run) -> list[list[str]]:
+def _details(run: Run, tags: Sequence[str] = (), note: str = "") -> list[list[str]]:
     rows = [
         ["started", format_time(run.started_at, seconds=True)],
         ["ended", format_time(run.ended_at, seconds=True)],
@@ -395,6 +394,9 @@ def _details(run: Run) -> list[list[str]]:
         )
     rows.append(["epochs", format_epochs(run)])
     rows.append(["best", format_best(run, epoch=True)])
+    rows.append(["tags", format_tags(tags) or "—"])
+    if note:
+        rows.append(["note", note])
     if run.test_loss is not None or run.test_accuracy is not None:
         test = f"loss {format_metric(run.test_loss)}"
         if run.test_accuracy is not None:
@@ -522,3 +524,128 @@ def compare_runs(
 
 def _last(epochs: Sequence[EpochRecord]) -> EpochRecord | None:
     return epochs[-1] if epochs else None
+
+
+# --------------------------------------------------------------------------- steering
+_ASKED = {
+    "stop": "stop after the current batch (it is then evaluated and recorded stopped)",
+    "pause": "pause before its next batch",
+    "resume": "resume",
+    "learning_rate": "use learning rate {value:g} from its next batch",
+}
+
+
+def steer_run(
+    store: RunStore,
+    run_id: int,
+    kind: CommandKind,
+    console: Console,
+    *,
+    value: float | None = None,
+) -> int:
+    """``ktui runs stop|pause|resume|lr``: send the command through the store and wait
+    until the run's process takes it; returns 0, or 1 if it was not taken in time.
+
+    An unknown run, a run that has ended and a run whose process is gone are a
+    KtuiError saying so (exit code 2).
+    """
+    try:
+        command_id = send_command(store, run_id, kind, value)
+    except ValueError as exc:  # a learning rate that is not a positive number
+        raise KtuiError(f"{exc}", hint="For example `ktui runs lr 12 0.0005`.") from None
+    asked = _ASKED[kind].format(value=value or 0.0)
+    if wait_taken(store, command_id, timeout=TAKEN_TIMEOUT):
+        _print(console, f"Run {run_id} will {asked}.")
+        return 0
+    _print(
+        console,
+        f"Asked run {run_id} to {asked}, but its process has not taken the command in "
+        f"{TAKEN_TIMEOUT:g} s; it stays queued and is applied when the process looks "
+        f"(`ktui attach {run_id}` shows the run).",
+    )
+    return 1
+
+
+# --------------------------------------------------------------------------- tidying
+def delete_runs(
+    store: RunStore,
+    run_ids: Sequence[int],
+    console: Console,
+    *,
+    yes: bool = False,
+    stdin: TextIO | None = None,
+) -> int:
+    """``ktui runs delete ID...``: after asking on the terminal (or with ``yes``), delete
+    each run, its epochs, log and folder. Without a terminal to ask on and without
+    ``--yes`` nothing is deleted (exit code 2). Returns 1 if some run was not deleted
+    (a live one), else 0."""
+    ids = list(dict.fromkeys(run_ids))
+    runs = [store.get_run(run_id) for run_id in ids]  # an unknown id: nothing is deleted
+    if not yes:
+        stdin = stdin or sys.stdin
+        if not stdin.isatty():
+            raise KtuiError(
+                "ktui runs delete asks before deleting, and there is no terminal to ask on",
+                hint="Add --yes to delete without asking.",
+            )
+        listed = ", ".join(f"{run.id} ({run.preset}, {run.status})" for run in runs)
+        which = "run" if len(runs) == 1 else "runs"
+        console.print(
+            f"Delete {which} {listed}? Their epochs, log and saved model are removed for good."
+            " [y/N] ",
+            end="",
+            markup=False,
+            highlight=False,
+        )
+        console.file.flush()
+        answer = stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            _print(console, "Nothing deleted.")
+            return 0
+    failed = 0
+    for run in runs:
+        try:
+            store.delete_run(run.id)
+        except StoreError as exc:
+            failed += 1
+            _print(console, f"Run {run.id} was not deleted: {exc}", "red")
+            continue
+        _print(console, f"Deleted run {run.id}.")
+    return 1 if failed else 0
+
+
+def check_tag(tag: str) -> str:
+    """A tag as typed, checked: one word (no spaces or commas), at most :data:`TAG_MAX`."""
+    cleaned = tag.strip()
+    if not cleaned or len(cleaned) > TAG_MAX or any(c.isspace() or c == "," for c in cleaned):
+        raise KtuiError(
+            f"{tag!r} is not a tag: a tag is one word of 1 to {TAG_MAX} characters, "
+            "without spaces or commas",
+            hint="For example `ktui runs tag 12 baseline`; longer text goes in a note "
+            "(`ktui runs note 12 TEXT`).",
+        )
+    return cleaned
+
+
+def tag_run(
+    store: RunStore, run_id: int, tags: Sequence[str], console: Console, *, remove: bool = False
+) -> int:
+    """``ktui runs tag ID TAG... [--remove]``: add (or take off) tags; returns 0."""
+    checked = list(dict.fromkeys(check_tag(tag) for tag in tags))
+    if remove:
+        missing = store.remove_tags(run_id, checked)
+        if missing:
+            _print(console, f"Run {run_id} had no tag {', '.join(missing)}.", "dim")
+    else:
+        store.add_tags(run_id, checked)
+    now = store.tags(run_id).get(run_id, [])
+    _print(console, f"Run {run_id}'s tags: {format_tags(now) or 'none'}.")
+    return 0
+
+
+def note_run(store: RunStore, run_id: int, text: str, console: Console) -> int:
+    """``ktui runs note ID TEXT``: replace the run's note (an empty TEXT removes it)."""
+    note = text.strip()
+    store.set_note(run_id, note)
+    _print(console, f"Run {run_id}'s note: {note}" if note else f"Removed run {run_id}'s note.")
+    return 0

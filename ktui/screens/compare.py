@@ -12,16 +12,16 @@ from textual.containers import Grid, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ktui.cli.runs import (
+from ktui.core.errors import StoreError
+from ktui.presentation import (
     format_best,
     format_duration,
     format_epochs,
     format_error_percent,
     format_value,
 )
-from ktui.core.errors import StoreError
 from ktui.screens.report import export_report
-from ktui.screens.runs import MAX_COMPARE, MIN_COMPARE
+from ktui.screens.runs_table import MAX_COMPARE, MIN_COMPARE
 from ktui.store import EpochRecord, Run
 from ktui.widgets.chart import PALETTE, MetricChart, Series, metric_groups
 from ktui.widgets.ids import data_id

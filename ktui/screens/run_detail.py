@@ -12,18 +12,20 @@ from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, RichLog, Static, TabbedContent, TabPane
 
-from ktui.cli.runs import (
+from ktui.core.errors import StoreError
+from ktui.core.format import format_metric, format_seconds, recorded_count
+from ktui.presentation import (
     format_best,
     format_duration,
     format_epochs,
     format_error_percent,
+    format_tags,
     format_time,
     format_value,
+    status_theme_variable,
 )
-from ktui.core.errors import StoreError
-from ktui.core.format import format_metric, format_seconds, recorded_count
 from ktui.screens.report import export_report
-from ktui.screens.runs import STATUS_COLOR, confirm_delete, edit_rerun, rerun
+from ktui.screens.run_actions import confirm_delete, edit_rerun, rerun
 from ktui.store import EpochRecord, Run, RunStore
 from ktui.widgets.chart import MetricChart, Series, metric_groups
 from ktui.widgets.ids import data_id
@@ -68,6 +70,8 @@ class RunDetailScreen(Screen[None]):
         self.epochs: list[EpochRecord] = []
         self._metric_columns: list[str] = []
         self._log_size = 0
+        self._tags: list[str] = []
+        self._note = ""
 
     @property
     def ktui(self) -> KtuiApp:
@@ -111,6 +115,8 @@ class RunDetailScreen(Screen[None]):
         try:
             run = store.get_run(self.run_id)
             epochs = store.epochs(self.run_id)
+            self._tags = store.tags(self.run_id).get(self.run_id, [])
+            self._note = store.notes(self.run_id).get(self.run_id, "")
         except StoreError as exc:
             self._problem(f"Could not read run {self.run_id}: {exc}")
             return False
@@ -144,12 +150,16 @@ class RunDetailScreen(Screen[None]):
 
     # ------------------------------------------------------------------ parts
     def _show_title(self, run: Run) -> None:
-        color = self.app.theme_variables.get(STATUS_COLOR.get(run.status, ""), "")
+        color = self.app.theme_variables.get(status_theme_variable(run.status) or "", "")
         title = Text()
         title.append(f"Run {run.id}", style="bold")
         title.append(f" · {run.preset} · ")
         title.append(run.status, style=f"bold {color}")
         title.append(f" · started {format_time(run.started_at)} · {format_duration(run)}")
+        if self._tags:
+            title.append(f" · tags {format_tags(self._tags)}")
+        if self._note:
+            title.append(f"\n{self._note}", style="italic")
         self.query_one("#detail-title", Static).update(title)
 
     def _show_overview(self, run: Run) -> None:

@@ -67,7 +67,7 @@ CommandKind = Literal["pause", "resume", "stop", "learning_rate"]
 
 COMMAND_KINDS: tuple[CommandKind, ...] = get_args(CommandKind)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -353,7 +353,24 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX commands_pending ON commands(run_id, id) WHERE taken_at IS NULL")
 
 
-def _v4_system(db: sqlite3.Connection) -> None:
+def _v4_tags_and_notes(db: sqlite3.Connection) -> None:
+    """Tags (any number per run, found by tag through an index) and a note per run,
+    set from the command line (``ktui runs tag`` / ``note``)."""
+    db.execute("ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+    db.execute(
+        """
+        CREATE TABLE run_tags (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (run_id, tag)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX run_tags_by_tag ON run_tags(tag)")
+
+
+
+def _v5_system(db: sqlite3.Connection) -> None:
     """What the machine did while a run trained, and how long its steps waited for data
     (written and read by :mod:`ktui.store.system`)."""
     db.execute(
@@ -390,7 +407,7 @@ def _v4_system(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4_system)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4_tags_and_notes, _v5_system)
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -1116,6 +1133,7 @@ class RunStore:
             db.execute("DELETE FROM log WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM commands WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM run_tags WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         path = self._folder_path(folder)
         if path is not None:
@@ -1241,6 +1259,65 @@ class RunStore:
         if row is None:
             raise self._unknown(run_id)
         return self._folder_path(row[0]) or self.runs_dir / str(run_id)
+
+    # -- tags and notes ---------------------------------------------------------------
+    def add_tags(self, run_id: int, tags: Iterable[str]) -> None:
+        """Tag run ``run_id`` (a tag it has already is kept once); StoreError if unknown."""
+        with self._write(f"tag run {run_id}") as db:
+            self._require(db, run_id)
+            db.executemany(
+                "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
+                [(run_id, tag) for tag in tags],
+            )
+
+    def remove_tags(self, run_id: int, tags: Iterable[str]) -> list[str]:
+        """Take ``tags`` off run ``run_id``; returns those it did not have."""
+        with self._write(f"untag run {run_id}") as db:
+            self._require(db, run_id)
+            missing = []
+            for tag in tags:
+                cursor = db.execute(
+                    "DELETE FROM run_tags WHERE run_id = ? AND tag = ?", (run_id, tag)
+                )
+                if not cursor.rowcount:
+                    missing.append(tag)
+        return missing
+
+    def tags(self, run_id: int | None = None) -> dict[int, list[str]]:
+        """Each tagged run's tags, sorted (only run ``run_id``'s when given)."""
+        sql = "SELECT run_id, tag FROM run_tags"
+        params: tuple[int, ...] = ()
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            params = (run_id,)
+        with self._read("read the tags") as db:
+            rows = db.execute(sql + " ORDER BY run_id, tag", params).fetchall()
+        tagged: dict[int, list[str]] = {}
+        for rid, tag in rows:
+            tagged.setdefault(rid, []).append(tag)
+        return tagged
+
+    def tagged(self, tag: str) -> set[int]:
+        """The ids of the runs tagged ``tag``."""
+        with self._read(f"find the runs tagged {tag}") as db:
+            rows = db.execute("SELECT run_id FROM run_tags WHERE tag = ?", (tag,)).fetchall()
+        return {rid for (rid,) in rows}
+
+    def set_note(self, run_id: int, note: str) -> None:
+        """Replace run ``run_id``'s note (``""`` removes it); StoreError if unknown."""
+        with self._write(f"write the note of run {run_id}") as db:
+            self._require(db, run_id)
+            db.execute("UPDATE runs SET note = ? WHERE id = ?", (note, run_id))
+
+    def notes(self, run_id: int | None = None) -> dict[int, str]:
+        """Each run's note, for the runs that have one (only run ``run_id``'s when given)."""
+        sql = "SELECT id, note FROM runs WHERE note != ''"
+        params: tuple[int, ...] = ()
+        if run_id is not None:
+            sql += " AND id = ?"
+            params = (run_id,)
+        with self._read("read the notes") as db:
+            return dict(db.execute(sql, params).fetchall())
 
     # -- live runs: ownership, progress, commands --------------------------------------
     def adopt_run(self, run_id: int, pid: int | None = None) -> None:

@@ -84,9 +84,18 @@ def _cell(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-def run_document(run: Run, epochs: Sequence[EpochRecord], log: Sequence[str]) -> dict[str, Any]:
+def run_document(
+    run: Run,
+    epochs: Sequence[EpochRecord],
+    log: Sequence[str],
+    *,
+    tags: Sequence[str] = (),
+    note: str = "",
+) -> dict[str, Any]:
     """Everything about a run as plain JSON-ready data (NaN and infinities become null)."""
     document: dict[str, Any] = {f.name: getattr(run, f.name) for f in fields(run)}
+    document["tags"] = list(tags)
+    document["note"] = note
     document["folder"] = str(run.folder)
     document["test_error_percent"] = run.test_error_percent
     document["duration"] = run.duration
@@ -132,7 +141,13 @@ def export_run(store: RunStore, run_id: int, format: str) -> str:  # noqa: A002 
         return history_csv(store.epochs(run_id), system_columns(store, run_id))
     if format == "json":
         run = store.get_run(run_id)
-        document = run_document(run, store.epochs(run_id), store.log(run_id))
+        document = run_document(
+            run,
+            store.epochs(run_id),
+            store.log(run_id),
+            tags=store.tags(run_id).get(run_id, []),
+            note=store.notes(run_id).get(run_id, ""),
+        )
         document["system"] = _finite(system_document(store, run_id))
         return json.dumps(document, indent=2, allow_nan=False) + "\n"
     raise ValueError(f"unknown export format {format!r}; use csv or json")

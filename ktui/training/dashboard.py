@@ -32,6 +32,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ktui.core.config import ConfigError
 from ktui.core.controls import RunControls
 from ktui.core.errors import StoreError
 from ktui.core.events import (
@@ -162,7 +163,7 @@ class Dashboard(EventCallback):
             recorder = RunRecorder(
                 self._store, self.name, values=values, data=data, epochs=epochs, warn=self._warn
             )
-        except StoreError as exc:
+        except (StoreError, ConfigError) as exc:  # a broken config.toml too: fit goes on
             self._warn(f"ktui: this training is not recorded: {exc}")
             self._close_store()
             return

@@ -1,0 +1,399 @@
+"""The runs table of the history screen: its columns, their sorting, and a DataTable
+that shows thousands of run summaries without making the screen wait.
+
+:class:`RunsTable` is given the runs to show (already filtered and sorted, see
+:func:`filter_runs` and :func:`sort_runs`), lays its columns out for the screen's
+width and fills itself a chunk at a time; it posts :class:`RunsTable.Filled` after
+each chunk so its screen can update what depends on the cursor. It reads nothing
+itself: the screen owns the store.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import DataTable
+
+from ktui.core.format import format_metric
+from ktui.presentation import (
+    STATUS_TONE,
+    format_best,
+    format_duration,
+    format_error_percent,
+    format_tags,
+    format_time,
+    values_text,
+)
+from ktui.store import RunSummary, lower_is_better
+
+FIRST_CHUNK = 60
+"""Rows put in the table before the screen is first drawn (more than a screen's worth)."""
+
+CHUNK = 150
+"""Rows added per step after the first paint. A DataTable row costs about 0.2 ms to add
+and measure, and each step re-renders what the table shows: 150 rows keep a key
+pressed meanwhile waiting at most ~50 ms, in few enough steps."""
+
+MIN_COMPARE, MAX_COMPARE = 2, 4
+"""How many marked runs can be compared (the compare screen takes as many)."""
+
+VALUES_WIDTH = (12, 40)
+"""The hyperparameters column gets what the screen's width leaves, within these bounds;
+longer texts are cut with "…" (the line under the table has them all)."""
+
+
+# --------------------------------------------------------------------------- columns and sorting
+@dataclass(frozen=True)
+class Column:
+    """A column of the runs table; ``key`` is also what it sorts by."""
+
+    key: str
+    label: str
+    natural: str
+    """How the column sorts by default, for the status line ("newest first")."""
+    reverse: str
+    right: bool = False
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("id", "id", "newest first", "oldest first", right=True),
+    Column("preset", "preset", "A to Z", "Z to A"),
+    Column("values", "hyperparameters", "A to Z", "Z to A"),
+    Column("best", "best", "best first", "worst first"),
+    Column("test_error", "err %", "lowest first", "highest first", right=True),
+    Column("status", "status", "A to Z", "Z to A"),
+    Column("started", "started", "newest first", "oldest first"),
+    Column("duration", "duration", "longest first", "shortest first", right=True),
+)
+"""The columns after the mark column, in order; ``s`` cycles through them."""
+
+TAGS_COLUMN = "tags"
+"""The tags column's key, after the status: shown only when some run in the store has
+tags (it does not sort)."""
+
+SORT_COLUMNS: dict[str, Column] = {column.key: column for column in COLUMNS}
+
+
+def _sort_value(run: RunSummary, key: str, now: float) -> Any:
+    """The value sorted on, oriented so that ascending is the natural order; None sorts last."""
+    if key == "id":
+        return -run.id
+    if key == "started":
+        return -run.started_at
+    if key == "preset":
+        return run.preset
+    if key == "status":
+        return run.status
+    if key == "values":
+        return values_text(run)
+    if key == "best":
+        if run.best_value is None or run.best_metric is None:
+            return None
+        return run.best_value if lower_is_better(run.best_metric.lower()) else -run.best_value
+    if key == "test_error":
+        return None if run.test_accuracy is None else -run.test_accuracy
+    if key == "duration":
+        end = run.ended_at if run.ended_at is not None else now
+        return -(end - run.started_at)
+    raise ValueError(f"cannot sort runs by {key!r}")
+
+
+def sort_runs(
+    runs: Sequence[RunSummary], key: str, *, reverse: bool = False, now: float | None = None
+) -> list[RunSummary]:
+    """Runs in the order ``RunStore.list_runs(sort=key, reverse=reverse)`` gives.
+
+    Natural directions as the store's (newest, best, lowest error, longest first;
+    text A to Z); missing values last either way; ties newest first (oldest first
+    when reversed). ``values`` (the hyperparameters text) sorts A to Z.
+    """
+    now = time.time() if now is None else now
+    ordered = sorted(runs, key=lambda run: run.id, reverse=not reverse)
+    keyed = [(_sort_value(run, key, now), run) for run in ordered]
+    present = [(value, run) for value, run in keyed if value is not None]
+    missing = [run for value, run in keyed if value is None]
+    # sorted() is stable, also with reverse=True: the id order above breaks ties.
+    present.sort(key=lambda pair: pair[0], reverse=reverse)
+    return [run for _, run in present] + missing
+
+
+def filter_runs(
+    runs: Sequence[RunSummary],
+    *,
+    preset: str | None = None,
+    status: str | None = None,
+    tag: str | None = None,
+    tags: Mapping[int, Sequence[str]] | None = None,
+) -> list[RunSummary]:
+    """The runs of ``preset`` with ``status`` and tagged ``tag`` (None: any); ``tags``
+    holds each run's tags."""
+    tags = tags or {}
+    return [
+        run
+        for run in runs
+        if (preset is None or run.preset == preset)
+        and (status is None or run.status == status)
+        and (tag is None or tag in tags.get(run.id, ()))
+    ]
+
+
+# --------------------------------------------------------------------------- the widget
+class RunsTable(DataTable[Text]):
+    """The runs shown, one row each, keyed by run id, with a mark column for comparing."""
+
+    class Filled(Message):
+        """Another chunk of rows is in (the cursor may have moved onto its run)."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's word
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.view: list[RunSummary] = []
+        """The runs shown, in order."""
+        self.marked: list[int] = []
+        """Run ids marked for comparison, in the order they were marked."""
+        self.tags: dict[int, list[str]] = {}
+        """Each tagged run's tags."""
+        self.sort_key = "id"
+        self.sort_reverse = False
+        self._by_id: dict[int, RunSummary] = {}
+        self._generation = 0
+        self._filled = 0
+        self._cursor_target: int | None = None
+        self._best_metric: str | None = None
+        self._values_width = VALUES_WIDTH[0]
+        self._laid_out_for = 0
+        self._show_tags = False
+
+    @property
+    def loaded(self) -> bool:
+        """True once every row of the view is in the table."""
+        return self._filled >= len(self.view)
+
+    @property
+    def laid_out_for(self) -> int:
+        """The screen width the columns were laid out for."""
+        return self._laid_out_for
+
+    # ------------------------------------------------------------------ showing
+    def show(
+        self,
+        view: Sequence[RunSummary],
+        *,
+        sort_key: str,
+        sort_reverse: bool,
+        tags: Mapping[int, list[str]],
+        cursor_run: int | None = None,
+    ) -> None:
+        """Show ``view`` from the top, the cursor on ``cursor_run`` once its row is in."""
+        self.view = list(view)
+        self._by_id = {run.id: run for run in self.view}
+        self.tags = dict(tags)
+        self.sort_key, self.sort_reverse = sort_key, sort_reverse
+        self._generation += 1
+        self._filled = 0
+        self._cursor_target = cursor_run
+        self._layout_columns()
+        self._fill(self._generation, FIRST_CHUNK)
+
+    def _fill(self, generation: int, count: int) -> None:
+        """Add the next ``count`` rows; the rest follow after the next repaint."""
+        if generation != self._generation or not self.is_mounted:
+            return  # a newer sort or filter started over
+        if count == CHUNK:
+            _pause_gc()
+        end = min(len(self.view), self._filled + count)
+        styles = self._status_styles()
+        for run in self.view[self._filled : end]:
+            self.add_row(*self._cells(run, styles), key=str(run.id))
+        self._filled = end
+        target = self._cursor_target
+        if target is not None and str(target) in self.rows:
+            self.move_cursor(row=self.get_row_index(str(target)), animate=False)
+            self._cursor_target = None
+        if end < len(self.view):
+            self.call_after_refresh(self._fill, generation, CHUNK)
+        else:
+            self._cursor_target = None
+            _resume_gc()
+        self.post_message(self.Filled())
+
+    def on_unmount(self) -> None:
+        _resume_gc()  # closed while filling
+
+    def update_in_place(self, runs: Sequence[RunSummary], tags: Mapping[int, list[str]]) -> bool:
+        """Runs that only progressed (epochs, best, duration) get their cells updated.
+
+        The rows stay where they are until the next sort or filter; a new, deleted
+        or ended run, or changed tags, need the table laid out again (False).
+        """
+        old = self._by_id
+        if not self.view or not self.loaded or dict(tags) != self.tags:
+            return False
+        by_id = {run.id: run for run in runs}
+        if any(
+            run_id not in by_id or by_id[run_id].status != run.status for run_id, run in old.items()
+        ):
+            return False
+        styles = self._status_styles()
+        self.view = [by_id[run.id] for run in self.view]
+        self._by_id = {run.id: run for run in self.view}
+        keys = [str(key.value) for key in self.columns]
+        for run in self.view:
+            if run == old[run.id] or str(run.id) not in self.rows:
+                continue
+            before = self.get_row(str(run.id))
+            for key, cell, was in zip(keys, self._cells(run, styles), before, strict=True):
+                if cell != was:
+                    self.update_cell(str(run.id), key, cell)
+        return True
+
+    def refresh_running(self, runs: Sequence[RunSummary]) -> None:
+        """Only the durations of running runs change without the store changing."""
+        for run in runs:
+            if run.status == "running" and str(run.id) in self.rows:
+                self.update_cell(str(run.id), "duration", Text(format_duration(run)))
+
+    def current_run(self) -> RunSummary | None:
+        """The highlighted run, or None when the table is empty."""
+        if not self.row_count or not self.display:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001 - an empty or shrinking table has no cursor cell
+            return None
+        return self._by_id.get(int(key)) if key is not None else None
+
+    def toggle_mark(self, run_id: int) -> None:
+        """Mark or unmark ``run_id`` (the caller checks how many may be marked)."""
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        else:
+            self.marked.append(run_id)
+        if str(run_id) in self.rows:
+            self.update_cell(str(run_id), "mark", self._mark_cell(run_id))
+
+    def remove_run(self, run_id: int) -> None:
+        """Take a deleted run out; the cursor stays on the same row number."""
+        index = self.cursor_row
+        self.view = [run for run in self.view if run.id != run_id]
+        self._by_id.pop(run_id, None)
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        if str(run_id) in self.rows:
+            self.remove_row(str(run_id))
+            self._filled -= 1
+            if self.row_count:
+                self.move_cursor(row=min(index, self.row_count - 1), animate=False)
+
+    # ------------------------------------------------------------------ layout
+    def _status_styles(self) -> dict[str, str]:
+        variables = self.app.theme_variables
+        return {status: variables.get(f"text-{tone}", "") for status, tone in STATUS_TONE.items()}
+
+    def _layout_columns(self) -> None:
+        """Empty the table and lay its columns out for the view and the screen's width.
+
+        The columns up to the status (and the tags) fit in the width when they can: the
+        hyperparameters column gets what the others leave; when every run shown is
+        judged by the same metric, its name goes in the header, not in each cell.
+        The started and duration columns may need scrolling right (→) on a
+        narrow screen; the line under the table always has them.
+        """
+        self.clear(columns=True)
+        metrics = {run.best_metric for run in self.view if run.best_metric is not None}
+        self._best_metric = metrics.pop() if len(metrics) == 1 else None
+        labels = {column.key: self._label(column) for column in COLUMNS}
+        if self._best_metric is not None:
+            labels["best"] = self._label(SORT_COLUMNS["best"], f"best {self._best_metric}")
+
+        def widest(key: str, cells: Sequence[str]) -> int:
+            return max([labels[key].cell_len, *(len(cell) for cell in cells)])
+
+        sample = self.view
+        fixed = 1 + 2  # the mark column and its padding
+        fixed += widest("id", [str(run.id) for run in sample[:1]]) + 2
+        fixed += widest("preset", [run.preset for run in sample]) + 2
+        fixed += widest("best", [self._best_text(run) for run in sample]) + 2
+        fixed += widest("test_error", [format_error_percent(run) for run in sample]) + 2
+        fixed += widest("status", [run.status for run in sample]) + 2
+        # A store that never used tags keeps the table it always had.
+        self._show_tags = bool(self.tags)
+        if self._show_tags:
+            tags = [format_tags(self.tags.get(run.id, ())) for run in sample]
+            fixed += max([len(TAGS_COLUMN), *map(len, tags)]) + 2
+        room = self.app.size.width - 2 - fixed - 2  # the scrollbar, the column's padding
+        low, high = VALUES_WIDTH
+        if room < labels["values"].cell_len:
+            labels["values"] = self._label(SORT_COLUMNS["values"], "values")
+        self._values_width = max(low, min(high, room))
+        self._laid_out_for = self.app.size.width
+        self.add_column(" ", key="mark")
+        for column in COLUMNS:
+            self.add_column(labels[column.key], key=column.key)
+            if column.key == "status" and self._show_tags:
+                self.add_column(TAGS_COLUMN, key=TAGS_COLUMN)
+
+    def _best_text(self, run: RunSummary) -> str:
+        if self._best_metric is not None:
+            return format_metric(run.best_value) if run.best_value is not None else "—"
+        return format_best(run)
+
+    def _cells(self, run: RunSummary, styles: dict[str, str]) -> list[Text]:
+        values = values_text(run)
+        if len(values) > self._values_width:
+            values = values[: self._values_width - 1] + "…"
+        cells = [
+            self._mark_cell(run.id),
+            Text(str(run.id), justify="right"),
+            Text(run.preset),
+            Text(values),
+            Text(self._best_text(run)),
+            Text(format_error_percent(run), justify="right"),
+            Text(run.status, style=styles.get(run.status, "")),
+            Text(format_time(run.started_at)),
+            Text(format_duration(run), justify="right"),
+        ]
+        if self._show_tags:
+            cells.insert(7, Text(format_tags(self.tags.get(run.id, ()))))
+        return cells
+
+    def _mark_cell(self, run_id: int) -> Text:
+        if run_id in self.marked:
+            return Text("●", style=f"bold {self.app.theme_variables.get('text-accent', '')}")
+        return Text(" ")
+
+    def _label(self, column: Column, text: str | None = None) -> Text:
+        """A header; the sorted column's has an arrow (▼ natural order, ▲ reversed)."""
+        label = column.label if text is None else text
+        if column.key != self.sort_key:
+            return Text(label)
+        return Text(label + (" ▲" if self.sort_reverse else " ▼"), style="bold")
+
+
+_gc_paused = False
+
+
+def _pause_gc() -> None:
+    """Hold Python's cyclic garbage collector while rows are added in the background.
+
+    Adding a thousand rows grows the heap by about half, which triggers a full
+    collection (60-110 ms here) in the middle of the filling, just as keys are
+    being pressed. Textual pauses it the same way for smooth scrolling
+    (``App.PAUSE_GC_ON_SCROLL``); the filling lasts well under a second.
+    """
+    global _gc_paused
+    if not _gc_paused and gc.isenabled():
+        gc.disable()
+        _gc_paused = True
+
+
+def _resume_gc() -> None:
+    global _gc_paused
+    if _gc_paused:
+        _gc_paused = False
+        gc.enable()
