@@ -53,6 +53,9 @@ __all__ = [
 #: rare enough that reading /proc and NVML costs well under 1 % of one core.
 DEFAULT_INTERVAL = 1.5
 
+#: Seconds from the start to the first sample.
+FIRST_SAMPLE_AFTER = 0.25
+
 #: Samples kept in memory for the panel's sparklines; older ones live in the store.
 HISTORY = 600
 
@@ -357,7 +360,11 @@ class SystemSampler:
         )
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        # The first sample soon after the start, so a short first epoch already has
+        # one (psutil's CPU % over a quarter second is still a fair figure).
+        delay = min(FIRST_SAMPLE_AFTER, self.interval)
+        while not self._stop.wait(delay):
+            delay = self.interval
             started = time.thread_time()
             sample = self.sample()
             with self._history_lock:
@@ -435,12 +442,12 @@ def summarize(samples: Sequence[SystemSample]) -> SystemSummary:
     )
 
 
-def compact_line(sample: SystemSample) -> str:
+def compact_line(sample: SystemSample, *, note: bool = False) -> str:
     """One plain line for logs and the collapsed panel.
 
     ``CPU 187% | RSS 1.2 GiB | GPU0 93% 30.1/139.8 GiB | free 12.0/31.3 GiB``, or
-    ``CPU 187% | RSS 1.2 GiB | no GPU: NVML sees none | …``: plain ASCII, so it reads
-    the same in a log file.
+    ``CPU 187% | RSS 1.2 GiB | no GPU | …`` (``note=True``: the whole reason, ``no GPU:
+    NVML sees none``): plain ASCII, so it reads the same in a log file.
     """
     parts = []
     if sample.process_cpu is not None:
@@ -455,7 +462,8 @@ def compact_line(sample: SystemSample) -> str:
             text += f" {format_pair(gpu.memory_used, gpu.memory_total)}"
         parts.append(text)
     if not sample.gpus and sample.gpu_note:
-        parts.append(sample.gpu_note)
+        # the whole reason is long: said once (note=True), "no GPU" after that
+        parts.append(sample.gpu_note if note else "no GPU")
     if sample.device_memory is not None:
         text = f"device {format_bytes(sample.device_memory)}"
         if sample.device_memory_peak is not None:
