@@ -15,9 +15,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.theme import Theme
 
@@ -88,21 +91,24 @@ class KtuiApp(App[int]):
             return self._trainer
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """Textual's commands plus every key of the current screen, so all are searchable."""
+        """Textual's commands plus every key of the current screen and of the app, shown
+        in the footer or not, each under its description with its keys as help."""
         yield from super().get_system_commands(screen)
-        seen: set[str] = set()
-        for key, active in screen.active_bindings.items():
-            binding = active.binding
-            if not binding.show or not binding.description or not active.enabled:
-                continue
-            if binding.description in seen:
-                continue
-            seen.add(binding.description)
+        for title, (node, binding, keys) in key_commands(self, screen).items():
+            _, name, parameters = parse_action(binding.action)
+            target = self if binding.action.startswith("app.") else node
+            greyed = not target.check_action(name, parameters)
+            help_text = f"key: {', '.join(keys)}" + (" · not available now" if greyed else "")
 
-            def run(action: str = binding.action, node: object = active.node) -> None:
-                self.call_later(self.run_action, action, node)
+            def run(action: str = binding.action, on: DOMNode = node, what: str = title) -> None:
+                self.call_later(self._run_key_command, action, on, what)
 
-            yield SystemCommand(binding.description, f"key: {key}", run)
+            yield SystemCommand(title, help_text, run)
+
+    async def _run_key_command(self, action: str, node: DOMNode, title: str) -> None:
+        """Run a key's action from the palette; one that is greyed out now says so."""
+        if not await self.run_action(action, node):
+            self.notify(f"{title}: not available now.", severity="warning")
 
     def on_mount(self) -> None:
         from ktui.screens.presets import PresetScreen
@@ -192,6 +198,44 @@ class KtuiApp(App[int]):
             ),
             stop_and_exit,
         )
+
+
+def key_commands(
+    app: App[Any], screen: Screen[Any]
+) -> dict[str, tuple[DOMNode, Binding, list[str]]]:
+    """The keys of ``screen`` and then of ``app``, by description: ``{title: (node, binding,
+    keys)}``, every binding ktui declares, shown in the footer or not.
+
+    Left out: bindings with no description (a key's fallback, such as the training
+    screen's "c,w" while the confusion matrix is not there yet) and actions whose
+    ``check_action`` hides them (False); greyed-out ones (None) stay, so people can
+    find them. Keys with the same description share one entry.
+    """
+    found: dict[str, tuple[DOMNode, Binding, list[str]]] = {}
+    for node in (screen, app):
+        for binding in declared_bindings(node):
+            if not binding.description:
+                continue
+            namespace, name, parameters = parse_action(binding.action)
+            target = app if namespace == "app" else node
+            if target.check_action(name, parameters) is False:
+                continue
+            key = app.get_key_display(binding)
+            entry = found.setdefault(binding.description, (node, binding, []))
+            if key not in entry[2]:
+                entry[2].append(key)
+    return found
+
+
+def declared_bindings(node: DOMNode) -> list[Binding]:
+    """The bindings declared by ``node``'s own classes (not Textual's), one per key,
+    base classes first."""
+    bindings: list[Binding] = []
+    for cls in reversed(type(node).__mro__):
+        declared = cls.__dict__.get("BINDINGS")
+        if declared and not cls.__module__.startswith("textual."):
+            bindings.extend(Binding.make_bindings(declared))
+    return bindings
 
 
 def create_app(

@@ -17,6 +17,7 @@ from ktui.widgets.chart import (
     integer_ticks,
     thin,
 )
+from ktui.widgets.chart_math import axis, nice_ticks
 
 
 def text_of(chart: MetricChart, width: int = 70, height: int = 20) -> str:
@@ -200,3 +201,131 @@ def test_metric_groups_pair_training_and_validation_loss_first() -> None:
         "auc": ["auc"],
     }
     assert metric_groups(["val_loss"]) == {"loss": ["val_loss"]}
+
+
+# --------------------------------------------------------------------------- y-axis ticks
+def y_labels(chart: MetricChart, width: int, height: int) -> list[tuple[int, float]]:
+    """(row, value) of each y tick label drawn, top row first."""
+    found = []
+    for row, line in enumerate(text_of(chart, width, height).splitlines()):
+        label, mark, _ = line.partition("┤")
+        if mark and label.strip():
+            found.append((row, float(label)))
+    return found
+
+
+def one_two_five(first: float, count: int) -> list[float]:
+    """``count`` consecutive terms of 1, 2, 5, 10, 20, 50 ... from ``first``."""
+    exponent = math.floor(math.log10(first) + 1e-9)
+    mantissas = [1, 2, 5]
+    if round(first / 10.0**exponent, 6) not in mantissas:
+        return []
+    index = mantissas.index(round(first / 10.0**exponent))
+    terms = []
+    for _ in range(count):
+        terms.append(mantissas[index] * 10.0**exponent)
+        index += 1
+        if index == 3:
+            index, exponent = 0, exponent + 1
+    return terms
+
+
+RANGES = [
+    (0.309, 0.510),  # the issue's: 0.510, 0.460, 0.409, 0.309 skipped a step
+    (0.0, 1.0),
+    (-3.2, 7.7),
+    (0.0123, 0.0456),
+    (1234.0, 98765.0),
+    (0.7301, 0.7302),
+    (1e-4, 1.0),
+    (0.05, 0.9),
+    (2e-6, 0.7),
+]
+
+
+@pytest.mark.parametrize(("low", "high"), RANGES)
+@pytest.mark.parametrize("log_y", [False, True], ids=["linear", "log"])
+@pytest.mark.parametrize(("width", "height"), [(60, 12), (70, 20), (118, 36)])
+def test_y_ticks_are_nice_evenly_spaced_and_none_is_skipped(
+    low: float, high: float, log_y: bool, width: int, height: int
+) -> None:
+    if log_y and low <= 0:
+        pytest.skip("a log axis shows positive values only")
+    xs = [float(x) for x in range(1, 31)]
+    ys = [low + (high - low) * (i / 29) ** 2 for i in range(30)]  # a loss-like descent
+    chart = MetricChart("val_loss")
+    chart.set_series({"val_loss": (xs, ys[::-1])})
+    chart.log_y = log_y
+    found = y_labels(chart, width, height)
+    rows = [row for row, _ in found]
+    values = [value for _, value in found]
+    assert len(values) >= 2, text_of(chart, width, height)
+    assert rows == sorted(rows) and values == sorted(values, reverse=True)  # top is biggest
+    ascending = values[::-1]
+    linear_steps = [b - a for a, b in zip(ascending, ascending[1:], strict=False)]
+    evenly = all(math.isclose(s, linear_steps[0], rel_tol=1e-6) for s in linear_steps)
+    decades = one_two_five_steps = False
+    if log_y:
+        log_steps = [math.log10(b / a) for a, b in zip(ascending, ascending[1:], strict=False)]
+        # Decades (every one, or every k-th) or consecutive 1-2-5 steps: nothing skipped.
+        decades = all(
+            math.isclose(s, log_steps[0], rel_tol=1e-6) and math.isclose(s, round(s))
+            for s in log_steps
+        )
+        one_two_five_steps = ascending == pytest.approx(one_two_five(ascending[0], len(ascending)))
+    if not (decades or one_two_five_steps):
+        # Linear, or a log axis within one decade: evenly spaced values.
+        assert evenly, values
+        step = linear_steps[0]
+        mantissa = step / 10.0 ** math.floor(math.log10(step) + 1e-9)
+        assert round(mantissa, 6) in (1.0, 2.0, 5.0), step  # a nice step
+        assert all(round(v / step, 6).is_integer() for v in values)  # on multiples of it
+    if decades or not log_y:
+        gaps = [b - a for a, b in zip(rows, rows[1:], strict=False)]
+        assert max(gaps) - min(gaps) <= 1, rows  # evenly spaced on screen too
+    # Every label lies on a canvas row (below the title, above the x axis).
+    canvas_rows = height - 1 - 1 - 2  # title, legend, x axis line and labels
+    assert rows[0] >= 1 and rows[-1] <= canvas_rows
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "most", "expected"),
+    [
+        (0.309, 0.510, 5, [0.35, 0.40, 0.45, 0.50]),
+        (0.0, 1.0, 6, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+        (-3.2, 7.7, 6, [-2.0, 0.0, 2.0, 4.0, 6.0]),
+        (0.31, 0.33, 2, [0.32]),
+        (5.0, 5.0, 3, [5.0]),
+    ],
+)
+def test_nice_ticks(low: float, high: float, most: int, expected: list[float]) -> None:
+    assert nice_ticks(low, high, most) == expected
+
+
+def test_axis_rounds_out_only_when_fewer_than_two_ticks_fit() -> None:
+    inside = axis(0.309, 0.510, 5)
+    assert (inside.low, inside.high) == (0.309, 0.510)  # the curves use the whole height
+    assert inside.labels == ["0.35", "0.40", "0.45", "0.50"]
+    narrow = axis(0.31, 0.33, 2)
+    assert narrow.ticks == [0.30, 0.35] and (narrow.low, narrow.high) == (0.30, 0.35)
+    single = axis(0.5, 0.5, 4)
+    assert len(single.ticks) >= 2 and single.low < 0.5 < single.high
+    logs = axis(1e-4, 1.0, 6, log=True)
+    assert logs.ticks == [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    assert logs.labels == ["0.0001", "0.001", "0.01", "0.1", "1"]
+    assert axis(0.05, 0.9, 6, log=True).labels == ["0.05", "0.1", "0.2", "0.5"]
+    one_value = axis(0.3, 0.3, 4, log=True)
+    assert len(one_value.ticks) >= 2 and one_value.low < 0.3 < one_value.high
+
+
+def test_x_labels_sit_under_their_ticks() -> None:
+    chart = MetricChart("loss")
+    xs = list(range(1, 31))
+    chart.set_series({"loss": (xs, [1 / x for x in xs])})
+    lines = text_of(chart, 70, 20).splitlines()
+    axis_line = next(line for line in lines if "└" in line)
+    labels = lines[lines.index(axis_line) + 1]
+    for number in ("5", "10", "15", "20", "25", "30"):
+        start = labels.index(number)
+        centre = start + (len(number) - 1) // 2
+        assert axis_line[centre] == "┬", (number, axis_line, labels)

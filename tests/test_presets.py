@@ -564,6 +564,34 @@ def test_hyperparameter_kinds() -> None:
     assert count.parse("1_000_000") == 1_000_000
 
 
+# --------------------------------------------------------------------------- saving strings
+AWKWARD = 'say "hi" \\ C:\\temp\nsecond line\ttab \x01\x07\x1b[0m\x7f é ✓'
+"""Quotes, backslashes, a newline, a tab, control characters (DEL too), non-ASCII."""
+
+
+def test_saved_preset_keeps_strings_with_quotes_backslashes_and_control_characters() -> None:
+    import tomli_w
+    import tomllib
+
+    raw = tomllib.loads(tiny_preset_text())
+    raw["description"] = AWKWARD
+    raw["hyperparameters"]["units"]["help"] = AWKWARD + " (units)"
+    raw["data"]["source"] = "random"
+    preset = loads(tomli_w.dumps(raw), source="awkward.toml")
+    assert preset.description == AWKWARD
+
+    text = dump_values(preset, {"units": 9}, name="awkward_copy", description=AWKWARD + "!")
+    again = tomllib.loads(text)  # the file is TOML that tomllib accepts
+    assert again["description"] == AWKWARD + "!"
+    assert again["hyperparameters"]["units"]["help"] == AWKWARD + " (units)"
+    copy = loads(text, source="awkward_copy.toml")
+    assert copy.description == AWKWARD + "!"
+    assert copy.hyperparameters["units"].help == AWKWARD + " (units)"
+    assert copy.defaults() == {**preset.defaults(), "units": 9}
+    same = ("data", "model", "compile", "fit", "seed")
+    assert {k: again[k] for k in same} == {k: raw[k] for k in same}
+
+
 # ------------------------------------------- Keras names and argument ranges (no Keras)
 KERAS_ERRORS = [
     ({"layer": "Dnse"}, "model.layers[0].type", "unknown Keras layer 'Dnse'; did you mean 'Dense'"),

@@ -49,6 +49,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+import tomli_w
+
 from ktui.core.data import DataSource, Transform, TransformSpecError, parse_source, parse_transform
 from ktui.core.errors import KtuiError, PresetError
 from ktui.core.keras_names import (
@@ -369,14 +371,15 @@ def dump_values(preset: Preset, values: Mapping[str, Any], *, name: str, descrip
     """Return the TOML text of ``preset`` with ``values`` as new defaults, saved as ``name``.
 
     Used by "save as new preset": the file is the original with only the name, the
-    description and each hyperparameter's ``default`` changed.
+    description and each hyperparameter's ``default`` changed. ``tomli_w`` writes it,
+    so any string (quotes, backslashes, newlines, control characters) reads back as is.
     """
     raw = _deep_copy(preset.raw)
     raw["name"] = name
     raw["description"] = description
     for key, value in values.items():
         raw["hyperparameters"][key]["default"] = value
-    text = _to_toml(raw)
+    text = tomli_w.dumps(raw)
     loads(text, source=f"{name}.toml")  # never write a file that would not load back
     return text
 
@@ -799,49 +802,3 @@ def _deep_copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_deep_copy(v) for v in value]
     return value
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return (
-            "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-        )
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def _toml_key(key: str) -> str:
-    return key if re.match(r"^[A-Za-z0-9_\-]+$", key) else _toml_value(key)
-
-
-def _to_toml(raw: Mapping[str, Any]) -> str:
-    """Write a preset's dict back as TOML in the same layout as the shipped files."""
-    lines: list[str] = []
-    for key in ("name", "description", "seed"):
-        if key in raw:
-            lines.append(f"{key} = {_toml_value(raw[key])}")
-    for section in ("data", "model", "compile", "fit"):
-        table = raw[section]
-        lines += ["", f"[{section}]"]
-        for key, value in table.items():
-            if section == "model" and key == "layers":
-                continue
-            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-        if section == "model":
-            for layer in table["layers"]:
-                lines += ["", "[[model.layers]]"]
-                lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in layer.items()]
-    for hp_name, spec in raw.get("hyperparameters", {}).items():
-        lines += ["", f"[hyperparameters.{hp_name}]"]
-        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in spec.items()]
-    return "\n".join(lines) + "\n"

@@ -48,6 +48,10 @@ def _memory_verdict(summary: ModelSummary, config: RunConfig) -> str:
 class FormScreen(Screen[None]):
     """Edit a preset's hyperparameters and start a run."""
 
+    # The first field, so typing goes somewhere at once (Textual's default would pick
+    # the first focusable widget, the scrolling container of the fields).
+    AUTO_FOCUS = "#data-source"
+
     BINDINGS = [
         Binding("ctrl+r", "start", "Start", priority=True),
         Binding("ctrl+b", "start_background", "Start in background", priority=True),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -13,6 +14,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.clock import Clock
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
@@ -86,6 +88,35 @@ _PHASE_STYLE = {
 }
 
 
+class RunClock:
+    """A clock that stands still while the run is paused (and once it has ended).
+
+    The progress bar estimates its ETA from it, so the ETA holds while nothing
+    trains instead of counting down, and the pause does not dilute the speed.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._held_at: float | None = None
+        self._held_for = 0.0
+
+    def time(self) -> float:
+        """Seconds on the underlying clock, less the time spent held."""
+        now = self._held_at if self._held_at is not None else self._clock()
+        return now - self._held_for
+
+    def hold(self) -> None:
+        """Stop the clock (again: no effect)."""
+        if self._held_at is None:
+            self._held_at = self._clock()
+
+    def release(self) -> None:
+        """Let the clock run again (not held: no effect)."""
+        if self._held_at is not None:
+            self._held_for += self._clock() - self._held_at
+            self._held_at = None
+
+
 class TrainingScreen(Screen[None]):
     """Runs one training in a thread worker and shows it live.
 
@@ -155,6 +186,7 @@ class TrainingScreen(Screen[None]):
         self._t0 = 0.0
         self._t_end: float | None = None
         self._columns: list[str] = []
+        self._run_clock: RunClock | None = None
         self.evaluation: EvaluationReady | None = None
         """The test set's confusion matrix, once a classification run has one."""
         self.no_evaluation = ""
@@ -177,7 +209,13 @@ class TrainingScreen(Screen[None]):
         with Vertical(id="training-body"):
             yield Static("", id="status")
             with Horizontal(id="progress-row"):
-                yield ProgressBar(total=None, show_eta=True, id="progress")
+                self._run_clock = RunClock(self.ktui.clock)
+                yield ProgressBar(
+                    total=None,
+                    show_eta=True,
+                    id="progress",
+                    clock=Clock(get_time=self._run_clock.time),
+                )
                 yield Static("", id="progress-detail")
             yield Static("", id="result")
             yield MetricSparklines(id="sparklines")
@@ -354,6 +392,12 @@ class TrainingScreen(Screen[None]):
             self._epoch(event)
         elif isinstance(event, PhaseChanged):
             self.phase = event.phase
+            if self._run_clock is not None:
+                # Paused: the ETA holds (and the pause does not count against the speed).
+                if event.phase == "paused":
+                    self._run_clock.hold()
+                else:
+                    self._run_clock.release()
             if event.detail and event.phase == "preparing data":
                 self.query_one("#progress-detail", Static).update(
                     Text(f"{event.detail}…", style="italic")
@@ -453,8 +497,12 @@ class TrainingScreen(Screen[None]):
         self._chart_epoch(event)
         self.query_one(MetricSparklines).add_epoch(event.metrics)
         if self.started is not None:
-            self.query_one("#progress", ProgressBar).update(
-                progress=event.epoch * self.started.steps_per_epoch
+            steps = self.started.steps_per_epoch
+            self.query_one("#progress", ProgressBar).update(progress=event.epoch * steps)
+            # The epoch's last batch may not have been drawn (updates are coalesced).
+            self.query_one("#progress-detail", Static).update(
+                f"epoch {event.epoch}/{event.epochs} · step {steps}/{steps} · "
+                f"{event.samples_per_second:,.0f} samples/s"
             )
 
     def _chart_epoch(self, event: EpochEnded) -> None:
@@ -492,6 +540,7 @@ class TrainingScreen(Screen[None]):
         self.final = event
         self.query_one(SystemPanel).ended()
         self._t_end = self.ktui.clock()
+        self._show_final_progress(event)
         result = self.query_one("#result", Static)
         result.display = True
         if isinstance(event, RunFinished):
@@ -508,6 +557,24 @@ class TrainingScreen(Screen[None]):
             for line in event.traceback.splitlines():
                 self._log(line)
             self.notify("Training failed; the log pane has the details.", severity="error")
+
+    def _show_final_progress(self, event: RunFinished | RunFailed) -> None:
+        """The progress row once the run has ended: what was done, no batch, no ETA."""
+        if self._run_clock is not None:
+            self._run_clock.hold()
+        progress = self.query_one("#progress", ProgressBar)
+        progress.query("#eta").set(display=False)  # nothing is left to wait for
+        if self.started is None:
+            return
+        status = event.status if isinstance(event, RunFinished) else "failed"
+        epochs = self.started.epochs
+        done = event.epochs_completed
+        if status == "finished" and done == epochs:
+            progress.update(progress=epochs * self.started.steps_per_epoch)
+        detail = f"{status} · {done}/{epochs} epochs"
+        if isinstance(event, RunFinished):
+            detail += f" in {format_seconds(event.seconds)}"
+        self.query_one("#progress-detail", Static).update(detail)
 
     # ------------------------------------------------------------------ status line
     def _show_status(self) -> None:

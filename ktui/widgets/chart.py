@@ -1,4 +1,4 @@
-"""A line chart of training curves, drawn with plotext (through textual-plotext).
+"""A line chart of training curves, drawn as braille dots with its own axes.
 
 Feed it named series of (epochs, values) and it overlays them, with a title line
 above and a legend below::
@@ -19,17 +19,15 @@ negative) and values that are not finite (a diverged NaN loss) are left out and
 counted in :attr:`MetricChart.note`, never raised.
 
 Drawing is cached: the chart is rebuilt only when its data, size, toggles or
-style change. A rebuild lets plotext lay out the axes and rasterise the lines,
-then turns plotext's cell matrix into strips directly (skipping plotext's ANSI
-text and its re-parsing, which cost as much as the plot itself). Colours are a
-fixed palette, and the axes and text take the widget's own (theme) colours, so
-the same data always gives the same picture.
+style change. The numbers (smoothing, ticks) are in :mod:`ktui.widgets.chart_math`
+and the dots in :mod:`ktui.widgets.braille`; this module lays out the axes and
+turns both into strips. Colours are a fixed palette, and the axes and text take
+the widget's own (theme) colours, so the same data always gives the same picture.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +36,36 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.reactive import reactive
 from textual.strip import Strip
-from textual_plotext import PlotextPlot
+from textual.widget import Widget
 
-RGB = tuple[int, int, int]
+from ktui.widgets.braille import BRAILLE_BLANK, Canvas, Cells, Line
+from ktui.widgets.chart_math import (
+    RGB,
+    Axis,
+    axis,
+    blend,
+    drawable,
+    ema,
+    integer_ticks,
+    metric_groups,
+    nice_ticks,
+    thin,
+    tick_labels,
+)
+
+__all__ = [
+    "DEFAULT_SMOOTHING",
+    "PALETTE",
+    "MetricChart",
+    "Series",
+    "SeriesData",
+    "drawable",
+    "ema",
+    "integer_ticks",
+    "metric_groups",
+    "thin",
+]
+
 
 PALETTE: tuple[RGB, ...] = (
     (0, 150, 230),  # blue
@@ -63,6 +88,12 @@ _SECONDARY_FADE = 0.35
 _RAW_FADE = 0.7
 """How far the raw curve behind a smoothed one is blended into the background."""
 
+_RIGHT_MARGIN = 2
+"""Columns right of the canvas, so the last x label can be centred on its tick."""
+
+_X_TICK_SPACING = 8
+"""About one x label per this many columns."""
+
 
 @dataclass(frozen=True)
 class Series:
@@ -83,114 +114,6 @@ SeriesData = Series | tuple[Sequence[float], Sequence[float]]
 """What :meth:`MetricChart.set_series` takes per name."""
 
 
-# --------------------------------------------------------------------------- maths
-def ema(values: Sequence[float], weight: float) -> list[float]:
-    """Exponential moving average: ``s[0] = v[0]``, ``s[i] = w·s[i-1] + (1-w)·v[i]``.
-
-    ``weight`` is clamped to [0, 1); 0 returns the values unchanged. A value that
-    is not finite (NaN, ±inf) does not enter the average: its position gets NaN,
-    so it is not drawn, and the average carries on from the last finite value.
-    """
-    w = min(max(float(weight), 0.0), 0.999)
-    out: list[float] = []
-    last: float | None = None
-    for value in values:
-        v = float(value)
-        if not math.isfinite(v):
-            out.append(math.nan)
-            continue
-        last = v if last is None else w * last + (1.0 - w) * v
-        out.append(last)
-    return out
-
-
-@dataclass(frozen=True)
-class Drawable:
-    """The points of a series that can be drawn, and how many could not."""
-
-    xs: list[float]
-    ys: list[float]
-    not_finite: int = 0
-    """Points with a NaN or infinite x or y."""
-    not_positive: int = 0
-    """Points left out because the y scale is logarithmic and y <= 0."""
-
-
-def drawable(xs: Sequence[float], ys: Sequence[float], *, log_y: bool = False) -> Drawable:
-    """Keep the points that can be drawn: finite, and with y > 0 on a log scale."""
-    keep_x: list[float] = []
-    keep_y: list[float] = []
-    not_finite = not_positive = 0
-    for x, y in zip(xs, ys, strict=False):
-        fx, fy = float(x), float(y)
-        if not (math.isfinite(fx) and math.isfinite(fy)):
-            not_finite += 1
-        elif log_y and fy <= 0.0:
-            not_positive += 1
-        else:
-            keep_x.append(fx)
-            keep_y.append(fy)
-    return Drawable(keep_x, keep_y, not_finite, not_positive)
-
-
-def thin(xs: list[float], ys: list[float], limit: int) -> tuple[list[float], list[float]]:
-    """At most about ``limit`` points: every k-th one and always the last.
-
-    More points than the chart has dots only cost time; a 10,000-epoch run
-    draws as fast as a 300-epoch one.
-    """
-    if limit < 2 or len(xs) <= limit:
-        return xs, ys
-    step = math.ceil(len(xs) / limit)
-    tx, ty = xs[::step], ys[::step]
-    if tx[-1] != xs[-1]:
-        tx.append(xs[-1])
-        ty.append(ys[-1])
-    return tx, ty
-
-
-def integer_ticks(low: float, high: float, most: int) -> list[float]:
-    """Whole-number x ticks (epochs) from ``low`` to ``high``, at most ``most`` of them,
-    spaced 1, 2 or 5 × 10^k apart."""
-    if most < 1 or not (math.isfinite(low) and math.isfinite(high)):
-        return []
-    lo, hi = math.ceil(low), math.floor(high)
-    if hi < lo:
-        return []
-    span = hi - lo
-    step = 1
-    while span / step > max(most - 1, 1):
-        for factor in (2, 2.5, 2):  # 1 → 2 → 5 → 10 → 20 → 50 ...
-            step = int(step * factor)
-            if span / step <= max(most - 1, 1):
-                break
-    first = math.ceil(lo / step) * step
-    return [float(t) for t in range(first, hi + 1, step)]
-
-
-def metric_groups(names: Iterable[str]) -> dict[str, list[str]]:
-    """Metrics grouped one chart each: ``{"loss": ["loss", "val_loss"], "accuracy": [...]}``.
-
-    ``loss`` comes first, then the other metrics by name; in a group the training
-    metric comes before the validation one (``val_`` + its name).
-    """
-    groups: dict[str, list[str]] = {}
-    for name in dict.fromkeys(names):
-        groups.setdefault(name.removeprefix("val_"), []).append(name)
-    order = sorted(groups, key=lambda base: (base != "loss", base))
-    return {base: sorted(groups[base], key=lambda n: n.startswith("val_")) for base in order}
-
-
-def _blend(rgb: RGB, background: RGB | None, amount: float) -> RGB:
-    """``rgb`` moved ``amount`` of the way towards ``background`` (mid grey if unknown)."""
-    target = background if background is not None else (128, 128, 128)
-    return (
-        round(rgb[0] + (target[0] - rgb[0]) * amount),
-        round(rgb[1] + (target[1] - rgb[1]) * amount),
-        round(rgb[2] + (target[2] - rgb[2]) * amount),
-    )
-
-
 # --------------------------------------------------------------------------- widget
 @dataclass(frozen=True)
 class _Curve:
@@ -201,7 +124,7 @@ class _Curve:
     legend: bool
 
 
-class MetricChart(PlotextPlot):
+class MetricChart(Widget):
     """Several named series overlaid in one line chart, with a title and a legend.
 
     Feed it with :meth:`set_series` (replaces everything) or :meth:`append`
@@ -343,7 +266,7 @@ class MetricChart(PlotextPlot):
         for index, (name, series) in enumerate(self._series.items()):
             color = PALETTE[(index if series.color is None else series.color) % len(PALETTE)]
             if series.secondary:
-                color = _blend(color, background, _SECONDARY_FADE)
+                color = blend(color, background, _SECONDARY_FADE)
             raw = drawable(series.xs, series.ys, log_y=self.log_y)
             not_finite += raw.not_finite
             not_positive += raw.not_positive
@@ -358,7 +281,7 @@ class MetricChart(PlotextPlot):
                         _Curve(
                             "",
                             *thin(raw.xs, raw.ys, limit),
-                            _blend(color, background, _RAW_FADE),
+                            blend(color, background, _RAW_FADE),
                             False,
                         ),
                     )
@@ -378,44 +301,26 @@ class MetricChart(PlotextPlot):
     def _plot_strips(
         self, curves: list[_Curve], width: int, height: int, base: Style
     ) -> list[Strip]:
-        """The axes (laid out by plotext) with the curves (rasterised here) inside."""
-        # plotext's figure is untyped, and the matrix is not part of its public API:
-        # Any, and kept to the few attributes textual-plotext itself relies on.
-        plt: Any = self.plt
-        # A fresh figure each time: plotext keeps computed limits between builds.
-        plt.clear_figure()
-        plt.theme("clear")  # no colours of its own: axes and ticks take the widget's style
-        plt.plotsize(width, height)
-        plt._set_size(width, height)  # as textual-plotext does; plotsize alone is not enough
+        """The canvas with its y axis on the left and its x axis below, top row first."""
+        rows = height - 2  # the x axis line and its labels take the last two
         low = min(min(c.xs) for c in curves)
         high = max(max(c.xs) for c in curves)
+        if low == high:  # one epoch: give it room either side
+            low, high = low - 1, high + 1
         bottom = min(min(c.ys) for c in curves)
         top = max(max(c.ys) for c in curves)
-        ticks = integer_ticks(low, high, most=max(2, width // 8))
-        if ticks:
-            plt.xticks(ticks, [f"{t:g}" for t in ticks])
-        if low == high:
-            plt.xlim(low - 1, high + 1)
-        if self.log_y:
-            plt.yscale("log")
-        # Only the two corners of the data go to plotext: it chooses the limits, ticks
-        # and labels (in log space too) exactly as for the full data, at a fraction of
-        # the cost of its line drawing (~85% of its time for 4 × 100 points).
-        plt.scatter([low, high], [bottom, top], marker="dot")
-        plt._set_sizes()
-        plt._build_matrix()
-        monitor = plt.monitor
-        matrix = monitor.matrix
-        cols, rows = matrix.Cols_canvas, matrix.Rows_canvas
-        cells = _rasterise(
-            curves,
-            len(cols),
-            len(rows),
-            (float(monitor.xlim[0][0]), float(monitor.xlim[0][1])),
-            (float(monitor.ylim[0][0]), float(monitor.ylim[0][1])),
-            log_y=self.log_y,
-        )
-        return _compose(matrix, cells, width, height, base)
+        # About one label every third row: readable, and never two on one row.
+        y_axis = axis(bottom, top, max(2, rows // 3 + 1) if rows >= 2 else 1, log=self.log_y)
+        label_width = max((len(label) for label in y_axis.labels), default=0)
+        cols = width - label_width - 1 - _RIGHT_MARGIN
+        if cols < 2:
+            return _message_strips("(too small to draw)", width, height, base)
+        canvas = Canvas(cols, rows, (low, high), (y_axis.low, y_axis.high), log_y=self.log_y)
+        cells = canvas.draw(Line(c.xs, c.ys, c.rgb) for c in curves)
+        axis_style = base + Style(dim=True)
+        strips = _canvas_strips(canvas, cells, y_axis, label_width, base, axis_style)
+        strips += _x_axis_strips(canvas, low, high, label_width, width, base, axis_style)
+        return [_fit(strip, width, base) for strip in strips]
 
     def _title_strip(self, width: int, base: Style) -> Strip:
         segments = [Segment(self.title, base + Style(bold=True))]
@@ -435,7 +340,7 @@ class MetricChart(PlotextPlot):
         for index, (name, series) in enumerate(self._series.items()):
             color = PALETTE[(index if series.color is None else series.color) % len(PALETTE)]
             if series.secondary:
-                color = _blend(color, background, _SECONDARY_FADE)
+                color = blend(color, background, _SECONDARY_FADE)
             mark = "╌╌ " if series.secondary else "━━ "
             item = len(mark) + len(name) + 2
             if used and used + item > width:
@@ -487,148 +392,85 @@ def _message_strips(message: str, width: int, height: int, base: Style) -> list[
     return lines
 
 
-_BRAILLE_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
-"""Braille dot bits by [row from the top][column] within a cell (2 × 4 dots)."""
+def _canvas_strips(
+    canvas: Canvas,
+    cells: Cells,
+    y_axis: Axis,
+    label_width: int,
+    base: Style,
+    axis_style: Style,
+) -> list[Strip]:
+    """The canvas rows, each with its y label (if a tick is on it) and the axis line.
 
-Cell = tuple[int, int]
-"""A canvas cell: (column, row from the bottom)."""
-
-Cells = dict[Cell, tuple[int, RGB]]
-"""Canvas cells (column, row from the bottom) → (braille dots, colour)."""
-
-
-def _rasterise(
-    curves: Sequence[_Curve],
-    cols: int,
-    rows: int,
-    xlim: tuple[float, float],
-    ylim: tuple[float, float],
-    *,
-    log_y: bool,
-) -> Cells:
-    """Draw ``curves`` as braille lines on a ``cols`` × ``rows`` canvas.
-
-    Coordinates map to dots the way plotext maps them (so the curves meet its
-    ticks); a cell shared by several curves shows the dots of the last one drawn.
+    The work is proportional to the rows plus the cells the curves touch, not to
+    the canvas's area.
     """
-    width_px, height_px = 2 * cols, 4 * rows
-    x0, x1 = xlim
-    y0, y1 = ylim
-    sx = (width_px - 1) / (x1 - x0) if x1 != x0 else 0.0
-    sy = (height_px - 1) / (y1 - y0) if y1 != y0 else 0.0
-    cells: Cells = {}
-    for curve in curves:
-        ys = [math.log10(y) for y in curve.ys] if log_y else curve.ys
-        px = [math.floor(round(0.5 + (x - x0) * sx, 8)) for x in curve.xs]
-        py = [math.floor(round(0.5 + (y - y0) * sy, 8)) for y in ys]
-        for cell, mask in _line_cells(px, py, width_px, height_px).items():
-            cells[cell] = (mask, curve.rgb)
-    return cells
-
-
-def _line_cells(px: list[int], py: list[int], width_px: int, height_px: int) -> dict[Cell, int]:
-    """The braille dots of the polyline through the dots ``(px[i], py[i])``, by cell."""
-    bits = _BRAILLE_BITS
-    owned: dict[Cell, int] = {}
-    dots: list[tuple[int, int]] = list(zip(px[:1], py[:1], strict=True))
-    for i in range(1, len(px)):
-        ax, ay, bx, by = px[i - 1], py[i - 1], px[i], py[i]
-        dx, dy = bx - ax, by - ay
-        steps = max(abs(dx), abs(dy))
-        if steps == 0:
-            continue
-        # Integer interpolation, rounded half up: no floats in the inner loop.
-        twice = 2 * steps
-        dots += [
-            (ax + (2 * dx * k + steps) // twice, ay + (2 * dy * k + steps) // twice)
-            for k in range(1, steps + 1)
-        ]
-    for x, y in dots:
-        if 0 <= x < width_px and 0 <= y < height_px:
-            cell = (x >> 1, y >> 2)
-            owned[cell] = owned.get(cell, 0) | bits[3 - (y & 3)][x & 1]
-    return owned
-
-
-def _compose(matrix: Any, cells: Cells, width: int, height: int, base: Style) -> list[Strip]:
-    """plotext's frame cells with the rasterised canvas cells, as strips, top row first.
-
-    The work is proportional to the cells outside the canvas plus the cells the
-    curves touch, not to the canvas's area.
-    """
-    canvas_cols, canvas_rows = matrix.Cols_canvas, matrix.Rows_canvas
-    col_start, col_end = canvas_cols.start, canvas_cols.stop
-    frame_styles: dict[tuple[Any, Any, Any], Style] = {}
-    curve_styles: dict[RGB, Style] = {}
+    labels: dict[int, str] = {}
+    for tick, label in zip(y_axis.ticks, y_axis.labels, strict=True):
+        # The row where the curves draw this value, so a label reads off a curve.
+        labels.setdefault(canvas.row_of(tick), label)
     by_row: dict[int, list[tuple[int, int, RGB]]] = {}
     for (col, row), (mask, rgb) in cells.items():
-        by_row.setdefault(row + canvas_rows.start, []).append((col + col_start, mask, rgb))
-
-    def frame(row: int, cols: range, out: list[Segment]) -> None:
-        markers = matrix.marker[row]
-        fgs, sts, bgs = matrix.fullground[row], matrix.style[row], matrix.background[row]
-        text: list[str] = []
-        current: Style | None = None
-        for col in cols:
-            key = (fgs[col], sts[col], bgs[col])
-            style = frame_styles.get(key)
-            if style is None:
-                style = frame_styles[key] = _cell_style(base, *key)
-            if style is not current:
-                if text and current is not None:
-                    out.append(Segment("".join(text), current))
-                text, current = [], style
-            text.append(markers[col])
-        if text and current is not None:
-            out.append(Segment("".join(text), current))
-
+        by_row.setdefault(row, []).append((col, mask, rgb))
+    curve_styles: dict[RGB, Style] = {}
     strips: list[Strip] = []
-    for row in range(matrix.rows - 1, -1, -1):
-        segments: list[Segment] = []
-        if row not in canvas_rows:
-            frame(row, range(matrix.cols), segments)
-        else:
-            frame(row, range(col_start), segments)
-            at = col_start
-            for col, mask, rgb in sorted(by_row.get(row, ())):
-                if col > at:
-                    segments.append(Segment(" " * (col - at), base))
-                style = curve_styles.get(rgb)
-                if style is None:
-                    style = curve_styles[rgb] = base + Style(color=RichColor.from_rgb(*rgb))
-                char = chr(0x2800 + mask)
-                if col == at and segments and segments[-1].style is style:
-                    segments[-1] = Segment(segments[-1].text + char, style)
-                else:
-                    segments.append(Segment(char, style))
-                at = col + 1
-            if col_end > at:
-                segments.append(Segment(" " * (col_end - at), base))
-            frame(row, range(col_end, matrix.cols), segments)
-        strips.append(_fit(Strip(segments), width, base))
-    return strips[:height]
+    for row in range(canvas.rows - 1, -1, -1):
+        row_label = labels.get(row)
+        segments = [
+            Segment((row_label or "").rjust(label_width), base),
+            Segment("┤" if row_label is not None else "│", axis_style),
+        ]
+        at = 0
+        for col, mask, rgb in sorted(by_row.get(row, ())):
+            if col > at:
+                segments.append(Segment(" " * (col - at), base))
+            style = curve_styles.get(rgb)
+            if style is None:
+                style = curve_styles[rgb] = base + Style(color=RichColor.from_rgb(*rgb))
+            char = chr(BRAILLE_BLANK + mask)
+            last = segments[-1]
+            if col == at and last.style is style:
+                segments[-1] = Segment(last.text + char, style)
+            else:
+                segments.append(Segment(char, style))
+            at = col + 1
+        if canvas.cols > at:
+            segments.append(Segment(" " * (canvas.cols - at), base))
+        strips.append(Strip(segments))
+    return strips
 
 
-def _cell_style(base: Style, fg: Any, style: Any, bg: Any) -> Style:
-    extra = Style(color=_plotext_color(fg), bgcolor=_plotext_color(bg))
-    if isinstance(style, str):
-        extra += _STYLE_WORDS.get(style, Style())
-    return base + extra
-
-
-_STYLE_WORDS: dict[str, Style] = {
-    "bold": Style(bold=True),
-    "italic": Style(italic=True),
-    "dim": Style(dim=True),
-    "underline": Style(underline=True),
-    "inverted": Style(reverse=True),
-}
-
-
-def _plotext_color(color: Any) -> RichColor | None:
-    """A plotext colour (RGB tuple, 0-255 code, name or "default") as a rich colour."""
-    if isinstance(color, tuple) and len(color) == 3:
-        return RichColor.from_rgb(*color)
-    if isinstance(color, int) and 0 <= color <= 255:
-        return RichColor.from_ansi(color)
-    return None  # "default" (and names, which the "clear" theme never produces)
+def _x_axis_strips(
+    canvas: Canvas,
+    low: float,
+    high: float,
+    label_width: int,
+    width: int,
+    base: Style,
+    axis_style: Style,
+) -> list[Strip]:
+    """The x axis line with a mark at each tick, and the tick labels under them."""
+    most = max(2, canvas.cols // _X_TICK_SPACING)
+    ticks = integer_ticks(low, high, most)
+    labels = [f"{t:g}" for t in ticks]
+    if len(ticks) < 2:  # less than an epoch (the live loss by batch): fractions
+        ticks = nice_ticks(low, high, most)
+        labels = tick_labels(ticks)
+    line = ["─"] * canvas.cols
+    text = [" "] * width
+    free = 0  # the first column a label may use (one space after the previous)
+    for tick, label in zip(ticks, labels, strict=True):
+        col = canvas.col_of(tick)
+        if not 0 <= col < canvas.cols:
+            continue
+        line[col] = "┬"
+        at = label_width + 1 + col
+        start = min(max(at - (len(label) - 1) // 2, free), width - len(label))
+        if start < free or start > at:  # no room for it beside its neighbour
+            continue
+        text[start : start + len(label)] = label
+        free = start + len(label) + 1
+    return [
+        Strip([Segment(" " * label_width + "└" + "".join(line), axis_style)]),
+        Strip([Segment("".join(text), base)]),
+    ]
