@@ -133,3 +133,43 @@ async def test_the_training_screen_shows_the_panel_and_says_when_input_bound(
         log = "\n".join(str(line.text) for line in screen.query_one("#log").lines)
         assert "ktui: epoch 3: input-bound: 46 %" in log and "ktui: epoch 4" not in log
         assert "ktui: memory estimate ≈ 233 KiB for a batch of 200" in log
+
+
+async def test_an_attached_run_shows_its_recorded_system_figures(tmp_path: Path) -> None:
+    import time
+
+    from fakes import FakeTrainer
+
+    from ktui.app import create_app
+    from ktui.core.controls import RunControls
+    from ktui.core.input_bound import EpochTiming
+    from ktui.core.presets import load_catalog, shipped_presets_dir
+    from ktui.screens.training import TrainingScreen
+    from ktui.store import RunRecorder, RunStore
+    from ktui.store.system import record_samples, record_timing
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    catalog = load_catalog([shipped_presets_dir()])
+    config = catalog.get("dummy_binary").resolve({"epochs": 2})
+    recorder = RunRecorder.for_config(store, config)
+    FakeTrainer(system=False).run(config, recorder, RunControls())
+    record_samples(store, recorder.run_id, samples(n=5))
+    record_timing(store, recorder.run_id, EpochTiming(2, 10, 0.3, 0.0, 0.7))
+    app = create_app(
+        catalog, store=store, attach=recorder.run_id, user_presets_dir=tmp_path,
+        clock=time.monotonic,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            screen = app.screen
+            if isinstance(screen, TrainingScreen) and screen.final is not None:
+                break
+        screen = app.screen
+        assert isinstance(screen, TrainingScreen) and screen.attached
+        panel = screen.query_one(SystemPanel)
+        assert len(panel.query_one("#sys-cpu").values) == 5
+        assert panel.query_one("#sys-row-gpu1") is not None
+        status = str(screen.query_one("#status").render())
+        assert "input-bound: 70 % of step time waiting for data" in status
+    store.close()
