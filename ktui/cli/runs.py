@@ -338,7 +338,9 @@ def print_system(store: RunStore, run_id: int, console: Console) -> None:
     from ktui.core.system_report import input_rows, system_rows
     from ktui.store.system import read_samples, read_timings
 
-    rows = system_rows(read_samples(store, run_id)) + input_rows(read_timings(store, run_id))
+    # the run's data description names its kind (PyDataset, tf.data…): the advice fits it
+    data = store.get_run(run_id).data
+    rows = system_rows(read_samples(store, run_id)) + input_rows(read_timings(store, run_id), data)
     if rows:
         console.print()
         _print(console, "System", "bold")

@@ -234,7 +234,8 @@ class RunFollower:
         for timing in read_timings(self.store, self.run_id):
             if timing.epoch > self._timing_epoch:
                 self._timing_epoch = timing.epoch
-                events.append(InputTiming(timing, diagnose(timing)))
+                data = self.run.data if self.run is not None else None
+                events.append(InputTiming(timing, diagnose(timing, data)))
         return events
 
     def _progress_events(self, progress: RunProgress) -> list[Event]:
