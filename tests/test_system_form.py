@@ -26,3 +26,39 @@ async def test_the_form_says_a_batch_does_not_fit_and_which_would(
         assert "(128 KiB free on GPU0 (NVIDIA H200)); batch_size 64 would fit" in " ".join(
             text.split()
         )
+
+
+async def test_the_devices_field_is_checked_and_given_to_a_background_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets import Button, Input
+
+    import ktui.cli.run as run_mod
+
+    launched: list[dict[str, str] | None] = []
+
+    def fake_launch(*args: object, env: dict[str, str] | None = None, **kwargs: object) -> None:
+        launched.append(env)
+        raise run_mod.KtuiError("not really starting a process in this test")
+
+    monkeypatch.setattr(run_mod, "launch_detached", fake_launch)
+    from ktui.store import RunStore
+
+    app = make_app(tmp_path)
+    app.store = RunStore(tmp_path / "runs.sqlite")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")
+        await settle(pilot)
+        form = app.screen
+        form.query_one("#devices", Input).value = "gpu0"
+        await pilot.pause()
+        error = " ".join(str(form.query_one("#error-devices", Static).render()).split())
+        assert error.startswith("devices 'gpu0' is not a list of GPU numbers; write e.g. 0")
+        assert form.query_one("#start-background", Button).disabled
+        form.query_one("#devices", Input).value = "1"
+        await pilot.pause()
+        assert not form.query_one("#start-background", Button).disabled
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert launched == [{"CUDA_VISIBLE_DEVICES": "1"}]
+    app.store.close()

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -374,10 +374,12 @@ def launch_detached(
     presets: Sequence[Path] = (),
     show_log: bool = False,
     tensorboard: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[int, int, Path]:
     """Record a run of ``config`` and start its training process in a session of its
     own; returns (run id, pid, the file its output goes to). Used by ``ktui run
-    --detach`` and by the dashboard's "start in background"."""
+    --detach`` and by the dashboard's "start in background". ``env`` is added to the
+    process's environment (``CUDA_VISIBLE_DEVICES`` of the form's devices)."""
     # The preset's own file, so the child finds exactly this preset wherever it lives.
     source = Path(config.preset.source)
     name = str(source.resolve()) if source.is_file() else config.preset.name
@@ -418,6 +420,7 @@ def launch_detached(
                     # process group, so neither a hang-up nor Ctrl+C here reaches it.
                     start_new_session=True,
                     close_fds=True,
+                    env={**os.environ, **env} if env else None,
                 )
             finally:
                 os.close(fd)

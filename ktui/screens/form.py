@@ -36,6 +36,15 @@ _FROM_REF = re.compile(r"\(from \$([A-Za-z_][A-Za-z0-9_]*)\)")
 _KNOWN_TRAIN_SAMPLES = {"mnist": 60_000, "fashion_mnist": 60_000}
 
 
+def _devices_problem(devices: str) -> str | None:
+    """Why the devices field cannot be used, or None."""
+    try:
+        system_mod.parse_devices(devices)
+    except ValueError as exc:
+        return str(exc).replace("--devices", "devices", 1)
+    return None
+
+
 def _memory_verdict(summary: ModelSummary, config: RunConfig) -> str:
     """``Memory ≈ 15 MiB for a batch of 128 (…); fits in GPU0 (NVIDIA H200)'s 139 GiB free``."""
     try:
@@ -80,6 +89,8 @@ class FormScreen(Screen[None]):
         self.values: dict[str, Any] = {**preset.defaults(), **(values or {})}
         self.default_data = str(preset.raw["data"]["source"])
         self.data = data or self.default_data
+        self.devices = "all"
+        """The GPUs a background run trains on (``CUDA_VISIBLE_DEVICES`` of its process)."""
         self.errors: dict[str, str] = {}
         self._params_text: dict[tuple[tuple[str, Any], ...], str] = {}
         self._memory_text: dict[tuple[tuple[str, Any], ...], str] = {}
@@ -115,6 +126,21 @@ class FormScreen(Screen[None]):
                     yield Static("", classes="field-error", id="error-data")
                 for hp in self.preset.hyperparameters.values():
                     yield from self._field(hp)
+                with Vertical(classes="field", id="field-devices"):
+                    with Horizontal(classes="field-row"):
+                        yield Label("devices", classes="field-label")
+                        yield Input(
+                            self.devices,
+                            id="devices",
+                            classes="field-input",
+                            placeholder="all, cpu, or GPU numbers: 0,1",
+                        )
+                    yield Static(
+                        "devices: the GPUs a background run (^b) trains on, as nvidia-smi "
+                        "numbers them (0 or 0,1), all, or cpu.",
+                        classes="field-help",
+                    )
+                    yield Static("", classes="field-error", id="error-devices")
             with Vertical(id="form-side"):
                 yield Static("", id="derived")
                 yield Button("Start  ^r", variant="success", id="start")
@@ -159,6 +185,10 @@ class FormScreen(Screen[None]):
         return None
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "devices":
+            self.devices = event.value.strip() or "all"
+            self._refresh()
+            return
         if event.input.id == "data-source":
             self.data = event.value.strip()
             self._refresh()
@@ -211,8 +241,11 @@ class FormScreen(Screen[None]):
             _show_error(self.query_one(f"#error-{name}", Static), problem or "")
             self.query_one(f"#field-{name}").set_class(True, "invalid")
         blocked = config is None or data_error is not None or problem is not None
+        devices_error = _devices_problem(self.devices)
+        _show_error(self.query_one("#error-devices", Static), devices_error or "")
+        self.query_one("#field-devices").set_class(devices_error is not None, "invalid")
         self.query_one("#start", Button).disabled = blocked
-        self.query_one("#start-background", Button).disabled = blocked
+        self.query_one("#start-background", Button).disabled = blocked or bool(devices_error)
         self._show_derived(config, status, problem)
 
     def config(self) -> RunConfig | None:
@@ -324,6 +357,13 @@ class FormScreen(Screen[None]):
             return
         from ktui.screens.training import TrainingScreen
 
+        if self.devices != "all":
+            # This process chose its GPUs when TensorFlow loaded (the model preview).
+            self.notify(
+                f"devices {self.devices} apply to background runs (^b); this run uses the "
+                "GPUs ktui started with.",
+                timeout=8,
+            )
         self.app.push_screen(TrainingScreen(config))
 
     def _startable(self) -> RunConfig | None:
@@ -366,8 +406,17 @@ class FormScreen(Screen[None]):
             for name, value in config.values.items()
         ]
         data = None if self.data == self.default_data else self.data
+        if _devices_problem(self.devices) is not None:
+            self.notify(_devices_problem(self.devices) or "", severity="error", timeout=10)
+            return
         try:
-            run_id, pid, output = launch_detached(config, assignments, data, store=store.path)
+            run_id, pid, output = launch_detached(
+                config,
+                assignments,
+                data,
+                store=store.path,
+                env=system_mod.devices_environment(self.devices),
+            )
         except KtuiError as exc:
             self.notify(str(exc), severity="error", timeout=10)
             return
