@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from ktui.core.metrics import MetricPolicy
 from ktui.core.presets import PresetCatalog
 from ktui.store import RunStore
 
@@ -92,6 +93,8 @@ def record(
         data=spec.data,
         epochs=planned,
         started_at=started,
+        # Judged by their (validation) accuracy, as a preset's [fit] monitor would ask.
+        policy=MetricPolicy("val_accuracy" if spec.validation else "accuracy"),
     )
     store.set_details(
         run_id,

@@ -85,6 +85,10 @@ assert code in (0, 2), code
     assert loaded_after(code) == []
 
 
+def test_the_run_service_loads_neither_tensorflow_nor_textual() -> None:
+    assert loaded_after("import ktui.runs, ktui.core.metrics, ktui.core.rerun") == []
+
+
 def test_importing_ktui_training_alone_is_cheap() -> None:
     assert loaded_after("import ktui.training") == []
 

@@ -390,7 +390,7 @@ def test_display_log_lines_and_stops() -> None:
     assert out.getvalue().splitlines() == [
         "[tf] W0000 something [/red] odd",
         "Could not change the learning rate: a schedule has no single rate",
-        "Stopped after 0 epoch(s).",
+        "Stopped before its first epoch ended: 0 epochs, no model saved.",
         "No test result (the run stopped before its first epoch ended).",
     ]
 

@@ -34,6 +34,7 @@ from rich.console import Console
 from ktui.cli import main
 from ktui.cli.runs import compare_runs, list_runs, parse_run_id, show_run
 from ktui.core.errors import KtuiError
+from ktui.core.metrics import MetricPolicy
 from ktui.store import RunStore
 
 
@@ -67,6 +68,7 @@ def build_store(path: Path) -> dict[str, int]:
                 defaults=defaults,
                 data="mnist",
                 epochs=3,
+                policy=MetricPolicy("val_accuracy"),  # as a preset's [fit] monitor asks
             )
             store.set_details(
                 run_id,
@@ -444,7 +446,7 @@ def test_real_training_is_recorded_then_listed(tmp_path: Path) -> None:
     with RunStore(store_file) as store:
         run = store.get_run(1)
         assert run.status == "finished" and run.epochs_done == 2
-        assert run.best_metric == "val_accuracy" and run.test_accuracy is not None
+        assert run.best_metric == "val_loss" and run.test_accuracy is not None  # the objective
         assert set(run.versions) >= {"ktui", "keras", "tensorflow"}
         assert (run.folder / "model.keras").stat().st_size > 0
     listed = run_ktui("--store", str(store_file), "runs")

@@ -21,7 +21,6 @@ from ktui.core.events import (
     EpochEnded,
     Event,
     LayerInfo,
-    LearningRateChanged,
     LogLine,
     ModelSummary,
     PhaseChanged,
@@ -256,10 +255,6 @@ def test_a_phase_change_goes_out_at_once(store: RunStore) -> None:
         started = time.monotonic()
         eventually(lambda: store.progress(run_id).phase == "paused", timeout=1)
         assert time.monotonic() - started < 0.3
-        bridge(LearningRateChanged(0.02, 1, 4))
-        eventually(lambda: store.progress(run_id).learning_rate_change is not None, timeout=1)
-    change = store.progress(run_id).learning_rate_change
-    assert change == {"value": 0.02, "epoch": 1, "step": 4, "error": "", "count": 1}
 
 
 def test_the_bridge_writes_the_log_before_the_epoch_ends(store: RunStore) -> None:

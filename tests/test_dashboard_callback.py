@@ -184,5 +184,7 @@ def test_a_script_obeys_a_learning_rate_change_and_a_stop_from_ktui(tmp_path: Pa
         returned = int(out.split("fit returned after ")[1].split()[0])
         assert returned in (run.epochs_done, run.epochs_done + 1), out
         log = store.log(1)
-        assert any("learning rate set to 0.0123" in line for line in log)
+        # The change is a row (who asked: a command through the store), not a log line.
+        [change] = store.learning_rate_changes(1)
+        assert (change.after, change.source) == (pytest.approx(0.0123), "command")
         assert any("stop requested" in line for line in log)

@@ -9,13 +9,11 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ktui.core.controls import RunControls
 from ktui.core.errors import StoreError
 from ktui.core.events import (
     BatchProgress,
@@ -31,13 +29,11 @@ from ktui.core.events import (
     RunStarted,
 )
 from ktui.store import (
-    CommandBridge,
     RunFollower,
     RunProgress,
     RunRecorder,
     RunStore,
     controls_for,
-    fan_out,
     live_runs,
 )
 
@@ -166,26 +162,28 @@ def test_progress_of_an_epoch_already_shown_is_not_sent(store: RunStore) -> None
     assert of(events, EpochEnded) == [epoch_end(1)]
 
 
-def test_a_learning_rate_change_is_one_event_and_no_duplicate_log_line(store: RunStore) -> None:
+def test_learning_rate_changes_are_rows_read_back_as_events(store: RunStore) -> None:
     recorder = RunRecorder(store, "tiny", epochs=3)
-    bridge = CommandBridge(store, recorder.run_id, RunControls(), interval=0.02)
-    listener = fan_out(recorder, bridge)
     follower = RunFollower(store, recorder.run_id)
-    with bridge:
-        listener(STARTED)
-        listener(PhaseChanged("running"))
-        listener(LearningRateChanged(0.002, 1, 3))
-        deadline = time.monotonic() + 5
-        events: list[Event] = []
-        while not of(events, LearningRateChanged) and time.monotonic() < deadline:
-            events += follower.poll()
-            time.sleep(0.02)
-        listener(epoch_end(1))  # the recorder writes the change's log line with the epoch
-        events += follower.poll()
-    assert of(events, LearningRateChanged) == [LearningRateChanged(0.002, 1, 3)]
-    assert [e for e in of(events, LogLine) if "learning rate" in e.text] == []  # type: ignore[attr-defined]
-    # The store's log still has it, for `ktui runs show`.
-    assert any("learning rate set to 0.002" in line for line in store.log(recorder.run_id))
+    recorder(STARTED)
+    asked = LearningRateChanged(0.002, 1, 3, previous=0.01, source="command")
+    recorder(asked)
+    # Read back at once, as data (no log line to parse), and exactly once.
+    assert of(follower.poll(), LearningRateChanged) == [asked]
+    failed = LearningRateChanged(math.nan, 2, 1, "a schedule has no single value", 0.002, "ktui")
+    by_schedule = LearningRateChanged(0.001, 3, 1, previous=0.002, source="schedule")
+    recorder(epoch_end(1))
+    recorder(failed)
+    recorder(by_schedule)
+    later = of(follower.poll(), LearningRateChanged)
+    assert later[1] == by_schedule and later[0].failed and later[0].error == failed.error
+    rows = store.learning_rate_changes(recorder.run_id)
+    assert [(r.epoch, r.step, r.before, r.after, r.source) for r in rows] == [
+        (1, 3, 0.01, 0.002, "command"),
+        (2, 1, 0.002, None, "ktui"),
+        (3, 1, 0.002, 0.001, "schedule"),
+    ]
+    assert not any("learning rate" in line for line in store.log(recorder.run_id))
 
 
 def test_a_finished_run_is_shown_as_stored(store: RunStore) -> None:
@@ -295,40 +293,6 @@ def test_remote_controls_start_from_the_runs_state(store: RunStore) -> None:
     other = controls_for(store, run_id)
     other.stop()
     assert controls_for(store, run_id).stop_requested  # the stop is still on its way
-
-
-def test_a_learning_rate_change_logged_before_its_progress_is_still_one_event(
-    store: RunStore,
-) -> None:
-    recorder = RunRecorder(store, "tiny", epochs=3)
-    recorder(STARTED)
-    follower = RunFollower(store, recorder.run_id)
-    follower.poll()
-    # The change came in the epoch's last batch: the epoch's commit carries its log line
-    # before the process writes its progress.
-    recorder(LearningRateChanged(0.000123456789, 1, 4))
-    recorder(LearningRateChanged(math.nan, 1, 4, "a schedule has no single value"))
-    recorder(epoch_end(1))
-    first = follower.poll()
-    changed, failed = of(first, LearningRateChanged)
-    assert changed == LearningRateChanged(0.000123457, 1, 4)  # as logged: 6 digits
-    assert isinstance(failed, LearningRateChanged) and math.isnan(failed.value)
-    assert failed.error == "a schedule has no single value"
-    assert of(first, LogLine) == []
-    store.set_progress(
-        recorder.run_id,
-        RunProgress(
-            phase="running",
-            learning_rate_change={
-                "value": 0.000123456789,
-                "epoch": 1,
-                "step": 4,
-                "error": "",
-                "count": 1,
-            },
-        ),
-    )
-    assert of(follower.poll(), LearningRateChanged) == []
 
 
 def test_a_finished_classifier_comes_with_its_confusion_matrix(store: RunStore) -> None:

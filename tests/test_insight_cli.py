@@ -17,12 +17,16 @@ from ktui.core.errors import KtuiError
 from ktui.store import RunStore
 
 
-def recorded(tmp_path: Path, *, predictions: bool, log: list[str] | None = None) -> Path:
+def recorded(
+    tmp_path: Path, *, predictions: bool, log: list[str] | None = None, skipped: str = ""
+) -> Path:
     path = tmp_path / "runs.sqlite"
     with RunStore(path) as store:
         run_id = store.create_run("mnist_mlp", values={"epochs": 1}, data="Fashion-MNIST")
         if predictions:
             fixed_evaluation().save(store.folder(run_id) / insight.PREDICTIONS_FILE)
+        if skipped:
+            store.set_evaluation_skipped(run_id, skipped)
         store.finish_run(run_id, test_loss=0.3, test_accuracy=0.85, seconds=1.0, log=log or [])
     return path
 
@@ -56,8 +60,8 @@ def test_rich_heat_map_on_a_terminal(tmp_path: Path) -> None:
 
 
 def test_a_run_without_predictions_says_why(tmp_path: Path) -> None:
-    log = [insight.NO_CONFUSION + "the preset has no accuracy metric."]
-    store = recorded(tmp_path, predictions=False, log=log)
+    # Why is kept as data (EvaluationSkipped), not read back from a log line.
+    store = recorded(tmp_path, predictions=False, skipped="the preset has no accuracy metric.")
     with pytest.raises(KtuiError, match="has no confusion matrix") as caught:
         run(store, "show", "1", "--confusion")
     assert caught.value.hint is not None and "no accuracy metric" in caught.value.hint

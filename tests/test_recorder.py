@@ -128,7 +128,7 @@ def test_a_whole_run_is_recorded(store: RunStore) -> None:
     }
     assert run.info["steps_per_epoch"] == 4 and run.info["validation_samples"] == 16
     assert run.epochs_done == 3 and run.epochs_planned == 3
-    assert (run.best_metric, run.best_epoch) == ("val_accuracy", 3)
+    assert (run.best_metric, run.best_epoch) == ("loss", 3)  # the objective: no val_loss
     assert run.test_loss == 0.3 and run.test_accuracy == 0.875 and run.seconds == 1.6
     assert [e.metrics["loss"] for e in store.epochs(run.id)] == [1.0, 0.5, pytest.approx(1 / 3)]
     assert store.log(run.id) == [
@@ -136,8 +136,10 @@ def test_a_whole_run_is_recorded(store: RunStore) -> None:
         "W0000 warning in epoch 1",
         "W0000 warning in epoch 2",
         "W0000 warning in epoch 3",
-        "ktui: learning rate set to 0.001 at epoch 3, step 2",
     ]
+    # The learning-rate change is a row, not a log line.
+    [change] = store.learning_rate_changes(run.id)
+    assert (change.epoch, change.step, change.after, change.source) == (3, 2, 0.001, "ktui")
 
     rows = list(csv.DictReader(io.StringIO((run.folder / "history.csv").read_text())))
     assert [row["epoch"] for row in rows] == ["1", "2", "3"]

@@ -14,11 +14,11 @@ from textual.widgets import DataTable, Input, RichLog, Select, Static, TabbedCon
 
 from ktui.app import KtuiApp, create_app
 from ktui.core.presets import load_catalog, shipped_presets_dir
+from ktui.core.rerun import recorded_source
 from ktui.screens.compare import CompareScreen
 from ktui.screens.dialogs import ConfirmDialog
 from ktui.screens.form import FormScreen
 from ktui.screens.presets import PresetScreen
-from ktui.screens.run_actions import recorded_source
 from ktui.screens.run_detail import RunDetailScreen
 from ktui.screens.runs import RunsScreen
 from ktui.screens.runs_table import sort_runs
@@ -445,7 +445,7 @@ async def test_rerun_of_a_run_whose_preset_is_gone_says_so(tmp_path: Path) -> No
         await pilot.press("r")
         await pilot.pause()
         assert app.screen is screen
-        assert "its preset old_experiment is no longer available" in notices(app)
+        assert "preset old_experiment is no longer available" in notices(app)
         await pilot.press("e")
         await pilot.pause()
         assert app.screen is screen and not trainer.runs

@@ -17,8 +17,9 @@ import pytest
 from conftest import REPO_ROOT, child_env
 
 from ktui.core.errors import StoreError
+from ktui.core.metrics import MetricPolicy
 from ktui.core.paths import store_path
-from ktui.store import SCHEMA_VERSION, RunStore, pick_metric
+from ktui.store import SCHEMA_VERSION, RunStore
 from ktui.store.db import APPLICATION_ID, process_alive, process_token, this_host
 
 
@@ -56,7 +57,11 @@ def dead_pid() -> int:
 def record(store: RunStore, preset: str = "p", epochs: int = 3, **values: object) -> int:
     """A finished run with ``epochs`` epochs whose val_accuracy peaks at epoch 2."""
     run_id = store.create_run(
-        preset, values=values or {"units": 8}, defaults={"units": 8}, epochs=epochs
+        preset,
+        values=values or {"units": 8},
+        defaults={"units": 8},
+        epochs=epochs,
+        policy=MetricPolicy("val_accuracy"),
     )
     for epoch in range(1, epochs + 1):
         store.add_epoch(
@@ -112,7 +117,12 @@ def test_round_trip_keeps_everything(store: RunStore) -> None:
     assert run.model == {"total_params": 1234, "layers": [{"name": "dense"}]}
     assert run.info == {"train_samples": 100, "batch_size": 10}
     assert run.epochs_done == 3 and run.epochs_planned == 3
-    assert (run.best_metric, run.best_value, run.best_epoch) == ("val_accuracy", 0.95, 2)
+    # Judged by the objective, val_loss (lower is better): 1/3 at epoch 3.
+    assert (run.best_metric, run.best_value, run.best_epoch) == (
+        "val_loss",
+        pytest.approx(1 / 3),
+        3,
+    )
     assert run.test_loss == 0.25 and run.test_accuracy == 0.93
     assert run.test_error_percent == pytest.approx(7.0)
     assert run.seconds == 4.5
@@ -145,7 +155,7 @@ def test_round_trip_keeps_everything(store: RunStore) -> None:
     assert store.log_size(run_id) == 6
 
     [summary] = store.list_runs()
-    assert summary.id == run_id and summary.best_value == 0.95
+    assert summary.id == run_id and summary.best_value == pytest.approx(1 / 3)
 
     # A second connection (another process, in real life) reads the same.
     with RunStore(store.path) as other:
@@ -181,12 +191,12 @@ def test_failed_run_keeps_message_and_traceback(store: RunStore) -> None:
 
 
 def test_best_metric_preference_and_direction(store: RunStore) -> None:
-    assert pick_metric(["loss", "accuracy", "val_loss", "val_accuracy"]) == "val_accuracy"
-    assert pick_metric(["loss", "val_loss", "accuracy"]) == "val_loss"
-    assert pick_metric(["loss", "val_binary_accuracy", "val_loss"]) == "val_binary_accuracy"
-    assert pick_metric(["loss", "accuracy"]) == "accuracy"
-    assert pick_metric(["loss", "mae"]) == "loss"
-    assert pick_metric(["mae"]) is None
+    # The objective (ktui.core.metrics): val_loss, else loss, unless the run monitors another.
+    run_id = store.create_run("p", policy=MetricPolicy("val_mae"))
+    for epoch, mae in enumerate([0.9, 0.4, 0.6], start=1):
+        store.add_epoch(run_id, epoch, {"loss": 1.0, "val_loss": 1.0, "val_mae": mae})
+    run = store.get_run(run_id)
+    assert (run.best_metric, run.best_value, run.best_epoch) == ("val_mae", 0.4, 2)
 
     run_id = store.create_run("p")
     for epoch, loss in enumerate([0.9, 0.4, math.nan, 0.6], start=1):
@@ -199,10 +209,10 @@ def test_best_metric_preference_and_direction(store: RunStore) -> None:
 def test_list_filters_sorts_and_limits(store: RunStore) -> None:
     a = record(store, "alpha")
     b = record(store, "beta")
-    c = store.create_run("alpha")
+    c = store.create_run("alpha", policy=MetricPolicy("val_accuracy"))
     store.add_epoch(c, 1, {"loss": 1.0, "val_accuracy": 0.99})
     store.fail_run(c, "boom")
-    d = store.create_run("beta")
+    d = store.create_run("beta", policy=MetricPolicy("val_accuracy"))
     store.add_epoch(d, 1, {"loss": 1.0, "val_accuracy": 0.1})
     store.finish_run(d, "stopped", test_loss=1.0, test_accuracy=0.5)
 
@@ -389,7 +399,7 @@ def test_kill_9_mid_run_keeps_committed_epochs_and_is_marked_interrupted(db_path
         assert run.status == "interrupted"
         assert [e.epoch for e in store.epochs(run_id)] == [1, 2, 3]
         assert run.epochs_done == 3 and run.epochs_planned == 10
-        assert run.best_metric == "accuracy" and run.best_value == pytest.approx(0.3)
+        assert run.best_metric == "loss" and run.best_value == pytest.approx(1 / 3)
         # The log up to the last committed epoch is kept; the epoch in progress is lost.
         assert store.log(run_id) == ["victim line 1", "victim line 2", "victim line 3"]
         assert run.ended_at == store.epochs(run_id)[-1].ended_at

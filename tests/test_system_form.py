@@ -33,15 +33,16 @@ async def test_the_devices_field_is_checked_and_given_to_a_background_run(
 ) -> None:
     from textual.widgets import Button, Input
 
-    import ktui.cli.run as run_mod
+    import ktui.runs as runs_mod
+    from ktui.core.errors import KtuiError
 
     launched: list[dict[str, str] | None] = []
 
     def fake_launch(*args: object, env: dict[str, str] | None = None, **kwargs: object) -> None:
         launched.append(env)
-        raise run_mod.KtuiError("not really starting a process in this test")
+        raise KtuiError("not really starting a process in this test")
 
-    monkeypatch.setattr(run_mod, "launch_detached", fake_launch)
+    monkeypatch.setattr(runs_mod, "launch_detached", fake_launch)
     from ktui.store import RunStore
 
     app = make_app(tmp_path)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ktui.core.errors import KtuiError
-from ktui.core.insight import NO_CONFUSION, PREDICTIONS_FILE, load_evaluation
+from ktui.core.insight import PREDICTIONS_FILE, load_evaluation
 from ktui.core.pictures import (
     CLI_HEAT,
     confusion_caption,
@@ -61,9 +61,9 @@ def _why_missing(store: RunStore, run_id: int, status: str) -> str:
         return "The matrix is made after the run's test evaluation; try again when it ends."
     if status == "failed":
         return "The run failed before its test set was evaluated."
-    for line in store.log(run_id):
-        if line.startswith(NO_CONFUSION):
-            return "The run says why: " + line.removeprefix(NO_CONFUSION)
+    reason = store.get_run(run_id).evaluation_skipped
+    if reason:
+        return "The run says why: " + reason
     return (
         "Only classification runs (an accuracy metric and a softmax or sigmoid output) "
         "that reached their test evaluation have one."

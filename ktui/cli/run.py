@@ -16,14 +16,13 @@ import contextlib
 import os
 import queue
 import signal
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, assert_never
 
 from rich.console import Console
 from rich.progress import (
@@ -44,6 +43,8 @@ from ktui.core.errors import KtuiError
 from ktui.core.events import (
     BatchProgress,
     EpochEnded,
+    EvaluationReady,
+    EvaluationSkipped,
     Event,
     InputTiming,
     LearningRateChanged,
@@ -60,16 +61,20 @@ from ktui.core.presets import PresetCatalog, RunConfig
 from ktui.core.shapes import check_model
 from ktui.core.system import SystemSample, compact_line
 from ktui.core.trainer import Trainer
-from ktui.store import CommandBridge, RunRecorder, RunStore, fan_out
+from ktui.runs import (
+    RecordedRun,
+    StopOnSignals,
+    ignoring_hangups,
+    launch_detached,
+    record_run,
+)
+from ktui.store import RunStore
 
 #: Exit code of a run stopped because its terminal hung up (128 + SIGHUP).
 HANGUP_EXIT = 129
 
 #: Exit code of a run stopped by SIGTERM (128 + 15), as shells report a process it ended.
 SIGTERM_EXIT = 128 + signal.SIGTERM
-
-#: The file a detached run's output goes to, in its run folder.
-OUTPUT_FILE = "output.log"
 
 
 def prepare(
@@ -120,102 +125,84 @@ def run_headless(
     store (``store``, else :func:`~ktui.core.paths.store_path`); returns the exit code.
 
     ``run_id`` makes this the training process of a detached run: it records into
-    that run (created by :func:`start_detached`) and ignores hang-ups. Otherwise a
-    hang-up (SIGHUP: the terminal or SSH session went away) stops the run after the
-    current batch, like Ctrl+C, and records it ``interrupted`` with its epochs.
+    that run (created by :func:`~ktui.runs.launch_detached`) and ignores hang-ups.
+    Otherwise a hang-up (SIGHUP: the terminal or SSH session went away) stops the run
+    after the current batch, like Ctrl+C, and records it ``interrupted`` with its epochs.
     """
     check_tensorboard(tensorboard)
-    if run_id is not None:
-        # No terminal to lose; a stray SIGHUP (kill -HUP to a process group) is not a stop.
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    try:
-        config = prepare(catalog, name, assignments, data)
-    except KtuiError as exc:
-        if run_id is not None:  # the parent checked this; if it changed since, say so
-            with contextlib.suppress(KtuiError), RunStore(store_path(store)) as runs:
-                runs.adopt_run(run_id)
-                runs.fail_run(run_id, str(exc), error_type=type(exc).__name__)
-        raise
-    # Before TensorFlow loads: a store that cannot be used stops the run right here.
-    runs = RunStore(store_path(store))
-    runs.mark_interrupted()
-    recorder = RunRecorder.for_config(runs, config, run_id=run_id)
-    log_path = logs_dir() / f"{datetime.now():%Y%m%d-%H%M%S}-{config.preset.name}.log"
-    STDERR.start(log_path)
-    out = out or sys.stdout
-    display = HeadlessDisplay(Console(file=out, highlight=False), show_log=show_log)
-    events: queue.Queue[Event] = queue.Queue()
-    controls = RunControls()
-    # Started before TensorFlow loads: the run can be followed and stopped from the start.
-    bridge = CommandBridge(
-        runs,
-        recorder.run_id,
-        controls,
-        recorder=recorder,
-        notify=fan_out(recorder, events.put),
-        warn=lambda text: recorder(LogLine(text)),
-    ).start()
-    bridge(PhaseChanged("preparing data", "loading TensorFlow"))
-    hung_up = False
-
-    def on_hangup(signum: int, frame: object) -> None:
-        nonlocal hung_up
-        if hung_up:
-            return
-        hung_up = True
-        recorder.end_as = "interrupted"
-        display.mute()
-        controls.stop()
-
-    previous_hup = signal.signal(signal.SIGHUP, on_hangup) if run_id is None else None
-    # Loading TensorFlow takes seconds; a SIGTERM meanwhile stops the run before it
-    # trains (and is recorded) instead of killing the process with the run 'running'.
-    signals: list[int] = []  # the signals that asked for a stop, for the exit code
-
-    def on_early_term(signum: int, frame: object) -> None:
-        signals.append(signum)
-        controls.stop()
-
-    previous_term = signal.signal(signal.SIGTERM, on_early_term)
-    try:
-        return _train(
-            config,
-            runs,
-            recorder,
-            bridge,
-            controls,
-            events,
-            display,
-            log_path,
-            trainer,
-            show_log,
-            lambda: hung_up,
-            tensorboard,
-            signals,
+    with ignoring_hangups() if run_id is not None else contextlib.nullcontext():
+        try:
+            config = prepare(catalog, name, assignments, data)
+        except KtuiError as exc:
+            if run_id is not None:  # the parent checked this; if it changed since, say so
+                with contextlib.suppress(KtuiError), RunStore(store_path(store)) as runs:
+                    runs.adopt_run(run_id)
+                    runs.fail_run(run_id, str(exc), error_type=type(exc).__name__)
+            raise
+        # Before TensorFlow loads: a store that cannot be used stops the run right here.
+        runs = RunStore(store_path(store))
+        runs.mark_interrupted()
+        log_path = logs_dir() / f"{datetime.now():%Y%m%d-%H%M%S}-{config.preset.name}.log"
+        display = HeadlessDisplay(
+            Console(file=out or sys.stdout, highlight=False), show_log=show_log
         )
-    finally:
-        bridge.close()
-        signal.signal(signal.SIGTERM, previous_term)
-        if previous_hup is not None:
-            signal.signal(signal.SIGHUP, previous_hup)
+        events: queue.Queue[Event] = queue.Queue()
+        controls = RunControls()
+        recorded = record_run(runs, config, controls, display=events.put, run_id=run_id)
+        STDERR.start(log_path)
+
+        def hang_up() -> None:
+            recorded.hang_up()
+            display.mute()
+
+        # From before TensorFlow loads to the end: Ctrl+C or SIGTERM while it loads stops
+        # the run (recorded stopped, 0 epochs, no model) instead of killing the process
+        # with the run left 'running'; a second one quits at once.
+        signals = StopOnSignals(
+            controls,
+            on_stop=lambda: setattr(display, "announced_stop", True),
+            hang_up=hang_up if run_id is None else None,
+        )
+        try:
+            with signals:
+                # Started before TensorFlow loads: the run can be followed and stopped now.
+                recorded.bridge(PhaseChanged("preparing data", "loading TensorFlow"))
+                return _train(
+                    config,
+                    runs,
+                    recorded,
+                    events,
+                    display,
+                    log_path,
+                    trainer,
+                    show_log,
+                    signals,
+                    tensorboard,
+                )
+        except KeyboardInterrupt:
+            recorded.abandon()  # recorded as interrupted now, with its finished epochs
+            with contextlib.suppress(OSError):
+                display.close()
+                display.note("Stopped at once; the current epoch is lost.")
+            return 130
+        finally:
+            recorded.close()
 
 
 def _train(
     config: RunConfig,
     runs: RunStore,
-    recorder: RunRecorder,
-    bridge: CommandBridge,
-    controls: RunControls,
+    recorded: RecordedRun,
     events: queue.Queue[Event],
     display: HeadlessDisplay,
     log_path: Path,
     trainer: Trainer | None,
     show_log: bool,
-    hung_up: Callable[[], bool],
+    signals: StopOnSignals,
     tensorboard: bool = False,
-    signals: list[int] | None = None,
 ) -> int:
     """The body of :func:`run_headless` once the run is recorded: train and draw."""
+    recorder = recorded.recorder
     if trainer is None:
         display.note("Loading TensorFlow…")
         try:
@@ -230,38 +217,16 @@ def _train(
         trainer = KerasTrainer(tensorboard=tensorboard)
 
     worker = threading.Thread(
-        target=trainer.run,
-        # The recorder first: the run's end is committed before the loop below sees it.
-        args=(config, fan_out(recorder, bridge, events.put), controls),
-        kwargs={"artifacts": recorder.folder},
-        name="ktui-train",
-        daemon=True,
+        target=recorded.train, args=(config, trainer), name="ktui-train", daemon=True
     )
     for line in STDERR.lines():  # what loading TensorFlow wrote belongs to the run's log
         recorder(LogLine(line))
-    # Ctrl+C, and SIGTERM (a batch system ending the job), stop after the current batch;
-    # a second one quits at once. The handler only asks: a KeyboardInterrupt landing in
-    # the middle of drawing would skip the stop and lose what the run reached.
-    interrupts = 0
-    signals = [] if signals is None else signals
-
-    def on_signal(signum: int, frame: object) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        signals.append(signum)
-        if interrupts > 1:
-            raise KeyboardInterrupt
-        display.announced_stop = True  # the loop below says it, with how to quit now
-        controls.stop()
-
-    previous_term = signal.signal(signal.SIGTERM, on_signal)
-    previous_int = signal.signal(signal.SIGINT, on_signal)
     worker.start()
     final: Event | None = None
     announced = False
     try:
         while final is None:
-            if interrupts and not announced and not hung_up():
+            if signals.count and not announced and not signals.hung_up:
                 announced = True
                 display.note("Stopping after the current batch… (Ctrl+C again to quit now)")
             try:
@@ -281,17 +246,11 @@ def _train(
             try:
                 display.show(event)
             except OSError:
-                if not hung_up():
+                if not signals.hung_up:
                     raise  # else: the terminal went away while drawing; draw no more
             if isinstance(event, RunFinished | RunFailed):
                 final = event
-    except KeyboardInterrupt:
-        recorder.abandon()  # recorded as interrupted now, with its finished epochs
-        display.note("Stopped at once; the current epoch is lost.")
-        return 130
     finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        signal.signal(signal.SIGINT, previous_int)
         with contextlib.suppress(OSError):
             display.close()
     if STDERR.line_count and not show_log:
@@ -304,11 +263,11 @@ def _train(
     display.note(
         f"Recorded as run {recorder.run_id} in {runs.path} (ktui runs show {recorder.run_id})."
     )
-    bridge.close()
+    recorded.close()
     runs.close()
-    if hung_up():
+    if signals.hung_up:
         return HANGUP_EXIT
-    return exit_code(final, signals[0] if signals else None)
+    return exit_code(final, signals.received[0] if signals.received else None)
 
 
 def exit_code(final: Event | None, stopped_by: int | None = None) -> int:
@@ -347,7 +306,7 @@ def start_detached(
     config = prepare(catalog, name, assignments, data)
     check_tensorboard(tensorboard)
     path = store_path(store).resolve()
-    run_id, pid, output = launch_detached(
+    started = launch_detached(
         config,
         assignments,
         data,
@@ -358,83 +317,12 @@ def start_detached(
     )
     store_option = f" --store {path}" if store is not None else ""
     print(
-        f"Started run {run_id} in the background (pid {pid}). "
-        f"Follow it with `ktui{store_option} attach {run_id}`; its output goes to {output}.",
+        f"Started run {started.run_id} in the background (pid {started.pid}). "
+        f"Follow it with `ktui{store_option} attach {started.run_id}`; "
+        f"its output goes to {started.output}.",
         file=out or sys.stdout,
     )
     return 0
-
-
-def launch_detached(
-    config: RunConfig,
-    assignments: Sequence[str],
-    data: str | None,
-    *,
-    store: Path,
-    presets: Sequence[Path] = (),
-    show_log: bool = False,
-    tensorboard: bool = False,
-    env: Mapping[str, str] | None = None,
-) -> tuple[int, int, Path]:
-    """Record a run of ``config`` and start its training process in a session of its
-    own; returns (run id, pid, the file its output goes to). Used by ``ktui run
-    --detach`` and by the dashboard's "start in background". ``env`` is added to the
-    process's environment (``CUDA_VISIBLE_DEVICES`` of the form's devices)."""
-    # The preset's own file, so the child finds exactly this preset wherever it lives.
-    source = Path(config.preset.source)
-    name = str(source.resolve()) if source.is_file() else config.preset.name
-    path = store
-    runs = RunStore(path)
-    try:
-        runs.mark_interrupted()
-        run_id = runs.create_run(
-            config.preset.name,
-            values=config.values,
-            defaults=config.preset.defaults(),
-            data=config.data.describe(),
-            epochs=config.epochs,
-        )
-        output = runs.folder(run_id) / OUTPUT_FILE
-        argv = [sys.executable, "-m", "ktui", "--store", str(path)]
-        for folder in presets:
-            argv += ["--presets", str(Path(folder).resolve())]
-        argv += ["run", name]
-        for assignment in assignments:
-            argv += ["--set", assignment]
-        if data is not None:
-            argv += ["--data", data]
-        if show_log:
-            argv.append("--log")
-        if tensorboard:
-            argv.append("--tensorboard")
-        argv += ["--run-id", str(run_id)]
-        try:
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                child = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=fd,
-                    stderr=fd,
-                    # Its own session: no controlling terminal, not in the shell's
-                    # process group, so neither a hang-up nor Ctrl+C here reaches it.
-                    start_new_session=True,
-                    close_fds=True,
-                    env={**os.environ, **env} if env else None,
-                )
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            runs.fail_run(
-                run_id, f"could not start the training process: {exc}", error_type="OSError"
-            )
-            raise KtuiError(f"could not start a background run: {exc}") from None
-        # The row names the training process from now on, so it is followed (and, if
-        # it dies, marked interrupted) by its own pid, not this short-lived one's.
-        runs.adopt_run(run_id, pid=child.pid)
-    finally:
-        runs.close()
-    return run_id, child.pid, output
 
 
 class HeadlessDisplay:
@@ -480,77 +368,100 @@ class HeadlessDisplay:
 
     def show(self, event: Event) -> None:
         """Draw one event."""
-        if isinstance(event, SystemSampled):
-            self._sample = event.sample  # drawn with the epoch's line, never mid-bar
-            return
-        if isinstance(event, InputTiming):
-            self._system_line(event)
-        elif isinstance(event, PhaseChanged):
-            if event.phase == "running" and self._paused:
-                self.note("Resumed.")  # a pause and resume from another ktui
-            self._paused = event.phase == "paused"
-            if event.phase in ("preparing data", "building model", "evaluating", "paused"):
-                detail = f": {event.detail}" if event.detail else ""
-                self.note(f"{event.phase.capitalize()}{detail}…")
-            elif event.phase == "stopping" and not self.announced_stop:
-                # A stop from elsewhere: another ktui, or a SIGTERM to a detached run.
-                self.announced_stop = True
-                self.note(f"Stopping {event.detail or 'after the current batch'}…")
-        elif isinstance(event, RunStarted):
-            self._started_run(event)
-        elif isinstance(event, BatchProgress):
-            if self._progress is not None and self._task is not None:
-                loss = event.logs.get("loss")
-                self._progress.update(
-                    self._task,
-                    completed=event.step,
-                    total=event.steps,
-                    description=f"Epoch {event.epoch}/{self._epochs}",
-                    rate=format_rate(event.samples_per_second),
-                    loss="" if loss is None else f"loss {format_metric(loss)}",
-                )
-        elif isinstance(event, EpochEnded):
-            self._print(epoch_line(event))
-            if self._progress is not None and self._task is not None:
-                self._progress.reset(
-                    self._task, description=f"Epoch {event.epoch + 1}/{self._epochs}"
-                )
-        elif isinstance(event, LearningRateChanged):
-            if event.value != event.value:  # NaN: the change could not be made
-                self.note(f"Could not change the learning rate: {event.error}")
-            else:
-                self.note(
-                    f"Learning rate set to {event.value:g} at epoch {event.epoch}, "
-                    f"step {event.step}"
-                )
-        elif isinstance(event, LogLine):
-            if self.show_log:
-                self._print(f"[tf] {event.text}", style="dim")
-        elif isinstance(event, RunFinished):
-            self.close()
-            if event.status == "stopped":
-                self.note(f"Stopped after {event.epochs_completed} epoch(s).")
-            elif event.status == "interrupted":
-                self.note(f"Interrupted after {event.epochs_completed} epoch(s).")
-            self.console.print(
-                result_line(event), style="bold" if self.live else None, markup=False
+        match event:
+            case SystemSampled():
+                self._sample = event.sample  # drawn with the epoch's line, never mid-bar
+            case InputTiming():
+                self._system_line(event)
+            case PhaseChanged():
+                self._phase(event)
+            case RunStarted():
+                self._started_run(event)
+            case BatchProgress():
+                self._batch(event)
+            case EpochEnded():
+                self._print(epoch_line(event))
+                if self._progress is not None and self._task is not None:
+                    self._progress.reset(
+                        self._task, description=f"Epoch {event.epoch + 1}/{self._epochs}"
+                    )
+            case LearningRateChanged():
+                self._learning_rate(event)
+            case LogLine():
+                if self.show_log:
+                    self._print(f"[tf] {event.text}", style="dim")
+            case EvaluationSkipped():
+                if self.show_log:  # as before it was an event: a line of the run's log
+                    self._print(f"[tf] ktui: no confusion matrix: {event.reason}", style="dim")
+            case EvaluationReady():
+                pass  # shown by `ktui runs show ID --confusion`
+            case RunFinished():
+                self._finished(event)
+            case RunFailed():
+                self._failed(event)
+            case _:
+                assert_never(event)
+
+    def _phase(self, event: PhaseChanged) -> None:
+        if event.phase == "running" and self._paused:
+            self.note("Resumed.")  # a pause and resume from another ktui
+        self._paused = event.phase == "paused"
+        if event.phase in ("preparing data", "building model", "evaluating", "paused"):
+            detail = f": {event.detail}" if event.detail else ""
+            self.note(f"{event.phase.capitalize()}{detail}…")
+        elif event.phase == "stopping" and not self.announced_stop:
+            # A stop from elsewhere: another ktui, or a SIGTERM to a detached run.
+            self.announced_stop = True
+            self.note(f"Stopping {event.detail or 'after the current batch'}…")
+
+    def _batch(self, event: BatchProgress) -> None:
+        if self._progress is not None and self._task is not None:
+            loss = event.logs.get("loss")
+            self._progress.update(
+                self._task,
+                completed=event.step,
+                total=event.steps,
+                description=f"Epoch {event.epoch}/{self._epochs}",
+                rate=format_rate(event.samples_per_second),
+                loss="" if loss is None else f"loss {format_metric(loss)}",
             )
-        elif isinstance(event, RunFailed):
-            self.close()
-            if self.muted:
-                for line in event.traceback.splitlines():
-                    STDERR.write_line(line)
-                return
-            err = Console(file=STDERR.terminal, highlight=False, soft_wrap=True)
-            err.print(f"ktui: training failed: {event.message}", markup=False)
-            if event.traceback:
-                where = STDERR.log_path or "the log"
-                err.print(
-                    f"(the traceback is in {where}; this is a bug in ktui or the model)",
-                    markup=False,
-                )
-                for line in event.traceback.splitlines():
-                    STDERR.write_line(line)
+
+    def _learning_rate(self, event: LearningRateChanged) -> None:
+        if event.failed:
+            self.note(f"Could not change the learning rate: {event.error}")
+        else:
+            by = " (by the model's schedule)" if event.source == "schedule" else ""
+            self.note(
+                f"Learning rate set to {event.value:g}{by} at epoch {event.epoch}, "
+                f"step {event.step}"
+            )
+
+    def _finished(self, event: RunFinished) -> None:
+        self.close()
+        if event.status == "stopped" and event.epochs_completed == 0:
+            self.note("Stopped before its first epoch ended: 0 epochs, no model saved.")
+        elif event.status == "stopped":
+            self.note(f"Stopped after {event.epochs_completed} epoch(s).")
+        elif event.status == "interrupted":
+            self.note(f"Interrupted after {event.epochs_completed} epoch(s).")
+        self.console.print(result_line(event), style="bold" if self.live else None, markup=False)
+
+    def _failed(self, event: RunFailed) -> None:
+        self.close()
+        if self.muted:
+            for line in event.traceback.splitlines():
+                STDERR.write_line(line)
+            return
+        err = Console(file=STDERR.terminal, highlight=False, soft_wrap=True)
+        err.print(f"ktui: training failed: {event.message}", markup=False)
+        if event.traceback:
+            where = STDERR.log_path or "the log"
+            err.print(
+                f"(the traceback is in {where}; this is a bug in ktui or the model)",
+                markup=False,
+            )
+            for line in event.traceback.splitlines():
+                STDERR.write_line(line)
 
     def _system_line(self, event: InputTiming) -> None:
         """After each epoch: ``  system: CPU 187% | RSS 1.2 GiB | … | data wait 3%``,

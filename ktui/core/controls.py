@@ -9,6 +9,17 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
+
+from ktui.core.events import LearningRateSource
+
+
+@dataclass(frozen=True)
+class LearningRateRequest:
+    """A learning-rate change waiting for the next batch, and who asked for it."""
+
+    value: float
+    source: LearningRateSource
 
 
 class RunControls:
@@ -20,7 +31,7 @@ class RunControls:
         # Set while running, cleared while paused, so the trainer can wait on it.
         self._running = threading.Event()
         self._running.set()
-        self._learning_rate: float | None = None
+        self._learning_rate: LearningRateRequest | None = None
 
     # -- requests (any thread) ------------------------------------------------
     def stop(self) -> None:
@@ -37,12 +48,13 @@ class RunControls:
         """Let a paused run continue."""
         self._running.set()
 
-    def set_learning_rate(self, value: float) -> None:
-        """Use ``value`` as the optimizer's learning rate from the next batch on."""
+    def set_learning_rate(self, value: float, source: LearningRateSource = "ktui") -> None:
+        """Use ``value`` as the optimizer's learning rate from the next batch on;
+        ``source`` is recorded with the change (``command``: it came through the store)."""
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"learning rate must be a positive number, got {value!r}")
         with self._lock:
-            self._learning_rate = value
+            self._learning_rate = LearningRateRequest(float(value), source)
 
     # -- state ----------------------------------------------------------------
     @property
@@ -58,9 +70,14 @@ class RunControls:
     # -- used by the trainer ----------------------------------------------------
     def take_learning_rate(self) -> float | None:
         """Return a pending learning-rate change once, or ``None``."""
+        request = self.take_learning_rate_request()
+        return None if request is None else request.value
+
+    def take_learning_rate_request(self) -> LearningRateRequest | None:
+        """Return a pending learning-rate change (with who asked) once, or ``None``."""
         with self._lock:
-            value, self._learning_rate = self._learning_rate, None
-        return value
+            request, self._learning_rate = self._learning_rate, None
+        return request
 
     def wait_while_paused(self, poll: float = 0.1) -> None:
         """Block the calling (training) thread while paused; returns on resume or stop."""

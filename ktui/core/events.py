@@ -18,6 +18,10 @@ from ktui.core.system import SystemSample
 Phase = Literal["preparing data", "building model", "running", "paused", "stopping", "evaluating"]
 """What a run is doing right now, as shown in a status line."""
 
+LearningRateSource = Literal["ktui", "command", "schedule"]
+"""Who changed a run's learning rate: a key in this ktui, a command through the run store
+(another ktui, ``ktui runs lr``), or the model's own schedule or callbacks."""
+
 FinalStatus = Literal["finished", "stopped", "interrupted"]
 """How a run that did not fail ended: all epochs done, stopped by the user, or
 interrupted (its terminal hung up and it stopped cleanly, or — seen by a follower —
@@ -71,6 +75,8 @@ class RunStarted:
     device: str
     data: str
     versions: dict[str, str] = field(default_factory=dict)
+    seed: int | None = None
+    """The random seed the run was started with (None: not set, or unknown)."""
 
 
 @dataclass(frozen=True)
@@ -105,12 +111,22 @@ class EpochEnded:
 
 @dataclass(frozen=True)
 class LearningRateChanged:
-    """A requested learning-rate change took effect (``value`` is NaN if it could not)."""
+    """The learning rate changed (``value`` is NaN if a requested change could not be made,
+    and ``error`` says why); it applies from batch ``step`` of ``epoch`` on."""
 
     value: float
     epoch: int
     step: int
     error: str = ""
+    previous: float | None = None
+    """The rate before the change (None: unknown)."""
+    source: LearningRateSource = "ktui"
+    """Who asked for it."""
+
+    @property
+    def failed(self) -> bool:
+        """True when the change could not be made."""
+        return self.value != self.value  # NaN
 
 
 @dataclass(frozen=True)
@@ -172,6 +188,14 @@ class EvaluationReady:
 
 
 @dataclass(frozen=True)
+class EvaluationSkipped:
+    """The run made no confusion matrix; ``reason`` says why (not a classifier, the
+    prediction failed, ...). Sent instead of :class:`EvaluationReady`."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class SystemSampled:
     """The machine while the run trains: one sample every second or two.
 
@@ -205,6 +229,7 @@ Event = (
     | RunFailed
     | LogLine
     | EvaluationReady
+    | EvaluationSkipped
     | SystemSampled
     | InputTiming
 )

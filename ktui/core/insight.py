@@ -41,7 +41,6 @@ FloatArray: TypeAlias = npt.NDArray[np.float64]
 __all__ = [
     "FASHION_MNIST_CLASSES",
     "MAX_SAVED_IMAGES",
-    "NO_CONFUSION",
     "PREDICTIONS_FILE",
     "ArrayStats",
     "ArraysSummary",
@@ -66,9 +65,6 @@ __all__ = [
     "predictions_from",
     "preview_indices",
 ]
-
-NO_CONFUSION = "ktui: no confusion matrix: "
-"""How the engine's log line starts when a run makes no confusion matrix (then the why)."""
 
 PREDICTIONS_FILE = "predictions.npz"
 """The file name of a saved :class:`Evaluation` inside a run's folder."""

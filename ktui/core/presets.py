@@ -61,6 +61,7 @@ from ktui.core.keras_names import (
     Rule,
     suggest,
 )
+from ktui.core.metrics import MetricPolicy, Mode, check_mode
 
 HyperType = Literal["int", "float", "choice", "bool"]
 Validation = Literal["test", "none"] | float
@@ -72,7 +73,7 @@ _TOP_KEYS = {"name", "description", "seed", "data", "model", "compile", "fit", "
 _DATA_KEYS = {"source", "transforms", "train_samples", "test_samples", "features", "classes"}
 _MODEL_KEYS = {"input_shape", "layers"}
 _COMPILE_KEYS = {"optimizer", "loss", "metrics", "learning_rate"}
-_FIT_KEYS = {"batch_size", "epochs", "validation", "shuffle"}
+_FIT_KEYS = {"batch_size", "epochs", "validation", "shuffle", "monitor", "mode"}
 _HP_KEYS = {"type", "default", "min", "max", "choices", "help"}
 
 
@@ -264,6 +265,23 @@ class RunConfig:
     validation: Validation
     shuffle: bool
     seed: int | None
+    monitor: str | None = None
+    """``[fit] monitor``: the metric the run is judged by (default val_loss, else loss)."""
+    mode: Mode = "auto"
+    """``[fit] mode``: ``min``, ``max`` or ``auto`` (the monitored metric's direction by name)."""
+    source_text: str = ""
+    """The data source exactly as typed (``--data``, the form), else the preset's own text."""
+
+    @property
+    def data_override(self) -> str | None:
+        """The data source given instead of the preset's own, as typed; None: the preset's."""
+        own = self.preset.raw.get("data", {}).get("source")
+        return None if self.source_text == own else self.source_text
+
+    @property
+    def policy(self) -> MetricPolicy:
+        """How this run's metrics are judged (see :mod:`ktui.core.metrics`)."""
+        return MetricPolicy(self.monitor, self.mode)
 
     @property
     def classes(self) -> int | None:
@@ -756,6 +774,17 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
     shuffle = raw["fit"].get("shuffle", True)
     if not isinstance(shuffle, bool):
         raise check.fail("fit.shuffle", f"expected true or false, got {shuffle!r}")
+    monitor = raw["fit"].get("monitor")
+    if monitor is not None and (not isinstance(monitor, str) or not monitor.strip()):
+        raise check.fail(
+            "fit.monitor", f"expected a metric name such as 'val_loss', got {monitor!r}"
+        )
+    try:
+        mode = check_mode(raw["fit"].get("mode", "auto"))
+    except ValueError as exc:
+        raise check.fail("fit.mode", str(exc)) from None
+    if mode != "auto" and monitor is None:
+        raise check.fail("fit.mode", 'a mode needs a monitor: add monitor = "val_..."')
     seed = raw.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise check.fail("seed", f"expected a whole number of at least 0, got {seed!r}")
@@ -792,6 +821,9 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
         validation=validation,
         shuffle=shuffle,
         seed=seed,
+        monitor=monitor,
+        mode=mode,
+        source_text=source_text,
     )
 
 

@@ -395,7 +395,7 @@ class FormScreen(Screen[None]):
         if store is None:
             self.notify("Background runs need the run store, which is not open.", severity="error")
             return
-        from ktui.cli.run import launch_detached
+        from ktui.runs import launch_detached
         from ktui.screens.training import TrainingScreen
 
         # repr keeps every digit of a float; the form's display format rounds.
@@ -410,7 +410,7 @@ class FormScreen(Screen[None]):
             self.notify(_devices_problem(self.devices) or "", severity="error", timeout=10)
             return
         try:
-            run_id, pid, output = launch_detached(
+            started = launch_detached(
                 config,
                 assignments,
                 data,
@@ -421,11 +421,11 @@ class FormScreen(Screen[None]):
             self.notify(str(exc), severity="error", timeout=10)
             return
         self.notify(
-            f"Run {run_id} trains in the background (pid {pid}); it goes on when "
-            f"ktui closes. Its output: {output}",
+            f"Run {started.run_id} trains in the background (pid {started.pid}); it goes on "
+            f"when ktui closes. Its output: {started.output}",
             timeout=8,
         )
-        self.app.push_screen(TrainingScreen(None, attach=run_id))
+        self.app.push_screen(TrainingScreen(None, attach=started.run_id))
 
     @on(Button.Pressed, "#reset")
     def action_reset(self) -> None:

@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from textual.screen import Screen
 
 from ktui.core import data as data_mod
 from ktui.core.errors import KtuiError, StoreError
-from ktui.core.presets import Preset, RunConfig
+from ktui.core.presets import RunConfig
+from ktui.runs import RerunPlan, plan_for_run
 from ktui.screens.dialogs import ConfirmDialog
 from ktui.store import RunSummary
 
@@ -31,56 +30,15 @@ def training_in_progress(app: KtuiApp) -> str | None:
     return None
 
 
-def recorded_source(data: str, preset: Preset) -> str | None:
-    """The data source to re-run with, from what the store recorded; None: the preset's own.
-
-    The store keeps a description of the data the run used (``random (seed 3)``,
-    ``MNIST``, the path of a .npz file, ``downloaded by Keras (...)``), not the
-    source as typed; this reads back the descriptions that are unambiguous.
-    """
-    text = data.strip()
-    default = str(preset.raw["data"]["source"])
-    source: str | None = None
-    if text.startswith("random"):
-        source = "random"
-    elif text in ("MNIST", "Fashion-MNIST"):
-        source = text.lower().replace("-", "_")
-    elif text.endswith(".npz") and not text.startswith("downloaded by Keras"):
-        path = Path(text).expanduser()
-        # Keras's own mnist.npz is what the preset's "mnist" source loads.
-        if path.parent != data_mod.keras_cache_dir():
-            source = str(path)
-    if source is None:
-        return None
-    try:
-        same = data_mod.parse_source(source) == data_mod.parse_source(default)
-    except KtuiError:
-        same = False
-    return None if same else source
-
-
-@dataclass(frozen=True)
-class RerunPlan:
-    """What a re-run of a stored run would use."""
-
-    preset: Preset
-    values: dict[str, Any]
-    data: str | None
-    dropped: list[str]
-    """Recorded hyperparameters the preset no longer has."""
-
-
 def plan_rerun(app: KtuiApp, run: RunSummary) -> RerunPlan | str:
-    """The preset, values and data to re-run ``run`` with, or why it cannot be re-run."""
-    preset = app.catalog.presets.get(run.preset)
-    if preset is None:
-        return (
-            f"Run {run.id} cannot be re-run: its preset {run.preset} is no longer available "
-            "(no such preset file in the preset folders)."
-        )
-    values = {k: v for k, v in run.values.items() if k in preset.hyperparameters}
-    dropped = sorted(k for k in run.values if k not in preset.hyperparameters)
-    return RerunPlan(preset, values, recorded_source(run.data, preset), dropped)
+    """The re-run of ``run`` by the one planner (:func:`ktui.runs.plan_for_run`, also
+    used by the training screen), or why it cannot be re-run."""
+    try:
+        if app.store is None:
+            raise KtuiError("the run store is not open")
+        return plan_for_run(app.catalog.presets, app.store.get_run(run.id))
+    except KtuiError as exc:
+        return f"Run {run.id} cannot be re-run: {exc}."
 
 
 def rerun(screen: Screen[Any], run: RunSummary) -> bool:
@@ -94,16 +52,16 @@ def rerun(screen: Screen[Any], run: RunSummary) -> bool:
     if isinstance(plan, str):
         app.notify(plan, severity="error", timeout=10)
         return False
-    if plan.dropped:
+    if plan.notes:
         app.notify(
-            f"Run {run.id} cannot be re-run as it was: preset {plan.preset.name} no longer has "
-            f"{', '.join(plan.dropped)}. Press e to edit and re-run.",
-            severity="error",
+            f"Re-running run {run.id}, but it cannot keep everything: "
+            + "; ".join(plan.notes)
+            + ". Press e instead to edit it first.",
+            severity="warning",
             timeout=10,
         )
-        return False
     try:
-        config = plan.preset.resolve(plan.values, data=plan.data)
+        config = plan.config()
     except KtuiError as exc:
         app.notify(
             f"Run {run.id} cannot be re-run with the same values: {exc}. Press e to edit them.",
@@ -136,10 +94,9 @@ def edit_rerun(screen: Screen[Any], run: RunSummary) -> bool:
     from ktui.screens.form import FormScreen
 
     app.push_screen(FormScreen(plan.preset, plan.values, plan.data))
-    if plan.dropped:
+    if plan.notes:
         app.notify(
-            f"Preset {plan.preset.name} no longer has {', '.join(plan.dropped)}; "
-            "the form has its current fields.",
+            "; ".join(plan.notes).capitalize() + ". The form has the preset's current fields.",
             severity="warning",
             timeout=8,
         )

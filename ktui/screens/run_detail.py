@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
 from rich.table import Table
@@ -26,7 +27,7 @@ from ktui.presentation import (
 )
 from ktui.screens.report import export_report
 from ktui.screens.run_actions import confirm_delete, edit_rerun, rerun
-from ktui.store import EpochRecord, Run, RunStore
+from ktui.store import EpochRecord, LearningRateRecord, Run, RunStore
 from ktui.widgets.chart import MetricChart, Series, metric_groups
 from ktui.widgets.ids import data_id
 
@@ -68,6 +69,8 @@ class RunDetailScreen(Screen[None]):
         self.run_id = run_id
         self.run: Run | None = None
         self.epochs: list[EpochRecord] = []
+        self.learning_rates: list[LearningRateRecord] = []
+        """The run's learning-rate changes, as recorded (rows, not log lines)."""
         self._metric_columns: list[str] = []
         self._log_size = 0
         self._tags: list[str] = []
@@ -115,6 +118,7 @@ class RunDetailScreen(Screen[None]):
         try:
             run = store.get_run(self.run_id)
             epochs = store.epochs(self.run_id)
+            self.learning_rates = store.learning_rate_changes(self.run_id)
             self._tags = store.tags(self.run_id).get(self.run_id, [])
             self._note = store.notes(self.run_id).get(self.run_id, "")
         except StoreError as exc:
@@ -135,6 +139,7 @@ class RunDetailScreen(Screen[None]):
         try:
             run = store.get_run(self.run_id)
             epochs = store.epochs(self.run_id)
+            self.learning_rates = store.learning_rate_changes(self.run_id)
         except StoreError:
             return  # deleted or unreadable for a moment; the next poll tries again
         self.run = run
@@ -164,7 +169,7 @@ class RunDetailScreen(Screen[None]):
 
     def _show_overview(self, run: Run) -> None:
         self.query_one("#detail-result", Static).update(_result(run, self.app.theme_variables))
-        self.query_one("#detail-info", Static).update(_info_grid(run))
+        self.query_one("#detail-info", Static).update(_info_grid(run, self.learning_rates))
         table = self.query_one("#detail-values", DataTable)
         table.clear()
         accent = self.app.theme_variables.get("text-accent", "")
@@ -331,7 +336,16 @@ def _result(run: Run, theme: dict[str, str]) -> Text:
     return Text(f"No test result ({run.status} before the test set was evaluated).", style="italic")
 
 
-def _info_grid(run: Run) -> Table:
+def _learning_rate_text(change: LearningRateRecord) -> str:
+    """``0.01 → 0.001 at epoch 3, step 2 (command)``, or why it failed."""
+    before = "?" if change.before is None else f"{change.before:.3g}"
+    where = f"at epoch {change.epoch}, step {change.step} ({change.source})"
+    if change.after is None:
+        return f"not changed {where}: {change.error}"
+    return f"{before} → {change.after:.3g} {where}"
+
+
+def _info_grid(run: Run, learning_rates: Sequence[LearningRateRecord] = ()) -> Table:
     """Key/value lines: times, data, device, versions, model, sizes, best, error."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -351,6 +365,9 @@ def _info_grid(run: Run) -> Table:
         rows.append(("test error", f"{format_error_percent(run)}%"))
     rows += [
         ("data", run.data or "—"),
+        *([("data as typed", run.data_source)] if run.data_source else []),
+        *([("seed", str(run.info["seed"]))] if run.info.get("seed") is not None else []),
+        *[("learning rate", _learning_rate_text(change)) for change in learning_rates],
         ("device", run.device or "—"),
         ("versions", " · ".join(f"{k} {v}" for k, v in run.versions.items()) or "—"),
     ]

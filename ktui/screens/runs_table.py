@@ -30,7 +30,7 @@ from ktui.presentation import (
     format_time,
     values_text,
 )
-from ktui.store import RunSummary, lower_is_better
+from ktui.store import RunSummary
 
 FIRST_CHUNK = 60
 """Rows put in the table before the screen is first drawn (more than a screen's worth)."""
@@ -95,7 +95,7 @@ def _sort_value(run: RunSummary, key: str, now: float) -> Any:
     if key == "best":
         if run.best_value is None or run.best_metric is None:
             return None
-        return run.best_value if lower_is_better(run.best_metric.lower()) else -run.best_value
+        return run.best_value if run.policy.lower_is_better(run.best_metric) else -run.best_value
     if key == "test_error":
         return None if run.test_accuracy is None else -run.test_accuracy
     if key == "duration":

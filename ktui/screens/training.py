@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, assert_never, cast
 
 from rich.text import Text
 from textual import work
@@ -27,6 +27,7 @@ from ktui.core.events import (
     BatchProgress,
     EpochEnded,
     EvaluationReady,
+    EvaluationSkipped,
     Event,
     InputTiming,
     LearningRateChanged,
@@ -46,13 +47,12 @@ from ktui.core.format import (
     order_metrics,
     result_line,
 )
-from ktui.core.insight import NO_CONFUSION, Evaluation
+from ktui.core.insight import Evaluation
 from ktui.core.memory import estimate
 from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
+from ktui.runs import RecordedRun, RerunPlan, plan_config, plan_for_run, record_run
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
-from ktui.store import RunRecorder, fan_out
-from ktui.store.control import CommandBridge
 from ktui.store.follow import RemoteControls, RunFollower, controls_for
 from ktui.widgets.chart import MetricChart, Series, metric_groups
 from ktui.widgets.ids import data_id
@@ -180,7 +180,7 @@ class TrainingScreen(Screen[None]):
         self.final: Event | None = None
         self.learning_rate: float | None = config.learning_rate if config else None
         self._worker: Worker[None] | None = None
-        self._recorder: RunRecorder | None = None
+        self._recorded: RecordedRun | None = None
         self._charts: dict[str, MetricChart] = {}
         self._last_batch_draw = 0.0
         self._t0 = 0.0
@@ -190,9 +190,9 @@ class TrainingScreen(Screen[None]):
         self.evaluation: EvaluationReady | None = None
         """The test set's confusion matrix, once a classification run has one."""
         self.no_evaluation = ""
+        """Why the run made no confusion matrix (its :class:`EvaluationSkipped`)."""
         self.input_verdict: str | None = None
         """The last epoch's input-bound line (``input-bound: 46 % of step time …``)."""
-        """Why the run made no confusion matrix, as the engine logged it."""
 
     @property
     def ktui(self) -> KtuiApp:
@@ -234,6 +234,8 @@ class TrainingScreen(Screen[None]):
         self.query_one("#epochs", DataTable).border_title = "Epochs"
         # Charts beside the table where there is room; `g` shows or hides them anywhere.
         self.query_one("#charts").display = self.app.size.width >= CHARTS_MIN_WIDTH
+        if self.config is not None:  # the sparklines' "best" by the run's own policy
+            self.query_one(MetricSparklines).policy = self.config.policy
         self._show_status()
         self.set_interval(1.0, self._show_status)
         if self.attached:
@@ -254,32 +256,28 @@ class TrainingScreen(Screen[None]):
         assert config is not None and isinstance(controls, RunControls)  # not attached
         listener: Listener = show
         artifacts = None
-        bridge: CommandBridge | None = None
+        recorded: RecordedRun | None = None
         store = self.ktui.store
         if store is not None:
             try:
-                recorder = RunRecorder.for_config(
-                    store, config, warn=lambda text: show(LogLine(text))
+                # The run service: recorder, control channel (another ktui attached to
+                # this run steers it through the store) and our display, in that order.
+                recorded = record_run(
+                    store, config, controls, display=show, warn=lambda text: show(LogLine(text))
                 )
             except StoreError as exc:
                 # Training is still worth doing; say loudly that it is not recorded.
                 self.post_message(self.NotRecorded(str(exc)))
             else:
-                self._recorder = recorder
-                self.post_message(self.Recorded(recorder.run_id))
-                # Another ktui (attached to this run) steers it through the store: the
-                # bridge applies its commands to our controls and publishes progress.
-                bridge = CommandBridge(
-                    store, recorder.run_id, controls, recorder=recorder, notify=recorder
-                ).start()
-                # The recorder first: the store has the final status before the screen.
-                listener = fan_out(recorder, bridge, show)
-                artifacts = recorder.folder
+                self._recorded = recorded
+                self.post_message(self.Recorded(recorded.run_id))
+                listener = recorded.listener
+                artifacts = recorded.folder
         try:
             self._run_training(config, controls, listener, show, artifacts)
         finally:
-            if bridge is not None:
-                bridge.close()
+            if recorded is not None:
+                recorded.close()
 
     def _run_training(
         self,
@@ -352,9 +350,10 @@ class TrainingScreen(Screen[None]):
     def hang_up(self) -> None:
         """The terminal went away: stop this screen's own run, to be recorded interrupted."""
         if self.running and not self.attached:
-            if self._recorder is not None:
-                self._recorder.end_as = "interrupted"
-            self.controls.stop()
+            if self._recorded is not None:
+                self._recorded.hang_up()
+            else:
+                self.controls.stop()
 
     async def stop_and_wait(self) -> None:
         """Stop the run after the current batch and wait for its thread to end."""
@@ -379,54 +378,62 @@ class TrainingScreen(Screen[None]):
         self._handle(message.event)
 
     def _handle(self, event: Event) -> None:
-        if isinstance(event, SystemSampled):
-            self.query_one(SystemPanel).add_sample(event.sample)
-            return  # every second or two: nothing else changes with it
-        if isinstance(event, InputTiming):
-            if event.verdict != self.input_verdict and event.verdict is not None:
-                self._log(f"ktui: epoch {event.timing.epoch}: {event.verdict}")
-            self.input_verdict = event.verdict
-        elif isinstance(event, BatchProgress):
-            self._batch(event)
-        elif isinstance(event, EpochEnded):
-            self._epoch(event)
-        elif isinstance(event, PhaseChanged):
-            self.phase = event.phase
-            if self._run_clock is not None:
-                # Paused: the ETA holds (and the pause does not count against the speed).
-                if event.phase == "paused":
-                    self._run_clock.hold()
+        match event:
+            case SystemSampled():
+                self.query_one(SystemPanel).add_sample(event.sample)
+                return  # every second or two: nothing else changes with it
+            case InputTiming():
+                if event.verdict != self.input_verdict and event.verdict is not None:
+                    self._log(f"ktui: epoch {event.timing.epoch}: {event.verdict}")
+                self.input_verdict = event.verdict
+            case BatchProgress():
+                self._batch(event)
+                return  # frequent: neither the status line nor the keys change with it
+            case EpochEnded():
+                self._epoch(event)
+                return
+            case LogLine():
+                self._log(event.text)
+                return
+            case PhaseChanged():
+                self.phase = event.phase
+                if self._run_clock is not None:
+                    # Paused: the ETA holds (and the pause does not count against the speed).
+                    if event.phase == "paused":
+                        self._run_clock.hold()
+                    else:
+                        self._run_clock.release()
+                if event.detail and event.phase == "preparing data":
+                    self.query_one("#progress-detail", Static).update(
+                        Text(f"{event.detail}…", style="italic")
+                    )
+            case RunStarted():
+                self._run_started(event)
+            case LearningRateChanged():
+                if event.failed:
+                    self.notify(
+                        f"Could not change the learning rate: {event.error}", severity="error"
+                    )
                 else:
-                    self._run_clock.release()
-            if event.detail and event.phase == "preparing data":
-                self.query_one("#progress-detail", Static).update(
-                    Text(f"{event.detail}…", style="italic")
-                )
-        elif isinstance(event, RunStarted):
-            self._run_started(event)
-        elif isinstance(event, LearningRateChanged):
-            if math.isnan(event.value):
-                self.notify(f"Could not change the learning rate: {event.error}", severity="error")
-            else:
-                self.learning_rate = event.value
+                    self.learning_rate = event.value
+                    by = {"ktui": "", "command": " (a command)", "schedule": " (the schedule)"}
+                    self._log(
+                        f"ktui: learning rate set to {event.value:g}{by[event.source]} "
+                        f"(epoch {event.epoch}, step {event.step})"
+                    )
+            case EvaluationSkipped():
+                self.no_evaluation = event.reason
+                self._log(f"ktui: no confusion matrix: {event.reason}")
+            case EvaluationReady():
+                self.evaluation = event
                 self._log(
-                    f"ktui: learning rate set to {event.value:g} "
-                    f"(epoch {event.epoch}, step {event.step})"
+                    f"ktui: confusion matrix ready ({event.misclassified:,} wrong); "
+                    "c shows it, w the wrong predictions"
                 )
-        elif isinstance(event, LogLine):
-            self._log(event.text)
-            if event.text.startswith(NO_CONFUSION):
-                self.no_evaluation = event.text.removeprefix(NO_CONFUSION)
-        elif isinstance(event, EvaluationReady):
-            self.evaluation = event
-            self._log(
-                f"ktui: confusion matrix ready ({event.misclassified:,} wrong); "
-                "c shows it, w the wrong predictions"
-            )
-        elif isinstance(event, RunFinished | RunFailed):
-            self._ended(event)
-        if isinstance(event, BatchProgress | LogLine | EpochEnded):
-            return  # frequent: neither the status line nor the keys change with them
+            case RunFinished() | RunFailed():
+                self._ended(event)
+            case _:
+                assert_never(event)
         self._show_status()
         # Only where a key may change state: refreshing rebuilds the footer's widgets,
         # far too costly for every batch (it made training under the UI 2.6× slower).
@@ -674,31 +681,39 @@ class TrainingScreen(Screen[None]):
             apply,
         )
 
-    def _rerun_config(self) -> RunConfig | None:
-        """This run's config; for an attached run, rebuilt from its preset and values."""
-        if self.config is not None:
-            return self.config
-        values = dict(self.started.values) if self.started is not None else {}
-        name = self.started.preset if self.started is not None else ""
-        preset = self.ktui.catalog.presets.get(name)
-        if preset is None:
-            self.notify(
-                f"Preset {name or '?'} is not among the loaded presets; "
-                "this run cannot be re-run from here.",
-                severity="error",
-            )
-            return None
+    def _rerun_plan(self) -> RerunPlan | None:
+        """The re-run of this run, by the planner the history screens use too (notes
+        what it cannot keep); for an attached run, from what the store recorded."""
         try:
-            return preset.resolve({k: v for k, v in values.items() if k in preset.hyperparameters})
+            if self.config is not None:
+                plan = plan_config(self.config)
+            else:
+                store = self.ktui.store
+                if store is None or self.run_id is None:
+                    raise KtuiError("this run is not in an open run store")
+                plan = plan_for_run(self.ktui.catalog.presets, store.get_run(self.run_id))
         except KtuiError as exc:
             self.notify(f"Cannot re-run: {exc}", severity="error", timeout=10)
             return None
+        if plan.notes:
+            self.notify(
+                "The re-run cannot keep everything: " + "; ".join(plan.notes) + ".",
+                severity="warning",
+                timeout=10,
+            )
+        return plan
 
     def action_rerun(self) -> None:
-        """Run again with the same values."""
-        config = self._rerun_config()
-        if config is not None:
-            self.app.switch_screen(TrainingScreen(config))
+        """Run again with the same values, data and seed."""
+        plan = self._rerun_plan()
+        if plan is None:
+            return
+        try:
+            config = plan.config()
+        except KtuiError as exc:
+            self.notify(f"Cannot re-run: {exc}", severity="error", timeout=10)
+            return
+        self.app.switch_screen(TrainingScreen(config))
 
     def action_edit(self) -> None:
         """The form, with this run's values, to change something and run again."""
@@ -709,9 +724,9 @@ class TrainingScreen(Screen[None]):
         if isinstance(below, FormScreen) and self.config is not None:
             self.app.pop_screen()  # the form this run came from, values as they were
             return
-        config = self._rerun_config()
-        if config is not None:
-            self.app.switch_screen(FormScreen(config.preset, dict(config.values)))
+        plan = self._rerun_plan()
+        if plan is not None:
+            self.app.switch_screen(FormScreen(plan.preset, plan.values, plan.data))
 
     def action_runs(self) -> None:
         """Open the history of recorded runs (a run that is going carries on)."""

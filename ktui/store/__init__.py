@@ -15,14 +15,14 @@ from ktui.store.db import (
     Command,
     CommandKind,
     EpochRecord,
+    LearningRateRecord,
     Run,
     RunProgress,
     RunStore,
     RunSummary,
     SortKey,
     Status,
-    lower_is_better,
-    pick_metric,
+    policy_of,
 )
 from ktui.store.export import export_run, history_csv
 from ktui.store.follow import RemoteControls, RunFollower, controls_for, live_runs
@@ -37,6 +37,7 @@ __all__ = [
     "CommandBridge",
     "CommandKind",
     "EpochRecord",
+    "LearningRateRecord",
     "RemoteControls",
     "Run",
     "RunFollower",
@@ -51,7 +52,6 @@ __all__ = [
     "fan_out",
     "history_csv",
     "live_runs",
-    "lower_is_better",
-    "pick_metric",
+    "policy_of",
     "send_command",
 ]

@@ -27,7 +27,6 @@ from ktui.core.events import (
     BatchProgress,
     EpochEnded,
     Event,
-    LearningRateChanged,
     Listener,
     LogLine,
     PhaseChanged,
@@ -136,9 +135,8 @@ class CommandBridge:
         self._warned = False
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {"phase": None, "detail": "", "logs": {}}
-        self._changes = 0  # learning-rate changes seen
         self._dirty = False  # progress moved since the last write
-        self._urgent = False  # a phase or learning-rate change: write it at once
+        self._urgent = False  # a phase change: write it at once
         self._last_write = 0.0
         self._last_flush = 0.0
         self._closing = threading.Event()
@@ -172,17 +170,6 @@ class CommandBridge:
                 )
             elif isinstance(event, RunStarted):
                 state.update(epoch=1, step=0, steps=event.steps_per_epoch)
-            elif isinstance(event, LearningRateChanged):
-                self._changes += 1
-                state["learning_rate_change"] = {
-                    "value": event.value,
-                    "epoch": event.epoch,
-                    "step": event.step,
-                    "error": event.error,
-                    "count": self._changes,
-                }
-                self._urgent = True
-                self._wake.set()
             else:
                 return
             self._dirty = True
@@ -256,7 +243,7 @@ class CommandBridge:
             text = "stop requested; stopping after the current batch"
         else:
             try:
-                controls.set_learning_rate(float(command.value or 0.0))
+                controls.set_learning_rate(float(command.value or 0.0), source="command")
             except ValueError as exc:
                 text = f"learning-rate command ignored: {exc}"
             else:
@@ -288,7 +275,6 @@ class CommandBridge:
                 logs=state.get("logs") or {},
                 samples_per_second=state.get("samples_per_second"),
                 epoch_elapsed=state.get("epoch_elapsed"),
-                learning_rate_change=state.get("learning_rate_change"),
             ),
         )
 

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from ktui.core.errors import StoreError
+from ktui.core.metrics import MetricPolicy, check_mode
 
 Status = Literal["running", "finished", "stopped", "failed", "interrupted"]
 """A run's state: still going, or how it ended."""
@@ -67,7 +68,7 @@ CommandKind = Literal["pause", "resume", "stop", "learning_rate"]
 
 COMMAND_KINDS: tuple[CommandKind, ...] = get_args(CommandKind)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -116,12 +117,22 @@ class RunSummary:
     epochs_done: int
     epochs_planned: int | None
     best_metric: str | None
-    """The metric the run is judged by: val_accuracy, else val_loss, else accuracy, else loss."""
+    """The metric the run is judged by: its objective (:class:`~ktui.core.metrics.MetricPolicy`:
+    the monitored metric, else val_loss, else loss)."""
     best_value: float | None
     best_epoch: int | None
     test_loss: float | None
     test_accuracy: float | None
     error: str | None
+    monitor: str | None = field(default=None, kw_only=True)
+    """The objective the run asked for (a preset's ``[fit] monitor``); None: the default."""
+    monitor_mode: str = field(default="auto", kw_only=True)
+    """``auto``, ``min`` or ``max``: the monitored metric's direction."""
+
+    @property
+    def policy(self) -> MetricPolicy:
+        """How this run's metrics are judged (its objective and their directions)."""
+        return policy_of(self.monitor, self.monitor_mode)
 
     @property
     def test_error_percent(self) -> float | None:
@@ -165,6 +176,28 @@ class Run(RunSummary):
     host: str | None
     folder: Path
     """The run's folder (model.keras, history.csv, log.txt); it may not exist."""
+    data_source: str | None = field(default=None, kw_only=True)
+    """The data source exactly as the person typed it (or the preset's own source text);
+    None for a run recorded before ktui kept it."""
+    evaluation_skipped: str | None = field(default=None, kw_only=True)
+    """Why the run made no confusion matrix, when it made none."""
+
+
+@dataclass(frozen=True)
+class LearningRateRecord:
+    """A learning-rate change of a run, as recorded."""
+
+    id: int
+    epoch: int
+    step: int
+    before: float | None
+    after: float | None
+    """None when the change could not be made (``error`` says why)."""
+    source: str
+    """Who asked: ``ktui`` (a key in the dashboard), ``command`` (through the store), or
+    ``schedule`` (the model's own schedule or a callback changed it between batches)."""
+    error: str = ""
+    recorded_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +255,8 @@ class RunSnapshot:
     """New epochs."""
     alive: bool
     """The run is ``running`` and its process is alive (or on another host)."""
+    learning_rates: list[LearningRateRecord] = field(default_factory=list)
+    """New learning-rate changes."""
 
 
 # --------------------------------------------------------------------------- schema
@@ -369,8 +404,46 @@ def _v4_tags_and_notes(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX run_tags_by_tag ON run_tags(tag)")
 
 
+def _v5(db: sqlite3.Connection) -> None:
+    """The run's data source as typed, its objective, learning-rate changes as rows, and
+    why it made no confusion matrix; best epochs recomputed by the one metric policy."""
+    for column in (
+        "data_source TEXT",
+        "monitor TEXT",
+        "monitor_mode TEXT NOT NULL DEFAULT 'auto'",
+        "evaluation_skipped TEXT",
+    ):
+        db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
+    db.execute(
+        """
+        CREATE TABLE lr_changes (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            epoch INTEGER NOT NULL,
+            step INTEGER NOT NULL,
+            value_before REAL,
+            value_after REAL,
+            source TEXT NOT NULL,
+            error TEXT NOT NULL DEFAULT '',
+            recorded_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX lr_changes_by_run ON lr_changes(run_id, id)")
+    # Earlier versions judged by val_accuracy first and guessed directions by suffix.
+    for (run_id,) in db.execute("SELECT id FROM runs").fetchall():
+        summary = _Summary()
+        for epoch, metrics in db.execute(
+            "SELECT epoch, metrics FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)
+        ):
+            summary.add(epoch, _loads(metrics, {}))
+        db.execute(
+            "UPDATE runs SET best_metric = ?, best_value = ?, best_epoch = ? WHERE id = ?",
+            (summary.metric, summary.value, summary.epoch, run_id),
+        )
 
-def _v5_system(db: sqlite3.Connection) -> None:
+
+def _v6_system(db: sqlite3.Connection) -> None:
     """What the machine did while a run trained, and how long its steps waited for data
     (written and read by :mod:`ktui.store.system`)."""
     db.execute(
@@ -407,36 +480,25 @@ def _v5_system(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4_tags_and_notes, _v5_system)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4_tags_and_notes, _v5, _v6_system)
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
 # --------------------------------------------------------------------------- best metric
-_PREFERENCE: tuple[Callable[[str], bool], ...] = (
-    lambda n: n == "val_accuracy",
-    lambda n: n.startswith("val_") and n.endswith("accuracy"),
-    lambda n: n == "val_loss",
-    lambda n: n == "accuracy",
-    lambda n: n.endswith("accuracy"),
-    lambda n: n == "loss",
-)
+def policy_of(monitor: str | None, mode: str | None) -> MetricPolicy:
+    """The metric policy of a stored run (an unknown mode counts as ``auto``)."""
+    try:
+        checked = check_mode(mode or "auto")
+    except ValueError:
+        checked = "auto"
+    return MetricPolicy(monitor, checked)
 
 
-def pick_metric(names: Iterable[str]) -> str | None:
-    """The metric a run is judged by: val_accuracy, else val_loss, else accuracy, else loss."""
-    names = list(names)
-    for wanted in _PREFERENCE:
-        for name in names:
-            if wanted(name):
-                return name
-    return None
-
-
-def lower_is_better(metric: str) -> bool:
-    """Losses and errors go down; accuracies go up."""
-    return metric.endswith(("loss", "error"))
+def _sql_lower_is_better(metric: str | None, monitor: str | None, mode: str | None) -> int:
+    """The metric policy inside SQL (registered on each connection), for the "best" sort."""
+    return 0 if metric is None else int(policy_of(monitor, mode).lower_is_better(metric))
 
 
 class _Summary:
@@ -448,23 +510,21 @@ class _Summary:
         value: float | None = None,
         epoch: int | None = None,
         epochs: int = 0,
+        policy: MetricPolicy | None = None,
     ) -> None:
         self.metric, self.value, self.epoch, self.epochs = metric, value, epoch, epochs
+        self.policy = policy or MetricPolicy()
 
     def add(self, epoch: int, metrics: Mapping[str, float]) -> None:
         self.epochs = max(self.epochs, epoch)
         if self.metric is None:
-            self.metric = pick_metric(metrics)
+            self.metric = self.policy.objective(metrics)
         if self.metric is None:
             return
         value = metrics.get(self.metric)
         if not isinstance(value, int | float) or not math.isfinite(value):
             return  # a diverged (NaN) epoch is never the best one
-        if (
-            self.value is None
-            or (lower_is_better(self.metric) and value < self.value)
-            or (not lower_is_better(self.metric) and value > self.value)
-        ):
+        if self.policy.is_better(self.metric, float(value), self.value):
             self.value, self.epoch = float(value), epoch
 
 
@@ -556,10 +616,12 @@ def _metric_value(value: object) -> float | None:
 _SUMMARY_COLUMNS = (
     "id, preset, status, hyperparameters, defaults, data, device, started_at, ended_at,"
     " epochs_done, epochs_planned, best_metric, best_value, best_epoch, test_loss,"
-    " test_accuracy, error"
+    " test_accuracy, error, monitor, monitor_mode"
 )
+_SUMMARY_SIZE = _SUMMARY_COLUMNS.count(",") + 1
 _RUN_COLUMNS = (
-    _SUMMARY_COLUMNS + ", versions, model, info, seconds, error_type, traceback, pid, host, folder"
+    _SUMMARY_COLUMNS + ", versions, model, info, seconds, error_type, traceback, pid, host, folder,"
+    " data_source, evaluation_skipped"
 )
 
 
@@ -576,6 +638,21 @@ _PROGRESS_FIELDS = (
     "updated_at",
 )
 _COMMAND_COLUMNS = "id, run_id, kind, value, created_at, taken_at"
+_LR_COLUMNS = "id, epoch, step, value_before, value_after, source, error, recorded_at"
+
+
+def _learning_rate(row: Sequence[Any]) -> LearningRateRecord:
+    change_id, epoch, step, before, after, source, error, recorded_at = row
+    return LearningRateRecord(
+        int(change_id),
+        int(epoch),
+        int(step),
+        _metric_value(before),
+        _metric_value(after),
+        str(source),
+        str(error or ""),
+        recorded_at,
+    )
 
 
 def _progress(row: Sequence[Any]) -> RunProgress:
@@ -619,7 +696,7 @@ def _not_live(run_id: int, status: str, ended_at: float | None) -> StoreError:
 
 def _order_by(sort: SortKey, reverse: bool) -> str:
     """ORDER BY for ``sort``, in its natural direction (newest, best, longest first)."""
-    best = "CASE WHEN best_metric LIKE '%loss' OR best_metric LIKE '%error'"
+    best = "CASE WHEN ktui_lower_is_better(best_metric, monitor, monitor_mode) = 1"
     keys: dict[str, tuple[str, bool]] = {
         # (expression, ascending by default); NULLs always last, then id as a tiebreak.
         "id": ("id", False),
@@ -704,6 +781,9 @@ class RunStore:
             # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE).
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db.create_function(
+                "ktui_lower_is_better", 3, _sql_lower_is_better, deterministic=True
             )
         try:
             self._open()
@@ -894,15 +974,22 @@ class RunStore:
         epochs: int | None = None,
         started_at: float | None = None,
         pid: int | None = None,
+        data_source: str | None = None,
+        policy: MetricPolicy | None = None,
     ) -> int:
         """Record a new run with status ``running``, owned by process ``pid`` (this one
-        by default) of this host; create its folder. Returns the run's id."""
+        by default) of this host; create its folder. Returns the run's id.
+
+        ``data_source``: the data source as the person typed it; ``policy``: the run's
+        objective (a preset's ``[fit] monitor``/``mode``), by which its best epoch is kept.
+        """
         pid = os.getpid() if pid is None else pid
+        policy = policy or MetricPolicy()
         with self._write("record a new run") as db:
             cursor = db.execute(
                 "INSERT INTO runs (preset, status, hyperparameters, defaults, data, started_at,"
-                " epochs_planned, pid, host, process)"
-                " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                " epochs_planned, pid, host, process, data_source, monitor, monitor_mode)"
+                " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     preset,
                     _dumps(dict(values or {})),
@@ -913,6 +1000,9 @@ class RunStore:
                     pid,
                     this_host(),
                     process_token(pid),
+                    data_source,
+                    policy.monitor,
+                    policy.mode,
                 ),
             )
             run_id = int(cursor.lastrowid or 0)
@@ -987,12 +1077,13 @@ class RunStore:
         metrics = {str(k): float(v) for k, v in metrics.items()}
         with self._write(f"record epoch {epoch} of run {run_id}") as db:
             row = db.execute(
-                "SELECT best_metric, best_value, best_epoch, epochs_done FROM runs WHERE id = ?",
+                "SELECT best_metric, best_value, best_epoch, epochs_done, monitor, monitor_mode"
+                " FROM runs WHERE id = ?",
                 (run_id,),
             ).fetchone()
             if row is None:
                 raise self._unknown(run_id)
-            summary = _Summary(*row)
+            summary = _Summary(row[0], row[1], row[2], row[3], policy_of(row[4], row[5]))
             summary.add(epoch, metrics)
             db.execute(
                 "INSERT OR REPLACE INTO epochs (run_id, epoch, metrics, learning_rate, seconds,"
@@ -1195,11 +1286,25 @@ class RunStore:
         return self._run(row)
 
     def _run(self, row: Sequence[Any]) -> Run:
-        summary = self._summary(row[:17])
-        versions, model, info, seconds, error_type, traceback, pid, host, folder = row[17:]
+        summary = self._summary(row[:_SUMMARY_SIZE])
+        (
+            versions,
+            model,
+            info,
+            seconds,
+            error_type,
+            traceback,
+            pid,
+            host,
+            folder,
+            data_source,
+            evaluation_skipped,
+        ) = row[_SUMMARY_SIZE:]
         run_id = summary.id
         return Run(
             **{name: getattr(summary, name) for name in RunSummary.__dataclass_fields__},
+            data_source=data_source,
+            evaluation_skipped=evaluation_skipped,
             versions=_loads(versions, {}),
             model=_loads(model, None),
             info=_loads(info, {}),
@@ -1468,7 +1573,9 @@ class RunStore:
             raise StoreError(f"no command with id {command_id} in {self.path}")
         return _command(row)
 
-    def snapshot(self, run_id: int, *, log_after: int = 0, epoch_after: int = 0) -> RunSnapshot:
+    def snapshot(
+        self, run_id: int, *, log_after: int = 0, epoch_after: int = 0, lr_after: int = 0
+    ) -> RunSnapshot:
         """The run, its progress, and its log lines and epochs newer than the given ones,
         read in one transaction (so they agree with each other): what a follower polls."""
         with self._read(f"read run {run_id}") as db:
@@ -1490,6 +1597,10 @@ class RunStore:
                     " FROM epochs WHERE run_id = ? AND epoch > ? ORDER BY epoch",
                     (run_id, epoch_after),
                 ).fetchall()
+                rates = db.execute(
+                    f"SELECT {_LR_COLUMNS} FROM lr_changes WHERE run_id = ? AND id > ? ORDER BY id",
+                    (run_id, lr_after),
+                ).fetchall()
             finally:
                 db.execute("COMMIT")
         *row, token = row
@@ -1504,7 +1615,44 @@ class RunStore:
                 for epoch, metrics, lr, seconds, rate, ended in epochs
             ],
             alive=run.status == "running" and _alive(run.pid, run.host, token),
+            learning_rates=[_learning_rate(row) for row in rates],
         )
+
+    # -- learning-rate changes and skipped evaluations -------------------------------------
+    def add_learning_rate_change(
+        self,
+        run_id: int,
+        *,
+        epoch: int,
+        step: int,
+        before: float | None,
+        after: float | None,
+        source: str,
+        error: str = "",
+    ) -> int:
+        """Record a learning-rate change of run ``run_id`` (``after`` None: it failed)."""
+        with self._write(f"record a learning-rate change of run {run_id}") as db:
+            self._require(db, run_id)
+            cursor = db.execute(
+                "INSERT INTO lr_changes (run_id, epoch, step, value_before, value_after, source,"
+                " error, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, epoch, step, before, after, source, error, time.time()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def learning_rate_changes(self, run_id: int) -> list[LearningRateRecord]:
+        """Every learning-rate change of run ``run_id``, in order."""
+        with self._read(f"read the learning-rate changes of run {run_id}") as db:
+            rows = db.execute(
+                f"SELECT {_LR_COLUMNS} FROM lr_changes WHERE run_id = ? ORDER BY id", (run_id,)
+            ).fetchall()
+        return [_learning_rate(row) for row in rows]
+
+    def set_evaluation_skipped(self, run_id: int, reason: str) -> None:
+        """Record why run ``run_id`` made no confusion matrix."""
+        with self._write(f"record run {run_id}'s evaluation") as db:
+            self._require(db, run_id)
+            db.execute("UPDATE runs SET evaluation_skipped = ? WHERE id = ?", (reason, run_id))
 
     # -- row helpers ----------------------------------------------------------------
     def _folder_path(self, folder: str | None) -> Path | None:
@@ -1545,6 +1693,8 @@ class RunStore:
             test_loss,
             test_accuracy,
             error,
+            monitor,
+            monitor_mode,
         ) = row
         return RunSummary(
             id=run_id,
@@ -1564,4 +1714,6 @@ class RunStore:
             test_loss=_metric_value(test_loss),
             test_accuracy=_metric_value(test_accuracy),
             error=error,
+            monitor=monitor,
+            monitor_mode=monitor_mode or "auto",
         )

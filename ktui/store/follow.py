@@ -22,12 +22,14 @@ Plain Python: no TensorFlow, Keras or Textual.
 from __future__ import annotations
 
 import math
-from typing import Any, get_args
+from typing import Any, assert_never, get_args
 
 from ktui.core.errors import KtuiError, StoreError
 from ktui.core.events import (
     BatchProgress,
     EpochEnded,
+    EvaluationReady,
+    EvaluationSkipped,
     Event,
     InputTiming,
     LayerInfo,
@@ -42,8 +44,15 @@ from ktui.core.events import (
     SystemSampled,
 )
 from ktui.store.control import send_command
-from ktui.store.db import CommandKind, Run, RunProgress, RunStore, RunSummary
-from ktui.store.recorder import learning_rate_line, parse_learning_rate_line
+from ktui.store.db import (
+    CommandKind,
+    LearningRateRecord,
+    Run,
+    RunProgress,
+    RunSnapshot,
+    RunStore,
+    RunSummary,
+)
 
 _PHASES: tuple[str, ...] = get_args(Phase)
 
@@ -97,6 +106,20 @@ def run_started(run: Run) -> RunStarted:
         device=run.device,
         data=run.data,
         versions={str(k): str(v) for k, v in run.versions.items()},
+        seed=info.get("seed") if isinstance(info.get("seed"), int) else None,
+    )
+
+
+def learning_rate_event(record: LearningRateRecord) -> LearningRateChanged:
+    """A recorded learning-rate change as the event the run emitted."""
+    source = record.source if record.source in ("ktui", "command", "schedule") else "ktui"
+    return LearningRateChanged(
+        value=math.nan if record.after is None else record.after,
+        epoch=record.epoch,
+        step=record.step,
+        error=record.error,
+        previous=record.before,
+        source=source,  # type: ignore[arg-type]
     )
 
 
@@ -148,11 +171,7 @@ class RunFollower:
         self._epoch = 0
         self._phase: tuple[str | None, str] = (None, "")
         self._step: tuple[int | None, int | None] = (None, None)
-        self._changes = 0
-        # Each learning-rate change arrives twice: on the progress row (at once) and as
-        # the recorder's log line (with the next log write). Whichever comes first is
-        # the event; this remembers them by their log line so the other is dropped.
-        self._rate_lines: set[str] = set()
+        self._rate_id = 0  # the last learning-rate change row read
         self._sample_time: float | None = None
         self._timing_epoch = 0
 
@@ -168,13 +187,13 @@ class RunFollower:
         """
         if self.final is not None:
             return []
-        snap = self.store.snapshot(self.run_id, log_after=self._log_id, epoch_after=self._epoch)
+        snap = self._snapshot()
         gone = snap.run.status == "running" and not snap.alive
         if gone:
             # Only a run that is still 'running' is touched, so a run that ended
             # normally just before its process exited keeps its real status.
             self.store.mark_interrupted()
-            snap = self.store.snapshot(self.run_id, log_after=self._log_id, epoch_after=self._epoch)
+            snap = self._snapshot()
         run, progress = snap.run, snap.progress
         self.run, self.progress = run, progress
         events: list[Event] = []
@@ -184,12 +203,10 @@ class RunFollower:
             events.append(run_started(run))
         for line_id, text in snap.log:
             self._log_id = line_id
-            change = parse_learning_rate_line(text)
-            if change is None:
-                events.append(LogLine(text))
-            elif text not in self._rate_lines:
-                self._rate_lines.add(text)
-                events.append(change)
+            events.append(LogLine(text))
+        for change in snap.learning_rates:
+            self._rate_id = change.id
+            events.append(learning_rate_event(change))
         epochs = run.epochs_planned or _int(run.info.get("epochs"))
         for record in snap.epochs:
             self._epoch = record.epoch
@@ -217,10 +234,17 @@ class RunFollower:
                 LogLine(f"ktui: run {run.id}'s process (pid {run.pid}) is gone; marked interrupted")
             )
         if isinstance(final, RunFinished):
+            if run.evaluation_skipped:
+                events.append(EvaluationSkipped(run.evaluation_skipped))
             events.extend(_evaluation(run))
         self.final = final
         events.append(final)
         return events
+
+    def _snapshot(self) -> RunSnapshot:
+        return self.store.snapshot(
+            self.run_id, log_after=self._log_id, epoch_after=self._epoch, lr_after=self._rate_id
+        )
 
     def _system_events(self) -> list[Event]:
         """The system samples and step timings recorded since the last poll."""
@@ -244,19 +268,6 @@ class RunFollower:
         if progress.phase in _PHASES and phase != self._phase:
             self._phase = phase
             events.append(PhaseChanged(progress.phase, progress.detail))  # type: ignore[arg-type]
-        change = progress.learning_rate_change
-        if change and _int(change.get("count")) > self._changes:
-            self._changes = _int(change.get("count"))
-            event = LearningRateChanged(
-                value=_float(change.get("value")),
-                epoch=_int(change.get("epoch")),
-                step=_int(change.get("step")),
-                error=str(change.get("error") or ""),
-            )
-            line = learning_rate_line(event)
-            if line not in self._rate_lines:
-                self._rate_lines.add(line)
-                events.append(event)
         step = (progress.epoch, progress.step)
         if (
             self._started
@@ -342,15 +353,30 @@ class RemoteControls:
     def observe(self, event: Event) -> None:
         """Keep ``paused``/``stop_requested`` in step with the run: pass it the
         follower's events (another ktui may pause or stop the same run)."""
-        if isinstance(event, PhaseChanged):
-            if event.phase == "paused":
+        match event:
+            case PhaseChanged(phase="paused"):
                 self._paused = True
-            elif event.phase == "running":
+            case PhaseChanged(phase="running"):
                 self._paused = False
-            elif event.phase == "stopping":
+            case PhaseChanged(phase="stopping"):
                 self._stop, self._paused = True, False
-        elif isinstance(event, RunFinished | RunFailed):
-            self._paused = False
+            case RunFinished() | RunFailed():
+                self._paused = False
+            case (
+                PhaseChanged()
+                | RunStarted()
+                | BatchProgress()
+                | EpochEnded()
+                | LearningRateChanged()
+                | LogLine()
+                | EvaluationReady()
+                | EvaluationSkipped()
+                | SystemSampled()
+                | InputTiming()
+            ):
+                pass  # nothing that changes whether it is paused or stopping
+            case _:
+                assert_never(event)
 
 
 def controls_for(store: RunStore, run_id: int) -> RemoteControls:
@@ -379,7 +405,3 @@ def _known(value: object, *, zero: bool = False) -> int | None:
     """A recorded count, None when unknown (an older ktui recorded 0 for that)."""
     count = _int(value)
     return count if count > 0 or (zero and count == 0 and value is not None) else None
-
-
-def _float(value: object) -> float:
-    return float(value) if isinstance(value, int | float) else math.nan

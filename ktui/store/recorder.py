@@ -15,28 +15,31 @@ not the run, and the problem is reported through ``warn`` and :attr:`warnings`.
 
 from __future__ import annotations
 
-import math
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from ktui.core.errors import StoreError
 from ktui.core.events import (
+    BatchProgress,
     EpochEnded,
+    EvaluationReady,
+    EvaluationSkipped,
     Event,
     FinalStatus,
     InputTiming,
     LearningRateChanged,
     Listener,
     LogLine,
+    PhaseChanged,
     RunFailed,
     RunFinished,
     RunStarted,
     SystemSampled,
 )
+from ktui.core.metrics import MetricPolicy
 from ktui.core.presets import RunConfig
 from ktui.store.db import EpochRecord, RunStore
 from ktui.store.export import history_csv
@@ -76,8 +79,13 @@ class RunRecorder:
         epochs: int | None = None,
         warn: Callable[[str], None] | None = None,
         run_id: int | None = None,
+        data_source: str | None = None,
+        policy: MetricPolicy | None = None,
     ) -> None:
         """Record a new run (status ``running``) at once; raises :class:`StoreError`.
+
+        ``data_source`` is the data source as typed and ``policy`` the run's objective
+        (see :meth:`RunStore.create_run`).
 
         With ``run_id``, record into that existing run instead and make this process
         its owner (:meth:`RunStore.adopt_run`): a detached run's row is created by the
@@ -86,7 +94,13 @@ class RunRecorder:
         self.store = store
         if run_id is None:
             self.run_id = store.create_run(
-                preset, values=values, defaults=defaults, data=data, epochs=epochs
+                preset,
+                values=values,
+                defaults=defaults,
+                data=data,
+                epochs=epochs,
+                data_source=data_source,
+                policy=policy,
             )
         else:
             store.adopt_run(run_id)
@@ -130,6 +144,8 @@ class RunRecorder:
             epochs=config.epochs,
             warn=warn,
             run_id=run_id,
+            data_source=config.source_text or None,
+            policy=config.policy,
         )
 
     @property
@@ -144,14 +160,22 @@ class RunRecorder:
             self.system(event)  # samples come from the sampler's thread: not the lock below
             if isinstance(event, SystemSampled | InputTiming):
                 return
-        if isinstance(event, LogLine):
-            self._buffer(event.text)
-            return
-        if isinstance(event, LearningRateChanged):
-            self._buffer(learning_rate_line(event))
-            return
-        if not isinstance(event, RunStarted | EpochEnded | RunFinished | RunFailed):
-            return  # progress and phases are not kept
+        match event:
+            case LogLine(text=text):
+                self._buffer(text)
+                return
+            case LearningRateChanged() | EvaluationSkipped():
+                if isinstance(event, EvaluationSkipped):
+                    # For a person reading the log; the store keeps the reason as data.
+                    self._buffer(f"ktui: no confusion matrix: {event.reason}")
+                self._record_fact(event)
+                return
+            case PhaseChanged() | BatchProgress() | EvaluationReady():
+                return  # progress and phases are not kept; predictions are in their file
+            case RunStarted() | EpochEnded() | RunFinished() | RunFailed():
+                pass
+            case _:
+                assert_never(event)
         if isinstance(event, RunFinished) and self.end_as is not None:
             event = replace(event, status=self.end_as)
         with self._write_lock:
@@ -164,6 +188,30 @@ class RunRecorder:
             if isinstance(event, RunFinished | RunFailed):
                 self.final = event
                 self._write_files()
+
+    def _record_fact(self, event: LearningRateChanged | EvaluationSkipped) -> None:
+        """A learning-rate change or a skipped evaluation: one row, written at once."""
+        with self._write_lock:
+            if self.final is not None:
+                return
+            try:
+                if isinstance(event, EvaluationSkipped):
+                    self.store.set_evaluation_skipped(self.run_id, event.reason)
+                else:
+                    self.store.add_learning_rate_change(
+                        self.run_id,
+                        epoch=event.epoch,
+                        step=event.step,
+                        before=event.previous,
+                        after=None if event.failed else event.value,
+                        source=event.source,
+                        error=event.error,
+                    )
+            except (StoreError, OSError) as exc:
+                what = (
+                    "evaluation" if isinstance(event, EvaluationSkipped) else "learning-rate change"
+                )
+                self._problem(f"could not record the {what} of run {self.run_id}: {exc}")
 
     def _record(self, event: RunStarted | EpochEnded | RunFinished | RunFailed) -> None:
         store, run_id = self.store, self.run_id
@@ -182,6 +230,7 @@ class RunRecorder:
                     "batch_size": event.batch_size,
                     "steps_per_epoch": event.steps_per_epoch,
                     "epochs": event.epochs,
+                    "seed": event.seed,
                 },
                 epochs=event.epochs,
             )
@@ -313,30 +362,6 @@ class RunRecorder:
                 self._warn(message)
             except Exception:  # noqa: BLE001 - a broken display must not stop the record
                 pass
-
-
-_LR_SET = "ktui: learning rate set to "
-_LR_FAILED = "ktui: the learning rate could not be changed: "
-
-
-def learning_rate_line(event: LearningRateChanged) -> str:
-    """The log line a learning-rate change is recorded as."""
-    if event.error:
-        return f"{_LR_FAILED}{event.error}"
-    return f"{_LR_SET}{event.value:g} at epoch {event.epoch}, step {event.step}"
-
-
-def parse_learning_rate_line(text: str) -> LearningRateChanged | None:
-    """The change a :func:`learning_rate_line` records (the value to 6 digits), or None."""
-    if text.startswith(_LR_FAILED):
-        return LearningRateChanged(math.nan, 0, 0, text.removeprefix(_LR_FAILED))
-    match = _LR_PATTERN.fullmatch(text)
-    if match is None:
-        return None
-    return LearningRateChanged(float(match[1]), int(match[2]), int(match[3]))
-
-
-_LR_PATTERN = re.compile(re.escape(_LR_SET) + r"(\S+) at epoch (\d+), step (\d+)")
 
 
 def _describe(event: Event) -> str:

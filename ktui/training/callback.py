@@ -23,6 +23,18 @@ def current_learning_rate(model: keras.Model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
+def _settable_rate(model: keras.Model) -> float | None:
+    """The optimizer's learning rate when it is one value (not a per-step schedule)."""
+    optimizer = getattr(model, "optimizer", None)
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if optimizer is None or isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return None
+    try:
+        return current_learning_rate(model)
+    except Exception:  # noqa: BLE001 - an optimizer without a readable rate
+        return None
+
+
 def epoch_learning_rate(model: keras.Model, logs: Mapping[str, Any] | None) -> float:
     """The learning rate the epoch that just ended ran at (NaN if it cannot be told).
 
@@ -76,6 +88,7 @@ class EventCallback(keras.callbacks.Callback):
         self._last_step = -1
         self._stopping = False
         self._batches_begun = 0
+        self._known_rate: float | None = None  # the rate as last seen, to notice a schedule's
         self.epochs_completed = 0
 
     # -- control (training thread) -------------------------------------------------
@@ -89,16 +102,32 @@ class EventCallback(keras.callbacks.Callback):
             if not controls.stop_requested:
                 self._listener(PhaseChanged("running"))
         self._batches_begun += 1
+        if batch == 0:
+            self._notice_schedule()
         self._check_stop("after the current batch")
-        learning_rate = controls.take_learning_rate()
-        if learning_rate is not None:
+        request = controls.take_learning_rate_request()
+        if request is not None:
+            before = _settable_rate(self.model)
             try:
-                self.model.optimizer.learning_rate = learning_rate
+                self.model.optimizer.learning_rate = request.value
             except (TypeError, ValueError) as exc:
                 # A preset with a learning-rate schedule has no single value to set.
-                self._listener(LearningRateChanged(math.nan, self._epoch, batch + 1, str(exc)))
+                self._listener(
+                    LearningRateChanged(
+                        math.nan, self._epoch, batch + 1, str(exc), before, request.source
+                    )
+                )
             else:
-                self._listener(LearningRateChanged(learning_rate, self._epoch, batch + 1))
+                self._known_rate = request.value
+                self._listener(
+                    LearningRateChanged(
+                        request.value,
+                        self._epoch,
+                        batch + 1,
+                        previous=before,
+                        source=request.source,
+                    )
+                )
 
     def _check_stop(self, detail: str) -> None:
         if self._controls.stop_requested and not self._stopping:
@@ -107,6 +136,20 @@ class EventCallback(keras.callbacks.Callback):
             self._listener(PhaseChanged("stopping", detail))
 
     # -- progress -----------------------------------------------------------------
+    def _notice_schedule(self) -> None:
+        """A rate that moved since the last epoch without a request was the model's own
+        doing (ReduceLROnPlateau, LearningRateScheduler): recorded as "schedule".
+
+        Looked at before an epoch's first batch, after every callback's
+        ``on_epoch_begin`` (where a scheduler sets it), once per epoch: cheap."""
+        rate = _settable_rate(self.model)
+        known = self._known_rate
+        if rate is not None and known is not None and not math.isclose(rate, known, rel_tol=1e-6):
+            self._listener(
+                LearningRateChanged(rate, self._epoch, 1, previous=known, source="schedule")
+            )
+        self._known_rate = rate
+
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         self._batches_begun = 0
         with self._lock:

@@ -43,11 +43,14 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
 )
+from ktui.core.metrics import MetricPolicy, Mode, accuracy_metric, check_mode
 from ktui.core.paths import data_dir, store_path
-from ktui.store import CommandBridge, RunRecorder, RunStore, fan_out
+from ktui.runs import RecordedRun, record_fit
+from ktui.store import RunStore
 from ktui.training.builder import summarize
 from ktui.training.callback import EventCallback, current_learning_rate
 from ktui.training.fit_info import describe_fit, fit_arguments, sample_count
+from ktui.training.save import save_model
 from ktui.training.timing import TimedPyDataset
 from ktui.training.watch import RunWatch
 
@@ -89,6 +92,12 @@ class Dashboard(EventCallback):
             ``runs.sqlite`` in ktui's data folder).
         save_model: also save the trained model as ``model.keras`` in the run's folder.
         quiet: do not print the line that says which run is recorded.
+        monitor: the metric the run is judged by (its "best" in the history); default
+            ``val_loss``, else ``loss``.
+        mode: ``min`` or ``max``: which way ``monitor`` is better; default ``auto``
+            (by Keras's rules for its name, see :mod:`ktui.core.metrics`).
+        seed: the random seed your script set (``keras.utils.set_random_seed``),
+            recorded with the run: a callback cannot see it.
 
     After ``fit``, :attr:`run_id` is the recorded run's id (``None`` if the store
     could not be used; :attr:`warnings` says why).
@@ -104,8 +113,14 @@ class Dashboard(EventCallback):
         store: str | os.PathLike[str] | None = None,
         save_model: bool = False,
         quiet: bool = False,
+        monitor: str | None = None,
+        mode: Mode = "auto",
+        seed: int | None = None,
     ) -> None:
         super().__init__(self._emit, RunControls(), 0)
+        self.policy = MetricPolicy(monitor, check_mode(mode))
+        self.seed = seed
+        """How the run's metrics are judged (its objective and their directions)."""
         self.name = name or _script_name()
         self.hyperparameters = dict(hyperparameters or {})
         self.data = data
@@ -118,8 +133,7 @@ class Dashboard(EventCallback):
         self.warnings: list[str] = []
         """What could not be recorded."""
         self._store: RunStore | None = None
-        self._recorder: RunRecorder | None = None
-        self._bridge: CommandBridge | None = None
+        self._recorded: RecordedRun | None = None
         self._forward: Any = None
         self._began = 0.0
         self._planned = 0
@@ -146,6 +160,7 @@ class Dashboard(EventCallback):
         # A fresh run: the controls and counters of a previous fit must not carry over.
         self._controls = RunControls()
         self._stopping = False
+        self._known_rate = None
         self.epochs_completed = 0
         self._began = time.monotonic()
         model = self.model
@@ -163,24 +178,24 @@ class Dashboard(EventCallback):
             path = store_path(self.store_file)
             self._store = RunStore(path)
             self._store.mark_interrupted()
-            recorder = RunRecorder(
-                self._store, self.name, values=values, data=data, epochs=epochs, warn=self._warn
+            # The run service, as for every other way a run starts.
+            recorded = record_fit(
+                self._store,
+                self.name,
+                self._controls,
+                values=values,
+                data=data,
+                epochs=epochs,
+                policy=self.policy,
+                warn=self._warn,
             )
         except (StoreError, ConfigError) as exc:  # a broken config.toml too: fit goes on
             self._warn(f"ktui: this training is not recorded: {exc}")
             self._close_store()
             return
-        self._recorder = recorder
-        self.run_id = recorder.run_id
-        self._bridge = CommandBridge(
-            self._store,
-            recorder.run_id,
-            self._controls,
-            recorder=recorder,
-            notify=recorder,
-            warn=self._warn,
-        ).start()
-        self._forward = fan_out(recorder, self._bridge)
+        self._recorded = recorded
+        self.run_id = recorded.run_id
+        self._forward = recorded.listener
         atexit.register(self._at_exit)
         from ktui.training.engine import describe_device, versions
 
@@ -204,6 +219,7 @@ class Dashboard(EventCallback):
                 device=describe_device(),
                 data=data,
                 versions=versions(),
+                seed=self.seed,
             )
         )
         self._summary = summary
@@ -221,16 +237,16 @@ class Dashboard(EventCallback):
         if not self.quiet:
             store = _store_option(path)
             print(
-                f"ktui: recording this training as run {recorder.run_id} "
-                f"(follow it with `ktui{store} attach {recorder.run_id}`)",
+                f"ktui: recording this training as run {recorded.run_id} "
+                f"(follow it with `ktui{store} attach {recorded.run_id}`)",
                 file=sys.stderr,
                 flush=True,
             )
 
     @_guarded("the end of training")
     def on_train_end(self, logs: Any = None) -> None:
-        recorder = self._recorder
-        if recorder is None:
+        recorded = self._recorded
+        if recorded is None:
             return
         stopped = self._controls.stop_requested and self.epochs_completed < self._planned
         test_loss = test_accuracy = None
@@ -242,9 +258,10 @@ class Dashboard(EventCallback):
                 self._emit(LogLine(f"ktui: could not evaluate the test data: {exc}"))
             else:
                 test_loss = _number(scores.get("loss"))
-                test_accuracy = _number(_accuracy(scores))
-        if self.save_model:
-            self._save(recorder.folder)
+                accuracy = accuracy_metric(scores)
+                test_accuracy = None if accuracy is None else _number(scores[accuracy])
+        if self.save_model and (self.epochs_completed > 0 or not stopped):
+            save_model(self.model, recorded.folder, self._emit)
         self._stop_watch()  # its last sample before the end
         self._emit(
             RunFinished(
@@ -338,14 +355,6 @@ class Dashboard(EventCallback):
         values.update(self.hyperparameters)
         return values
 
-    def _save(self, folder: Path) -> None:
-        path = folder / "model.keras"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            self.model.save(path)
-        except Exception as exc:  # noqa: BLE001 - e.g. a subclassed model Keras cannot save
-            self._emit(LogLine(f"ktui: could not save the model to {path}: {exc}"))
-
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
         if not self.quiet:
@@ -355,10 +364,9 @@ class Dashboard(EventCallback):
     def _finish(self) -> None:
         self._stop_watch()
         self._forward = None
-        if self._bridge is not None:
-            self._bridge.close()
-            self._bridge = None
-        self._recorder = None
+        if self._recorded is not None:
+            self._recorded.close()
+            self._recorded = None
         self._close_store()
         with contextlib.suppress(Exception):
             atexit.unregister(self._at_exit)
@@ -370,8 +378,8 @@ class Dashboard(EventCallback):
 
     def _end_unfinished(self) -> None:
         """A previous fit that never reached its end (it raised): recorded interrupted."""
-        if self._recorder is not None:
-            self._recorder.abandon()
+        if self._recorded is not None:
+            self._recorded.abandon()
             self._finish()
 
     def _at_exit(self) -> None:
@@ -397,16 +405,6 @@ def _store_option(path: Path) -> str:
 
 def _test_samples(test_data: tuple[Any, Any] | None) -> int:
     return (sample_count(test_data[0]) or 0) if test_data else 0
-
-
-def _accuracy(scores: Mapping[str, Any]) -> Any:
-    for key in ("accuracy", "acc", "categorical_accuracy", "binary_accuracy"):
-        if key in scores:
-            return scores[key]
-    for key, value in scores.items():
-        if key.endswith("accuracy"):
-            return value
-    return None
 
 
 def _number(value: Any) -> float | None:

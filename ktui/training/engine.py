@@ -21,6 +21,7 @@ from ktui.core.capture import STDERR, StderrCapture
 from ktui.core.controls import RunControls
 from ktui.core.errors import DataError, KtuiError
 from ktui.core.events import (
+    EvaluationSkipped,
     Event,
     Listener,
     LogLine,
@@ -32,11 +33,13 @@ from ktui.core.events import (
 )
 from ktui.core.keras_names import plain_message
 from ktui.core.memory import out_of_memory_message
+from ktui.core.metrics import accuracy_metric
 from ktui.core.presets import RunConfig
 from ktui.core.shapes import check_model
 from ktui.training.builder import build_model, summarize
 from ktui.training.callback import EventCallback
 from ktui.training.gpu import device_total_memory, gpu_name, is_out_of_memory
+from ktui.training.save import save_model
 from ktui.training.watch import RunWatch
 
 
@@ -105,6 +108,12 @@ class _Session:
 
 _SESSION = _Session()
 
+#: Held while a model is built. Keras draws layers' default seeds from Python's global
+#: ``random``; a preview built in another thread (the preset list, the form's parameter
+#: count) between a run's ``set_random_seed`` and its build would take some of its
+#: numbers, and the seeded run would not be the same run twice.
+_BUILDING = threading.Lock()
+
 
 class KerasTrainer:
     """The real :class:`~ktui.core.trainer.Trainer`: TensorFlow's Keras, in this process."""
@@ -136,7 +145,8 @@ class KerasTrainer:
                 hint="Add input_shape under [model] to see the model before training.",
             )
         _SESSION.clear_if_idle()
-        return summarize(build_model(config, config.input_shape))
+        with _BUILDING:
+            return summarize(build_model(config, config.input_shape))
 
     def run(
         self,
@@ -176,9 +186,10 @@ class KerasTrainer:
                 data_mod.check_validation_split(dataset, config.validation)
             listener(PhaseChanged("building model"))
             stack.enter_context(_SESSION.running())
-            if config.seed is not None:
-                keras.utils.set_random_seed(config.seed)
-            model = build_model(config, input_shape)
+            with _BUILDING:
+                if config.seed is not None:
+                    keras.utils.set_random_seed(config.seed)
+                model = build_model(config, input_shape)
             fit_args: dict[str, Any] = {}
             train_samples = dataset.train_samples
             validation_samples = 0
@@ -208,6 +219,7 @@ class KerasTrainer:
                     device=describe_device(),
                     data=dataset.origin,
                     versions=versions(),
+                    seed=config.seed,
                 )
             )
             watch.start()
@@ -226,7 +238,10 @@ class KerasTrainer:
             # A stop that came after the last epoch's last batch changed nothing.
             stopped = controls.stop_requested and callback.epochs_completed < config.epochs
             test_loss = test_accuracy = None
-            if callback.epochs_completed > 0 or not stopped:
+            # A run stopped before its first epoch ended has nothing worth evaluating or
+            # keeping: an untrained model.keras would only pass for a result.
+            trained = callback.epochs_completed > 0 or not stopped
+            if trained:
                 listener(PhaseChanged("evaluating", f"{dataset.test_samples} test samples"))
                 scores = model.evaluate(
                     dataset.x_test,
@@ -236,11 +251,13 @@ class KerasTrainer:
                     return_dict=True,
                 )
                 test_loss = float(scores["loss"]) if "loss" in scores else None
-                accuracy = _accuracy(scores)
-                test_accuracy = None if accuracy is None else float(accuracy)
+                accuracy = accuracy_metric(scores)
+                test_accuracy = None if accuracy is None else float(scores[accuracy])
                 _confusion(model, dataset, config, artifacts, listener, test_accuracy is not None)
-            if artifacts is not None:
-                _save_model(model, artifacts, listener)
+            if artifacts is not None and trained:
+                save_model(model, artifacts, listener)
+            elif artifacts is not None:
+                listener(LogLine("ktui: stopped before its first epoch ended; no model saved."))
             final = RunFinished(
                 status="stopped" if stopped else "finished",
                 epochs_completed=callback.epochs_completed,
@@ -307,35 +324,6 @@ def user_message(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
-def _accuracy(scores: dict[str, Any]) -> Any:
-    for key in (
-        "accuracy",
-        "acc",
-        "categorical_accuracy",
-        "binary_accuracy",
-        "sparse_categorical_accuracy",
-    ):
-        if key in scores:
-            return scores[key]
-    return None
-
-
-def _save_model(model: keras.Model, folder: Path, listener: Listener) -> None:
-    """Save ``model.keras``; a failed save (full disk) is logged, the run still counts."""
-    path = folder / "model.keras"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        model.save(path)
-    except OSError as exc:
-        path.unlink(missing_ok=True)
-        listener(
-            LogLine(
-                f"ktui: could not save the model to {path}: {exc}. "
-                "The run's metrics are kept; free some space to save models."
-            )
-        )
-
-
 def _confusion(
     model: keras.Model,
     dataset: data_mod.Dataset,
@@ -347,7 +335,8 @@ def _confusion(
     """Predict the test set and emit an ``EvaluationReady`` (classifiers only).
 
     Runs in the training thread, after ``evaluate``. Anything that goes wrong here is
-    a log line: the run itself trained and was evaluated, so it must not fail now.
+    an :class:`EvaluationSkipped`: the run itself trained and was evaluated, so it must
+    not fail now.
     """
     output = model.outputs[0].shape
     activation = getattr(getattr(model.layers[-1], "activation", None), "__name__", "")
@@ -357,7 +346,7 @@ def _confusion(
         has_accuracy=has_accuracy,
     )
     if problem is not None:
-        listener(LogLine(f"{insight.NO_CONFUSION}{problem}."))
+        listener(EvaluationSkipped(f"{problem}."))
         return
     # Still the "evaluating" phase: predicting is part of evaluating the test set.
     started = time.monotonic()
@@ -372,7 +361,7 @@ def _confusion(
             data=dataset.origin,
         )
     except Exception as exc:  # noqa: BLE001 - the run is done; only the matrix is lost
-        listener(LogLine(f"{insight.NO_CONFUSION}{user_message(exc)}"))
+        listener(EvaluationSkipped(user_message(exc)))
         return
     seconds = time.monotonic() - started
     path: Path | None = None

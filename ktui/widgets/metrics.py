@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
 from ktui.core.format import format_metric, order_metrics
-from ktui.store import lower_is_better
+from ktui.core.metrics import DEFAULT_POLICY, MetricPolicy, best
 from ktui.widgets.ids import data_id
 
 
@@ -27,6 +27,8 @@ class MetricSparklines(Horizontal):
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
         self.history: dict[str, list[float]] = {}
+        self.policy: MetricPolicy = DEFAULT_POLICY
+        """Which way each metric is better (the run's own, where it set a mode)."""
 
     def compose(self) -> ComposeResult:
         yield from ()
@@ -60,9 +62,9 @@ class MetricSparklines(Horizontal):
                 spark = self.query_one(f"#{data_id('spark', name)}", Sparkline)
             except Exception:  # noqa: BLE001 - cells are mounted on the next refresh
                 return
-            best = min(values) if lower_is_better(name) else max(values)
+            top = best(name, values, self.policy)
             text = Text.assemble((name, "bold"), f" {format_metric(values[-1])}")
             if cell_width >= len(name) + 22:
-                text.append(f"  best {format_metric(best)}", style="dim")
+                text.append(f"  best {format_metric(top)}", style="dim")
             label.update(text)
             spark.data = list(values)
