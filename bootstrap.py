@@ -5,8 +5,10 @@
     python3 bootstrap.py test [ARGS...]    # run the test suite (ARGS go to pytest)
 
 Needs only Python 3.10+. The first call creates ``.venv`` beside this file and
-installs ktui into it (TensorFlow makes that a few minutes); later calls reinstall
-only when ``pyproject.toml`` changed. ``KTUI_VENV`` puts the environment elsewhere.
+installs ktui with TensorFlow, its default Keras backend, into it (a few minutes);
+later calls reinstall only when ``pyproject.toml`` changed. ``KTUI_VENV`` puts the
+environment elsewhere; ``KTUI_EXTRAS=jax`` (or ``torch``, ``gpu``; comma-separated)
+installs other backends instead of TensorFlow.
 """
 
 from __future__ import annotations
@@ -44,11 +46,14 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
+    # TensorFlow is an extra (a JAX or PyTorch user need not install it), and the
+    # default here.
+    backends = os.environ.get("KTUI_EXTRAS", "tensorflow").strip() or "tensorflow"
     if command == "ktui":
-        ensure_environment("")
+        ensure_environment(f"[{backends}]")
         args = [str(BIN / "ktui"), *rest]
     else:
-        ensure_environment("[test]")
+        ensure_environment(f"[{backends},test]")
         args = [str(BIN / "python"), "-m", "pytest", *rest]
     if os.name == "nt":
         return subprocess.call(args, cwd=ROOT if command == "test" else None)

@@ -34,7 +34,12 @@ Clock = Callable[[], float]
 
 
 def keras_trainer() -> Trainer:
-    """The real trainer; imports TensorFlow, so call it off the UI thread."""
+    """The real trainer; imports Keras and its backend, so call it off the UI thread."""
+    from ktui.core import backends
+
+    # Keras reads KERAS_BACKEND once, at import: the person's setting, else the first
+    # installed (a run that asks for another backend trains in a process of its own).
+    backends.activate(backends.choose())
     from ktui.training.engine import KerasTrainer
 
     return KerasTrainer()

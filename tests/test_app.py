@@ -467,7 +467,7 @@ async def test_trainer_that_cannot_load_is_a_failed_run(tmp_path: Path) -> None:
     assert training.run_id is not None
     run = store.get_run(training.run_id)
     assert run.status == "failed"
-    assert "TensorFlow could not be loaded" in (run.error or "")
+    assert "Keras could not be loaded" in (run.error or "")
 
 
 async def test_hang_up_stops_the_run_and_records_it_interrupted(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -96,8 +97,21 @@ def test_importing_ktui_training_alone_is_cheap() -> None:
 def test_the_training_backend_never_loads_textual() -> None:
     code = "import ktui.training.engine, ktui.training.builder, ktui.training.callback"
     loaded = loaded_after(code)
-    assert "tensorflow" in loaded and "keras" in loaded  # the check sees real imports
+    assert "keras" in loaded  # the check sees real imports
     assert "textual" not in loaded
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install jax)"
+)
+def test_on_jax_the_training_side_loads_no_tensorflow() -> None:
+    code = (
+        "from ktui.training import engine, dashboard, devices\n"
+        "devices.describe_device(); devices.versions()\n"
+    )
+    result = run_python(code + REPORT, env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == ["keras"]
 
 
 def test_the_presentation_module_is_plain_python() -> None:

@@ -159,7 +159,7 @@ def test_without_nvidia_ml_py_the_note_names_the_extra(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(builtins, "__import__", no_pynvml)
     reader = GpuReader()
-    assert reader.note is not None and "pip install 'ktui[gpu]'" in reader.note
+    assert reader.note is not None and "pip install 'ktui[nvml]'" in reader.note
 
 
 def test_backend_device_memory_comes_from_the_hook_and_a_failing_hook_costs_only_it() -> None:

@@ -139,7 +139,10 @@ ENVIRONMENT = {
     "KTUI_DATA_DIR": "ktui's data folder: the default store, run folders, logs",
     "KTUI_CONFIG_DIR": "ktui's config folder: config.toml and your presets",
     "NO_COLOR": "any value: no colours",
-    "KERAS_HOME": "where Keras's data sets are looked for ($KERAS_HOME/datasets)",
+    "KERAS_HOME": "where Keras's data sets are looked for ($KERAS_HOME/datasets), and\n"
+    "                   keras.json, whose \"backend\" is used when nothing else names one",
+    "KERAS_BACKEND": "the Keras backend (tensorflow, jax, torch) when --backend and the\n"
+    "                   preset name none",
 }
 
 EXIT_CODES = {
@@ -172,7 +175,14 @@ def _epilog(
 
 
 _STORE_ENV = ("KTUI_STORE", "KTUI_DATA_DIR", "KTUI_CONFIG_DIR", "NO_COLOR")
-_ALL_ENV = ("KTUI_STORE", "KTUI_DATA_DIR", "KTUI_CONFIG_DIR", "NO_COLOR", "KERAS_HOME")
+_ALL_ENV = (
+    "KTUI_STORE",
+    "KTUI_DATA_DIR",
+    "KTUI_CONFIG_DIR",
+    "NO_COLOR",
+    "KERAS_HOME",
+    "KERAS_BACKEND",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -299,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help="the GPUs to train on, as nvidia-smi numbers them: 0, 0,1, all or cpu "
         "(sets CUDA_VISIBLE_DEVICES for the run, detached ones too)",
+    )
+    run.add_argument(
+        "--backend",
+        metavar="NAME",
+        help="the Keras backend: tensorflow, jax or torch (default: the preset's backend "
+        "key, else KERAS_BACKEND or keras.json, else the first of them installed)",
     )
     # The training process of a detached run: record into run N, created by the parent.
     run.add_argument("--run-id", type=int, help=argparse.SUPPRESS)
@@ -626,6 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     presets=args.presets,
                     show_log=args.log,
                     tensorboard=args.tensorboard,
+                    backend=args.backend,
                 )
             from ktui.cli.run import run_headless
 
@@ -638,6 +655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 store=args.store,
                 run_id=args.run_id,
                 tensorboard=args.tensorboard,
+                backend=args.backend,
             )
         from ktui.cli.dashboard import open_dashboard
 

@@ -36,6 +36,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from ktui.core import backends
 from ktui.core import data as data_mod
 from ktui.core.capture import STDERR
 from ktui.core.controls import RunControls
@@ -78,12 +79,18 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 
 
 def prepare(
-    catalog: PresetCatalog, name: str, assignments: Sequence[str], data: str | None
+    catalog: PresetCatalog,
+    name: str,
+    assignments: Sequence[str],
+    data: str | None,
+    backend: str | None = None,
 ) -> RunConfig:
-    """Everything that can be refused before TensorFlow is imported."""
+    """Everything that can be refused before Keras is imported (``backend``: ``--backend``;
+    a backend that is not installed is refused here, with how to install it)."""
     preset = catalog.get(name)
     values = preset.parse_assignments(assignments)
-    config = preset.resolve(values, data=data)
+    config = preset.resolve(values, data=data, backend=backend)
+    backends.require(backend_choice(config, from_option=backend is not None))
     status = data_mod.locate(config.data)
     if status.state == "missing":
         raise KtuiError(
@@ -96,14 +103,22 @@ def prepare(
     return config
 
 
+def backend_choice(config: RunConfig, *, from_option: bool = False) -> backends.BackendChoice:
+    """The backend ``config`` runs on: ``--backend`` (``from_option``), the preset's
+    ``backend`` key, else Keras's own setting or the first installed."""
+    source = "--backend" if from_option else f"{config.preset.source}: backend"
+    return backends.choose(config.backend, source=source)
+
+
 def check_tensorboard(wanted: bool) -> None:
     """Refuse ``--tensorboard`` before training when TensorBoard is not installed."""
     import importlib.util
 
-    if wanted and importlib.util.find_spec("tensorboard") is None:
+    # tensorboardX writes the event files on every backend (tf.summary needs TensorFlow).
+    if wanted and importlib.util.find_spec("tensorboardX") is None:
         raise KtuiError(
-            "--tensorboard needs the tensorboard package, which is not installed",
-            hint="Install it with `pip install tensorboard` "
+            "--tensorboard needs the tensorboardX package, which is not installed",
+            hint="Install it with `pip install tensorboardX` "
             "(or `pip install 'ktui[tensorboard]'`).",
         )
 
@@ -120,6 +135,7 @@ def run_headless(
     store: Path | None = None,
     run_id: int | None = None,
     tensorboard: bool = False,
+    backend: str | None = None,
 ) -> int:
     """Run a preset to the end, drawing progress on ``out`` and recording it in the run
     store (``store``, else :func:`~ktui.core.paths.store_path`); returns the exit code.
@@ -132,7 +148,7 @@ def run_headless(
     check_tensorboard(tensorboard)
     with ignoring_hangups() if run_id is not None else contextlib.nullcontext():
         try:
-            config = prepare(catalog, name, assignments, data)
+            config = prepare(catalog, name, assignments, data, backend)
         except KtuiError as exc:
             if run_id is not None:  # the parent checked this; if it changed since, say so
                 with contextlib.suppress(KtuiError), RunStore(store_path(store)) as runs:
@@ -166,7 +182,7 @@ def run_headless(
         try:
             with signals:
                 # Started before TensorFlow loads: the run can be followed and stopped now.
-                recorded.bridge(PhaseChanged("preparing data", "loading TensorFlow"))
+                recorded.bridge(PhaseChanged("preparing data", "loading Keras"))
                 return _train(
                     config,
                     runs,
@@ -204,14 +220,17 @@ def _train(
     """The body of :func:`run_headless` once the run is recorded: train and draw."""
     recorder = recorded.recorder
     if trainer is None:
-        display.note("Loading TensorFlow…")
+        # Keras reads KERAS_BACKEND once, at its import: set it first.
+        backend = backends.activate(backend_choice(config)).name
+        display.note(f"Loading Keras ({backend})…")
         try:
             from ktui.training.engine import KerasTrainer
         except ImportError as exc:
-            recorder(RunFailed(f"TensorFlow could not be loaded: {exc}", "ImportError", ""))
+            message = f"Keras could not be loaded with the {backend} backend"
+            recorder(RunFailed(f"{message}: {exc}", "ImportError", ""))
             raise KtuiError(
-                f"TensorFlow could not be loaded ({type(exc).__name__}: {exc})",
-                hint=f"Install it with `pip install tensorflow`; details are in {log_path}.",
+                f"{message} ({type(exc).__name__}: {exc})",
+                hint=f"{backends.install_hint(backend)} Details are in {log_path}.",
             ) from None
 
         trainer = KerasTrainer(tensorboard=tensorboard)
@@ -255,7 +274,8 @@ def _train(
             display.close()
     if STDERR.line_count and not show_log:
         display.note(
-            f"TensorFlow wrote {STDERR.line_count} line(s); they are in {log_path} "
+            f"{backends.writer(backends.current())} wrote {STDERR.line_count} line(s); "
+            f"they are in {log_path} "
             "(run with --log to see them)."
         )
     for warning in recorder.warnings:
@@ -295,6 +315,7 @@ def start_detached(
     show_log: bool = False,
     tensorboard: bool = False,
     out: TextIO | None = None,
+    backend: str | None = None,
 ) -> int:
     """``ktui run --detach``: check everything, record the run, start its training in
     a process of its own session, print the run id and return at once (exit code 0).
@@ -303,7 +324,7 @@ def start_detached(
     The training process (``ktui run ... --run-id N``) has no terminal: its stdin is
     ``/dev/null`` and its output goes to ``output.log`` in the run's folder.
     """
-    config = prepare(catalog, name, assignments, data)
+    config = prepare(catalog, name, assignments, data, backend)
     check_tensorboard(tensorboard)
     path = store_path(store).resolve()
     started = launch_detached(

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ktui.core import backends
 from ktui.core.errors import KtuiError, StoreError
 from ktui.core.format import format_metric, format_seconds, recorded_count
 from ktui.presentation import (
@@ -372,6 +373,7 @@ def _details(run: Run, tags: Sequence[str] = (), note: str = "") -> list[list[st
     rows += [
         ["data", run.data or "—"],
         ["device", run.device or "—"],
+        ["backend", backends.recorded(run.versions)],
         [
             "versions",
             " · ".join(f"{name} {version}" for name, version in run.versions.items()) or "—",
@@ -472,6 +474,7 @@ def compare_runs(
     for label, cells in (
         ("preset", [run.preset for run in runs]),
         ("data", [run.data or "—" for run in runs]),
+        ("backend", [backends.recorded(run.versions) for run in runs]),
         ("status", [run.status for run in runs]),
     ):
         if label == "status" or show_all or not same(cells):

@@ -5,6 +5,7 @@ A preset file has these parts (see ``presets/*.toml`` for complete examples)::
     name = "mnist_mlp"            # optional, defaults to the file name
     description = "..."
     seed = 7                      # optional; a number or "$hyperparameter"
+    backend = "jax"               # optional Keras backend: tensorflow | jax | torch
 
     [data]                        # where the arrays come from, and their preprocessing
     source = "mnist"              # random | mnist | fashion_mnist | path/to/file.npz
@@ -40,7 +41,7 @@ import math
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +52,7 @@ else:  # pragma: no cover - Python 3.10
 
 import tomli_w
 
+from ktui.core.backends import BACKENDS, normalize
 from ktui.core.data import DataSource, Transform, TransformSpecError, parse_source, parse_transform
 from ktui.core.errors import KtuiError, PresetError
 from ktui.core.keras_names import (
@@ -69,7 +71,17 @@ Validation = Literal["test", "none"] | float
 _REF = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
-_TOP_KEYS = {"name", "description", "seed", "data", "model", "compile", "fit", "hyperparameters"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "seed",
+    "backend",
+    "data",
+    "model",
+    "compile",
+    "fit",
+    "hyperparameters",
+}
 _DATA_KEYS = {"source", "transforms", "train_samples", "test_samples", "features", "classes"}
 _MODEL_KEYS = {"input_shape", "layers"}
 _COMPILE_KEYS = {"optimizer", "loss", "metrics", "learning_rate"}
@@ -208,12 +220,17 @@ class Preset:
         return {name: hp.default for name, hp in self.hyperparameters.items()}
 
     def resolve(
-        self, values: Mapping[str, Any] | None = None, *, data: str | None = None
+        self,
+        values: Mapping[str, Any] | None = None,
+        *,
+        data: str | None = None,
+        backend: str | None = None,
     ) -> RunConfig:
         """Fill in hyperparameter ``values`` (defaults for the rest) and return a run's config.
 
-        ``data`` overrides the preset's data source (``--data``). Raises
-        :class:`PresetError` for an unknown name or an invalid value.
+        ``data`` overrides the preset's data source (``--data``), ``backend`` its
+        Keras backend (``--backend``). Raises :class:`PresetError` for an unknown
+        name or an invalid value, :class:`KtuiError` for an unknown backend.
         """
         merged = self.defaults()
         for name, value in (values or {}).items():
@@ -223,7 +240,10 @@ class Preset:
                 merged[name] = self.hyperparameters[name].validate(value)
             except ValueError as exc:
                 raise PresetError(self.source, f"hyperparameters.{name}", str(exc)) from None
-        return _build_config(self, merged, data)
+        config = _build_config(self, merged, data)
+        if backend is not None:
+            config = replace(config, backend=normalize(backend, where="--backend"))
+        return config
 
     def parse_assignments(self, assignments: Iterable[str]) -> dict[str, Any]:
         """Parse ``key=value`` strings (``--set``) into typed values; raises :class:`KtuiError`."""
@@ -282,6 +302,10 @@ class RunConfig:
     def policy(self) -> MetricPolicy:
         """How this run's metrics are judged (see :mod:`ktui.core.metrics`)."""
         return MetricPolicy(self.monitor, self.mode)
+    backend: str | None = None
+    """The Keras backend the preset or the person asked for; None: Keras's own setting
+    (``KERAS_BACKEND``, ``keras.json``), else the first installed (see
+    :mod:`ktui.core.backends`)."""
 
     @property
     def classes(self) -> int | None:
@@ -788,6 +812,16 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
     seed = raw.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise check.fail("seed", f"expected a whole number of at least 0, got {seed!r}")
+    backend = raw.get("backend")
+    if backend is not None:
+        try:
+            backend = normalize(backend) if isinstance(backend, str) else None
+        except KtuiError:
+            backend = None
+        if backend is None:
+            raise check.fail(
+                "backend", f"expected one of {', '.join(BACKENDS)}, got {raw['backend']!r}"
+            )
 
     optimizer = text("compile", "optimizer")
     loss = text("compile", "loss")
@@ -824,6 +858,7 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
         monitor=monitor,
         mode=mode,
         source_text=source_text,
+        backend=backend,
     )
 
 

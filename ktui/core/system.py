@@ -5,8 +5,8 @@ background.
 seconds, reads the training process's CPU % and resident memory and the machine's
 CPU % and free/total memory (``psutil``), each visible NVIDIA GPU's utilisation,
 memory, power and temperature (NVML through ``nvidia-ml-py``, the optional extra
-``ktui[gpu]``), and the backend's own view of its device memory through a callable
-the training layer hands in (this module never imports Keras). Each reading is a
+``ktui[nvml]``, also in ``ktui[gpu]``), and the backend's own view of its device
+memory through a callable the training layer hands in (this module never imports Keras). Each reading is a
 frozen :class:`SystemSample` given to the listeners, from the sampler's thread: a
 listener must be quick and thread-safe (post a message, put on a queue).
 
@@ -138,10 +138,10 @@ class GpuReader:
         self._handles: list[tuple[int, Any, str]] = []
         if self._nvml is None:
             try:
-                import pynvml  # the optional extra ktui[gpu]
+                import pynvml  # the optional extra ktui[nvml] (also in ktui[gpu])
             except ImportError:
                 self.note = (
-                    "no GPU figures: nvidia-ml-py is not installed (pip install 'ktui[gpu]')"
+                    "no GPU figures: nvidia-ml-py is not installed (pip install 'ktui[nvml]')"
                 )
                 return
             self._nvml = pynvml

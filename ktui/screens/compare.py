@@ -12,6 +12,7 @@ from textual.containers import Grid, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from ktui.core import backends
 from ktui.core.errors import StoreError
 from ktui.presentation import (
     format_best,
@@ -104,6 +105,7 @@ class CompareScreen(Screen[None]):
         for label, cells in (
             ("preset", [run.preset for run in self.runs]),
             ("data", [run.data or "—" for run in self.runs]),
+            ("backend", [backends.recorded(run.versions) for run in self.runs]),
         ):
             if len(set(cells)) > 1:
                 row(label, cells, highlight=True)

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, Switch
 
+from ktui.core import backends
 from ktui.core import data as data_mod
 from ktui.core import system as system_mod
 from ktui.core.errors import KtuiError, PresetError
@@ -28,6 +29,9 @@ from ktui.screens.dialogs import AskDialog
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
+
+#: The backend field's value for "no choice": the dashboard's own backend.
+_AUTO_BACKEND = "auto"
 
 #: How a preset error names the hyperparameter a refused value came from.
 _FROM_REF = re.compile(r"\(from \$([A-Za-z_][A-Za-z0-9_]*)\)")
@@ -91,6 +95,9 @@ class FormScreen(Screen[None]):
         self.data = data or self.default_data
         self.devices = "all"
         """The GPUs a background run trains on (``CUDA_VISIBLE_DEVICES`` of its process)."""
+        preset_backend = preset.raw.get("backend")
+        self.backend: str | None = preset_backend if isinstance(preset_backend, str) else None
+        """The backend chosen in the form (or the preset's); None: the dashboard's own."""
         self.errors: dict[str, str] = {}
         self._params_text: dict[tuple[tuple[str, Any], ...], str] = {}
         self._memory_text: dict[tuple[tuple[str, Any], ...], str] = {}
@@ -124,6 +131,7 @@ class FormScreen(Screen[None]):
                         classes="field-help",
                     )
                     yield Static("", classes="field-error", id="error-data")
+                yield from self._backend_field()
                 for hp in self.preset.hyperparameters.values():
                     yield from self._field(hp)
                 with Vertical(classes="field", id="field-devices"):
@@ -149,6 +157,27 @@ class FormScreen(Screen[None]):
                 yield Button("Save as preset  ^s", id="save")
                 yield Button("Back  esc", id="back")
         yield Footer()
+
+    def _backend_field(self) -> ComposeResult:
+        here = backends.current()
+        names = list(backends.installed())
+        if self.backend is not None and self.backend not in names:
+            names.append(self.backend)  # the preset's choice, even if it is missing here
+        with Vertical(classes="field", id="field-backend"):
+            with Horizontal(classes="field-row"):
+                yield Label("backend", classes="field-label")
+                yield Select(
+                    [(f"auto ({here})", _AUTO_BACKEND), *[(name, name) for name in names]],
+                    value=self.backend or _AUTO_BACKEND,
+                    allow_blank=False,
+                    id="backend-select",
+                    classes="field-input",
+                )
+            yield Static(
+                f"backend: the Keras backend to train on; this dashboard runs {here}. "
+                "A run on another backend trains in a background process of its own.",
+                classes="field-help",
+            )
 
     def _field(self, hp: Hyperparameter) -> ComposeResult:
         with Vertical(classes="field", id=f"field-{hp.name}"):
@@ -210,6 +239,11 @@ class FormScreen(Screen[None]):
             self.action_start()
 
     def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "backend-select":
+            value = event.value
+            self.backend = value if isinstance(value, str) and value != _AUTO_BACKEND else None
+            self._refresh()
+            return
         name = self._name_of(event.select.id)
         if name is not None and isinstance(event.value, str):
             self.values[name] = event.value
@@ -254,7 +288,9 @@ class FormScreen(Screen[None]):
             return None
         try:
             return self.preset.resolve(
-                self.values, data=None if self.data == self.default_data else self.data
+                self.values,
+                data=None if self.data == self.default_data else self.data,
+                backend=self.backend,
             )
         except KtuiError:
             return None
@@ -355,6 +391,10 @@ class FormScreen(Screen[None]):
         config = self._startable()
         if config is None:
             return
+        if config.backend is not None and config.backend != backends.current():
+            # Keras's backend is fixed once loaded: another one needs a process of its own.
+            self.action_start_background()
+            return
         from ktui.screens.training import TrainingScreen
 
         if self.devices != "all":
@@ -382,6 +422,12 @@ class FormScreen(Screen[None]):
         if problem is not None:
             self.notify(problem, severity="error", timeout=10)
             return None
+        if config.backend is not None:
+            try:
+                backends.require(backends.BackendChoice(config.backend, "the form"))
+            except KtuiError as exc:
+                self.notify(str(exc), severity="error", timeout=10)
+                return None
         return config
 
     @on(Button.Pressed, "#start-background")

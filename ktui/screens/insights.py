@@ -37,8 +37,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from ktui.core import backends, insight
 from ktui.core import data as data_mod
-from ktui.core import insight
 from ktui.core.errors import KtuiError
 from ktui.core.events import ModelSummary
 from ktui.core.insight import DataPreview, Evaluation
@@ -239,6 +239,9 @@ class ModelScreen(InsightScreen):
         words.append("Input ", style="bold")
         for index, line in enumerate(insight.explain_shape(summary.input_shape, order)):
             words.append(("\n" if index else "") + line, style="" if index < 1 else "dim")
+        note = backends.layout_note(backends.current(), order)
+        if note is not None:
+            words.append("\n" + note, style="dim")
         self.query_one("#model-input", Static).update(words)
 
         table = Table(box=None, padding=(0, 1), pad_edge=False, expand=True)

@@ -13,6 +13,7 @@ from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, RichLog, Static, TabbedContent, TabPane
 
+from ktui.core import backends
 from ktui.core.errors import StoreError
 from ktui.core.format import format_metric, format_seconds, recorded_count
 from ktui.presentation import (
@@ -369,6 +370,7 @@ def _info_grid(run: Run, learning_rates: Sequence[LearningRateRecord] = ()) -> T
         *([("seed", str(run.info["seed"]))] if run.info.get("seed") is not None else []),
         *[("learning rate", _learning_rate_text(change)) for change in learning_rates],
         ("device", run.device or "—"),
+        ("backend", backends.recorded(run.versions)),
         ("versions", " · ".join(f"{k} {v}" for k, v in run.versions.items()) or "—"),
     ]
     if run.model:

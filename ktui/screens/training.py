@@ -287,14 +287,19 @@ class TrainingScreen(Screen[None]):
         show: Listener,
         artifacts: Path | None,
     ) -> None:
-        """Load the trainer (TensorFlow) and train; failures become a RunFailed."""
-        show(PhaseChanged("preparing data", "loading TensorFlow"))
+        """Load the trainer (Keras and its backend) and train; failures become a RunFailed."""
+        show(PhaseChanged("preparing data", "loading Keras"))
         try:
             trainer = self.ktui.trainer()
-        except Exception as exc:  # noqa: BLE001 - e.g. TensorFlow cannot be imported
+        except Exception as exc:  # noqa: BLE001 - e.g. no Keras backend is installed
+            message = (
+                str(exc)
+                if isinstance(exc, KtuiError)
+                else f"Keras could not be loaded: {type(exc).__name__}: {exc}"
+            )
             listener(
                 RunFailed(
-                    message=f"TensorFlow could not be loaded: {type(exc).__name__}: {exc}",
+                    message=message,
                     error_type=type(exc).__name__,
                     traceback=traceback.format_exc(),
                 )

@@ -1,15 +1,18 @@
-"""The Keras training backend: the only package of ktui that imports TensorFlow/Keras.
+"""The Keras training backend: the only package of ktui that imports Keras.
 
 Importing ``ktui.training`` itself stays cheap; Keras is imported by the modules
-inside it, so ``from ktui.training import engine`` is the moment TensorFlow loads.
+inside it, so ``from ktui.training import engine`` is the moment Keras (and its
+backend: TensorFlow, JAX or PyTorch) loads.
+
+Nothing here chooses Keras's backend. ``from ktui import Dashboard`` in a person's
+script must train on whatever their ``KERAS_BACKEND`` or ``keras.json`` says, so
+only ktui's own processes (``ktui run``, the dashboard) set one, through
+:func:`ktui.core.backends.activate`, before Keras is imported.
 """
 
 from __future__ import annotations
 
 import os
-
-# Keras 3 picks its backend from this variable at import; ktui is built on TensorFlow.
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 # GPU hygiene: TensorFlow and JAX take (nearly) all of a GPU's memory at their first
 # use unless told otherwise, so a model preview or a second run would starve the

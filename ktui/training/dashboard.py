@@ -197,7 +197,7 @@ class Dashboard(EventCallback):
         self.run_id = recorded.run_id
         self._forward = recorded.listener
         atexit.register(self._at_exit)
-        from ktui.training.engine import describe_device, versions
+        from ktui.training.devices import describe_device, versions
 
         # A subclassed model or a Sequential without keras.Input is built by its first
         # batch (``built`` says little: ``build()`` sets it with no weights made), so

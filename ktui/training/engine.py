@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import platform
 import threading
 import time
 import traceback
@@ -12,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import tensorflow as tf
 
-import ktui
 from ktui.core import data as data_mod
 from ktui.core import insight
 from ktui.core.capture import STDERR, StderrCapture
@@ -38,7 +35,10 @@ from ktui.core.presets import RunConfig
 from ktui.core.shapes import check_model
 from ktui.training.builder import build_model, summarize
 from ktui.training.callback import EventCallback
-from ktui.training.gpu import device_total_memory, gpu_name, is_out_of_memory
+
+# Re-exported: the device line and versions come from the backend in use (devices.py).
+from ktui.training.devices import backend, describe_device, versions  # noqa: F401
+from ktui.training.gpu import device_total_memory, is_out_of_memory
 from ktui.training.save import save_model
 from ktui.training.watch import RunWatch
 
@@ -47,26 +47,6 @@ def keras_download(name: str) -> Any:
     """Download a Keras data set (``mnist`` or ``fashion_mnist``) into the Keras cache."""
     loader = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist}[name]
     return loader.load_data()
-
-
-def describe_device() -> str:
-    """``GPU (NVIDIA H200)`` when TensorFlow sees a GPU, else ``CPU``: the model's
-    name (NVML's or TensorFlow's), not ``/device:GPU:0``."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if gpus:
-        name = gpu_name() or gpus[0].name
-        return f"GPU ({name})" + (f" +{len(gpus) - 1}" if len(gpus) > 1 else "")
-    return f"CPU ({platform.machine()})"
-
-
-def versions() -> dict[str, str]:
-    """The versions a run is recorded with."""
-    return {
-        "ktui": ktui.__version__,
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def load_dataset(config: RunConfig, download: data_mod.Downloader | None) -> data_mod.Dataset:
@@ -116,7 +96,8 @@ _BUILDING = threading.Lock()
 
 
 class KerasTrainer:
-    """The real :class:`~ktui.core.trainer.Trainer`: TensorFlow's Keras, in this process."""
+    """The real :class:`~ktui.core.trainer.Trainer`: Keras, on the backend this process
+    loaded (TensorFlow, JAX or PyTorch), in this process."""
 
     def __init__(
         self,
@@ -134,8 +115,10 @@ class KerasTrainer:
     def _extra_callbacks(self, artifacts: Path | None) -> list[keras.callbacks.Callback]:
         if not self._tensorboard or artifacts is None:
             return []
-        # Per epoch only: per-batch summaries would cost speed for little.
-        return [keras.callbacks.TensorBoard(log_dir=str(artifacts / "tensorboard"))]
+        from ktui.training.tensorboard import EventFileWriter
+
+        # tensorboardX, not keras.callbacks.TensorBoard: that one needs TensorFlow.
+        return [EventFileWriter(artifacts / "tensorboard")]
 
     def describe(self, config: RunConfig) -> ModelSummary:
         """Build the model for the preset's declared input shape and summarize it."""
@@ -168,6 +151,15 @@ class KerasTrainer:
         final: Event
         stack = contextlib.ExitStack()
         try:
+            if config.backend is not None and config.backend != backend():
+                # Keras's backend is fixed once it is imported; the form and `ktui run`
+                # give such a run a process of its own, so this is a last line of defence.
+                raise KtuiError(
+                    f"this run asks for the {config.backend} backend, but Keras runs on "
+                    f"{backend()} in this process",
+                    hint=f"Start it in the background, or with `ktui run --backend "
+                    f"{config.backend}`.",
+                )
             listener(PhaseChanged("preparing data", config.data.describe()))
             dataset = load_dataset(config, self._download)
             input_shape = tuple(int(d) for d in dataset.x_train.shape[1:])
