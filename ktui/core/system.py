@@ -6,9 +6,9 @@ seconds, reads the training process's CPU % and resident memory and the machine'
 CPU % and free/total memory (``psutil``), each visible NVIDIA GPU's utilisation,
 memory, power and temperature (NVML through ``nvidia-ml-py``, the optional extra
 ``ktui[nvml]``, also in ``ktui[gpu]``), and the backend's own view of its device
-memory through a callable the training layer hands in (this module never imports Keras). Each reading is a
-frozen :class:`SystemSample` given to the listeners, from the sampler's thread: a
-listener must be quick and thread-safe (post a message, put on a queue).
+memory through a callable the training layer hands in (this module never imports
+Keras). Each reading is a frozen :class:`SystemSample` given to the listeners, from
+the sampler's thread: a listener must be quick and thread-safe (post a message, put on a queue).
 
 Watching never harms training: a failing reading leaves that figure ``None``, a
 failing listener is dropped after saying so once (through ``on_error``), and the
