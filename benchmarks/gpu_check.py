@@ -171,6 +171,8 @@ def main() -> int:
             )
         return 0
     if keras.backend.backend() == "tensorflow":
+        grows = os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH")
+        print(f"  TF_FORCE_GPU_ALLOW_GROWTH={grows}; set_memory_growth: {memory_growth_enabled()}")
         check(memory_growth_enabled() is True, "TensorFlow memory growth is on")
     print("3. device name")
     print(f"  backend: {name!r}; NVML: {reader.names}")

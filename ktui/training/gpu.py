@@ -27,7 +27,6 @@ __all__ = [
     "device_memory_reader",
     "device_total_memory",
     "enable_memory_growth",
-    "gpu_name",
     "is_out_of_memory",
 ]
 
@@ -42,7 +41,7 @@ def enable_memory_growth() -> str | None:
     """
     if os.environ.get("KTUI_MEMORY_GROWTH", "1") == "0":
         return None
-    if os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH") is not None:
+    if os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH", "true").lower() == "false":
         return None  # the person said what they want
     if keras.backend.backend() != "tensorflow":
         return None
@@ -175,25 +174,3 @@ def device_total_memory() -> int | None:
                 return int(stats["bytes_limit"])
     return None
 
-
-def gpu_name() -> str | None:
-    """The first visible GPU's model name (``NVIDIA H200``) from NVML or TensorFlow."""
-    with contextlib.suppress(Exception):
-        from ktui.core.system import GpuReader
-
-        reader = GpuReader()
-        try:
-            names = reader.names
-        finally:
-            reader.close()
-        if names:
-            return names[0]
-    with contextlib.suppress(Exception):
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            gpus = tf.config.list_physical_devices("GPU")
-            if gpus:
-                details = tf.config.experimental.get_device_details(gpus[0])
-                return str(details.get("device_name") or "") or None
-    return None
