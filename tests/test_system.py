@@ -53,15 +53,25 @@ class FakeNvml:
 
 
 def test_a_sample_has_the_process_and_the_machine_from_psutil() -> None:
-    sampler = SystemSampler(gpus=GpuReader(FakeNvml(count=0)))
+    got: list[system.SystemSample] = []
+    first = threading.Event()
+
+    def listener(sample: system.SystemSample) -> None:
+        got.append(sample)
+        first.set()
+
+    sampler = SystemSampler(interval=5.0, gpus=GpuReader(FakeNvml(count=0)))
+    sampler.add_listener(listener)
     sampler.start()
     try:
-        busy_until = time.perf_counter() + 0.3
-        while time.perf_counter() < busy_until:  # some CPU for the process to show
+        # Busy until the thread's first sample (a quarter second after the start): the
+        # process's CPU % is measured over that time.
+        deadline = time.perf_counter() + 10
+        while not first.is_set() and time.perf_counter() < deadline:
             pass
-        sample = sampler.sample()
     finally:
         sampler.stop()
+    sample = got[0]
     assert sample.process_rss is not None and sample.process_rss > 10 * 2**20
     assert sample.process_cpu is not None and sample.process_cpu > 10
     assert sample.machine_cpu is not None and 0 <= sample.machine_cpu <= 100
