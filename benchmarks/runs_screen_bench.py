@@ -2,10 +2,13 @@
 
     python benchmarks/runs_screen_bench.py [--runs 1000] [--epochs 100] [--repeats 9]
                                            [--store PATH] [--size 120x40]
+    python benchmarks/runs_screen_bench.py --runs 100000 --epochs 50   # sweep scale
 
 The store is generated through the public API by ``store_bench.generate`` (into a
 temporary folder, or into ``--store PATH`` when that file does not exist yet, so
-it can be reused). The app is ktui's own (``create_app``) running headless under
+it can be reused); from 10,000 runs on it is written straight into the schema by
+``store_bench.generate_fast`` and cached under /tmp (``ktui-bench-RUNSxEPOCHS.sqlite``)
+for the next time. The app is ktui's own (``create_app``) running headless under
 Textual's test driver, on the preset screen; then, ``--repeats`` times:
 
 1. push a ``RunsScreen``;
@@ -17,7 +20,11 @@ Textual's test driver, on the preset screen; then, ``--repeats`` times:
 4. while the rest of the rows are added (in steps, after the first paint), ↓ is
    pressed every 20 ms: **key latency while filling** = from sending each key to
    the cursor having moved;
-5. **all rows** = from the push to every run being in the table.
+5. **all rows** = from the push to every row of the table's window being in (the
+   whole list when it fits in one window);
+6. then, the list loaded, ↓ 250 times (crossing the window's end, where the next
+   window is read) and page down 40 times, each 20 ms apart: **key latency after**;
+7. ctrl+end: **last page** = from the key to the cursor on the list's last run.
 
 The median of the openings is reported (target: ready for keys < 300 ms), and
 the redraw time of a :class:`MetricChart` with 4 series of 100 epochs.
@@ -39,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from store_bench import generate  # noqa: E402
+from store_bench import cached_store, generate  # noqa: E402
 from textual import events  # noqa: E402
 from textual.widgets import DataTable  # noqa: E402
 
@@ -76,8 +83,28 @@ def _press(app: KtuiApp, key_name: str) -> None:
     app._driver.send_message(key)
 
 
-async def open_once(app: KtuiApp) -> tuple[float, float, int, list[float]]:
-    """(ready for keys, all rows, rows, key latencies while filling) of one opening."""
+def _position(table: DataTable[object]) -> int:
+    """The cursor's row in the whole list (a windowed table knows where its window is)."""
+    return int(getattr(table, "position", table.cursor_row))
+
+
+async def _timed_key(table: DataTable[object], app: KtuiApp, key: str) -> float | None:
+    """Seconds from sending ``key`` to the cursor having moved (None: it could not move)."""
+    row = _position(table)
+    sent = time.perf_counter()
+    _press(app, key)
+    try:
+        await _until(lambda: _position(table) != row, timeout=2.0)
+    except TimeoutError:
+        return None
+    return time.perf_counter() - sent
+
+
+async def open_once(
+    app: KtuiApp,
+) -> tuple[float, float, int, list[float], list[float], float | None]:
+    """(ready for keys, all rows, rows, key latencies while filling, key latencies
+    after, seconds to the last page) of one opening."""
     screen = RunsScreen()
     started = time.perf_counter()
     app.push_screen(screen)
@@ -94,18 +121,29 @@ async def open_once(app: KtuiApp) -> tuple[float, float, int, list[float]]:
     ready = time.perf_counter() - started
     latencies: list[float] = []
     while not screen.loaded:
-        row = table.cursor_row
-        sent = time.perf_counter()
-        _press(app, "down")
-        await _until(lambda row=row: table.cursor_row == row + 1)  # type: ignore[misc]
-        latencies.append(time.perf_counter() - sent)
+        took = await _timed_key(table, app, "down")
+        if took is not None:
+            latencies.append(took)
         await asyncio.sleep(0.02)
     await _until(lambda: screen.loaded)
     loaded = time.perf_counter() - started
     rows = table.row_count
+    after: list[float] = []
+    for key in ["down"] * 250 + ["pagedown"] * 40:
+        took = await _timed_key(table, app, key)
+        if took is not None:
+            after.append(took)
+        await asyncio.sleep(0.02)
+    last: float | None = None
+    total = getattr(table, "total", table.row_count)
+    if _position(table) < total - 1:
+        sent = time.perf_counter()
+        _press(app, "ctrl+end")
+        await _until(lambda: _position(table) == total - 1)
+        last = time.perf_counter() - sent
     await app.pop_screen()
     await asyncio.sleep(0.3)  # let the app settle before the next opening
-    return ready, loaded, rows, latencies
+    return ready, loaded, rows, latencies, after, last
 
 
 async def bench_screen(store_path: Path, repeats: int, size: tuple[int, int]) -> None:
@@ -119,25 +157,44 @@ async def bench_screen(store_path: Path, repeats: int, size: tuple[int, int]) ->
     ready_times: list[float] = []
     loaded_times: list[float] = []
     latencies: list[float] = []
+    after: list[float] = []
+    last_page: list[float] = []
     async with app.run_test(size=size) as pilot:
         await pilot.pause(1.0)  # the preset screen's (failing) preview has run
         assert isinstance(app.screen, PresetScreen)
         await open_once(app)  # warm-up: imports, CSS parsing, caches
         for _ in range(repeats):
-            ready, loaded, rows, during = await open_once(app)
+            ready, loaded, rows, during, later, last = await open_once(app)
             ready_times.append(ready)
             loaded_times.append(loaded)
             latencies += during
+            after += later
+            if last is not None:
+                last_page.append(last)
     store.close()
-    ms = [t * 1000 for t in sorted(latencies)] or [0.0]
     ready_ms = statistics.median(ready_times) * 1000
     print(
         f"  {size[0]}x{size[1]} · ready for keys: median {ready_ms:.0f} ms"
         f" (min {min(ready_times) * 1000:.0f}, max {max(ready_times) * 1000:.0f})"
-        f" · key latency while filling: median {statistics.median(ms):.0f} ms,"
-        f" p95 {ms[int(len(ms) * 0.95)]:.0f} ms, max {ms[-1]:.0f} ms (n={len(ms)})"
-        f" · all {rows:,} rows in: median {statistics.median(loaded_times) * 1000:.0f} ms"
-        f" · {repeats} openings"
+        f" · key latency while filling: {_latency(latencies)}"
+        f" · all {rows:,} rows of the table in: median"
+        f" {statistics.median(loaded_times) * 1000:.0f} ms"
+        f" · key latency after (↓ and page down through the list): {_latency(after)}"
+        + (
+            f" · ctrl+end to the last page: median {statistics.median(last_page) * 1000:.0f} ms"
+            f" (min {min(last_page) * 1000:.0f})"
+            if last_page
+            else ""
+        )
+        + f" · {repeats} openings"
+    )
+
+
+def _latency(samples: list[float]) -> str:
+    ms = [t * 1000 for t in sorted(samples)] or [0.0]
+    return (
+        f"median {statistics.median(ms):.0f} ms (min {ms[0]:.0f}),"
+        f" p95 {ms[int(len(ms) * 0.95)]:.0f} ms, max {ms[-1]:.0f} ms (n={len(samples)})"
     )
 
 
@@ -186,6 +243,8 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="ktui-runs-bench-") as scratch:
         path = args.store or Path(scratch) / "runs.sqlite"
+        if args.store is None and args.runs >= 10_000:
+            path = cached_store(args.runs, args.epochs)
         if not path.exists():
             print(f"generating {args.runs:,} runs x {args.epochs} epochs into {path} ...")
             started = time.perf_counter()

@@ -1,6 +1,7 @@
 """Benchmark of the run store: committing one epoch, and listing 1,000 runs of 100 epochs.
 
     python benchmarks/store_bench.py [--runs 1000] [--epochs 100] [--keep DIR]
+    python benchmarks/store_bench.py --sweep   # pages and `ktui runs` at 100,000 x 50
 
 1. The time to record one epoch (one committed transaction, through ``RunRecorder``
    as training does, and ``RunStore.add_epoch`` alone): into a new store, and into
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ktui.core.events import EpochEnded, LayerInfo, LogLine, ModelSummary, RunStarted  # noqa: E402
-from ktui.store import RunRecorder, RunStore  # noqa: E402
+from ktui.store import SCHEMA_VERSION, RunRecorder, RunStore  # noqa: E402
 
 PRESETS = {
     "mnist_mlp": {"units": 784, "activation": "relu", "optimizer": "adam",
@@ -143,6 +144,91 @@ def generate(path: Path, runs: int, epochs: int) -> None:
     print()
 
 
+def generate_fast(path: Path, runs: int, epochs: int) -> None:
+    """``runs`` runs of ``epochs`` epochs written straight into the schema, in one
+    transaction with ``executemany`` (a sweep-sized store in a minute, not hours).
+
+    The schema is made by :class:`RunStore`; the rows look like the public API's
+    (summary columns filled in as ``add_epoch`` and ``finish_run`` would), without
+    log lines (no listing reads them). Runs are spread over 3 presets, 4 statuses and
+    a few tags, so filters and sorts have work to do.
+    """
+    import json
+    import sqlite3
+
+    RunStore(path).close()
+    rng = random.Random(7)
+    statuses = ["finished"] * 8 + ["stopped", "failed"]
+    names = sorted(PRESETS)
+    now = time.time()
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA synchronous = OFF")
+        with db:
+            run_rows = []
+            epoch_rows = []
+            tag_rows = []
+            for n in range(1, runs + 1):
+                preset = names[n % len(names)]
+                defaults = PRESETS[preset]
+                values = dict(defaults)
+                for name in rng.sample(sorted(values), rng.randint(0, 2)):
+                    if isinstance(values[name], int | float) and not isinstance(values[name], bool):
+                        values[name] = type(values[name])(values[name] * rng.choice([0.5, 2]))
+                status = rng.choice(statuses)
+                started = now - (runs - n) * 60.0
+                best, best_epoch = 0.0, 1
+                for epoch in range(1, epochs + 1):
+                    m = metrics(epoch, rng)
+                    if m["val_accuracy"] > best:
+                        best, best_epoch = m["val_accuracy"], epoch
+                    epoch_rows.append((n, epoch, json.dumps(m), 0.001, 3.2, 15600.0, started))
+                accuracy = None if status == "failed" else rng.uniform(0.95, 0.99)
+                run_rows.append((
+                    n, preset, status, json.dumps(values), json.dumps(defaults), "mnist",
+                    started, started + epochs * 3.2, epochs * 3.2, accuracy, epochs, epochs,
+                    "val_accuracy", best, best_epoch, -best,  # higher is better: rank -best
+                    "ValueError: something broke" if status == "failed" else None,
+                    f"runs/{n}",
+                ))  # fmt: skip
+                if n % 50 == 0:
+                    tag_rows.append((n, "good" if n % 100 == 0 else "baseline"))
+                if len(epoch_rows) >= 200_000:
+                    db.executemany("INSERT INTO epochs (run_id, epoch, metrics, learning_rate,"
+                                   " seconds, samples_per_second, ended_at)"
+                                   " VALUES (?, ?, ?, ?, ?, ?, ?)", epoch_rows)  # fmt: skip
+                    epoch_rows.clear()
+            db.executemany(
+                "INSERT INTO runs (id, preset, status, hyperparameters, defaults, data,"
+                " started_at, ended_at, seconds, test_accuracy, epochs_done, epochs_planned,"
+                " best_metric, best_value, best_epoch, best_rank, error, folder)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                run_rows,
+            )
+            db.executemany("INSERT INTO epochs (run_id, epoch, metrics, learning_rate, seconds,"
+                           " samples_per_second, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           epoch_rows)  # fmt: skip
+            db.executemany("INSERT INTO run_tags (run_id, tag) VALUES (?, ?)", tag_rows)
+    finally:
+        db.close()
+
+
+def cached_store(runs: int, epochs: int) -> Path:
+    """A store of ``runs`` x ``epochs`` under /tmp, generated once and reused after."""
+    # Named by schema version: a store cached by another ktui is not reused.
+    path = Path(tempfile.gettempdir()) / f"ktui-bench-{runs}x{epochs}-v{SCHEMA_VERSION}.sqlite"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        for leftover in partial.parent.glob(partial.name + "*"):
+            leftover.unlink()
+        print(f"  generating {runs:,} runs x {epochs} epochs into {path} (cached) ...")
+        started = time.perf_counter()
+        generate_fast(partial, runs, epochs)
+        partial.rename(path)
+        print(f"  took {time.perf_counter() - started:.1f} s")
+    return path
+
+
 def run_cli(args: list[str], *, terminal: bool) -> tuple[float, int]:
     """Wall time of ``python -m ktui ARGS`` to its exit, and the bytes it printed."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "160", "LINES": "50"}
@@ -199,6 +285,42 @@ def bench_listing(path: Path, repeats: int, middle: int) -> None:
         )
 
 
+def bench_sweep_listing(runs: int, epochs: int, repeats: int) -> None:
+    """Pages of a sweep-sized store (cached under /tmp), and ``ktui runs`` on it."""
+    path = cached_store(runs, epochs)
+    with RunStore(path) as store:  # migrates a store cached by an older ktui
+        total = store.count_runs()
+        for sort in ("id", "best", "test_error", "preset", "duration"):
+            for offset in (0, total // 2, total - 50):
+                samples = time_calls(
+                    lambda _, sort=sort, offset=offset: store.list_runs(  # type: ignore[misc]
+                        sort=sort, limit=200, offset=offset
+                    ),
+                    repeats,
+                )
+                print(f"  list_runs(sort={sort}, limit=200, offset={offset:,})".ljust(50)
+                      + stats(samples))  # fmt: skip
+        samples = time_calls(lambda _: store.count_runs(tag="good"), repeats)
+        print(f"  {'count_runs(tag=good)':<48}{stats(samples)}")
+    base = ["--store", str(path)]
+    for label, args, terminal, times in (
+        ("ktui runs, terminal (newest 50)", ["runs"], True, repeats // 4 or 1),
+        ("ktui runs --sort best, terminal", ["runs", "--sort", "best"], True, repeats // 4 or 1),
+        ("ktui runs --tag good --limit 20, piped", ["runs", "--tag", "good", "--limit", "20"],
+         False, repeats // 4 or 1),
+        ("ktui runs --limit 50, piped", ["runs", "--limit", "50"], False, repeats // 4 or 1),
+        (f"ktui runs, piped (all {total:,})", ["runs"], False, 1),
+        ("ktui presets (start-up reference), piped", ["presets"], False, repeats // 4 or 1),
+    ):  # fmt: skip
+        run_cli(base + args, terminal=terminal)  # warm the page cache
+        timings = [run_cli(base + args, terminal=terminal) for _ in range(times)]
+        wall = [t for t, _ in timings]
+        print(
+            f"  {label:<44} median {statistics.median(wall):.3f} s   min {min(wall):.3f} s"
+            f"   ({timings[0][1]:,} bytes, {times} runs)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
@@ -206,12 +328,21 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=1000, help="epochs timed one by one")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="build the store in DIR and leave it there")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="only the sweep-scale listing: 100,000 runs x 50 epochs (cached under /tmp)",
+    )
     args = parser.parse_args()
     print(
         f"ktui store benchmark · Python {platform.python_version()} · SQLite "
         f"{sqlite3.sqlite_version} · {platform.system()} {platform.machine()} · "
         f"{os.cpu_count()} CPUs"
     )
+    if args.sweep:
+        print("\nListing a sweep-sized store: 100,000 runs x 50 epochs")
+        bench_sweep_listing(100_000, 50, args.repeats)
+        return
     with tempfile.TemporaryDirectory(prefix="ktui-store-bench-") as scratch:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from textual import on
 from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -27,7 +28,30 @@ from textual.theme import Theme
 from ktui.core.errors import KtuiError
 from ktui.core.presets import PresetCatalog
 from ktui.core.trainer import Trainer
+from ktui.navigation import (
+    Navigate,
+    OpenCompare,
+    OpenConfusion,
+    OpenDataPreview,
+    OpenForm,
+    OpenMistakes,
+    OpenModel,
+    OpenRunDetail,
+    OpenRuns,
+    OpenTraining,
+)
+from ktui.screens.compare import CompareScreen
+from ktui.screens.dialogs import ConfirmDialog
+from ktui.screens.form import FormScreen
+from ktui.screens.insights import ConfusionScreen, DataPreviewScreen, MistakesScreen, ModelScreen
+from ktui.screens.presets import PresetScreen
+from ktui.screens.run_detail import RunDetailScreen
+from ktui.screens.runs import RunsScreen
+from ktui.screens.training import TrainingScreen
 from ktui.store import RunStore
+
+if TYPE_CHECKING:
+    from ktui.screens.leaderboard import LeaderboardScreen
 
 TrainerFactory = Callable[[], Trainer]
 Clock = Callable[[], float]
@@ -66,6 +90,7 @@ class KtuiApp(App[int]):
         clock: Clock = time.monotonic,
         store: RunStore | None = None,
         attach: int | None = None,
+        sweep: int | None = None,
         theme: str | None = None,
         config_path: Path | None = None,
     ) -> None:
@@ -74,6 +99,8 @@ class KtuiApp(App[int]):
         """The theme to open with (``theme`` in config.toml), or None for Textual's."""
         self.config_path = config_path
         """The config.toml a theme picked in the app is saved to; None saves nothing."""
+        self.sweep_id = sweep
+        """The sweep whose leaderboard to open on (``ktui attach --sweep``), or None."""
         self.catalog = catalog
         self.store = store
         """Where runs are recorded; None records nothing (some tests)."""
@@ -116,8 +143,6 @@ class KtuiApp(App[int]):
             self.notify(f"{title}: not available now.", severity="warning")
 
     def on_mount(self) -> None:
-        from ktui.screens.presets import PresetScreen
-
         # Start-up objects live as long as the app: keep them out of the garbage
         # collector's full passes, which otherwise cost tens of ms once the heap grows.
         gc.freeze()
@@ -127,9 +152,18 @@ class KtuiApp(App[int]):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
         self.push_screen(PresetScreen())
         if self.attach_run_id is not None and self.store is not None:
-            from ktui.screens.training import TrainingScreen
-
             self.push_screen(TrainingScreen(None, attach=self.attach_run_id))
+        if self.sweep_id is not None and self.store is not None:
+            from ktui.screens.leaderboard import LeaderboardScreen
+
+            self.push_screen(LeaderboardScreen(self.store, self.sweep_id))
+
+    def on_leaderboard_screen_open_run(self, message: LeaderboardScreen.OpenRun) -> None:
+        """A trial chosen on a leaderboard: its live training screen, or its detail."""
+        if message.live:
+            self.push_screen(TrainingScreen(None, attach=message.run_id))
+        else:
+            self.push_screen(RunDetailScreen(message.run_id))
 
     def _apply_start_theme(self) -> None:
         """Open with the saved theme, then save each theme the person picks."""
@@ -159,8 +193,6 @@ class KtuiApp(App[int]):
     def hang_up(self) -> None:
         """The terminal hung up: stop this ktui's runs after their batch, record them
         ``interrupted`` with their finished epochs, and exit (attached runs go on)."""
-        from ktui.screens.training import TrainingScreen
-
         screens = [s for s in self.screen_stack if isinstance(s, TrainingScreen)]
         for screen in screens:
             screen.hang_up()
@@ -173,10 +205,76 @@ class KtuiApp(App[int]):
 
         self.run_worker(exit_when_stopped(), group="hang-up")
 
+    # --------------------------------------------------------------- navigator
+    # The one place that moves between screens: screens post the requests of
+    # ktui.navigation and never import each other (an import-linter contract).
+    def run_going(self) -> str | None:
+        """A description of the run this ktui is training ("run 3 of mnist_mlp"), or
+        None; runs followed from another process (attached) do not count."""
+        for screen in self.screen_stack:
+            if isinstance(screen, TrainingScreen) and screen.running and not screen.attached:
+                which = f"run {screen.run_id}" if screen.run_id is not None else "a run"
+                return f"{which} of {screen.preset_name}"
+        return None
+
+    def _open(self, request: Navigate, screen: Screen[Any]) -> None:
+        if request.replace and len(self.screen_stack) > 1:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    @on(OpenRuns)
+    def _open_runs(self, request: OpenRuns) -> None:
+        self._open(request, RunsScreen())
+
+    @on(OpenForm)
+    def _open_form(self, request: OpenForm) -> None:
+        stack = self.screen_stack
+        if request.reuse_below and len(stack) > 1 and isinstance(stack[-2], FormScreen):
+            self.pop_screen()  # the form the run came from, its values as they were
+            return
+        self._open(request, FormScreen(request.preset, request.values, request.data))
+
+    @on(OpenTraining)
+    def _open_training(self, request: OpenTraining) -> None:
+        self._open(request, TrainingScreen(request.config, attach=request.attach))
+
+    @on(OpenRunDetail)
+    def _open_run_detail(self, request: OpenRunDetail) -> None:
+        self._open(request, RunDetailScreen(request.run_id))
+
+    @on(OpenCompare)
+    def _open_compare(self, request: OpenCompare) -> None:
+        self._open(request, CompareScreen(request.run_ids))
+
+    @on(OpenModel)
+    def _open_model(self, request: OpenModel) -> None:
+        self._open(request, ModelScreen(request.summary, config=request.config))
+
+    @on(OpenDataPreview)
+    def _open_data_preview(self, request: OpenDataPreview) -> None:
+        self._open(request, DataPreviewScreen(request.config))
+
+    @on(OpenConfusion)
+    def _open_confusion(self, request: OpenConfusion) -> None:
+        self._open(
+            request,
+            ConfusionScreen(
+                request.evaluation, path=request.path, missing=request.missing, title=request.title
+            ),
+        )
+
+    @on(OpenMistakes)
+    def _open_mistakes(self, request: OpenMistakes) -> None:
+        self._open(
+            request,
+            MistakesScreen(
+                request.evaluation, path=request.path, missing=request.missing, title=request.title
+            ),
+        )
+
     async def action_quit(self) -> None:
         """Quit; a run that is going is stopped cleanly first (after asking)."""
-        from ktui.screens.training import TrainingScreen
-
         # Attached runs belong to another process: they carry on after ktui closes.
         running = [
             s
@@ -193,8 +291,6 @@ class KtuiApp(App[int]):
             for screen in running:
                 await screen.stop_and_wait()
             self.exit(0)
-
-        from ktui.screens.dialogs import ConfirmDialog
 
         await self.push_screen(
             ConfirmDialog(
@@ -251,6 +347,7 @@ def create_app(
     clock: Clock = time.monotonic,
     store: RunStore | None = None,
     attach: int | None = None,
+    sweep: int | None = None,
     theme: str | None = None,
     config_path: Path | None = None,
 ) -> KtuiApp:
@@ -263,6 +360,7 @@ def create_app(
         clock=clock,
         store=store,
         attach=attach,
+        sweep=sweep,
         theme=theme,
         config_path=config_path,
     )

@@ -24,9 +24,12 @@ STATUS_TONE: dict[str, str] = {
     "stopped": "warning",
     "failed": "error",
     "interrupted": "secondary",
+    "pruned": "warning",  # a sweep's trial stopped by its pruner (its run is "stopped")
+    "diverged": "error",
 }
-"""The colour of each run status, as a tone: the screens draw it with the theme's
-``$text-<tone>`` variable, the command line with :data:`TONE_TERMINAL_COLOR`."""
+"""The colour of each run status (and sweep trial state), as a tone: the screens draw
+it with the theme's ``$text-<tone>`` variable, the command line with
+:data:`TONE_TERMINAL_COLOR`."""
 
 TONE_TERMINAL_COLOR: dict[str, str] = {
     "primary": "cyan",

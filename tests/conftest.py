@@ -8,10 +8,18 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from ktui.app import KtuiApp
+    from ktui.core.presets import PresetCatalog
+    from ktui.core.trainer import Trainer
+    from ktui.store import RunStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -253,3 +261,61 @@ TF_LOG_MARKERS = ("cuda", "onednn", "absl", "e0000", "w0000", "i0000", "cpu_feat
 def tf_log_lines(text: str) -> list[str]:
     """The lines of ``text`` that look like TensorFlow's C++ log output."""
     return [line for line in text.splitlines() if any(m in line.lower() for m in TF_LOG_MARKERS)]
+
+
+# ------------------------------------------------------------------------------- the app
+def make_app(
+    trainer: Trainer | None = None,
+    *,
+    store: RunStore | None = None,
+    folders: list[Path] | None = None,
+    catalog: PresetCatalog | None = None,
+    trainer_factory: Callable[[], Trainer] | None = None,
+    user_presets_dir: Path | None = None,
+    clock: Callable[[], float] = lambda: 0.0,
+    **options: Any,
+) -> KtuiApp:
+    """The app as the command line builds it (:func:`ktui.app.create_app`), for pilot tests.
+
+    It trains with ``trainer`` (a fresh :class:`fakes.FakeTrainer` when neither it nor
+    ``trainer_factory`` is given), on the presets of ``catalog`` or of ``folders`` (the
+    shipped ones by default), with a clock that stands still so snapshots and ETAs are
+    stable. ``options`` go to ``create_app`` as they are (``attach``, ``theme``, ...).
+    """
+    # Imported here, not at the top: the light tests must not load Textual with conftest.
+    from fakes import FakeTrainer
+
+    from ktui.app import create_app
+    from ktui.core.presets import load_catalog, shipped_presets_dir
+
+    if trainer_factory is None:
+        chosen = trainer if trainer is not None else FakeTrainer()
+
+        def trainer_factory() -> Trainer:
+            return chosen
+
+    return create_app(
+        catalog if catalog is not None else load_catalog(folders or [shipped_presets_dir()]),
+        trainer_factory=trainer_factory,
+        user_presets_dir=user_presets_dir,
+        clock=clock,
+        store=store,
+        **options,
+    )
+
+
+async def wait_for(
+    pilot: Pilot[Any], predicate: Callable[[], bool], timeout: float = 10, what: str = ""
+) -> None:
+    """Let the app run until ``predicate()`` holds; fail after ``timeout`` seconds.
+
+    Screens open through messages the app handles a turn of the event loop later, and
+    workers finish when they finish: tests wait for what they look at, not a fixed time.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what or 'condition'} not reached in {timeout} s")
+        await pilot.pause(0.02)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import make_app as shared_make_app
+from conftest import wait_for
 from fakes import FakeTrainer
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, OptionList, RichLog, Static
@@ -28,23 +28,15 @@ def make_app(
     folders: list[Path] | None = None,
     store: RunStore | None = None,
 ) -> KtuiApp:
-    catalog = load_catalog(folders or [shipped_presets_dir()])
-    factory: Callable[[], Trainer] = (lambda: trainer) if trainer is not None else keras_trainer
-    return create_app(
-        catalog,
-        trainer_factory=factory,
-        user_presets_dir=tmp_path / "user-presets",
-        clock=lambda: 0.0,
+    """The shared app, training with real Keras unless a trainer is given, saving
+    presets under ``tmp_path``."""
+    return shared_make_app(
+        trainer,
         store=store,
+        folders=folders,
+        trainer_factory=keras_trainer if trainer is None else None,
+        user_presets_dir=tmp_path / "user-presets",
     )
-
-
-async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 async def open_form(pilot: Pilot[int], preset: str = "dummy_binary") -> FormScreen:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from conftest import wait_for as shared_wait_for
 from test_detach import detach, wait_gone
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
@@ -26,10 +27,8 @@ from ktui.store import RunStore
 
 
 async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await pilot.pause(0.05)
+    """The shared wait, with longer by default: the run trains in another process."""
+    await shared_wait_for(pilot, predicate, timeout)
 
 
 def rows(screen: TrainingScreen) -> int:

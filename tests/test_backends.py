@@ -277,11 +277,11 @@ async def test_the_form_starts_a_run_on_another_backend_in_the_background(
 
     launched: list[str | None] = []
 
-    def launch(config: object, *args: object, **kwargs: object) -> tuple[int, int, Path]:
+    def launch(config: object, *args: object, **kwargs: object) -> object:
         launched.append(getattr(config, "backend", None))
         raise KtuiError("not started in this test")  # the form says so and stays
 
-    monkeypatch.setattr("ktui.cli.run.launch_detached", launch)
+    monkeypatch.setattr("ktui.runs.launch_detached", launch)
     monkeypatch.setattr(backends, "is_installed", lambda name: True)
     monkeypatch.setattr(backends, "current", lambda env=None: "tensorflow")
     trained: list[object] = []

@@ -32,6 +32,16 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("completion", "bash"),
     ("serve", "--port", "8123"),
     ("report", "3", "--format", "md"),
+    ("sweep", "dummy_binary", "--param", "units=8,16", "--trials", "4"),
+    ("sweeps",),
+    ("sweeps", "show", "3"),
+    ("sweeps", "resume", "3", "--detach"),
+    ("sweeps", "pause", "3"),
+    ("sweeps", "stop", "3"),
+    ("sweeps", "change", "3", "--trials", "30"),
+    ("sweeps", "export", "3", "--format", "json"),
+    ("sweep-worker", "3"),
+    ("sweep-run", "3"),
 )
 
 

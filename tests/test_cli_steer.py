@@ -215,17 +215,24 @@ def test_tagging_an_unknown_run_says_so(tmp_path: Path, capsys: pytest.CaptureFi
 def test_an_older_store_gains_tags_and_notes(tmp_path: Path) -> None:
     import sqlite3
 
+    from ktui.store.db import MIGRATIONS
+
+    # A store as ktui wrote it before tags and notes (schema 3), with one run: every
+    # later migration runs on it, whatever their number.
     path = tmp_path / "s.db"
-    (a,) = make_runs(path, 1)
     db = sqlite3.connect(path)
-    db.execute("DROP TABLE run_tags")
-    db.execute("ALTER TABLE runs DROP COLUMN note")
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    for migration in MIGRATIONS[:3]:
+        migration(db)
+    db.execute("PRAGMA user_version = 3")
+    a = db.execute(
+        "INSERT INTO runs (preset, status, started_at) VALUES ('dummy_binary', 'finished', 1.0)"
+    ).lastrowid
     db.commit()
     db.close()
+    assert a is not None
     with RunStore(path) as store:
         assert store.schema_version == SCHEMA_VERSION
         store.add_tags(a, ["old"])
         store.set_note(a, "kept")
         assert store.tags() == {a: ["old"]} and store.notes() == {a: "kept"}
-    assert (tmp_path / f"s.db.v{SCHEMA_VERSION - 1}.bak").exists()
+    assert (tmp_path / "s.db.v3.bak").exists()

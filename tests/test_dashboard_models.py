@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import shlex
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import run_ktui
+from conftest import wait_for as shared_wait_for
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
@@ -401,10 +401,8 @@ def odd_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await pilot.pause(0.05)
+    """The shared wait, with longer by default: the run trains in another process."""
+    await shared_wait_for(pilot, predicate, timeout)
 
 
 def chart_titles(screen: Any) -> set[str]:

@@ -576,3 +576,48 @@ def test_saved_model_predicts(tmp_path: Path) -> None:
     predictions = np.asarray(model.predict(np.zeros((3, 4), dtype=np.float32), verbose=0))
     assert predictions.shape == (3, 1)
     assert np.all((predictions >= 0) & (predictions <= 1))
+
+
+def test_a_preview_built_while_another_starts_names_its_layers_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a run, the form's "Parameters" said "cannot build the model: Name 'dense' is
+    already the name of a layer": another preview (or a run starting) cleared Keras's
+    session, resetting the name counters, in the middle of this preview's build."""
+    from ktui.core.events import ModelSummary
+    from ktui.training import builder
+
+    real = builder.make_layer
+    first_layer_made, go_on = threading.Event(), threading.Event()
+
+    def make_layer(config: RunConfig, spec: Any) -> Any:
+        layer = real(config, spec)
+        if threading.current_thread().name == "first" and not first_layer_made.is_set():
+            first_layer_made.set()  # hold the first preview between its two layers
+            go_on.wait(30)
+        return layer
+
+    monkeypatch.setattr(builder, "make_layer", make_layer)
+    trainer = engine.KerasTrainer(capture=None)
+    results: dict[str, object] = {}
+
+    def describe() -> None:
+        try:
+            results[threading.current_thread().name] = trainer.describe(tiny_config())
+        except Exception as exc:  # noqa: BLE001 - what the form would show
+            results[threading.current_thread().name] = exc
+
+    first = threading.Thread(target=describe, name="first")
+    first.start()
+    assert first_layer_made.wait(60)
+    second = threading.Thread(target=describe, name="second")
+    second.start()
+    second.join(1.0)  # unguarded, the second preview clears the session here
+    go_on.set()
+    first.join(60)
+    second.join(60)
+    for name in ("first", "second"):
+        summary = results[name]
+        assert isinstance(summary, ModelSummary), (name, summary)
+        names = [layer.name for layer in summary.layers]
+        assert len(names) == 2 and len(set(names)) == 2, names

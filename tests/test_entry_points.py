@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_ktui, run_python
+from conftest import make_app, run_ktui, run_python
 
-from ktui.app import create_app
 from ktui.core.presets import load_catalog, shipped_presets_dir
 from ktui.screens.training import TrainingScreen
 from ktui.store import Run, RunStore
@@ -67,7 +66,7 @@ async def run_in_the_dashboard(store_file: Path, presets: Path) -> None:
     config = catalog.get("dummy_binary").resolve({"epochs": 2}, data="random")
     store = RunStore(store_file)
     trainer = KerasTrainer(capture=None)
-    app = create_app(catalog, trainer_factory=lambda: trainer, clock=lambda: 0.0, store=store)
+    app = make_app(trainer, store=store, catalog=catalog)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = TrainingScreen(config)
         app.push_screen(screen)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from conftest import make_app
 from fakes import FakeTrainer
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
-from ktui.app import KtuiApp, create_app
 from ktui.core.presets import load_catalog, loads, shipped_presets_dir
 from ktui.screens.form import FormScreen
 
@@ -25,18 +25,9 @@ async def _settle(pilot: Pilot[int], form: FormScreen, name: str, value: str) ->
     await pilot.pause()
 
 
-def _app(tmp_path: Path, trainer: FakeTrainer) -> KtuiApp:
-    return create_app(
-        load_catalog([shipped_presets_dir()]),
-        trainer_factory=lambda: trainer,
-        user_presets_dir=tmp_path / "user-presets",
-        clock=lambda: 0.0,
-    )
-
-
 async def test_kernel_size_28_blocks_start_with_the_layer_named(tmp_path: Path) -> None:
     trainer = FakeTrainer()
-    app = _app(tmp_path, trainer)
+    app = make_app(trainer, user_presets_dir=tmp_path / "user-presets")
     async with app.run_test(size=(120, 40)) as pilot:
         form = FormScreen(load_catalog([shipped_presets_dir()]).get("mnist_cnn"))
         await app.push_screen(form)
@@ -63,7 +54,7 @@ async def test_an_unbounded_value_keras_would_refuse_blocks_start(tmp_path: Path
     )
     preset = loads(head + marker + unbounded + sep + rest, source="unbounded.toml")
     assert preset.hyperparameters["units"].min is None
-    app = _app(tmp_path, FakeTrainer())
+    app = make_app(user_presets_dir=tmp_path / "user-presets")
     async with app.run_test(size=(120, 40)) as pilot:
         form = FormScreen(preset)
         await app.push_screen(form)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_app as shared_make_app
+from conftest import wait_for
 from fakes import (
     CNN_SUMMARY,
     FakeTrainer,
@@ -28,7 +29,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 import ktui.app
-from ktui.app import KtuiApp, create_app
+from ktui.app import KtuiApp
 from ktui.core import data as data_mod
 from ktui.core import insight
 from ktui.core.insight import Evaluation
@@ -62,9 +63,11 @@ class ViewsApp(KtuiApp):
 def make_app(
     trainer: FakeTrainer | None = None, store: RunStore | None = None, *, presets: bool = False
 ) -> KtuiApp:
+    """The shared app with ``presets``; else an app that opens on no screen, for the
+    views pushed by hand."""
     fake = trainer or FakeTrainer()
     if presets:
-        return create_app(CATALOG, trainer_factory=lambda: fake, clock=lambda: 0.0, store=store)
+        return shared_make_app(fake, store=store, catalog=CATALOG)
     return ViewsApp(CATALOG, lambda: fake, clock=lambda: 0.0, store=store)
 
 
@@ -80,14 +83,6 @@ def shapes_loader(cfg: RunConfig) -> tuple[data_mod.Dataset, data_mod.Dataset | 
 def random_loader(cfg: RunConfig) -> tuple[data_mod.Dataset, data_mod.Dataset | None, str]:
     raw = data_mod.load(cfg.data, seed=3)  # dummy_binary has no seed of its own
     return raw, data_mod.apply_transforms(raw, cfg.transforms), ""
-
-
-async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 def text_of(screen: Screen[object], selector: str) -> str:

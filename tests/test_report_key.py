@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fakes import FakeTrainer
+from conftest import make_app
+from conftest import wait_for as shared_wait_for
 from runs_data import fill
 from textual.pilot import Pilot
 
-from ktui.app import KtuiApp, create_app
+from ktui.app import KtuiApp
 from ktui.core.presets import load_catalog, shipped_presets_dir
 from ktui.screens.compare import CompareScreen
 from ktui.screens.run_detail import RunDetailScreen
@@ -28,30 +28,17 @@ def store(tmp_path: Path) -> Iterator[RunStore]:
     runs.close()
 
 
-def make_app(store: RunStore | None) -> KtuiApp:
-    trainer = FakeTrainer()
-    return create_app(
-        load_catalog([shipped_presets_dir()]),
-        trainer_factory=lambda: trainer,
-        clock=lambda: 0.0,
-        store=store,
-    )
-
-
 def notices(app: KtuiApp) -> str:
     return "\n".join(str(n.message) for n in app._notifications)
 
 
 async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.05)
+    """The shared wait, with longer by default: reports are written by a worker."""
+    await shared_wait_for(pilot, predicate, timeout)
 
 
 async def test_x_on_a_run_writes_its_report_into_its_folder(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     target = store.folder(2) / "report.html"
     assert not target.exists()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -66,7 +53,7 @@ async def test_x_on_a_run_writes_its_report_into_its_folder(store: RunStore) -> 
 
 
 async def test_x_on_compare_writes_one_report_of_the_runs(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     target = store.runs_dir / "report-1-3.html"
     async with app.run_test(size=(120, 40)) as pilot:
         app.push_screen(CompareScreen([1, 3]))
@@ -88,7 +75,7 @@ async def test_a_report_that_cannot_be_written_is_a_message(
         raise ktui.report.charts.KtuiError("reports need matplotlib, which is not installed")
 
     monkeypatch.setattr(ktui.report.charts, "require_matplotlib", missing)
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         app.push_screen(RunDetailScreen(1))
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))

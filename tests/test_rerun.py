@@ -6,15 +6,14 @@ says what it could not keep.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import make_app, wait_for
 from fakes import FakeTrainer
-from textual.pilot import Pilot
 
-from ktui.app import KtuiApp, create_app
+from ktui.app import KtuiApp
 from ktui.core.events import ModelSummary, RunFinished, RunStarted
 from ktui.core.presets import RunConfig, load_catalog, shipped_presets_dir
 from ktui.core.rerun import plan_config, plan_rerun
@@ -62,13 +61,6 @@ def test_a_missing_preset_is_refused_with_a_message() -> None:
         plan_rerun(PRESETS, "gone", {})
 
 
-async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await pilot.pause(0.02)
-
-
 def notices(app: KtuiApp) -> str:
     return "\n".join(str(n.message) for n in app._notifications)
 
@@ -94,7 +86,7 @@ async def test_the_training_screen_and_the_history_plan_the_same_rerun(
     store = RunStore(tmp_path / "runs.sqlite")
     run_id = recorded_run(store, npz)
     trainer = FakeTrainer()
-    app = create_app(CATALOG, trainer_factory=lambda: trainer, clock=lambda: 0.0, store=store)
+    app = make_app(trainer, store=store, catalog=CATALOG)
     configs: list[RunConfig] = []
     async with app.run_test(size=(120, 40)) as pilot:
         # From the history.

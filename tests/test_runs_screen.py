@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import make_app, wait_for
 from fakes import FakeTrainer
 from runs_data import SPECS, Spec, fill
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RichLog, Select, Static, TabbedContent
 
-from ktui.app import KtuiApp, create_app
+from ktui.app import KtuiApp
 from ktui.core.presets import load_catalog, shipped_presets_dir
 from ktui.core.rerun import recorded_source
 from ktui.screens.compare import CompareScreen
@@ -45,24 +46,6 @@ def store(tmp_path: Path) -> Iterator[RunStore]:
     fill(runs, load_catalog([shipped_presets_dir()]), running=RUNNING)
     yield runs
     runs.close()
-
-
-def make_app(store: RunStore | None, trainer: FakeTrainer | None = None) -> KtuiApp:
-    trainer = trainer or FakeTrainer()
-    return create_app(
-        load_catalog([shipped_presets_dir()]),
-        trainer_factory=lambda: trainer,
-        clock=lambda: 0.0,
-        store=store,
-    )
-
-
-async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 async def open_runs(pilot: Pilot[int]) -> RunsScreen:
@@ -104,7 +87,7 @@ def notices(app: KtuiApp) -> str:
 
 # --------------------------------------------------------------------------- the list
 async def test_list_shows_every_run_newest_first(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         assert shown_ids(screen) == [7, 6, 5, 4, 3, 2, 1]
@@ -137,7 +120,7 @@ async def test_list_shows_every_run_newest_first(store: RunStore) -> None:
 
 
 async def test_without_a_store_the_screen_says_so() -> None:
-    app = make_app(None)
+    app = make_app(store=None)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("h")
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
@@ -150,7 +133,7 @@ async def test_without_a_store_the_screen_says_so() -> None:
 
 
 async def test_an_empty_store_says_how_to_get_runs(tmp_path: Path) -> None:
-    app = make_app(RunStore(tmp_path / "empty.sqlite"))
+    app = make_app(store=RunStore(tmp_path / "empty.sqlite"))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("h")
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
@@ -159,7 +142,7 @@ async def test_an_empty_store_says_how_to_get_runs(tmp_path: Path) -> None:
 
 
 async def test_a_live_run_is_followed(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 3)
@@ -181,7 +164,7 @@ async def test_a_live_run_is_followed(store: RunStore) -> None:
 
 # --------------------------------------------------------------------------- sorting
 async def test_sort_cycles_columns_and_reverses(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 3)
@@ -203,7 +186,7 @@ async def test_sort_cycles_columns_and_reverses(store: RunStore) -> None:
 
 
 async def test_clicking_a_header_sorts_by_it_and_again_reverses(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(160, 40)) as pilot:
         screen = await open_runs(pilot)
         table = table_of(screen)
@@ -235,7 +218,7 @@ def test_sorting_in_memory_matches_the_store(store: RunStore) -> None:
 
 # --------------------------------------------------------------------------- filters
 async def test_filter_by_preset_with_the_keyboard_then_by_status(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await pilot.press("f")
@@ -268,7 +251,7 @@ async def test_filter_by_preset_with_the_keyboard_then_by_status(store: RunStore
 
 # --------------------------------------------------------------------------- detail
 async def test_detail_shows_values_epochs_curves_and_log(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 2)
@@ -307,7 +290,7 @@ async def test_detail_shows_values_epochs_curves_and_log(store: RunStore) -> Non
 
 
 async def test_detail_of_a_failed_run_shows_the_error(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 5)
@@ -320,7 +303,7 @@ async def test_detail_of_a_failed_run_shows_the_error(store: RunStore) -> None:
 
 # --------------------------------------------------------------------------- compare
 async def test_mark_two_and_compare(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 2)
@@ -368,7 +351,7 @@ async def test_mark_two_and_compare(store: RunStore) -> None:
 
 
 async def test_compare_needs_two_to_four_runs(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await pilot.press("space", "c")
@@ -391,7 +374,7 @@ async def test_compare_needs_two_to_four_runs(store: RunStore) -> None:
 
 
 async def test_compare_screen_refuses_one_run(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(80, 24)) as pilot:
         app.push_screen(CompareScreen([3]))
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
@@ -402,7 +385,7 @@ async def test_compare_screen_refuses_one_run(store: RunStore) -> None:
 # --------------------------------------------------------------------------- re-run and edit
 async def test_rerun_starts_a_run_with_the_stored_values(store: RunStore) -> None:
     trainer = FakeTrainer()
-    app = make_app(store, trainer)
+    app = make_app(trainer, store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 2)
@@ -424,7 +407,7 @@ async def test_rerun_starts_a_run_with_the_stored_values(store: RunStore) -> Non
 
 async def test_rerun_from_the_detail_screen(store: RunStore) -> None:
     trainer = FakeTrainer()
-    app = make_app(store, trainer)
+    app = make_app(trainer, store=store)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 1)
@@ -439,7 +422,7 @@ async def test_rerun_of_a_run_whose_preset_is_gone_says_so(tmp_path: Path) -> No
     runs = RunStore(tmp_path / "runs.sqlite")
     fill(runs, load_catalog([shipped_presets_dir()]), (Spec("old_experiment"),))
     trainer = FakeTrainer()
-    app = make_app(runs, trainer)
+    app = make_app(trainer, store=runs)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await pilot.press("r")
@@ -456,7 +439,7 @@ async def test_rerun_waits_for_a_run_that_is_going(store: RunStore) -> None:
 
     gate = threading.Event()
     trainer = FakeTrainer(gate=gate)
-    app = make_app(store, trainer)
+    app = make_app(trainer, store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 1)
@@ -480,7 +463,7 @@ async def test_rerun_waits_for_a_run_that_is_going(store: RunStore) -> None:
 
 
 async def test_edit_opens_the_form_filled_in(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 2)
@@ -511,7 +494,7 @@ def test_recorded_data_is_read_back_as_a_source(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- delete
 async def test_delete_asks_first_then_removes_the_run(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 4)
@@ -534,7 +517,7 @@ async def test_delete_asks_first_then_removes_the_run(store: RunStore) -> None:
 
 
 async def test_a_run_that_is_being_recorded_is_not_deleted(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 7)  # running, recorded by this (live) process
@@ -547,7 +530,7 @@ async def test_a_run_that_is_being_recorded_is_not_deleted(store: RunStore) -> N
 
 
 async def test_delete_from_the_detail_screen_goes_back_to_the_list(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         await highlight(pilot, screen, 1)
@@ -563,7 +546,7 @@ async def test_delete_from_the_detail_screen_goes_back_to_the_list(store: RunSto
 
 # --------------------------------------------------------------------------- keys
 async def test_runs_screen_keys_are_in_the_command_palette(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         titles = {command.title for command in app.get_system_commands(screen)}
@@ -577,7 +560,7 @@ def test_specs_cover_every_finished_status() -> None:
 
 # --------------------------------------------------------------------------- tags and notes
 async def test_tags_show_in_a_column_and_filter_the_list(store: RunStore) -> None:
-    app = make_app(store)
+    app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         # A store without tags: no tags column, no tag filter.

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import make_app
 from fakes import FakeTrainer
 from runs_data import fill
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from ktui.app import KtuiApp, create_app
+from ktui.app import KtuiApp
 from ktui.core.presets import load_catalog, shipped_presets_dir
 from ktui.screens.compare import CompareScreen
 from ktui.screens.runs import RunsScreen
@@ -42,7 +43,7 @@ def app(tmp_path: Path) -> Iterator[KtuiApp]:
     store = RunStore(tmp_path / "runs.sqlite")
     fill(store, catalog)  # no running run: its duration would depend on the clock
     trainer = FakeTrainer()
-    yield create_app(catalog, trainer_factory=lambda: trainer, clock=lambda: 0.0, store=store)
+    yield make_app(trainer, store=store, catalog=catalog)
     store.close()
 
 

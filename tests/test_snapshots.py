@@ -9,23 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakes import FakeTrainer
+from conftest import make_app
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from ktui.app import KtuiApp, create_app
-from ktui.core.presets import load_catalog, shipped_presets_dir
 from ktui.screens.training import TrainingScreen
 
 SIZES = [(80, 24), (120, 40)]
-
-
-def make_app(tmp_path: Path) -> KtuiApp:
-    catalog = load_catalog([shipped_presets_dir()])
-    trainer = FakeTrainer()
-    return create_app(
-        catalog, trainer_factory=lambda: trainer, user_presets_dir=tmp_path, clock=lambda: 0.0
-    )
 
 
 async def settle(pilot: Pilot[int]) -> None:
@@ -40,7 +30,7 @@ async def settle(pilot: Pilot[int]) -> None:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_preset_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
-    assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=settle)
+    assert snap_compare(make_app(user_presets_dir=tmp_path), terminal_size=size, run_before=settle)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -51,7 +41,9 @@ def test_form_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> Non
         await pilot.pause(0.4)  # the parameter count is debounced
         await settle(pilot)
 
-    assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=run_before)
+    assert snap_compare(
+        make_app(user_presets_dir=tmp_path), terminal_size=size, run_before=run_before
+    )
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -67,4 +59,6 @@ def test_training_screen_finished(snap_compare, tmp_path: Path, size: tuple[int,
         assert isinstance(pilot.app.screen, TrainingScreen)
         assert not pilot.app.screen.running
 
-    assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=run_before)
+    assert snap_compare(
+        make_app(user_presets_dir=tmp_path), terminal_size=size, run_before=run_before
+    )

@@ -79,7 +79,7 @@ def test_a_store_that_refuses_costs_the_samples_said_once(tmp_path: Path) -> Non
     assert errors[0].startswith("System samples are no longer recorded: ")
 
 
-def test_a_version_5_store_gets_the_system_tables_after_a_backup(tmp_path: Path) -> None:
+def test_a_version_8_store_gets_the_system_tables_after_a_backup(tmp_path: Path) -> None:
     import sqlite3
 
     path = tmp_path / "runs.sqlite"
@@ -90,7 +90,7 @@ def test_a_version_5_store_gets_the_system_tables_after_a_backup(tmp_path: Path)
     db = sqlite3.connect(path)
     db.execute("DROP TABLE system_samples")
     db.execute("DROP TABLE step_timings")
-    db.execute("PRAGMA user_version = 5")
+    db.execute("PRAGMA user_version = 8")
     db.commit()
     db.close()
     store = RunStore(path)
@@ -99,7 +99,7 @@ def test_a_version_5_store_gets_the_system_tables_after_a_backup(tmp_path: Path)
     assert read_timings(store, run_id) == [EpochTiming(0, 3, 0.1, 0.1)]
     assert read_samples(store, run_id) == []
     store.close()
-    assert (tmp_path / "runs.sqlite.v5.bak").exists()
+    assert (tmp_path / "runs.sqlite.v8.bak").exists()
 
 
 def test_the_system_recorder_and_a_follower_carry_samples_and_timings(tmp_path: Path) -> None:

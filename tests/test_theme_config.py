@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import KtuiDirs
+from conftest import KtuiDirs, make_app
 
-from ktui.app import create_app
 from ktui.core.config import load_config
-from ktui.core.presets import load_catalog, shipped_presets_dir
-
-
-def _app(theme: str | None, config: Path | None):  # type: ignore[no-untyped-def]
-    return create_app(load_catalog([shipped_presets_dir()]), theme=theme, config_path=config)
 
 
 async def test_the_app_opens_with_the_saved_theme_and_saves_a_new_one(
@@ -21,7 +15,7 @@ async def test_the_app_opens_with_the_saved_theme_and_saves_a_new_one(
     ktui_dirs.config.mkdir(parents=True)
     config = ktui_dirs.config / "config.toml"
     config.write_text('theme = "nord"\nstore = "/tmp/elsewhere.db"\n')
-    app = _app(load_config().theme, config)
+    app = make_app(theme=load_config().theme, config_path=config)
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.theme == "nord"
@@ -35,7 +29,7 @@ async def test_the_app_opens_with_the_saved_theme_and_saves_a_new_one(
 
 async def test_picking_a_theme_through_the_command_palette_saves_it(ktui_dirs: KtuiDirs) -> None:
     config = ktui_dirs.config / "config.toml"
-    app = _app(None, config)
+    app = make_app(theme=None, config_path=config)
     async with app.run_test() as pilot:
         await pilot.pause()
         await pilot.press("ctrl+p")
@@ -58,7 +52,7 @@ async def test_an_unknown_theme_is_a_warning_and_nothing_is_saved(ktui_dirs: Ktu
     ktui_dirs.config.mkdir(parents=True)
     config = ktui_dirs.config / "config.toml"
     config.write_text('theme = "no-such-theme"\n')
-    app = _app("no-such-theme", config)
+    app = make_app(theme="no-such-theme", config_path=config)
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.theme == "textual-dark"
@@ -68,7 +62,7 @@ async def test_an_unknown_theme_is_a_warning_and_nothing_is_saved(ktui_dirs: Ktu
 
 
 async def test_without_a_config_path_nothing_is_written(ktui_dirs: KtuiDirs) -> None:
-    app = _app(None, None)
+    app = make_app(theme=None, config_path=None)
     async with app.run_test() as pilot:
         app.theme = "nord"
         await pilot.pause()

@@ -14,15 +14,16 @@ from typing import Any
 
 import tomli_w
 import tomllib
-from conftest import tiny_preset_text, write_preset
+from conftest import make_app as shared_make_app
+from conftest import tiny_preset_text, wait_for, write_preset
 from fakes import FakeTrainer, fixed_evaluation
 from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, OptionList, ProgressBar, Static
 
-from ktui.app import KtuiApp, create_app, declared_bindings
-from ktui.core.presets import load, load_catalog, shipped_presets_dir
+from ktui.app import KtuiApp, declared_bindings
+from ktui.core.presets import load
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
 from ktui.screens.form import FormScreen
 from ktui.screens.presets import PresetScreen
@@ -38,21 +39,14 @@ def make_app(
     store: RunStore | None = None,
     clock: Callable[[], float] = lambda: 0.0,
 ) -> KtuiApp:
-    return create_app(
-        load_catalog(folders or [shipped_presets_dir()]),
-        trainer_factory=lambda: trainer,
+    """The shared app, saving presets under ``tmp_path``."""
+    return shared_make_app(
+        trainer,
+        store=store,
+        folders=folders,
         user_presets_dir=tmp_path / "user-presets",
         clock=clock,
-        store=store,
     )
-
-
-async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 async def open_form(pilot: Pilot[int], preset: str = "dummy_binary") -> FormScreen:

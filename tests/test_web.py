@@ -214,10 +214,9 @@ def test_stopping_the_server_with_a_tab_open_ends_promptly(tmp_path: Path) -> No
     ):
         driver.get(served.url)
         wait_for_text(driver, "Presets", timeout=60)
-        started = time.monotonic()
         served.process.terminate()
-        code = served.process.wait(timeout=60)
-        stopped = time.monotonic() - started
+        # Not a timed assertion (a loaded machine can take many seconds): only a hang
+        # fails. Without ending the tabs' sessions itself, aiohttp waits 60 s for open
+        # websockets, which this bound still catches.
+        code = served.process.wait(timeout=SHUTDOWN_SECONDS + 45)
     assert code == 0
-    # Without ending the tabs' sessions itself, aiohttp waits 60 s for open websockets.
-    assert stopped < SHUTDOWN_SECONDS + 5

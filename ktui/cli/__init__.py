@@ -1,5 +1,5 @@
 """The ``ktui`` command: the dashboard by default, plus ``run``, ``attach``, ``presets``,
-``runs``, ``serve``, ``report`` and ``completion``.
+``runs``, ``sweep``, ``sweeps``, ``serve``, ``report`` and ``completion``.
 
 Nothing here imports TensorFlow or Textual at module level: ``ktui presets`` answers
 instantly, and ``ktui run`` imports TensorFlow only after fd 2 is captured.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -150,6 +150,7 @@ EXIT_CODES = {
     1: "ran, but did not succeed (a run failed, a broken preset file, ...)",
     2: "refused: a mistake in the command line, a preset, the data, the store\n"
     "       or config.toml, an unknown run, a run that has ended",
+    3: "a run stopped because its loss became NaN or infinite (recorded diverged)",
     129: "a run stopped because its terminal hung up (SIGHUP)",
     130: "a run stopped by Ctrl+C (SIGINT) or from another ktui",
     143: "a run stopped by SIGTERM (`kill PID`, a batch system ending the job)",
@@ -213,6 +214,33 @@ def _finish_help(
     parser.epilog = _epilog(examples, env, codes)
 
 
+def _finish_sweep_help(choices: Mapping[str, argparse.ArgumentParser]) -> None:
+    """The epilogs of ``ktui sweep``, ``ktui sweeps ...`` and the internal commands."""
+    _finish_help(
+        choices["sweep"],
+        [
+            "ktui sweep dummy_binary --param units=8,16,32 --trials 6 --workers 2",
+            "ktui sweep mnist_mlp --param learning_rate=1e-4..1e-2:log "
+            "--param dropout=0.1..0.5 --set epochs=5 --trials 20 --detach",
+        ],
+        _ALL_ENV,
+        (0, 1, 2),
+    )
+    sweeps = choices["sweeps"]
+    _finish_help(sweeps, ["ktui sweeps", "ktui sweeps show 3"], _STORE_ENV, (0, 2))
+    for action in sweeps._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                example = {
+                    "export": "ktui sweeps export 3 --format json -o sweep-3.json",
+                    "change": "ktui sweeps change 3 --trials 40",
+                }.get(name, f"ktui sweeps {name} 3")
+                codes = (0, 1, 2) if name == "resume" else (0, 2)
+                _finish_help(child, [example], _ALL_ENV if name == "resume" else _STORE_ENV, codes)
+    for name in ("sweep-worker", "sweep-run"):
+        _finish_help(choices[name], [f"ktui {name} 3   (started by ktui sweep)"], _ALL_ENV, (0, 2))
+
+
 def _sub(
     sub: argparse._SubParsersAction[_Parser],
     name: str,
@@ -246,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "ktui completion bash > ~/.local/share/bash-completion/completions/ktui",
             ],
             _ALL_ENV,
-            (0, 1, 2, 129, 130, 143),
+            (0, 1, 2, 3, 129, 130, 143),
         ),
     )
     parser.add_argument("--version", action="version", version=f"ktui {__version__}")
@@ -269,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "ktui run mnist_cnn --detach --set epochs=50 --store runs.db",
             ],
             _ALL_ENV,
-            (0, 1, 2, 129, 130, 143),
+            (0, 1, 2, 3, 129, 130, 143),
         ),
     )
     run.add_argument("preset", help="a preset name (see `ktui presets`) or a .toml file")
@@ -336,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument(
         "id", nargs="?", metavar="RUN_ID", help="the run's id (default: the latest live run)"
     )
+    attach.add_argument(
+        "--sweep", metavar="SWEEP_ID", type=int, help="open a sweep's live leaderboard instead"
+    )
 
     _sub(
         sub,
@@ -354,11 +385,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs_parser(sub)
     from ktui.cli.report import add_report_parser
     from ktui.cli.serve import add_serve_parser
+    from ktui.cli.sweep import add_sweep_parsers, hide_internal
 
     # Defined beside their commands; the cast: our subparsers are ArgumentParsers too.
     plain = cast("argparse._SubParsersAction[argparse.ArgumentParser]", sub)
     add_serve_parser(plain)
     add_report_parser(plain)
+    add_sweep_parsers(plain)
+    _finish_sweep_help(sub.choices)
     _finish_help(
         sub.choices["serve"],
         ["ktui serve", "ktui serve --port 8080 --store runs.db"],
@@ -386,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
         _epilog(["ktui completion bash", "ktui completion zsh > ~/.zfunc/_ktui"], (), (0, 2)),
     )
     completion.add_argument("shell", choices=SHELLS, help="the shell: " + ", ".join(SHELLS))
+    hide_internal(parser)
     return parser
 
 
@@ -425,7 +460,11 @@ def _add_runs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     runs.add_argument("--reverse", action="store_true", help="reverse the order")
     runs.add_argument(
-        "--limit", metavar="N", type=int, default=None, help="list at most N runs (0: all)"
+        "--limit",
+        metavar="N",
+        type=int,
+        default=None,
+        help="list at most N runs (0: all; default: 50 on a terminal, all when piped)",
     )
     actions = runs.add_subparsers(dest="runs_command", metavar="ACTION", parser_class=_Parser)
 
@@ -613,6 +652,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ktui.cli.runs import runs_command
 
             return runs_command(args, store_path(args.store))
+        if args.command in ("sweep", "sweeps", "sweep-worker", "sweep-run"):
+            from ktui.cli.sweep import sweep_command
+
+            return sweep_command(args, _catalog(args), store_path(args.store))
         if args.command == "serve":
             from ktui.cli.serve import serve_command
 
@@ -659,6 +702,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         from ktui.cli.dashboard import open_dashboard
 
+        if args.command == "attach" and args.sweep is not None:
+            from ktui.store import RunStore
+            from ktui.store.sweeps import SweepStore
+
+            with RunStore(store_path(args.store)) as runs:
+                SweepStore(runs).get(args.sweep)  # an unknown sweep is a plain message
+            return open_dashboard(_catalog(args), store=store_path(args.store), sweep=args.sweep)
         if args.command == "attach":
             from ktui.cli.attach import choose_run
 

@@ -13,11 +13,13 @@ from ktui.core.presets import PresetCatalog
 from ktui.store import RunStore
 
 
-def open_dashboard(catalog: PresetCatalog, *, store: Path, attach: int | None = None) -> int:
+def open_dashboard(
+    catalog: PresetCatalog, *, store: Path, attach: int | None = None, sweep: int | None = None
+) -> int:
     """Run the Textual app until the user quits; returns the exit code.
 
     ``attach`` opens the training screen on that recorded run (``ktui attach``),
-    following it live while it goes.
+    following it live while it goes; ``sweep`` opens a sweep's leaderboard.
     """
     # Open the store before the screen takes over, so a broken store is a plain message.
     runs = RunStore(store)
@@ -33,6 +35,7 @@ def open_dashboard(catalog: PresetCatalog, *, store: Path, attach: int | None = 
         user_presets_dir=user_presets_dir(),
         store=runs,
         attach=attach,
+        sweep=sweep,
         theme=load_config().theme,
         config_path=config_file(),
     )

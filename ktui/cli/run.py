@@ -76,6 +76,9 @@ HANGUP_EXIT = 129
 
 #: Exit code of a run stopped by SIGTERM (128 + 15), as shells report a process it ended.
 SIGTERM_EXIT = 128 + signal.SIGTERM
+#: ``ktui run``'s exit code for a run whose loss became NaN or infinite (recorded
+#: ``diverged``): not a failure of ktui (1) nor a refusal (2), and no signal's 128 + N.
+DIVERGED_EXIT = 3
 
 
 def prepare(
@@ -292,7 +295,8 @@ def _train(
 
 def exit_code(final: Event | None, stopped_by: int | None = None) -> int:
     """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (by Ctrl+C or from
-    another ktui), 143 stopped by SIGTERM (``stopped_by``), 129 interrupted by a hang-up.
+    another ktui), 143 stopped by SIGTERM (``stopped_by``), 129 interrupted by a hang-up,
+    3 stopped because the loss diverged.
 
     Errors found before training (a bad preset, ``--set`` or data path) exit with 2
     from :func:`ktui.cli.main`.
@@ -300,7 +304,9 @@ def exit_code(final: Event | None, stopped_by: int | None = None) -> int:
     if isinstance(final, RunFinished):
         if final.status == "stopped" and stopped_by == signal.SIGTERM:
             return SIGTERM_EXIT
-        return {"finished": 0, "interrupted": HANGUP_EXIT}.get(final.status, 130)
+        return {"finished": 0, "interrupted": HANGUP_EXIT, "diverged": DIVERGED_EXIT}.get(
+            final.status, 130
+        )
     return 1
 
 
@@ -465,6 +471,8 @@ class HeadlessDisplay:
             self.note(f"Stopped after {event.epochs_completed} epoch(s).")
         elif event.status == "interrupted":
             self.note(f"Interrupted after {event.epochs_completed} epoch(s).")
+        elif event.status == "diverged":
+            self.note(f"Diverged: {event.message}.")
         self.console.print(result_line(event), style="bold" if self.live else None, markup=False)
 
     def _failed(self, event: RunFailed) -> None:

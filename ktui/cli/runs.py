@@ -191,6 +191,10 @@ def _print(console: Console, text: str, style: str | None = None) -> None:
 
 
 # --------------------------------------------------------------------------- ktui runs
+TERMINAL_LIMIT = 50
+"""How many runs ``ktui runs`` lists on a terminal unless ``--limit`` says otherwise."""
+
+
 def list_runs(
     store: RunStore,
     console: Console,
@@ -202,21 +206,24 @@ def list_runs(
     limit: int | None = None,
     tag: str | None = None,
 ) -> int:
-    """Print one line per run (newest first); returns 0."""
+    """Print one line per run (newest first); returns 0.
+
+    ``limit`` None lists :data:`TERMINAL_LIMIT` runs on a terminal (a sweep's
+    100,000 would scroll for minutes) and all of them into a pipe or a file, as
+    always; 0 lists all. Filtering, sorting and the limit are the store's SQL: only
+    the runs listed are read.
+    """
+    if limit is None and console.is_terminal:
+        limit = TERMINAL_LIMIT
     runs = store.list_runs(
         preset=preset,
         status=status,  # type: ignore[arg-type]  # checked by argparse and the store
+        tag=tag,
         sort=sort,  # type: ignore[arg-type]
         reverse=reverse,
-        limit=None if tag is not None else limit,
+        limit=limit or None,
     )
-    tags = store.tags()
-    if tag is not None:
-        tagged = store.tagged(tag)
-        runs = [run for run in runs if run.id in tagged]
-        matching = len(runs)
-        if limit:
-            runs = runs[:limit]
+    tags = store.tags_of(run.id for run in runs)
     if not runs:
         filters = " ".join(
             f"{name} {value}"
@@ -266,12 +273,10 @@ def list_runs(
         styles={2: _status_style, 3: lambda cell: "dim" if cell == "defaults" else None},
         shrink=3,
     )
-    if limit:
-        total = (
-            matching if tag is not None else store.count_runs(preset=preset, status=status)  # type: ignore[arg-type]
-        )
+    if limit and len(runs) == limit:
+        total = store.count_runs(preset=preset, status=status, tag=tag)  # type: ignore[arg-type]
         if total > len(runs):
-            _print(console, f"({len(runs)} of {total} runs; --limit 0 lists all)", "dim")
+            _print(console, f"({len(runs):,} of {total:,} runs; --limit 0 lists all)", "dim")
     return 0
 
 
@@ -317,7 +322,8 @@ def show_run(store: RunStore, run_id: int, console: Console, *, full_log: bool =
 
     if run.error:
         console.print()
-        _print(console, f"Error: {run.error}", "bold red")
+        label = "Diverged" if run.status == "diverged" else "Error"
+        _print(console, f"{label}: {run.error}", "bold red")
         if run.traceback:
             _print(console, run.traceback.rstrip(), "dim")
 

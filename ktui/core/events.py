@@ -22,10 +22,11 @@ LearningRateSource = Literal["ktui", "command", "schedule"]
 """Who changed a run's learning rate: a key in this ktui, a command through the run store
 (another ktui, ``ktui runs lr``), or the model's own schedule or callbacks."""
 
-FinalStatus = Literal["finished", "stopped", "interrupted"]
-"""How a run that did not fail ended: all epochs done, stopped by the user, or
+FinalStatus = Literal["finished", "stopped", "interrupted", "diverged"]
+"""How a run that did not fail ended: all epochs done, stopped by the user,
 interrupted (its terminal hung up and it stopped cleanly, or — seen by a follower —
-its process died)."""
+its process died), or diverged (its loss became NaN or infinite, and it was stopped
+there, or — a person's own ``fit`` — recorded so)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ class RunFinished:
     seconds: float
     test_loss: float | None = None
     test_accuracy: float | None = None
+    message: str = ""
+    """Why it ended so, for the user: set for ``diverged`` (where, and what to try)."""
 
     @property
     def test_error_percent(self) -> float | None:

@@ -86,6 +86,8 @@ def format_rate(samples_per_second: float | None) -> str:
 def result_line(event: RunFinished) -> str:
     """The seed's closing line: test loss, accuracy and error %."""
     if event.test_accuracy is None:
+        if event.test_loss is None and event.status == "diverged":
+            return "No test result (the loss diverged; the model was not evaluated)."
         if event.test_loss is None:
             return "No test result (the run stopped before its first epoch ended)."
         return f"Test loss: {format_metric(event.test_loss)}"

@@ -19,8 +19,9 @@ Plain Python: no TensorFlow, Keras or Textual.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -227,3 +228,44 @@ def check_mode(value: object) -> Mode:
     if value in MODES:
         return value  # type: ignore[return-value]
     raise ValueError(f"expected one of {', '.join(MODES)}, got {value!r}")
+
+
+# --------------------------------------------------------------------------- divergence
+def non_finite_loss(logs: Mapping[str, object] | None) -> float | None:
+    """The batch's loss when it is NaN or infinite (as Keras's ``TerminateOnNaN`` reads
+    it), else None. ``logs`` are a batch's logs as Keras hands them to callbacks."""
+    loss = (logs or {}).get("loss")
+    if loss is None:
+        return None
+    try:
+        value = float(loss)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isfinite(value) else value
+
+
+def lower_learning_rate(rate: float | None) -> float | None:
+    """The rate to suggest after a divergence: a tenth of the one it ran at."""
+    if rate is None or not math.isfinite(rate) or rate <= 0:
+        return None
+    return rate / 10
+
+
+def _rate(value: float) -> str:
+    """A learning rate as people write it: ``1e-4``, ``0.05``, ``1e30``."""
+    if 1e-2 <= value < 1e4:
+        return f"{value:.3g}"
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def divergence_message(epoch: int, step: int, loss: float, rate: float | None) -> str:
+    """What to tell the user when the loss became NaN or infinite at ``epoch``/``step``
+    (1-based), training at learning rate ``rate`` (None: unknown)."""
+    said = "nan" if math.isnan(loss) else ("inf" if loss > 0 else "-inf")
+    lower = lower_learning_rate(rate)
+    if lower is None or rate is None:
+        hint = "try a lower learning rate"
+    else:
+        hint = f"try a lower learning rate, e.g. {_rate(lower)} instead of {_rate(rate)}"
+    return f"loss became {said} at epoch {epoch}, step {step}; {hint}"

@@ -25,6 +25,7 @@ from ktui.core.keras_names import plain_message
 from ktui.core.memory import fit_verdict
 from ktui.core.presets import Hyperparameter, Preset, RunConfig, dump_values
 from ktui.core.shapes import check_model
+from ktui.navigation import OpenDataPreview, OpenModel, OpenTraining
 from ktui.screens.dialogs import AskDialog
 
 if TYPE_CHECKING:
@@ -395,8 +396,6 @@ class FormScreen(Screen[None]):
             # Keras's backend is fixed once loaded: another one needs a process of its own.
             self.action_start_background()
             return
-        from ktui.screens.training import TrainingScreen
-
         if self.devices != "all":
             # This process chose its GPUs when TensorFlow loaded (the model preview).
             self.notify(
@@ -404,7 +403,7 @@ class FormScreen(Screen[None]):
                 "GPUs ktui started with.",
                 timeout=8,
             )
-        self.app.push_screen(TrainingScreen(config))
+        self.post_message(OpenTraining(config))
 
     def _startable(self) -> RunConfig | None:
         """The config to start, or None after telling the user why not."""
@@ -442,7 +441,6 @@ class FormScreen(Screen[None]):
             self.notify("Background runs need the run store, which is not open.", severity="error")
             return
         from ktui.runs import launch_detached
-        from ktui.screens.training import TrainingScreen
 
         # repr keeps every digit of a float; the form's display format rounds.
         assignments = [
@@ -471,7 +469,7 @@ class FormScreen(Screen[None]):
             f"when ktui closes. Its output: {started.output}",
             timeout=8,
         )
-        self.app.push_screen(TrainingScreen(None, attach=started.run_id))
+        self.post_message(OpenTraining(None, attach=started.run_id))
 
     @on(Button.Pressed, "#reset")
     def action_reset(self) -> None:
@@ -541,9 +539,7 @@ class FormScreen(Screen[None]):
         if config is None:
             self.notify("Fix the invalid values to preview the data.", severity="error")
             return
-        from ktui.screens.insights import DataPreviewScreen
-
-        self.app.push_screen(DataPreviewScreen(config))
+        self.post_message(OpenDataPreview(config))
 
     def action_model(self) -> None:
         """Show the model these values build: layers, shapes, parameters."""
@@ -551,9 +547,7 @@ class FormScreen(Screen[None]):
         if config is None:
             self.notify("Fix the invalid values to see the model.", severity="error")
             return
-        from ktui.screens.insights import ModelScreen
-
-        self.app.push_screen(ModelScreen(config=config))
+        self.post_message(OpenModel(config=config))
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:

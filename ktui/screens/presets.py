@@ -19,6 +19,7 @@ from ktui.core.errors import KtuiError, PresetError
 from ktui.core.events import ModelSummary
 from ktui.core.presets import Preset
 from ktui.core.shapes import check_model
+from ktui.navigation import OpenForm, OpenRuns
 
 _STATE_STYLE = {"available": "green", "download": "yellow", "missing": "red"}
 _STATE_WORD = {
@@ -116,9 +117,7 @@ class PresetScreen(Screen[None]):
 
     def action_runs(self) -> None:
         """Open the history of recorded runs."""
-        from ktui.screens.runs import RunsScreen
-
-        self.app.push_screen(RunsScreen())
+        self.post_message(OpenRuns())
 
     def action_open(self) -> None:
         """Open the hyperparameter form of the highlighted preset."""
@@ -126,9 +125,7 @@ class PresetScreen(Screen[None]):
         if preset is None:
             self.notify("This preset file has an error; fix it and restart ktui.", severity="error")
             return
-        from ktui.screens.form import FormScreen
-
-        self.app.push_screen(FormScreen(preset))
+        self.post_message(OpenForm(preset))
 
     # ------------------------------------------------------------------ details
     def _show_broken(self, source: str) -> None:

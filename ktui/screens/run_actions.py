@@ -10,24 +10,13 @@ from textual.screen import Screen
 
 from ktui.core import data as data_mod
 from ktui.core.errors import KtuiError, StoreError
-from ktui.core.presets import RunConfig
+from ktui.navigation import OpenForm, OpenTraining
 from ktui.runs import RerunPlan, plan_for_run
 from ktui.screens.dialogs import ConfirmDialog
 from ktui.store import RunSummary
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
-
-
-def training_in_progress(app: KtuiApp) -> str | None:
-    """A description of the run that is going in this app, or None."""
-    from ktui.screens.training import TrainingScreen
-
-    for screen in app.screen_stack:
-        if isinstance(screen, TrainingScreen) and screen.running and not screen.attached:
-            which = f"run {screen.run_id}" if screen.run_id is not None else "a run"
-            return f"{which} of {screen.preset_name}"
-    return None
 
 
 def plan_rerun(app: KtuiApp, run: RunSummary) -> RerunPlan | str:
@@ -44,7 +33,7 @@ def plan_rerun(app: KtuiApp, run: RunSummary) -> RerunPlan | str:
 def rerun(screen: Screen[Any], run: RunSummary) -> bool:
     """Start a run with ``run``'s preset, values and data; False (and a message) if not."""
     app = cast("KtuiApp", screen.app)
-    busy = training_in_progress(app)
+    busy = app.run_going()
     if busy is not None:
         app.notify(f"{busy.capitalize()} is going; wait for it to end first.", severity="warning")
         return False
@@ -73,15 +62,8 @@ def rerun(screen: Screen[Any], run: RunSummary) -> bool:
     if status.state == "missing":
         app.notify(status.message, severity="error", timeout=10)
         return False
-    start_training(app, config)
+    screen.post_message(OpenTraining(config))
     return True
-
-
-def start_training(app: KtuiApp, config: RunConfig) -> None:
-    """Push a training screen for ``config``."""
-    from ktui.screens.training import TrainingScreen
-
-    app.push_screen(TrainingScreen(config))
 
 
 def edit_rerun(screen: Screen[Any], run: RunSummary) -> bool:
@@ -91,9 +73,7 @@ def edit_rerun(screen: Screen[Any], run: RunSummary) -> bool:
     if isinstance(plan, str):
         app.notify(plan, severity="error", timeout=10)
         return False
-    from ktui.screens.form import FormScreen
-
-    app.push_screen(FormScreen(plan.preset, plan.values, plan.data))
+    screen.post_message(OpenForm(plan.preset, plan.values, plan.data))
     if plan.notes:
         app.notify(
             "; ".join(plan.notes).capitalize() + ". The form has the preset's current fields.",

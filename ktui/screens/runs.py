@@ -6,10 +6,13 @@ marked runs are compared (:mod:`ktui.screens.compare`), and a run is re-run
 (:mod:`ktui.screens.run_actions`). The table itself, its columns and their sorting
 are :mod:`ktui.screens.runs_table`.
 
-The screen reads only run summaries (``RunStore.list_runs``: the runs table,
-never the epochs) and the runs' tags and notes, sorts and filters them in memory,
-and the table fills itself a chunk at a time so it answers keys at once even with
-thousands of runs.
+The screen reads only what is on screen: one window of run summaries
+(``RunStore.list_runs`` with a limit and an offset, sorted and filtered in SQL
+through the store's indexes; never the epochs), their tags and notes, and the
+counts. Moving past the window reads the next one (see
+:class:`~ktui.screens.runs_table.RunsTable`), so the screen opens and answers keys
+at once with 100,000 runs. Marks for comparison are run ids: they stay across
+pages, sorts and filters.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Select, Static
 
 from ktui.core.errors import StoreError
+from ktui.navigation import OpenCompare, OpenRunDetail, OpenTraining
 from ktui.presentation import (
     format_best,
     format_duration,
@@ -39,9 +43,8 @@ from ktui.screens.runs_table import (
     MAX_COMPARE,
     MIN_COMPARE,
     SORT_COLUMNS,
+    WINDOW,
     RunsTable,
-    filter_runs,
-    sort_runs,
 )
 from ktui.store import STATUSES, RunStore, RunSummary
 
@@ -80,11 +83,17 @@ class RunsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.runs: list[RunSummary] = []
-        """Every run in the store, as last read."""
+        """The runs of the window shown, as last read."""
         self.tags: dict[int, list[str]] = {}
-        """Each tagged run's tags, as last read."""
+        """The tags of the window's tagged runs, as last read."""
         self.notes: dict[int, str] = {}
-        """Each run's note, for the runs that have one."""
+        """The notes of the window's runs that have one."""
+        self.total = 0
+        """How many runs the store has."""
+        self.matching = 0
+        """How many runs the filters leave (the length of the list)."""
+        self.running = 0
+        """How many runs are going (they are followed while there are some)."""
         self.sort_key = "id"
         self.sort_reverse = False
         self.preset_filter: str | None = None
@@ -92,6 +101,8 @@ class RunsScreen(Screen[None]):
         self.tag_filter: str | None = None
         self._by_id: dict[int, RunSummary] = {}
         self._presets_offered: tuple[str, ...] = ()
+        self._best_metrics: list[str] = []
+        self._deleted_row = 0
         self._tags_offered: tuple[str, ...] = ()
 
     @property
@@ -175,35 +186,96 @@ class RunsScreen(Screen[None]):
             self.reload()
 
     # ------------------------------------------------------------------ data
+    def _filters(self) -> dict[str, object]:
+        return {"preset": self.preset_filter, "status": self.status_filter, "tag": self.tag_filter}
+
+    def _read_window(
+        self, store: RunStore, start: int, count: int
+    ) -> tuple[list[RunSummary], dict[int, list[str]]]:
+        """The runs at ``start`` in the list as it is sorted and filtered, and their tags."""
+        runs = store.list_runs(
+            **self._filters(),  # type: ignore[arg-type]
+            sort=self.sort_key,  # type: ignore[arg-type]
+            reverse=self.sort_reverse,
+            limit=count,
+            offset=start,
+        )
+        return runs, store.tags_of(run.id for run in runs)
+
+    def _fetch(self, start: int, count: int) -> tuple[list[RunSummary], dict[int, list[str]]]:
+        """The table's ``fetch``: another window (it moved past this one)."""
+        store = self.store
+        if store is None:
+            return [], {}
+        runs, tags = self._read_window(store, start, count)
+        self.runs, self.tags = runs, tags
+        self._by_id = {run.id: run for run in runs}
+        self.notes = store.notes_of(self._by_id)
+        return runs, tags
+
     def reload(self) -> None:
-        """Read the runs again and show them (the cursor stays on its run)."""
+        """Read the window again and show it (the cursor stays on its run)."""
+        self._read(keep_cursor=True, same_window=True)
+
+    def _read(self, *, keep_cursor: bool, same_window: bool) -> None:
+        """Read the counts, the filters' choices and a window of the list, and show them.
+
+        ``same_window``: the window the table has (a poll, a return to the screen);
+        else the one that starts the list, or has the highlighted run when it is
+        further down (a new sort or filter).
+        """
         store = self.store
         if store is None:
             return
+        current = self.current_run() if keep_cursor else None
+        filters = self._filters()
         try:
-            runs = store.list_runs()
-            tags = store.tags()
-            self.notes = store.notes()
+            self.total = store.count_runs()
+            self.matching = store.count_runs(**filters)  # type: ignore[arg-type]
+            self.running = store.count_runs(status="running")
+            presets = store.presets_used()
+            tag_names = store.tag_names()
+            start = self.table.start if same_window and self.view else 0
+            start = max(0, min(start, self.matching - WINDOW))
+            runs, tags = self._read_window(store, start, WINDOW)
+            if current is not None and current.id not in {run.id for run in runs}:
+                where = store.run_position(
+                    current.id,
+                    **filters,  # type: ignore[arg-type]
+                    sort=self.sort_key,  # type: ignore[arg-type]
+                    reverse=self.sort_reverse,
+                )
+                if where is not None and where >= WINDOW:
+                    start = max(0, min(where - WINDOW // 2, self.matching - WINDOW))
+                    runs, tags = self._read_window(store, start, WINDOW)
+            notes = store.notes_of(run.id for run in runs)
+            metrics = store.best_metrics(**filters)  # type: ignore[arg-type]
+            gone = [run_id for run_id in self.marked if not store.has_run(run_id)]
         except StoreError as exc:
             self._show_empty(f"Could not read the run store: {exc}")
             return
-        if runs == self.runs and tags == self.tags and self.view:
-            self.table.refresh_running(self.runs)
-            return
-        if self._update_in_place(runs, tags):
-            return
+        self.notes = notes
+        self._best_metrics = metrics
+        self.marked[:] = [run_id for run_id in self.marked if run_id not in gone]
+        self._offer_presets(presets)
+        self._offer_tags(tag_names)
+        if same_window and start == self.table.start:
+            if runs == self.runs and tags == self.tags and self.view:
+                self.table.refresh_running(self.runs)
+                self._show_status()
+                return
+            if self._update_in_place(runs, tags):
+                self._show_status()
+                return
         self.runs = runs
         self.tags = tags
         self._by_id = {run.id: run for run in runs}
-        self.marked[:] = [run_id for run_id in self.marked if run_id in self._by_id]
-        self._offer_presets()
-        self._offer_tags()
-        self._apply(keep_cursor=True)
+        self._show_view(runs, None if current is None else current.id, start=start)
 
     def _poll(self) -> None:
         """While a run is going, follow it (epochs, best, status, duration)."""
         # Hidden under another screen, nothing is read: it is read again on return.
-        if self.is_current and any(run.status == "running" for run in self.runs):
+        if self.is_current and self.running:
             self.reload()
 
     def _update_in_place(self, runs: list[RunSummary], tags: dict[int, list[str]]) -> bool:
@@ -213,7 +285,7 @@ class RunsScreen(Screen[None]):
         or ended run, or other tags, lay the table out again (False).
         """
         old = self._by_id
-        if len(runs) != len(old):
+        if len(runs) != len(old) or self.matching != self.table.total:
             return False
         if any(run.id not in old or old[run.id].status != run.status for run in runs):
             return False
@@ -224,8 +296,8 @@ class RunsScreen(Screen[None]):
         self._show_current()
         return True
 
-    def _offer_presets(self) -> None:
-        presets = tuple(sorted({run.preset for run in self.runs}))
+    def _offer_presets(self, names: list[str]) -> None:
+        presets = tuple(names)
         if presets == self._presets_offered:
             return
         self._presets_offered = presets
@@ -237,8 +309,8 @@ class RunsScreen(Screen[None]):
         if keep not in presets:
             self.preset_filter = None
 
-    def _offer_tags(self) -> None:
-        offered = tuple(sorted({tag for run_tags in self.tags.values() for tag in run_tags}))
+    def _offer_tags(self, names: list[str]) -> None:
+        offered = tuple(names)
         self._show_tag_filter(bool(offered))
         if offered == self._tags_offered:
             return
@@ -257,18 +329,9 @@ class RunsScreen(Screen[None]):
 
     def _apply(self, *, keep_cursor: bool) -> None:
         """Filter, sort and show; the highlighted run stays highlighted if it is shown."""
-        current = self.current_run() if keep_cursor else None
-        view = filter_runs(
-            self.runs,
-            preset=self.preset_filter,
-            status=self.status_filter,
-            tag=self.tag_filter,
-            tags=self.tags,
-        )
-        view = sort_runs(view, self.sort_key, reverse=self.sort_reverse)
-        self._show_view(view, None if current is None else current.id)
+        self._read(keep_cursor=keep_cursor, same_window=False)
 
-    def _show_view(self, view: list[RunSummary], cursor_run: int | None) -> None:
+    def _show_view(self, view: list[RunSummary], cursor_run: int | None, *, start: int = 0) -> None:
         empty = self.query_one("#runs-empty", Static)
         table = self.table
         table.show(
@@ -277,12 +340,17 @@ class RunsScreen(Screen[None]):
             sort_reverse=self.sort_reverse,
             tags=self.tags,
             cursor_run=cursor_run,
+            start=start,
+            total=self.matching,
+            fetch=self._fetch,
+            any_tags=bool(self._tags_offered),
+            metrics=self._best_metrics,
         )
         # Shown again after a store that could not be read (see _show_empty).
         table.display = True
         self.query_one("#runs-filters").display = True
         if not view:
-            if not self.runs:
+            if not self.total:
                 message = "No runs recorded yet. Train one from a preset (esc, then Enter)."
             else:
                 message = "No run matches the filters (f changes them)."
@@ -294,12 +362,14 @@ class RunsScreen(Screen[None]):
 
     def on_runs_table_filled(self, _: RunsTable.Filled) -> None:
         self._show_current()
+        self._show_status()
 
     def on_resize(self) -> None:
         # The hyperparameters column is sized to the screen: lay the table out again.
         if self.view and self.app.size.width != self.table.laid_out_for:
             current = self.current_run()
-            self._show_view(self.view, None if current is None else current.id)
+            cursor = None if current is None else current.id
+            self._show_view(self.view, cursor, start=self.table.start)
 
     def _show_empty(self, message: str) -> None:
         self.table.display = False
@@ -313,10 +383,13 @@ class RunsScreen(Screen[None]):
     def _show_status(self) -> None:
         column = SORT_COLUMNS[self.sort_key]
         order = column.reverse if self.sort_reverse else column.natural
-        shown = len(self.view)
-        total = len(self.runs)
+        shown = self.matching
+        total = self.total
         count = f"{shown:,} of {total:,} runs" if shown != total else f"{total:,} runs"
         text = Text(f"{count} · sorted by {column.label}, {order}")
+        if shown > len(self.view) and self.view:
+            # Only a window is in the table: say where in the list the cursor is.
+            text.append(f" · row {self.table.position + 1:,}")
         if self.marked:
             text.append(f" · marked {', '.join(map(str, sorted(self.marked)))}", style="bold")
         self.query_one("#runs-count", Static).update(text)
@@ -346,6 +419,8 @@ class RunsScreen(Screen[None]):
     @on(DataTable.RowHighlighted, "#runs-table")
     def _highlighted(self, _: DataTable.RowHighlighted) -> None:
         self._show_current()
+        if self.matching > len(self.view):
+            self._show_status()
 
     @on(DataTable.RowSelected, "#runs-table")
     def _selected(self, _: DataTable.RowSelected) -> None:
@@ -446,13 +521,9 @@ class RunsScreen(Screen[None]):
             return
         if run.status == "running" and self.store is not None:
             # A live run opens as it is shown while training: followed, and steerable.
-            from ktui.screens.training import TrainingScreen
-
-            self.app.push_screen(TrainingScreen(None, attach=run.id))
+            self.post_message(OpenTraining(None, attach=run.id))
             return
-        from ktui.screens.run_detail import RunDetailScreen
-
-        self.app.push_screen(RunDetailScreen(run.id))
+        self.post_message(OpenRunDetail(run.id))
 
     def action_mark(self) -> None:
         """Mark or unmark the highlighted run for comparison, then go to the next one."""
@@ -480,9 +551,7 @@ class RunsScreen(Screen[None]):
                 severity="warning",
             )
             return
-        from ktui.screens.compare import CompareScreen
-
-        self.app.push_screen(CompareScreen(sorted(self.marked)))
+        self.post_message(OpenCompare(sorted(self.marked)))
 
     def action_rerun(self) -> None:
         """Run the highlighted run again with the same preset, values and data."""
@@ -500,15 +569,16 @@ class RunsScreen(Screen[None]):
         """Delete the highlighted run, after asking."""
         run = self.current_run()
         if run is not None:
+            self._deleted_row = self.table.cursor_row
             confirm_delete(self, run, self._deleted)
 
     def _deleted(self, run_id: int) -> None:
-        self.runs = [run for run in self.runs if run.id != run_id]
-        self._by_id.pop(run_id, None)
         self.tags.pop(run_id, None)
-        self.table.remove_run(run_id)
-        if not self.view:
-            self._show_view([], None)
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        # The window is read again: the run after it moves up into the table.
+        self._read(keep_cursor=False, same_window=True)
+        self.table.go_to(self.table.start + min(self._deleted_row, max(0, len(self.view) - 1)))
         self._show_status()
         self._show_current()
 

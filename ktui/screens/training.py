@@ -51,6 +51,7 @@ from ktui.core.insight import Evaluation
 from ktui.core.memory import estimate
 from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
+from ktui.navigation import OpenConfusion, OpenForm, OpenMistakes, OpenModel, OpenRuns, OpenTraining
 from ktui.runs import RecordedRun, RerunPlan, plan_config, plan_for_run, record_run
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
 from ktui.store.follow import RemoteControls, RunFollower, controls_for
@@ -85,6 +86,7 @@ _PHASE_STYLE = {
     "stopped": "bold yellow",
     "failed": "bold red",
     "interrupted": "bold red",
+    "diverged": "bold red",
 }
 
 
@@ -555,7 +557,12 @@ class TrainingScreen(Screen[None]):
         self._show_final_progress(event)
         result = self.query_one("#result", Static)
         result.display = True
-        if isinstance(event, RunFinished):
+        if isinstance(event, RunFinished) and event.status == "diverged":
+            self.phase = event.status
+            result.update(Text(f"Diverged: {event.message}", style="bold"))
+            result.set_class(True, "failed")
+            self.notify(f"The loss diverged: {event.message}.", severity="error")
+        elif isinstance(event, RunFinished):
             self.phase = event.status
             result.update(Text(result_line(event), style="bold"))
             result.set_class(False, "failed")
@@ -718,33 +725,32 @@ class TrainingScreen(Screen[None]):
         except KtuiError as exc:
             self.notify(f"Cannot re-run: {exc}", severity="error", timeout=10)
             return
-        self.app.switch_screen(TrainingScreen(config))
+        self.post_message(OpenTraining(config, replace=True))
 
     def action_edit(self) -> None:
         """The form, with this run's values, to change something and run again."""
-        from ktui.screens.form import FormScreen
-
-        stack = self.app.screen_stack
-        below = stack[-2] if len(stack) > 1 else None
-        if isinstance(below, FormScreen) and self.config is not None:
-            self.app.pop_screen()  # the form this run came from, values as they were
-            return
         plan = self._rerun_plan()
         if plan is not None:
-            self.app.switch_screen(FormScreen(plan.preset, plan.values, plan.data))
+            # A run started here (not attached) goes back to the form it came from, if
+            # that is the screen below, with its values as they were.
+            self.post_message(
+                OpenForm(
+                    plan.preset,
+                    plan.values,
+                    plan.data,
+                    replace=True,
+                    reuse_below=self.config is not None,
+                )
+            )
 
     def action_runs(self) -> None:
         """Open the history of recorded runs (a run that is going carries on)."""
-        from ktui.screens.runs import RunsScreen
-
-        self.app.push_screen(RunsScreen())
+        self.post_message(OpenRuns())
 
     def action_model(self) -> None:
         """Show the model: layers, output shapes, parameters, the input shape in words."""
-        from ktui.screens.insights import ModelScreen
-
         summary = self.started.model if self.started is not None else None
-        self.app.push_screen(ModelScreen(summary, config=self.config))
+        self.post_message(OpenModel(summary, config=self.config))
 
     def _insight_source(self) -> tuple[Evaluation | None, str | None, str, str]:
         """(evaluation, path of its saved file, what is missing, title) for the views."""
@@ -762,18 +768,14 @@ class TrainingScreen(Screen[None]):
 
     def action_confusion(self) -> None:
         """Show the test set's confusion matrix with precision and recall per class."""
-        from ktui.screens.insights import ConfusionScreen
-
         evaluation, path, missing, title = self._insight_source()
-        self.app.push_screen(ConfusionScreen(evaluation, path=path, missing=missing, title=title))
+        self.post_message(OpenConfusion(evaluation, path=path, missing=missing, title=title))
 
     def action_mistakes(self) -> None:
         """Browse the test images the model got wrong."""
-        from ktui.screens.insights import MistakesScreen
-
         evaluation, path, missing, title = self._insight_source()
         # The event has the matrix only: the screen reads the mistakes from the file.
-        self.app.push_screen(MistakesScreen(evaluation, path=path, missing=missing, title=title))
+        self.post_message(OpenMistakes(evaluation, path=path, missing=missing, title=title))
 
     def action_insight_pending(self) -> None:
         """c or w during the run: say when the confusion matrix comes."""

@@ -53,7 +53,7 @@ from typing import Any, Literal, get_args
 from ktui.core.errors import StoreError
 from ktui.core.metrics import MetricPolicy, check_mode
 
-Status = Literal["running", "finished", "stopped", "failed", "interrupted"]
+Status = Literal["running", "finished", "stopped", "failed", "interrupted", "diverged"]
 """A run's state: still going, or how it ended."""
 
 STATUSES: tuple[Status, ...] = get_args(Status)
@@ -68,7 +68,7 @@ CommandKind = Literal["pause", "resume", "stop", "learning_rate"]
 
 COMMAND_KINDS: tuple[CommandKind, ...] = get_args(CommandKind)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 9
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -331,9 +331,9 @@ def _v2(db: sqlite3.Connection) -> None:
         "best_epoch INTEGER",
     ):
         db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
-    db.execute("CREATE INDEX runs_by_status ON runs(status)")
-    db.execute("CREATE INDEX runs_by_preset ON runs(preset)")
-    db.execute("CREATE INDEX runs_by_start ON runs(started_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_preset ON runs(preset)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started_at)")
     # Fill the new columns in for the runs already recorded.
     for run_id, info in db.execute("SELECT id, info FROM runs").fetchall():
         summary = _Summary()
@@ -443,7 +443,117 @@ def _v5(db: sqlite3.Connection) -> None:
         )
 
 
-def _v6_system(db: sqlite3.Connection) -> None:
+def _v6_sweeps(db: sqlite3.Connection) -> None:
+    """Sweeps (issue 12): a sweep, its trials (each linked to an ordinary run) and its
+    history of changes. Additive: runs gain the sweep and trial they belong to."""
+    db.execute("ALTER TABLE runs ADD COLUMN sweep_id INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN trial INTEGER")
+    db.execute(
+        """
+        CREATE TABLE sweeps (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            preset TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            study TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            ended_at REAL,
+            pid INTEGER,
+            host TEXT,
+            process TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE sweep_trials (
+            id INTEGER PRIMARY KEY,
+            sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+            number INTEGER NOT NULL,
+            optuna_number INTEGER,
+            run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+            state TEXT NOT NULL,
+            params TEXT NOT NULL DEFAULT '{}',
+            objective REAL,
+            curve TEXT NOT NULL DEFAULT '[]',
+            epochs INTEGER NOT NULL DEFAULT 0,
+            reason TEXT NOT NULL DEFAULT '',
+            pid INTEGER,
+            host TEXT,
+            process TEXT,
+            started_at REAL NOT NULL,
+            ended_at REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX sweep_trials_by_sweep ON sweep_trials(sweep_id, number)")
+    db.execute(
+        """
+        CREATE TABLE sweep_changes (
+            id INTEGER PRIMARY KEY,
+            sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+            at REAL NOT NULL,
+            change TEXT NOT NULL
+        )
+        """
+    )
+
+
+
+def _v7_diverged(db: sqlite3.Connection) -> None:
+    """The status ``diverged`` (a loss that became NaN or infinite).
+
+    Only the status column's CHECK list grows, which changes nothing stored: SQLite's
+    documented way for that is to edit the table's text in the schema (rebuilding
+    ``runs`` would cascade-delete every epoch through the foreign keys)."""
+    (sql,) = db.execute(
+        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'runs'"
+    ).fetchone()
+    old = "'failed', 'interrupted')"
+    if old not in sql:
+        raise sqlite3.DatabaseError("the runs table's status check is not the one ktui wrote")
+    (schema_version,) = db.execute("PRAGMA schema_version").fetchone()
+    db.execute("PRAGMA writable_schema = ON")
+    try:
+        db.execute(
+            "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'runs'",
+            (sql.replace(old, "'failed', 'interrupted', 'diverged')"),),
+        )
+        # Tell every connection the schema changed, so none keeps the old check.
+        db.execute(f"PRAGMA schema_version = {int(schema_version) + 1}")
+    finally:
+        db.execute("PRAGMA writable_schema = OFF")
+
+
+def _v8_list_indexes(db: sqlite3.Connection) -> None:
+    """Indexes in the runs screen's sort orders, so a page of 100,000 runs is read
+    from an index instead of sorting them all (every sort but duration; ``started``
+    uses ``runs_by_start``).
+
+    Each has the id in the tiebreak direction (newest first within a key), so one
+    index serves both directions: reversed, SQLite walks it backwards. The best sort
+    gets a column, ``best_rank``: the best value oriented by the run's metric policy
+    (smaller is better), kept by :meth:`RunStore.add_epoch` and filled here.
+    """
+    db.execute("ALTER TABLE runs ADD COLUMN best_rank REAL")
+    db.execute(
+        "UPDATE runs SET best_rank = CASE WHEN ktui_lower_is_better(best_metric, monitor,"
+        " monitor_mode) = 1 THEN best_value ELSE -best_value END"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_preset_page ON runs(preset, id DESC)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_status_page ON runs(status, id DESC)")
+    db.execute(f"CREATE INDEX IF NOT EXISTS runs_by_best ON runs({_BEST}, id DESC)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_test_error ON runs((-test_accuracy), id DESC)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_epochs ON runs(epochs_done)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_metric ON runs(best_metric)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_values ON runs(hyperparameters, id DESC)")
+    # The ids alone: skipping 100,000 of them to a deep page reads 1 MB, not the table.
+    db.execute("CREATE INDEX IF NOT EXISTS runs_by_id ON runs(id)")
+
+
+def _v9_system(db: sqlite3.Connection) -> None:
     """What the machine did while a run trained, and how long its steps waited for data
     (written and read by :mod:`ktui.store.system`)."""
     db.execute(
@@ -480,7 +590,19 @@ def _v6_system(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4_tags_and_notes, _v5, _v6_system)
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1,
+    _v2,
+    _v3,
+    _v4_tags_and_notes,
+    _v5,
+    _v6_sweeps,
+    _v7_diverged,
+
+
+    _v8_list_indexes,
+    _v9_system,
+)
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -499,6 +621,13 @@ def policy_of(monitor: str | None, mode: str | None) -> MetricPolicy:
 def _sql_lower_is_better(metric: str | None, monitor: str | None, mode: str | None) -> int:
     """The metric policy inside SQL (registered on each connection), for the "best" sort."""
     return 0 if metric is None else int(policy_of(monitor, mode).lower_is_better(metric))
+
+
+def _best_rank(metric: str | None, value: float | None, policy: MetricPolicy) -> float | None:
+    """``best_rank``: the best value oriented so that smaller is better (the best sort)."""
+    if metric is None or value is None:
+        return None
+    return value if policy.lower_is_better(metric) else -value
 
 
 class _Summary:
@@ -694,29 +823,48 @@ def _not_live(run_id: int, status: str, ended_at: float | None) -> StoreError:
     )
 
 
-def _order_by(sort: SortKey, reverse: bool) -> str:
-    """ORDER BY for ``sort``, in its natural direction (newest, best, longest first)."""
-    best = "CASE WHEN ktui_lower_is_better(best_metric, monitor, monitor_mode) = 1"
-    keys: dict[str, tuple[str, bool]] = {
-        # (expression, ascending by default); NULLs always last, then id as a tiebreak.
-        "id": ("id", False),
-        "started": ("started_at", False),
-        "preset": ("preset", True),
-        "status": ("status", True),
-        "best": (f"{best} THEN best_value ELSE -best_value END", True),
-        "test_error": ("-test_accuracy", True),
-        "duration": ("COALESCE(ended_at, :now) - started_at", False),
-        "epochs": ("epochs_done", False),
-    }
-    if sort not in keys:
+_BEST = "best_rank"
+"""A run's best value oriented by its metric policy so that smaller is better (see
+:func:`_best_rank`); an index keeps it sorted."""
+
+_ORDERS: dict[str, tuple[str, bool, bool]] = {
+    # key: (expression, ascending by default, can be NULL). NULLs always last, then id
+    # as a tiebreak (newest first; oldest first when reversed). Each indexed expression
+    # is spelled exactly as in its index (see _v8_list_indexes), or SQLite sorts instead.
+    "id": ("id", False, False),
+    "started": ("started_at", False, False),
+    "preset": ("preset", True, False),
+    "status": ("status", True, False),
+    "best": (_BEST, True, True),
+    "test_error": ("(-test_accuracy)", True, True),
+    "duration": ("(COALESCE(ended_at, :now) - started_at)", False, False),
+    "epochs": ("epochs_done", False, False),
+    # Not a SortKey of the command line: the runs screen's hyperparameters column,
+    # ordered by their recorded text.
+    "values": ("hyperparameters", True, False),
+}
+
+
+def _order_parts(sort: str, reverse: bool) -> tuple[str, str, bool]:
+    """(expression, "key DIR, id DIR", nullable) for ``sort``."""
+    if sort not in _ORDERS:
         raise StoreError(
             f"cannot sort runs by {sort!r}", hint=f"Sort by one of: {', '.join(SORT_KEYS)}."
         )
-    expression, ascending = keys[sort]
+    expression, ascending, nullable = _ORDERS[sort]
     if reverse:
         ascending = not ascending
     direction = "ASC" if ascending else "DESC"
-    return f"({expression}) IS NULL, {expression} {direction}, id {'ASC' if reverse else 'DESC'}"
+    tiebreak = "ASC" if reverse else "DESC"
+    if expression == "id":
+        return expression, f"id {tiebreak}", nullable
+    return expression, f"{expression} {direction}, id {tiebreak}", nullable
+
+
+def _order_by(sort: str, reverse: bool) -> str:
+    """ORDER BY for ``sort``, in its natural direction (newest, best, longest first)."""
+    expression, order, nullable = _order_parts(sort, reverse)
+    return f"{expression} IS NULL, {order}" if nullable else order
 
 
 # --------------------------------------------------------------------------- the store
@@ -1101,10 +1249,18 @@ class RunStore:
             # A run that another process wrongly took for dead comes back to life.
             db.execute(
                 "UPDATE runs SET epochs_done = ?, best_metric = ?, best_value = ?, best_epoch = ?,"
+                " best_rank = ?,"
                 " status = CASE status WHEN 'interrupted' THEN 'running' ELSE status END,"
                 " ended_at = CASE status WHEN 'interrupted' THEN NULL ELSE ended_at END"
                 " WHERE id = ?",
-                (summary.epochs, summary.metric, summary.value, summary.epoch, run_id),
+                (
+                    summary.epochs,
+                    summary.metric,
+                    summary.value,
+                    summary.epoch,
+                    _best_rank(summary.metric, summary.value, summary.policy),
+                    run_id,
+                ),
             )
             self._insert_log(db, run_id, log)
 
@@ -1126,25 +1282,28 @@ class RunStore:
     def finish_run(
         self,
         run_id: int,
-        status: Literal["finished", "stopped", "interrupted"] = "finished",
+        status: Literal["finished", "stopped", "interrupted", "diverged"] = "finished",
         *,
         test_loss: float | None = None,
         test_accuracy: float | None = None,
         seconds: float | None = None,
         log: Sequence[str] = (),
+        message: str = "",
     ) -> None:
-        """Record how a run ended without failing: all epochs, stopped by the user, or
-        stopped cleanly because its terminal hung up (``interrupted``)."""
-        if status not in ("finished", "stopped", "interrupted"):
+        """Record how a run ended without failing: all epochs, stopped by the user,
+        stopped cleanly because its terminal hung up (``interrupted``), or its loss
+        became NaN (``diverged``; ``message`` says where, kept as the run's error)."""
+        if status not in ("finished", "stopped", "interrupted", "diverged"):
             raise ValueError(
-                f"finish_run: status must be finished, stopped or interrupted, not {status!r}"
+                "finish_run: status must be finished, stopped, interrupted or diverged,"
+                f" not {status!r}"
             )
         with self._write(f"record the end of run {run_id}") as db:
             self._require(db, run_id)
             db.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, test_loss = ?, test_accuracy = ?,"
-                " seconds = ? WHERE id = ?",
-                (status, time.time(), test_loss, test_accuracy, seconds, run_id),
+                " seconds = ?, error = ? WHERE id = ?",
+                (status, time.time(), test_loss, test_accuracy, seconds, message or None, run_id),
             )
             self._insert_log(db, run_id, log)
 
@@ -1236,34 +1395,206 @@ class RunStore:
         *,
         preset: str | None = None,
         status: Status | None = None,
-        sort: SortKey = "id",
+        tag: str | None = None,
+        sort: SortKey | Literal["values"] = "id",
         reverse: bool = False,
         limit: int | None = None,
+        offset: int = 0,
     ) -> list[RunSummary]:
-        """Runs, filtered by preset and status, newest first by default.
+        """Runs, filtered by preset, status and tag, newest first by default.
 
         ``sort`` orders by that column in its natural direction (newest, best,
         lowest test error, longest first; preset and status alphabetically);
-        ``reverse`` flips it. Reads only the runs table.
+        ``reverse`` flips it. ``limit`` and ``offset`` give one page of that order
+        (``limit`` None or 0: all): a page is read through an index in the sort's
+        order, so it costs the same at run 10 or run 100,000. Reads only the runs table.
         """
-        where, params = self._where(preset, status)
+        where, params = self._where(preset, status, tag)
         params["now"] = time.time()
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM runs {where} ORDER BY {_order_by(sort, reverse)}"
-        if limit is not None and limit > 0:
-            sql += " LIMIT :limit"
-            params["limit"] = limit
+        offset = max(0, offset)
+        if not limit or limit <= 0:
+            sql = f"SELECT {_SUMMARY_COLUMNS} FROM runs {where} ORDER BY {_order_by(sort, reverse)}"
+            if offset:
+                sql += " LIMIT -1 OFFSET :offset"
+                params["offset"] = offset
+            with self._read("list runs") as db:
+                rows = db.execute(sql, params).fetchall()
+            return [self._summary(row) for row in rows]
         with self._read("list runs") as db:
-            rows = db.execute(sql, params).fetchall()
-        return [self._summary(row) for row in rows]
+            ids = self._page_ids(db, where, params, sort, reverse, limit, offset)
+            if not ids:
+                return []
+            marks = ", ".join("?" * len(ids))
+            rows = db.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM runs WHERE id IN ({marks})", ids
+            ).fetchall()
+        by_id = {row[0]: row for row in rows}
+        return [self._summary(by_id[run_id]) for run_id in ids if run_id in by_id]
 
-    def count_runs(self, *, preset: str | None = None, status: Status | None = None) -> int:
+    @staticmethod
+    def _page_ids(
+        db: sqlite3.Connection,
+        where: str,
+        params: dict[str, object],
+        sort: str,
+        reverse: bool,
+        limit: int,
+        offset: int,
+    ) -> list[int]:
+        """The ids of one page, in order, read from the sort's index only (the rows
+        skipped by the offset are never read).
+
+        A key that can be NULL is read in two parts, the runs that have it and then
+        the others (newest first): "NULLs last" in both directions would otherwise
+        keep SQLite from walking the index.
+        """
+        expression, order, nullable = _order_parts(sort, reverse)
+        page = {**params, "limit": limit, "offset": offset}
+
+        def ids(extra: str, order: str, values: dict[str, object]) -> list[int]:
+            clause = f"{where} AND {extra}" if where else f"WHERE {extra}"
+            sql = f"SELECT id FROM runs {clause} ORDER BY {order} LIMIT :limit OFFSET :offset"
+            return [run_id for (run_id,) in db.execute(sql, values)]
+
+        if not nullable:
+            sql = f"SELECT id FROM runs {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
+            return [run_id for (run_id,) in db.execute(sql, page)]
+        first = ids(f"{expression} IS NOT NULL", order, page)
+        if len(first) == limit:
+            return first
+        if first:
+            skipped = 0  # the page starts among the runs that have the key
+        else:
+            clause = f"{where} AND" if where else "WHERE"
+            having = db.execute(
+                f"SELECT count(*) FROM runs {clause} {expression} IS NOT NULL", params
+            ).fetchone()[0]
+            skipped = offset - int(having)
+        rest = {**params, "limit": limit - len(first), "offset": max(0, skipped)}
+        tiebreak = "id ASC" if reverse else "id DESC"
+        return first + ids(f"{expression} IS NULL", tiebreak, rest)
+
+    def count_runs(
+        self,
+        *,
+        preset: str | None = None,
+        status: Status | None = None,
+        tag: str | None = None,
+    ) -> int:
         """How many runs match the filters."""
-        where, params = self._where(preset, status)
+        where, params = self._where(preset, status, tag)
         with self._read("count runs") as db:
             return int(db.execute(f"SELECT count(*) FROM runs {where}", params).fetchone()[0])
 
+    def run_position(
+        self,
+        run_id: int,
+        *,
+        preset: str | None = None,
+        status: Status | None = None,
+        tag: str | None = None,
+        sort: SortKey | Literal["values"] = "id",
+        reverse: bool = False,
+    ) -> int | None:
+        """Where run ``run_id`` is (0 first) in ``list_runs`` with the same arguments;
+        None when the filters leave it out. Counts the runs before it along the
+        sort's index (two range counts), without reading the list."""
+        where, params = self._where(preset, status, tag)
+        params["now"] = time.time()
+        params["run"] = run_id
+        expression, _, nullable = _order_parts(sort, reverse)
+        _, ascending, _ = _ORDERS[sort]
+        if reverse:
+            ascending = not ascending
+        before = "<" if ascending else ">"
+        newer = "<" if reverse else ">"  # ties: newest first, oldest first reversed
+        clause = f"{where} AND" if where else "WHERE"
+
+        def count(condition: str) -> int:
+            sql = f"SELECT count(*) FROM runs {clause} {condition}"
+            return int(db.execute(sql, params).fetchone()[0])
+
+        with self._read("find a run in the list") as db:
+            row = db.execute(f"SELECT {expression} FROM runs {clause} id = :run", params).fetchone()
+            if row is None:
+                return None
+            params["value"] = row[0]
+            if expression == "id":
+                return count(f"id {newer} :run")
+            if row[0] is None:
+                return count(f"{expression} IS NOT NULL") + count(
+                    f"{expression} IS NULL AND id {newer} :run"
+                )
+            return count(f"{expression} {before} :value") + count(
+                f"{expression} = :value AND id {newer} :run"
+            )
+
+    def presets_used(self) -> list[str]:
+        """The presets that have runs, A to Z (read from the preset index)."""
+        with self._read("list the presets of the runs") as db:
+            return [name for (name,) in db.execute("SELECT DISTINCT preset FROM runs ORDER BY 1")]
+
+    def tag_names(self) -> list[str]:
+        """Every tag some run has, A to Z."""
+        with self._read("list the tags") as db:
+            return [tag for (tag,) in db.execute("SELECT DISTINCT tag FROM run_tags ORDER BY 1")]
+
+    def tags_of(self, run_ids: Iterable[int]) -> dict[int, list[str]]:
+        """The tags of the runs ``run_ids`` (those that have some), each sorted."""
+        ids = list(run_ids)
+        tagged: dict[int, list[str]] = {}
+        if not ids:
+            return tagged
+        marks = ", ".join("?" * len(ids))
+        with self._read("read the tags") as db:
+            rows = db.execute(
+                f"SELECT run_id, tag FROM run_tags WHERE run_id IN ({marks}) ORDER BY run_id, tag",
+                ids,
+            ).fetchall()
+        for rid, tag in rows:
+            tagged.setdefault(rid, []).append(tag)
+        return tagged
+
+    def notes_of(self, run_ids: Iterable[int]) -> dict[int, str]:
+        """The notes of the runs ``run_ids`` that have one."""
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        with self._read("read the notes") as db:
+            return dict(
+                db.execute(
+                    f"SELECT id, note FROM runs WHERE id IN ({marks}) AND note != ''", ids
+                ).fetchall()
+            )
+
+    def best_metrics(
+        self,
+        *,
+        preset: str | None = None,
+        status: Status | None = None,
+        tag: str | None = None,
+        limit: int = 2,
+    ) -> list[str]:
+        """Up to ``limit`` of the metrics the matching runs are judged by (one: they all
+        share it)."""
+        where, params = self._where(preset, status, tag)
+        clause = f"{where} AND" if where else "WHERE"
+        params["limit"] = limit
+        with self._read("read the runs' metrics") as db:
+            return [
+                name
+                for (name,) in db.execute(
+                    f"SELECT DISTINCT best_metric FROM runs {clause} best_metric IS NOT NULL"
+                    " LIMIT :limit",
+                    params,
+                )
+            ]
+
     @staticmethod
-    def _where(preset: str | None, status: str | None) -> tuple[str, dict[str, object]]:
+    def _where(
+        preset: str | None, status: str | None, tag: str | None = None
+    ) -> tuple[str, dict[str, object]]:
         clauses, params = [], {}
         if preset is not None:
             clauses.append("preset = :preset")
@@ -1275,6 +1606,9 @@ class RunStore:
                 )
             clauses.append("status = :status")
             params["status"] = status
+        if tag is not None:
+            clauses.append("id IN (SELECT run_id FROM run_tags WHERE tag = :tag)")
+            params["tag"] = tag
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", dict(params)
 
     def get_run(self, run_id: int) -> Run:

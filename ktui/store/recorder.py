@@ -266,6 +266,7 @@ class RunRecorder:
                 test_accuracy=event.test_accuracy,
                 seconds=event.seconds,
                 log=self._take(final=True),
+                message=event.message,
             )
         else:
             store.fail_run(

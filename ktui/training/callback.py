@@ -13,6 +13,7 @@ import keras
 from ktui.core.controls import RunControls
 from ktui.core.events import BatchProgress, EpochEnded, LearningRateChanged, Listener, PhaseChanged
 from ktui.core.format import order_metrics
+from ktui.core.metrics import divergence_message, non_finite_loss
 
 #: Batch updates are sent at most this often; more would cost speed and nobody can read them.
 BATCH_INTERVAL = 0.05
@@ -59,6 +60,10 @@ class EventCallback(keras.callbacks.Callback):
     dispatching batches asynchronously (a plain override would make every batch wait
     for its logs), and it sends at most one update per :data:`BATCH_INTERVAL`.
 
+    A loss that becomes NaN or infinite (read from the batch logs Keras already hands
+    over, as ``TerminateOnNaN`` does: no extra device read) is noted in
+    :attr:`divergence` once, and stops training there when ``stop_on_divergence``.
+
     Keras ends an epoch that a stop cut short with ``on_epoch_end`` too; that partial
     epoch is not reported as an :class:`EpochEnded` nor counted in
     :attr:`epochs_completed`, which counts whole passes over the data only.
@@ -70,10 +75,13 @@ class EventCallback(keras.callbacks.Callback):
         controls: RunControls,
         train_samples: int | None,
         batch_size: int | None = None,
+        *,
+        stop_on_divergence: bool = True,
     ) -> None:
         """``train_samples`` and ``batch_size`` are per epoch and per step, ``None`` when
         unknown (a dataset or generator): samples per second are then reported from
-        whichever is known, or as ``None``."""
+        whichever is known, or as ``None``. ``stop_on_divergence``: end training at the
+        first non-finite loss (ktui's own runs) or only note it (a person's own ``fit``)."""
         super().__init__()
         self.async_safe = True
         self._listener = listener
@@ -90,6 +98,9 @@ class EventCallback(keras.callbacks.Callback):
         self._batches_begun = 0
         self._known_rate: float | None = None  # the rate as last seen, to notice a schedule's
         self.epochs_completed = 0
+        self.stop_on_divergence = stop_on_divergence
+        self.divergence: str | None = None
+        """Set at the first non-finite loss: where it happened and what to try."""
 
     # -- control (training thread) -------------------------------------------------
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
@@ -163,6 +174,9 @@ class EventCallback(keras.callbacks.Callback):
         # Called from Keras's executor threads, possibly out of order.
         steps = int(self.params.get("steps") or 0)
         now = time.monotonic()
+        loss = non_finite_loss(logs)
+        if loss is not None:
+            self._diverged(batch + 1, loss)
         with self._lock:
             if batch <= self._last_step:
                 return
@@ -184,6 +198,18 @@ class EventCallback(keras.callbacks.Callback):
             )
         )
 
+    def _diverged(self, step: int, loss: float) -> None:
+        """The first non-finite loss: say where, and stop when asked to."""
+        with self._lock:
+            if self.divergence is not None:
+                return
+            # Read once, at the divergence: the rate the run was going at.
+            self.divergence = divergence_message(
+                self._epoch, step, loss, _settable_rate(self.model)
+            )
+        if self.stop_on_divergence:
+            self.model.stop_training = True
+
     def _samples_done(self, steps_done: int, steps: int) -> int | None:
         """Samples in the first ``steps_done`` batches of an epoch; None when unknown."""
         samples = self._train_samples
@@ -200,7 +226,8 @@ class EventCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         seconds = max(time.monotonic() - self._epoch_start - self._paused_seconds, 1e-9)
         steps = int(self.params.get("steps") or 0)
-        if self._stopping and (steps == 0 or self._batches_begun < steps):
+        cut_short = self._stopping or (self.divergence is not None and self.stop_on_divergence)
+        if cut_short and (steps == 0 or self._batches_begun < steps):
             return  # cut short by a stop: not a whole epoch
         self.epochs_completed = epoch + 1
         metrics = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}

@@ -98,6 +98,10 @@ class Dashboard(EventCallback):
             (by Keras's rules for its name, see :mod:`ktui.core.metrics`).
         seed: the random seed your script set (``keras.utils.set_random_seed``),
             recorded with the run: a callback cannot see it.
+        stop_on_nan: end training at the first NaN or infinite loss, as Keras's
+            ``TerminateOnNaN`` does. Default False: watching never changes your
+            ``fit``, so a loss that becomes NaN is only recorded (``diverged``, with
+            the epoch and step) and warned about, and training goes on.
 
     After ``fit``, :attr:`run_id` is the recorded run's id (``None`` if the store
     could not be used; :attr:`warnings` says why).
@@ -116,8 +120,9 @@ class Dashboard(EventCallback):
         monitor: str | None = None,
         mode: Mode = "auto",
         seed: int | None = None,
+        stop_on_nan: bool = False,
     ) -> None:
-        super().__init__(self._emit, RunControls(), 0)
+        super().__init__(self._emit, RunControls(), 0, stop_on_divergence=stop_on_nan)
         self.policy = MetricPolicy(monitor, check_mode(mode))
         self.seed = seed
         """How the run's metrics are judged (its objective and their directions)."""
@@ -160,6 +165,7 @@ class Dashboard(EventCallback):
         # A fresh run: the controls and counters of a previous fit must not carry over.
         self._controls = RunControls()
         self._stopping = False
+        self.divergence = None
         self._known_rate = None
         self.epochs_completed = 0
         self._began = time.monotonic()
@@ -249,6 +255,8 @@ class Dashboard(EventCallback):
         if recorded is None:
             return
         stopped = self._controls.stop_requested and self.epochs_completed < self._planned
+        if self.divergence is not None:
+            self._warn(f"ktui: run {recorded.run_id} diverged: {self.divergence}")
         test_loss = test_accuracy = None
         if self.test_data is not None and (self.epochs_completed > 0 or not stopped):
             self._emit(PhaseChanged("evaluating", f"{_test_samples(self.test_data)} test samples"))
@@ -265,11 +273,16 @@ class Dashboard(EventCallback):
         self._stop_watch()  # its last sample before the end
         self._emit(
             RunFinished(
-                status="stopped" if stopped else "finished",
+                status="diverged"
+                if self.divergence is not None
+                else "stopped"
+                if stopped
+                else "finished",
                 epochs_completed=self.epochs_completed,
                 seconds=time.monotonic() - self._began,
                 test_loss=test_loss,
                 test_accuracy=test_accuracy,
+                message=self.divergence or "",
             )
         )
         self._finish()

@@ -88,7 +88,10 @@ class _Session:
 
 _SESSION = _Session()
 
-#: Held while a model is built. Keras draws layers' default seeds from Python's global
+#: Held while a model is built, and around every ``clear_session`` (which resets the
+#: layer name counters of every thread: a preview built meanwhile would name two layers
+#: alike, "Name 'dense' is already the name of a layer"). Taken before the session's own
+#: lock. Keras draws layers' default seeds from Python's global
 #: ``random``; a preview built in another thread (the preset list, the form's parameter
 #: count) between a run's ``set_random_seed`` and its build would take some of its
 #: numbers, and the seeded run would not be the same run twice.
@@ -127,8 +130,10 @@ class KerasTrainer:
                 f"{config.preset.name}: the model's input shape comes from the data",
                 hint="Add input_shape under [model] to see the model before training.",
             )
-        _SESSION.clear_if_idle()
+        # Cleared under _BUILDING: a clear in the middle of another thread's build would
+        # reset Keras's name counters there, and its next layer would be a second "dense".
         with _BUILDING:
+            _SESSION.clear_if_idle()
             return summarize(build_model(config, config.input_shape))
 
     def run(
@@ -177,8 +182,8 @@ class KerasTrainer:
             if isinstance(config.validation, float):
                 data_mod.check_validation_split(dataset, config.validation)
             listener(PhaseChanged("building model"))
-            stack.enter_context(_SESSION.running())
-            with _BUILDING:
+            with _BUILDING:  # taken first, also by describe: never the other way round
+                stack.enter_context(_SESSION.running())
                 if config.seed is not None:
                     keras.utils.set_random_seed(config.seed)
                 model = build_model(config, input_shape)
@@ -229,10 +234,12 @@ class KerasTrainer:
                 )
             # A stop that came after the last epoch's last batch changed nothing.
             stopped = controls.stop_requested and callback.epochs_completed < config.epochs
+            diverged = callback.divergence is not None
             test_loss = test_accuracy = None
             # A run stopped before its first epoch ended has nothing worth evaluating or
-            # keeping: an untrained model.keras would only pass for a result.
-            trained = callback.epochs_completed > 0 or not stopped
+            # keeping: an untrained model.keras would only pass for a result. Nor has one
+            # whose loss became NaN: its weights are NaN too.
+            trained = (callback.epochs_completed > 0 or not stopped) and not diverged
             if trained:
                 listener(PhaseChanged("evaluating", f"{dataset.test_samples} test samples"))
                 scores = model.evaluate(
@@ -248,14 +255,17 @@ class KerasTrainer:
                 _confusion(model, dataset, config, artifacts, listener, test_accuracy is not None)
             if artifacts is not None and trained:
                 save_model(model, artifacts, listener)
+            elif artifacts is not None and diverged:
+                listener(LogLine("ktui: the loss diverged; not evaluated, no model saved."))
             elif artifacts is not None:
                 listener(LogLine("ktui: stopped before its first epoch ended; no model saved."))
             final = RunFinished(
-                status="stopped" if stopped else "finished",
+                status="diverged" if diverged else "stopped" if stopped else "finished",
                 epochs_completed=callback.epochs_completed,
                 seconds=time.monotonic() - started,
                 test_loss=test_loss,
                 test_accuracy=test_accuracy,
+                message=callback.divergence or "",
             )
         except KtuiError as exc:
             final = RunFailed(

@@ -1,0 +1,586 @@
+"""``ktui sweep`` and ``ktui sweeps``: hyperparameter sweeps on Optuna.
+
+``ktui sweep PRESET --param ...`` checks the sweep (:func:`ktui.core.sweep.build_spec`),
+records it, and runs its coordinator: in this process (plain log lines), or with
+``--detach`` in a process of its own session whose output goes to a log file. The
+coordinator starts ``--workers`` worker processes (``ktui sweep-worker ID``, each in a
+session of its own, so neither Ctrl+C nor a hang-up reaches them), starts another when
+one dies mid-trial (that trial is ``interrupted`` and re-queued with the same
+hyperparameters), and ends when the sweep has finished, paused or stopped.
+
+Ctrl+C (or SIGTERM) on the coordinator stops the sweep: each running trial ends after
+its current batch and is recorded ``stopped``. A hang-up leaves it going.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from ktui.core.errors import KtuiError
+from ktui.core.format import format_seconds
+from ktui.core.presets import PresetCatalog
+from ktui.core.sweep import (
+    DEFAULT_OBJECTIVE,
+    PRUNERS,
+    SAMPLERS,
+    SweepSpec,
+    TrialRow,
+    best,
+    build_spec,
+    eta_seconds,
+    rank,
+)
+from ktui.store import RunStore
+from ktui.store.db import process_alive
+from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows, require_sweep
+
+#: Seconds between the coordinator's looks at its workers and the store.
+POLL = 0.5
+
+
+def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``ktui sweep``, ``ktui sweeps`` and the hidden worker/coordinator commands."""
+    sweep = sub.add_parser(
+        "sweep",
+        help="search a preset's hyperparameters: many trials, pruning, a leaderboard",
+        description="Each trial is an ordinary ktui run. --param NAME=A,B,C (a list), "
+        "NAME=MIN..MAX (a range) or NAME=MIN..MAX:log.",
+    )
+    sweep.add_argument("preset", help="a preset name (see `ktui presets`) or a .toml file")
+    sweep.add_argument(
+        "--param",
+        metavar="NAME=SPEC",
+        dest="params",
+        action="append",
+        default=[],
+        help="a hyperparameter to vary: units=64,128,256, learning_rate=1e-4..1e-2:log, "
+        "dropout=0.1..0.5 (may be repeated)",
+    )
+    sweep.add_argument(
+        "--set",
+        metavar="NAME=VALUE",
+        dest="assignments",
+        action="append",
+        default=[],
+        help="fix a hyperparameter for every trial, e.g. --set epochs=3",
+    )
+    sweep.add_argument("--trials", type=int, default=20, help="the number of trials (20)")
+    sweep.add_argument("--workers", type=int, default=1, help="parallel worker processes (1)")
+    sweep.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="tpe (default)")
+    sweep.add_argument("--pruner", choices=PRUNERS, default="median", help="median (default)")
+    sweep.add_argument(
+        "--objective",
+        metavar="METRIC",
+        help=f"the metric to optimise (default: the preset's [fit] monitor, else "
+        f"{DEFAULT_OBJECTIVE}, or loss for a preset without validation); its direction "
+        "comes from the metric policy",
+    )
+    sweep.add_argument(
+        "--detach",
+        action="store_true",
+        help="run the sweep in the background (it outlives this terminal); prints its id",
+    )
+
+    sweeps = sub.add_parser(
+        "sweeps",
+        help="list the sweeps; show, resume, pause, stop or export one",
+        description="Without an action: one line per sweep, newest first.",
+    )
+    actions = sweeps.add_subparsers(dest="sweeps_command", metavar="ACTION")
+    show = actions.add_parser(
+        "show", help="a sweep's leaderboard", description="A sweep's trials, ranked."
+    )
+    show.add_argument("id", help="the sweep's id (see `ktui sweeps`)")
+    resume = actions.add_parser(
+        "resume",
+        help="go on with a paused or interrupted sweep (re-queues unfinished trials)",
+        description="Re-queue the trials that did not finish and run the sweep again.",
+    )
+    resume.add_argument("id", help="the sweep's id")
+    resume.add_argument("--detach", action="store_true", help="in the background")
+    for name, text in (
+        ("pause", "start no new trials (running ones finish)"),
+        ("stop", "stop the running trials after their current batch, and the sweep"),
+    ):
+        action = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        action.add_argument("id", help="the sweep's id")
+    change = actions.add_parser(
+        "change",
+        help="change a sweep's number of trials (even while it runs)",
+        description="Change the number of trials; trials not started yet follow it. "
+        "Recorded in the sweep's history of changes.",
+    )
+    change.add_argument("id", help="the sweep's id")
+    change.add_argument("--trials", type=int, required=True, help="the new number of trials")
+    export = actions.add_parser(
+        "export",
+        help="a sweep's trials as csv or everything as json",
+        description="A sweep's trials as CSV (one row each) or everything as JSON.",
+    )
+    export.add_argument("id", help="the sweep's id")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("-o", "--output", metavar="FILE", type=Path, help="instead of stdout")
+
+    worker = sub.add_parser(
+        "sweep-worker", description="A worker process of a sweep (internal: started by it)."
+    )
+    worker.add_argument("id", type=int)
+    coordinator = sub.add_parser(
+        "sweep-run", description="A sweep's coordinator (internal: ktui sweep --detach)."
+    )
+    coordinator.add_argument("id", type=int)
+
+
+def hide_internal(parser: argparse.ArgumentParser) -> None:
+    """Keep the internal commands out of ``ktui --help``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            action._choices_actions = [
+                a for a in action._choices_actions if a.dest not in ("sweep-worker", "sweep-run")
+            ]
+
+
+def sweep_command(
+    args: argparse.Namespace,
+    catalog: PresetCatalog,
+    store: Path,
+    *,
+    out: TextIO | None = None,
+) -> int:
+    """Dispatch ``ktui sweep``, ``ktui sweeps ...`` and the internal commands."""
+    out = out or sys.stdout
+    if args.command == "sweep-worker":
+        from ktui.cli.sweep_engine import worker_main
+
+        return worker_main(store, args.id, catalog)
+    if args.command == "sweep-run":
+        return coordinate(store, args.id, presets=args.presets, out=out)
+    if args.command == "sweep":
+        return start_sweep(args, catalog, store, out=out)
+    with RunStore(store) as runs:
+        sweeps = SweepStore(runs)
+        action = args.sweeps_command
+        if action is None:
+            return list_sweeps(sweeps, out)
+        sweep = require_sweep(sweeps, args.id)
+        if action == "show":
+            out.write(leaderboard_text(sweeps, sweep))
+            return 0
+        if action == "export":
+            text = export_sweep(sweeps, sweep, args.format)
+            if args.output is None:
+                out.write(text)
+            else:
+                try:
+                    args.output.write_text(text, encoding="utf-8")
+                except OSError as exc:
+                    raise KtuiError(f"-o {args.output}: cannot write it: {exc}") from None
+                print(f"Wrote sweep {sweep.id} to {args.output}.", file=out)
+            return 0
+        if action == "pause":
+            return _pause(sweeps, sweep, out)
+        if action == "change":
+            sweeps.set_trials(sweep.id, args.trials)
+            changed = sweeps.get(sweep.id)
+            print(
+                f"Sweep {sweep.id}: {sweep.settings.trials} → {args.trials} trials"
+                + (f" ({changed.reason})" if changed.status == "paused" else "")
+                + ".",
+                file=out,
+            )
+            return 0
+        if action == "stop":
+            return _stop(runs, sweeps, sweep, out)
+    if action == "resume":
+        return resume_sweep(store, sweep, presets=args.presets, detach=args.detach, out=out)
+    raise KtuiError(f"unknown sweeps action {action!r}")
+
+
+# --------------------------------------------------------------------------- starting
+def start_sweep(
+    args: argparse.Namespace, catalog: PresetCatalog, store: Path, *, out: TextIO
+) -> int:
+    """``ktui sweep``: check, record, run (or detach)."""
+    preset = catalog.get(args.preset)
+    spec = build_spec(
+        preset,
+        args.params,
+        args.assignments,
+        trials=args.trials,
+        workers=args.workers,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        objective=args.objective,
+    )
+    from ktui.cli.run import prepare
+    from ktui.cli.sweep_engine import check_optuna
+
+    check_optuna()
+    prepare(catalog, args.preset, args.assignments, None)  # the data is there
+    with RunStore(store) as runs:
+        sweep_id = SweepStore(runs).create_sweep(spec)
+    print(f"Sweep {sweep_id}: {_describe(spec)}", file=out, flush=True)
+    if args.detach:
+        return _detach(store, sweep_id, args.presets, out)
+    return coordinate(store, sweep_id, presets=args.presets, out=out)
+
+
+def _describe(spec: SweepSpec) -> str:
+    s = spec.settings
+    grid = spec.grid_size()
+    grid_text = f", a grid of {grid}" if grid is not None else ""
+    return (
+        f"{spec.preset}, {' '.join(p.describe() for p in spec.params)}; {s.trials} trials"
+        f"{grid_text}, {s.workers} worker(s), sampler {s.sampler}, pruner {s.pruner}, "
+        f"objective {s.objective} ({s.direction})"
+    )
+
+
+def output_file(runs: RunStore, sweep_id: int) -> Path:
+    """Where a detached sweep's coordinator and workers write their lines."""
+    folder = runs.runs_dir / "sweeps"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder / f"{sweep_id}.log"
+
+
+def _argv(store: Path, presets: Sequence[Path], *command: str) -> list[str]:
+    argv = [sys.executable, "-m", "ktui", "--store", str(store.resolve())]
+    for folder in presets:
+        argv += ["--presets", str(Path(folder).resolve())]
+    return argv + list(command)
+
+
+def _detach(store: Path, sweep_id: int, presets: Sequence[Path], out: TextIO) -> int:
+    with RunStore(store) as runs:
+        output = output_file(runs, sweep_id)
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            child = subprocess.Popen(
+                _argv(store, presets, "sweep-run", str(sweep_id)),
+                stdin=subprocess.DEVNULL,
+                stdout=fd,
+                stderr=fd,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            SweepStore(runs).set_status(sweep_id, "stopped", f"could not start: {exc}")
+            raise KtuiError(f"could not start the sweep in the background: {exc}") from None
+        finally:
+            os.close(fd)
+        SweepStore(runs).adopt(sweep_id, child.pid)
+    print(
+        f"Started sweep {sweep_id} in the background (pid {child.pid}). "
+        f"Watch it with `ktui sweeps show {sweep_id}`; its output goes to {output}.",
+        file=out,
+    )
+    return 0
+
+
+def resume_sweep(
+    store: Path, sweep: SweepRecord, *, presets: Sequence[Path], detach: bool, out: TextIO
+) -> int:
+    """``ktui sweeps resume ID``: re-queue unfinished trials and run the sweep again."""
+    with RunStore(store) as runs:
+        sweeps = SweepStore(runs)
+        if sweep.status == "running" and sweeps.coordinator_alive(sweep):
+            raise KtuiError(
+                f"sweep {sweep.id} is running already (pid {sweep.pid})",
+                hint=f"`ktui sweeps show {sweep.id}` shows how it goes.",
+            )
+        if sweep.status == "finished":
+            raise KtuiError(f"sweep {sweep.id} has finished: all its trials ended")
+        sweeps.set_status(sweep.id, "running", change="resumed")
+    if detach:
+        return _detach(store, sweep.id, presets, out)
+    return coordinate(store, sweep.id, presets=presets, out=out)
+
+
+# --------------------------------------------------------------------------- coordinating
+def coordinate(
+    store: Path, sweep_id: int, *, presets: Sequence[Path] = (), out: TextIO | None = None
+) -> int:
+    """Run a sweep to its end: keep ``workers`` worker processes going, re-queue the
+    trials of workers that die. Returns 0 when it finished, 1 when it paused or stopped."""
+    from ktui.cli.sweep_engine import load_study, requeue
+
+    out = out or sys.stdout
+    stopping: list[int] = []
+
+    def on_stop(signum: int, frame: object) -> None:
+        stopping.append(signum)
+
+    previous_int = signal.signal(signal.SIGINT, on_stop)
+    previous_term = signal.signal(signal.SIGTERM, on_stop)
+    # A hang-up of the terminal leaves the sweep going (its workers have their own
+    # sessions); only this process's output is lost.
+    previous_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    runs = RunStore(store)
+    sweeps = SweepStore(runs)
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        sweeps.adopt(sweep_id, os.getpid())
+        sweep = sweeps.get(sweep_id)
+        study = None
+
+        def requeue_dead() -> None:
+            nonlocal study
+            dead = sweeps.interrupt_dead(sweep_id)
+            if not dead:
+                return
+            if study is None:
+                # Only to tell and enqueue: the pruner's settings do not matter here.
+                study = load_study(sweep, store, 1)
+            requeue(study, dead)
+            for trial in dead:
+                _say(
+                    out,
+                    sweep_id,
+                    f"trial {trial.number}: its worker ended mid-trial "
+                    f"(run {trial.run_id} interrupted); re-queued with the same values",
+                )
+
+        requeue_dead()
+        announced = False
+        while True:
+            if stopping and not announced:
+                announced = True
+                _say(out, sweep_id, "stopping: running trials end after their current batch")
+                try:
+                    _stop(runs, sweeps, sweeps.get(sweep_id), None)
+                except KtuiError:
+                    pass  # it had ended meanwhile
+            for worker in list(workers):
+                if worker.poll() is not None:
+                    workers.remove(worker)
+            requeue_dead()
+            current = sweeps.get(sweep_id)
+            if current.status != "running":
+                if not workers:
+                    why = f": {current.reason}" if current.reason else ""
+                    _say(out, sweep_id, f"{current.status}{why}")
+                    break
+            else:
+                free = sweeps.free_slots(current)
+                going = sweeps.running_count(sweep_id)
+                if free == 0 and not workers and sweeps.finish_if_done(sweep_id):
+                    continue  # the next look sees it finished and ends
+                # (A trial still 'running' without a worker of ours: its process is
+                # either alive, and finishes it, or dead, and the next look re-queues it.)
+                wanted = min(current.settings.workers, free + going)
+                while len(workers) < wanted:
+                    workers.append(_spawn(store, sweep_id, presets, out))
+            time.sleep(POLL)
+        final = sweeps.get(sweep_id)
+        out.write(leaderboard_text(sweeps, final))
+        out.flush()
+        return 0 if final.status == "finished" else 1
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGHUP, previous_hup)
+        runs.close()
+
+
+def _spawn(
+    store: Path, sweep_id: int, presets: Sequence[Path], out: TextIO
+) -> subprocess.Popen[bytes]:
+    try:
+        fileno: int | None = out.fileno()
+    except (OSError, io.UnsupportedOperation, AttributeError):
+        fileno = None
+    out.flush()
+    return subprocess.Popen(
+        _argv(store, presets, "sweep-worker", str(sweep_id)),
+        stdin=subprocess.DEVNULL,
+        stdout=fileno if fileno is not None else subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        # Their own sessions: Ctrl+C here is handled by the coordinator (a clean stop
+        # through the store), and a hang-up never reaches them.
+        start_new_session=True,
+    )
+
+
+def _say(out: TextIO, sweep_id: int, text: str) -> None:
+    try:
+        print(f"{time.strftime('%H:%M:%S')} sweep {sweep_id}: {text}", file=out, flush=True)
+    except OSError:
+        pass
+
+
+def _pause(sweeps: SweepStore, sweep: SweepRecord, out: TextIO) -> int:
+    if sweep.status != "running":
+        raise KtuiError(f"sweep {sweep.id} is {sweep.status}, not running")
+    sweeps.set_status(sweep.id, "paused", "paused by you", change="paused")
+    print(
+        f"Sweep {sweep.id} paused: running trials finish, no new ones start. "
+        f"`ktui sweeps resume {sweep.id}` goes on.",
+        file=out,
+    )
+    return 0
+
+
+def _stop(runs: RunStore, sweeps: SweepStore, sweep: SweepRecord, out: TextIO | None) -> int:
+    if sweep.status in ("stopped", "finished"):
+        raise KtuiError(f"sweep {sweep.id} has {sweep.status} already")
+    sweeps.set_status(sweep.id, "stopped", "stopped by you", change="stopped")
+    stopped = 0
+    for trial in sweeps.trials(sweep.id):
+        if trial.state == "running" and trial.run_id is not None:
+            try:
+                runs.add_command(trial.run_id, "stop")
+                stopped += 1
+            except KtuiError:
+                pass  # it ended meanwhile
+    if out is not None:
+        print(
+            f"Sweep {sweep.id} stopped; {stopped} running trial(s) end after their current batch.",
+            file=out,
+        )
+    return 0
+
+
+# --------------------------------------------------------------------------- reading
+def _value(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def _params(row: TrialRow) -> str:
+    return " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.params.items()
+    )
+
+
+def list_sweeps(sweeps: SweepStore, out: TextIO) -> int:
+    """``ktui sweeps``: one line per sweep."""
+    records = sweeps.all()
+    if not records:
+        print("No sweeps yet. Start one with `ktui sweep PRESET --param NAME=A,B,C`.", file=out)
+        return 0
+    print(
+        f"{'id':>4}  {'preset':<16} {'status':<11} {'trials':>8}  {'best':>10}  objective", file=out
+    )
+    for sweep in records:
+        rows = leaderboard_rows(sweep, sweeps.trials(sweep.id))
+        done = sum(1 for r in rows if r.state not in ("queued", "running"))
+        top = best(rows, sweep.settings.direction)
+        print(
+            f"{sweep.id:>4}  {sweep.preset:<16} {_status(sweeps, sweep):<11} "
+            f"{done:>3}/{sweep.settings.trials:<4}  "
+            f"{_value(top.objective if top else None):>10}  {sweep.settings.objective}",
+            file=out,
+        )
+    return 0
+
+
+def _status(sweeps: SweepStore, sweep: SweepRecord) -> str:
+    """A running sweep whose processes are all gone shows as interrupted."""
+    if sweep.status == "running" and not sweeps.coordinator_alive(sweep):
+        going = [
+            t
+            for t in sweeps.trials(sweep.id)
+            if t.state == "running" and t.pid is not None and process_alive(t.pid, t.process)
+        ]
+        if not going:
+            return "interrupted"
+    return sweep.status
+
+
+def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
+    """``ktui sweeps show ID``: the sweep's state and its trials ranked."""
+    s = sweep.settings
+    rows = leaderboard_rows(sweep, sweeps.trials(sweep.id))
+    ranked = rank(rows, s.direction)
+    started = sum(1 for r in rows if r.state != "queued")
+    top = best(rows, s.direction)
+    now = time.time()
+    end = sweep.ended_at or now
+    eta = eta_seconds(rows, s.trials, s.workers, now) if sweep.status == "running" else None
+    changes = [text for _, text in sweeps.changes(sweep.id)[1:]]
+    lines = [
+        f"Sweep {sweep.id} · {sweep.preset} · {_status(sweeps, sweep)}"
+        + (f" ({sweep.reason})" if sweep.reason else ""),
+        f"trial {started} of {s.trials} · best {s.objective} "
+        + (f"{_value(top.objective)} (trial {top.number})" if top else "—")
+        + f" · elapsed {format_seconds(end - sweep.created_at)}"
+        + (f" · ETA {format_seconds(eta)}" if eta is not None else ""),
+        f"sampler {s.sampler} · pruner {s.pruner} · {s.workers} worker(s) · "
+        + " ".join(p.describe() for p in sweep.spec.params),
+        *([f"changes: {'; '.join(changes[-3:])}"] if changes else []),
+        "",
+        f"{'#':>3} {'trial':>5}  {'state':<11} {s.objective:>10} {'epochs':>7} {'run':>5}  "
+        "hyperparameters / why",
+    ]
+    for place, row in enumerate(ranked, 1):
+        epochs = f"{row.epochs}/{row.epochs_planned}" if row.epochs_planned else str(row.epochs)
+        run = str(row.run_id) if row.run_id is not None else "—"
+        lines.append(
+            f"{place:>3} {row.number:>5}  {row.state:<11} {_value(row.objective):>10} "
+            f"{epochs:>7} {run:>5}  {_params(row)}"
+        )
+        if row.reason and row.state != "finished":
+            lines.append(f"{'':>31}↳ {row.reason}")
+    return "\n".join(lines) + "\n"
+
+
+def export_sweep(sweeps: SweepStore, sweep: SweepRecord, fmt: str) -> str:
+    """A sweep's trials as CSV (one row per trial) or everything as JSON."""
+    trials = sweeps.trials(sweep.id)
+    if fmt == "json":
+        document = {
+            "id": sweep.id,
+            "preset": sweep.preset,
+            "status": sweep.status,
+            "reason": sweep.reason,
+            "spec": sweep.spec.to_json(),
+            "settings": sweep.settings.to_json(),
+            "created_at": sweep.created_at,
+            "ended_at": sweep.ended_at,
+            "trials": [
+                {
+                    "number": t.number,
+                    "state": t.state,
+                    "run_id": t.run_id,
+                    "params": t.params,
+                    "objective": t.objective,
+                    "epochs": t.epochs,
+                    "curve": list(t.curve),
+                    "reason": t.reason,
+                    "started_at": t.started_at,
+                    "ended_at": t.ended_at,
+                }
+                for t in trials
+            ],
+            "changes": [{"at": at, "change": text} for at, text in sweeps.changes(sweep.id)],
+        }
+        return json.dumps(document, indent=2) + "\n"
+    names = [p.name for p in sweep.spec.params]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        ["trial", "state", "run_id", *names, sweep.settings.objective, "epochs", "reason"]
+    )
+    for t in trials:
+        writer.writerow(
+            [
+                t.number,
+                t.state,
+                "" if t.run_id is None else t.run_id,
+                *[t.params.get(n, "") for n in names],
+                "" if t.objective is None else t.objective,
+                t.epochs,
+                t.reason,
+            ]
+        )
+    return buffer.getvalue()

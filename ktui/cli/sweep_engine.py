@@ -1,0 +1,444 @@
+"""The search engine behind ``ktui sweep``: Optuna's study, samplers and pruners, and
+the worker process that trains trials as ordinary ktui runs.
+
+Optuna keeps its study in an SQLite file of its own beside the run store
+(:func:`ktui.store.sweeps.optuna_path`, through ``RDBStorage``), so every worker
+process of a sweep shares one study. ktui's store says which slot of the budget a
+trial holds and how it ended; Optuna's says what was sampled and reported.
+
+A worker (``ktui sweep-worker ID``, started by the sweep's coordinator) loops: take a
+free slot (:meth:`~ktui.store.sweeps.SweepStore.claim_trial`), ask the study for
+hyperparameters, train them as a run (:func:`train_trial`), report the objective at
+every epoch end and stop the run cleanly after that epoch when the pruner says so,
+tell the study the outcome. TensorFlow is loaded once per worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ktui.core.capture import STDERR
+from ktui.core.controls import RunControls
+from ktui.core.errors import KtuiError
+from ktui.core.events import EpochEnded, Event, LogLine, RunFailed, RunFinished
+from ktui.core.paths import logs_dir
+from ktui.core.presets import Preset, PresetCatalog, RunConfig
+from ktui.core.sweep import FAILURES_TO_PAUSE, ParamSpec, prune_reason
+from ktui.core.trainer import Trainer
+from ktui.runs import record_run
+from ktui.store import RunStore
+from ktui.store.sweeps import Claim, SweepRecord, SweepStore, TrialRecord, optuna_path
+
+if TYPE_CHECKING:
+    import optuna
+
+#: Seconds a worker waits for Optuna's SQLite file when another worker writes to it.
+OPTUNA_BUSY_TIMEOUT = 60
+
+#: The median pruner judges a trial only once this many trials have completed, and
+#: never at the first epoch (one epoch says little about where a curve goes):
+#: Optuna prunes from step n_warmup_steps on, and ktui reports epochs from 1.
+MEDIAN_STARTUP_TRIALS = 2
+MEDIAN_WARMUP_EPOCHS = 2
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise KtuiError(
+            "sweeps need the optuna package, which is not installed",
+            hint="Install it with `pip install optuna` (or `pip install 'ktui[sweep]'`).",
+        ) from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def check_optuna() -> None:
+    """Refuse a sweep before anything starts when Optuna is missing."""
+    _optuna()
+
+
+def distributions(params: tuple[ParamSpec, ...]) -> dict[str, Any]:
+    """Optuna distributions for a sweep's parameters."""
+    optuna = _optuna()
+    dists: dict[str, Any] = {}
+    for p in params:
+        if p.kind == "values":
+            dists[p.name] = optuna.distributions.CategoricalDistribution(list(p.values))
+        elif p.type == "int":
+            dists[p.name] = optuna.distributions.IntDistribution(
+                int(p.low or 0), int(p.high or 0), log=p.log
+            )
+        else:
+            dists[p.name] = optuna.distributions.FloatDistribution(
+                float(p.low or 0), float(p.high or 0), log=p.log
+            )
+    return dists
+
+
+def storage_for(store: Path) -> Any:
+    """Optuna's RDB storage for the sweeps of ``store`` (created owner-only)."""
+    optuna = _optuna()
+    path = optuna_path(store.resolve())
+    if not path.exists():
+        # Owner-only like the run store: it holds the same hyperparameters and results.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    return optuna.storages.RDBStorage(
+        f"sqlite:///{path}",
+        engine_kwargs={"connect_args": {"timeout": OPTUNA_BUSY_TIMEOUT}},
+    )
+
+
+def load_study(sweep: SweepRecord, store: Path, epochs: int) -> optuna.Study:
+    """The sweep's study (created on first use) with its sampler and pruner."""
+    engine = _optuna()
+    s = sweep.settings
+    sampler: Any
+    if s.sampler == "grid":
+        space = {p.name: list(p.grid_points() or ()) for p in sweep.spec.params}
+        sampler = engine.samplers.GridSampler(space)
+    elif s.sampler == "random":
+        sampler = engine.samplers.RandomSampler()
+    else:
+        # constant_liar: parallel workers do not all sample next to the same best point.
+        sampler = engine.samplers.TPESampler(constant_liar=s.workers > 1)
+    pruner: Any
+    if s.pruner == "median":
+        pruner = engine.pruners.MedianPruner(
+            n_startup_trials=MEDIAN_STARTUP_TRIALS, n_warmup_steps=MEDIAN_WARMUP_EPOCHS
+        )
+    elif s.pruner == "hyperband":
+        pruner = engine.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, epochs))
+    else:
+        pruner = engine.pruners.NopPruner()
+    study: optuna.Study = engine.create_study(
+        study_name=sweep.study,
+        storage=storage_for(store),
+        sampler=sampler,
+        pruner=pruner,
+        direction=s.direction,
+        load_if_exists=True,
+    )
+    return study
+
+
+def requeue(study: optuna.Study, trials: list[TrialRecord]) -> None:
+    """Give interrupted trials' hyperparameters back to the study, to be tried again
+    first; their Optuna trials (left running by a dead worker) are marked failed."""
+    optuna = _optuna()
+    for trial in trials:
+        if trial.optuna_number is not None:
+            with contextlib.suppress(Exception):  # already told (a race with another)
+                study.tell(trial.optuna_number, state=optuna.trial.TrialState.FAIL)
+        if trial.params:
+            study.enqueue_trial(dict(trial.params), skip_if_exists=False)
+
+
+def tell(study: optuna.Study, trial: Any, value: float | None = None, *, state: Any = None) -> None:
+    """``study.tell``, for a trial asked outside ``study.optimize``.
+
+    The grid sampler calls ``study.stop()`` once its last point is told, which raises
+    outside ``optimize``; Optuna has recorded the trial's result by then (it does so
+    in a ``finally``), and ktui's own store knows when the budget is spent.
+    """
+    try:
+        if state is None:
+            study.tell(trial, value)
+        else:
+            study.tell(trial, state=state)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise
+
+
+# --------------------------------------------------------------------------- one trial
+@dataclass
+class TrialOutcome:
+    """How one trial went, as seen by the sweep."""
+
+    run_id: int
+    final: Event
+    best: float | None = None
+    epochs: int = 0
+    pruned: str = ""
+    """Why it was pruned (empty: not pruned)."""
+    missing: list[str] = field(default_factory=list)
+    """Set when the objective is not among the metrics the model logs: those it logs."""
+
+
+EpochHook = Callable[[EpochEnded, RunControls, Callable[[str], None]], None]
+"""Called in the training thread at each epoch end, with the run's controls (to stop
+it) and a function that writes a line into the run's log."""
+
+
+def train_trial(
+    config: RunConfig,
+    runs: RunStore,
+    trainer: Trainer,
+    on_epoch: EpochHook,
+    *,
+    on_recorded: Callable[[int], None] | None = None,
+) -> tuple[int, Event]:
+    """Train ``config`` as an ordinary run through the run service (recorded,
+    attachable and steerable like any run) and return (run id, its final event).
+
+    ``on_epoch`` sees each epoch's end in the training thread, after the run's own
+    listeners (the epoch is recorded first). Never raises for a failed training: that
+    is the final ``RunFailed``; trouble in ``on_epoch`` is a line in the run's log.
+    """
+    controls = RunControls()
+    recorded = record_run(runs, config, controls)
+    if on_recorded is not None:
+        on_recorded(recorded.run_id)
+    service_listener = recorded.listener
+
+    def log(text: str) -> None:
+        recorded.recorder(LogLine(text))
+
+    def listener(event: Event) -> None:
+        service_listener(event)
+        if isinstance(event, EpochEnded):
+            try:
+                on_epoch(event, controls, log)
+            except Exception as exc:  # noqa: BLE001 - the sweep's trouble, not the run's
+                log(f"ktui: the sweep could not judge this epoch: {exc}")
+
+    recorded.listener = listener
+    try:
+        final = recorded.train(config, trainer)
+    finally:
+        recorded.close()
+    return recorded.run_id, final
+
+
+class Worker:
+    """One worker process of a sweep: takes trials until the budget is spent."""
+
+    def __init__(
+        self,
+        store: Path,
+        sweep_id: int,
+        catalog: PresetCatalog,
+        *,
+        trainer: Trainer | None = None,
+        out: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store_path = store
+        self.runs = RunStore(store)
+        self.sweeps = SweepStore(self.runs)
+        self.sweep = self.sweeps.get(sweep_id)
+        self.preset = _preset(catalog, self.sweep)
+        self.trainer = trainer
+        self._out = out or _print
+        self.study = load_study(
+            self.sweep, store, self.preset.resolve(self.sweep.spec.fixed).epochs
+        )
+        self.dists = distributions(self.sweep.spec.params)
+
+    def say(self, text: str) -> None:
+        """A plain log line (a terminal that went away is no reason to stop)."""
+        with contextlib.suppress(OSError):
+            self._out(f"{datetime.now():%H:%M:%S} sweep {self.sweep.id}: {text}")
+
+    def run(self) -> int:
+        """Take and train trials until none is left; returns the exit code."""
+        while True:
+            claim = self.sweeps.claim_trial(self.sweep.id)
+            if claim is None:
+                break
+            self.one(claim)
+        if self.sweeps.finish_if_done(self.sweep.id):
+            self.say("finished: every trial of the budget ended")
+        self.runs.close()
+        return 0
+
+    def _trainer(self) -> Trainer:
+        if self.trainer is None:
+            from ktui.training.engine import KerasTrainer
+
+            self.trainer = KerasTrainer()
+        return self.trainer
+
+    def one(self, claim: Claim) -> None:
+        """Ask the study for a trial, train it, tell the study how it went."""
+        optuna = _optuna()
+        s = self.sweep.settings
+        trial = self.study.ask(self.dists)
+        params = dict(trial.params)
+        label = f"trial {claim.number} of {s.trials}"
+        try:
+            config = self.preset.resolve({**self.sweep.spec.fixed, **params})
+        except KtuiError as exc:
+            self.sweeps.start_trial(
+                claim, self.sweep.id, optuna_number=trial.number, params=params, run_id=None
+            )
+            tell(self.study, trial, state=optuna.trial.TrialState.FAIL)
+            self.sweeps.end_trial(claim, "failed", reason=str(exc))
+            self.say(f"{label} failed before training: {exc}")
+            self._after_failure()
+            return
+        state: dict[str, Any] = {"best": None, "pruned": "", "missing": [], "epochs": 0}
+        objective = s.objective
+        minimize = s.direction == "minimize"
+
+        def on_epoch(event: EpochEnded, controls: RunControls, log: Callable[[str], None]) -> None:
+            state["epochs"] = event.epoch
+            value = event.metrics.get(objective)
+            if value is None:
+                state["missing"] = sorted(event.metrics)
+                controls.stop()
+                return
+            value = float(value)
+            best = state["best"]
+            if math.isfinite(value) and (
+                best is None or (value < best if minimize else value > best)
+            ):
+                state["best"] = value
+            self.sweeps.report_epoch(claim, event.epoch, value, state["best"])
+            trial.report(value, event.epoch)
+            if trial.should_prune():
+                state["pruned"] = self._reason(value, event.epoch, trial.number)
+                log(f"ktui: pruned by sweep {self.sweep.id}: {state['pruned']}")
+                controls.stop()
+
+        run_id, final = self._train(config, claim, trial.number, params, on_epoch, label)
+        self._finish(claim, trial, final, state, label, run_id)
+
+    def _train(
+        self,
+        config: RunConfig,
+        claim: Claim,
+        optuna_number: int,
+        params: dict[str, Any],
+        on_epoch: EpochHook,
+        label: str,
+    ) -> tuple[int, Event]:
+        shown = ", ".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+        )
+
+        def recorded(run_id: int) -> None:
+            self.sweeps.start_trial(
+                claim, self.sweep.id, optuna_number=optuna_number, params=params, run_id=run_id
+            )
+            self.say(f"{label} started as run {run_id}: {shown}")
+
+        return train_trial(config, self.runs, self._trainer(), on_epoch, on_recorded=recorded)
+
+    def _reason(self, value: float, epoch: int, number: int) -> str:
+        optuna = _optuna()
+        s = self.sweep.settings
+        states: tuple[Any, ...] = (optuna.trial.TrialState.COMPLETE,)
+        if s.pruner == "hyperband":
+            states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        others = [
+            float(t.intermediate_values[epoch])
+            for t in self.study.get_trials(deepcopy=False, states=states)
+            if t.number != number and epoch in t.intermediate_values
+        ]
+        return prune_reason(s.objective, value, epoch, others, s.pruner, s.direction)
+
+    def _finish(
+        self,
+        claim: Claim,
+        trial: Any,
+        final: Event,
+        state: dict[str, Any],
+        label: str,
+        run_id: int,
+    ) -> None:
+        optuna = _optuna()
+        states = optuna.trial.TrialState
+        s = self.sweep.settings
+        best = state["best"]
+        if state["missing"]:
+            logged = ", ".join(state["missing"]) or "nothing"
+            reason = f"the objective {s.objective} is not logged by this model; it logs {logged}"
+            tell(self.study, trial, state=states.FAIL)
+            self.sweeps.end_trial(claim, "failed", reason=reason, epochs=state["epochs"])
+            self.sweeps.set_status(
+                self.sweep.id,
+                "stopped",
+                f"{reason}. Start the sweep again with --objective "
+                f"{state['missing'][0] if state['missing'] else 'loss'}",
+            )
+            self.say(f"{label} (run {run_id}): {reason}; the sweep is stopped")
+            return
+        if isinstance(final, RunFailed):
+            tell(self.study, trial, state=states.FAIL)
+            self.sweeps.end_trial(claim, "failed", reason=final.message)
+            self.say(f"{label} (run {run_id}) failed: {final.message}")
+            self._after_failure()
+            return
+        assert isinstance(final, RunFinished)
+        if state["pruned"]:
+            tell(self.study, trial, state=states.PRUNED)
+            self.sweeps.end_trial(claim, "pruned", reason=state["pruned"])
+            self.say(
+                f"{label} (run {run_id}) pruned after epoch {state['epochs']}: {state['pruned']}"
+            )
+            return
+        if final.status != "finished" or best is None:
+            tell(self.study, trial, state=states.FAIL)
+            why = (
+                "stopped before its end"
+                if final.status != "finished"
+                else (f"no finite {s.objective} in any epoch")
+            )
+            self.sweeps.end_trial(
+                claim, "stopped" if final.status != "finished" else "failed", reason=why
+            )
+            self.say(f"{label} (run {run_id}) {why}")
+            return
+        tell(self.study, trial, best)
+        self.sweeps.end_trial(claim, "finished", objective=best)
+        try:
+            top = self.study.best_trial
+            best_text = f" (best so far {top.value:.4g})"
+        except ValueError:
+            best_text = ""
+        self.say(f"{label} (run {run_id}) finished: {s.objective} {best:.4g}{best_text}")
+
+    def _after_failure(self) -> None:
+        if self.sweeps.failures_in_a_row(self.sweep.id) >= FAILURES_TO_PAUSE:
+            reason = (
+                f"{FAILURES_TO_PAUSE} trials failed in a row (see `ktui sweeps show "
+                f"{self.sweep.id}` for their errors); fix the cause, then `ktui sweeps "
+                f"resume {self.sweep.id}`"
+            )
+            current = self.sweeps.get(self.sweep.id)
+            if current.status == "running":
+                self.sweeps.set_status(self.sweep.id, "paused", reason)
+                self.say(f"paused: {reason}")
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+def _preset(catalog: PresetCatalog, sweep: SweepRecord) -> Preset:
+    source = Path(sweep.spec.source)
+    if source.is_file():
+        from ktui.core.presets import load
+
+        return load(source)
+    return catalog.get(sweep.preset)
+
+
+def worker_main(store: Path, sweep_id: int, catalog: PresetCatalog) -> int:
+    """``ktui sweep-worker ID``: the body of a worker process."""
+    # Its own session (see the coordinator): a hang-up is not a reason to stop.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    log_path = logs_dir() / f"{datetime.now():%Y%m%d-%H%M%S}-sweep-{sweep_id}-{os.getpid()}.log"
+    STDERR.start(log_path)
+    worker = Worker(store, sweep_id, catalog)
+    return worker.run()

@@ -1,0 +1,493 @@
+"""Sweeps, as plain data: what a person asks for (``--param``, ``--set``, the settings),
+checked against a preset before anything trains, and the leaderboard's arithmetic.
+
+``--param`` takes three forms::
+
+    units=64,128,256              a list of values (any hyperparameter type)
+    learning_rate=1e-4..1e-2:log  a range, sampled on a log scale
+    dropout=0.1..0.5              a range, linear (an int hyperparameter gives an int range)
+
+Every mistake is a :class:`~ktui.core.errors.KtuiError` naming the ``--param`` (or
+setting) and what to do. Plain Python: the search engine (Optuna) is driven by the
+command line (:mod:`ktui.cli.sweep`), which turns a :class:`ParamSpec` into an Optuna
+distribution; nothing here imports it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ktui.core.errors import KtuiError
+from ktui.core.metrics import lower_is_better
+from ktui.core.presets import Hyperparameter, Preset
+
+Sampler = Literal["tpe", "random", "grid"]
+SAMPLERS: tuple[Sampler, ...] = ("tpe", "random", "grid")
+
+Pruner = Literal["median", "hyperband", "none"]
+PRUNERS: tuple[Pruner, ...] = ("median", "hyperband", "none")
+
+Direction = Literal["minimize", "maximize"]
+
+TrialState = Literal["queued", "running", "finished", "pruned", "failed", "stopped", "interrupted"]
+"""A trial's state on the leaderboard (``queued``: a slot of the budget not started yet)."""
+
+TRIAL_STATES: tuple[TrialState, ...] = (
+    "queued",
+    "running",
+    "finished",
+    "pruned",
+    "failed",
+    "stopped",
+    "interrupted",
+)
+
+SweepStatus = Literal["running", "paused", "stopped", "finished", "interrupted"]
+SWEEP_STATUSES: tuple[SweepStatus, ...] = (
+    "running",
+    "paused",
+    "stopped",
+    "finished",
+    "interrupted",
+)
+
+#: A sweep pauses itself after this many failed trials in a row: the fault is likely
+#: the preset's or the machine's, and more trials would only fail the same way.
+FAILURES_TO_PAUSE = 3
+
+#: The largest int range a grid expands (every whole number in it is one grid point).
+GRID_INT_LIMIT = 1000
+
+DEFAULT_OBJECTIVE = "val_loss"
+
+
+def direction_of(metric: str) -> Direction:
+    """Whether a sweep minimises or maximises ``metric``: the project's one metric policy
+    (:func:`ktui.core.metrics.lower_is_better`) decides, as for a run's best epoch."""
+    return "minimize" if lower_is_better(metric) else "maximize"
+
+
+# --------------------------------------------------------------------------- parameters
+@dataclass(frozen=True)
+class ParamSpec:
+    """How one hyperparameter varies across a sweep's trials."""
+
+    name: str
+    kind: Literal["values", "range"]
+    type: str
+    """The hyperparameter's type: int, float, choice or bool."""
+    values: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+
+    def describe(self) -> str:
+        """The spec as ``--param`` takes it: ``units=64,128`` or ``lr=0.0001..0.01:log``."""
+        if self.kind == "values":
+            return f"{self.name}=" + ",".join(_show(v) for v in self.values)
+        suffix = ":log" if self.log else ""
+        return f"{self.name}={_show(self.low)}..{_show(self.high)}{suffix}"
+
+    def grid_points(self) -> tuple[Any, ...] | None:
+        """The values a grid takes for this parameter; ``None`` for a float range."""
+        if self.kind == "values":
+            return self.values
+        if self.type == "int" and self.low is not None and self.high is not None:
+            count = int(self.high) - int(self.low) + 1
+            if count <= GRID_INT_LIMIT:
+                return tuple(range(int(self.low), int(self.high) + 1))
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict for the store."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "type": self.type,
+            "values": list(self.values),
+            "low": self.low,
+            "high": self.high,
+            "log": self.log,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ParamSpec:
+        """The inverse of :meth:`to_json`."""
+        return cls(
+            name=str(data["name"]),
+            kind="range" if data.get("kind") == "range" else "values",
+            type=str(data.get("type", "float")),
+            values=tuple(data.get("values") or ()),
+            low=data.get("low"),
+            high=data.get("high"),
+            log=bool(data.get("log")),
+        )
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:g}"
+    return str(value)
+
+
+def _unknown(preset: Preset, name: str, option: str) -> KtuiError:
+    known = sorted(preset.hyperparameters)
+    close = difflib.get_close_matches(name, known, n=1)
+    guess = f"Did you mean {close[0]!r}? " if close else ""
+    return KtuiError(
+        f"{option}: preset {preset.name} has no hyperparameter {name!r}",
+        hint=f"{guess}Its hyperparameters: {', '.join(known)}.",
+    )
+
+
+def parse_param(preset: Preset, text: str) -> ParamSpec:
+    """Parse one ``--param`` against ``preset``; raises :class:`KtuiError` saying what is
+    wrong with it and what to write instead."""
+    option = f"--param {text!r}"
+    name, sep, body = text.partition("=")
+    name, body = name.strip(), body.strip()
+    if not sep or not name or not body:
+        raise KtuiError(
+            f"{option}: expected NAME=VALUES",
+            hint="For example --param units=64,128,256, --param learning_rate=1e-4..1e-2:log "
+            "or --param dropout=0.1..0.5.",
+        )
+    hp = preset.hyperparameters.get(name)
+    if hp is None:
+        raise _unknown(preset, name, option)
+    if ".." in body:
+        return _parse_range(hp, body, option)
+    values: list[Any] = []
+    for item in body.split(","):
+        if not item.strip():
+            raise KtuiError(f"{option}: an empty value in the list", hint="Write VALUE,VALUE,...")
+        try:
+            value = hp.parse(item)
+        except ValueError as exc:
+            raise KtuiError(f"{option}: {item.strip()!r}: {exc}") from None
+        if value not in values:
+            values.append(value)
+    return ParamSpec(name=name, kind="values", type=hp.type, values=tuple(values))
+
+
+def _parse_range(hp: Hyperparameter, body: str, option: str) -> ParamSpec:
+    if hp.type not in ("int", "float"):
+        listed = ",".join(hp.choices[:3]) if hp.choices else "true,false"
+        raise KtuiError(
+            f"{option}: {hp.name} is a {hp.type}, which has no range",
+            hint=f"List the values instead, e.g. --param {hp.name}={listed}.",
+        )
+    span, _, scale = body.partition(":")
+    scale = scale.strip().lower()
+    if scale not in ("", "log", "linear"):
+        raise KtuiError(
+            f"{option}: unknown scale {scale!r}", hint="Write MIN..MAX or MIN..MAX:log."
+        )
+    low_text, _, high_text = span.partition("..")
+    ends: list[float] = []
+    for label, item in (("min", low_text), ("max", high_text)):
+        if not item.strip():
+            raise KtuiError(f"{option}: the range has no {label}", hint="Write MIN..MAX.")
+        try:
+            ends.append(hp.parse(item))
+        except ValueError as exc:
+            raise KtuiError(f"{option}: its {label} {item.strip()!r}: {exc}") from None
+    low, high = ends
+    if low >= high:
+        raise KtuiError(
+            f"{option}: the range's min {_show(low)} is not below its max {_show(high)}",
+            hint=f"Write the smaller value first, e.g. --param {hp.name}="
+            f"{_show(min(low, high))}..{_show(max(low, high))}"
+            + (" (or a single value with --set)." if low == high else "."),
+        )
+    log = scale == "log"
+    if log and low <= 0:
+        raise KtuiError(
+            f"{option}: a log range must stay above 0, and its min is {_show(low)}",
+            hint=f"Start it above 0 (e.g. {_show(high / 1000)}..{_show(high)}:log), "
+            "or drop :log for a linear range.",
+        )
+    return ParamSpec(name=hp.name, kind="range", type=hp.type, low=low, high=high, log=log)
+
+
+# --------------------------------------------------------------------------- the sweep
+@dataclass(frozen=True)
+class SweepSettings:
+    """How a sweep searches: its budget, engine and objective."""
+
+    trials: int
+    workers: int = 1
+    sampler: Sampler = "tpe"
+    pruner: Pruner = "median"
+    objective: str = DEFAULT_OBJECTIVE
+    direction: Direction = "minimize"
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict for the store."""
+        return {
+            "trials": self.trials,
+            "workers": self.workers,
+            "sampler": self.sampler,
+            "pruner": self.pruner,
+            "objective": self.objective,
+            "direction": self.direction,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SweepSettings:
+        """The inverse of :meth:`to_json`."""
+        sampler = data.get("sampler", "tpe")
+        pruner = data.get("pruner", "median")
+        objective = str(data.get("objective", DEFAULT_OBJECTIVE))
+        return cls(
+            trials=int(data.get("trials", 1)),
+            workers=int(data.get("workers", 1)),
+            sampler=sampler if sampler in SAMPLERS else "tpe",
+            pruner=pruner if pruner in PRUNERS else "median",
+            objective=objective,
+            direction="maximize" if data.get("direction") == "maximize" else "minimize",
+        )
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A checked sweep: which hyperparameters vary and how, which are fixed, and the
+    settings. Every trial's values resolve to a valid run of the preset."""
+
+    preset: str
+    params: tuple[ParamSpec, ...]
+    fixed: dict[str, Any]
+    settings: SweepSettings
+    source: str = ""
+    """The preset's file, so every worker trains exactly this preset."""
+
+    def grid_size(self) -> int | None:
+        """Combinations in the full grid; ``None`` when a float range makes it infinite."""
+        size = 1
+        for param in self.params:
+            points = param.grid_points()
+            if points is None:
+                return None
+            size *= len(points)
+        return size
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict for the store (settings are stored on their own)."""
+        return {
+            "preset": self.preset,
+            "params": [p.to_json() for p in self.params],
+            "fixed": dict(self.fixed),
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, spec: Mapping[str, Any], settings: Mapping[str, Any]) -> SweepSpec:
+        """The inverse of :meth:`to_json` (plus the stored settings)."""
+        return cls(
+            preset=str(spec.get("preset", "")),
+            params=tuple(ParamSpec.from_json(p) for p in spec.get("params", [])),
+            fixed=dict(spec.get("fixed") or {}),
+            settings=SweepSettings.from_json(settings),
+            source=str(spec.get("source", "")),
+        )
+
+
+def build_spec(
+    preset: Preset,
+    params: Sequence[str],
+    assignments: Sequence[str] = (),
+    *,
+    trials: int = 20,
+    workers: int = 1,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    objective: str | None = None,
+) -> SweepSpec:
+    """Check everything about a sweep that can be checked before anything trains;
+    raises :class:`KtuiError` with where and what to do."""
+    if not params:
+        raise KtuiError(
+            "a sweep needs at least one --param to vary",
+            hint="For example --param units=32,64,128 or --param learning_rate=1e-4..1e-2:log.",
+        )
+    specs: list[ParamSpec] = []
+    for text in params:
+        spec = parse_param(preset, text)
+        if any(s.name == spec.name for s in specs):
+            raise KtuiError(
+                f"--param {text!r}: {spec.name} is already given by another --param",
+                hint="Give each hyperparameter one --param (a list or a range).",
+            )
+        specs.append(spec)
+    fixed = preset.parse_assignments(assignments)
+    for spec in specs:
+        if spec.name in fixed:
+            raise KtuiError(
+                f"--set {spec.name}=...: {spec.name} is also swept by --param {spec.describe()}",
+                hint="Either fix it with --set or vary it with --param, not both.",
+            )
+    if trials < 1:
+        raise KtuiError(f"--trials {trials}: a sweep needs at least 1 trial")
+    if workers < 1:
+        raise KtuiError(f"--workers {workers}: a sweep needs at least 1 worker")
+    if sampler not in SAMPLERS:
+        raise KtuiError(f"--sampler {sampler!r}: expected one of {', '.join(SAMPLERS)}")
+    if pruner not in PRUNERS:
+        raise KtuiError(f"--pruner {pruner!r}: expected one of {', '.join(PRUNERS)}")
+    # Every trial must be a valid run: resolve the lowest and the highest corner.
+    for corner in (0, -1):
+        values = dict(fixed)
+        for spec in specs:
+            values[spec.name] = (
+                spec.values[corner]
+                if spec.kind == "values"
+                else (spec.low if corner == 0 else spec.high)
+            )
+        config = preset.resolve(values)
+    # The preset's own objective ([fit] monitor) unless the person names another.
+    objective = objective or config.monitor or default_objective(config.validation != "none")
+    if objective.startswith("val_") and config.validation == "none":
+        raise KtuiError(
+            f"--objective {objective}: preset {preset.name} does not validate "
+            '(fit.validation is "none"), so its runs never log validation metrics',
+            hint="Use a training metric such as --objective loss, or a preset with "
+            'fit.validation = "test" or a fraction.',
+        )
+    result = SweepSpec(
+        preset=preset.name,
+        params=tuple(specs),
+        fixed=fixed,
+        source=preset.source,
+        settings=SweepSettings(
+            trials=trials,
+            workers=min(workers, trials),
+            sampler=sampler,  # type: ignore[arg-type]  # checked above
+            pruner=pruner,  # type: ignore[arg-type]
+            objective=objective,
+            # The preset's policy: its [fit] mode overrides the direction of its monitor.
+            direction="minimize" if config.policy.lower_is_better(objective) else "maximize",
+        ),
+    )
+    if sampler == "grid":
+        size = result.grid_size()
+        if size is None:
+            ranged = next(p for p in specs if p.grid_points() is None)
+            raise KtuiError(
+                f"--sampler grid: --param {ranged.describe()} is a range of real numbers, "
+                "which has no grid",
+                hint=f"List its values (--param {ranged.name}=A,B,C), "
+                "or use --sampler random or tpe.",
+            )
+        if size > trials:
+            raise KtuiError(
+                f"--sampler grid: the grid has {size} combinations but --trials is {trials}",
+                hint=f"Raise --trials to {size} to try them all, or use --sampler random "
+                f"to try {trials} of them at random.",
+            )
+    return result
+
+
+def default_objective(validates: bool) -> str:
+    """``val_loss``, or ``loss`` for a preset that has no validation data."""
+    return DEFAULT_OBJECTIVE if validates else "loss"
+
+
+# --------------------------------------------------------------------------- leaderboard
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial as the leaderboard shows it."""
+
+    number: int
+    state: TrialState
+    params: dict[str, Any] = field(default_factory=dict)
+    objective: float | None = None
+    epochs: int = 0
+    epochs_planned: int | None = None
+    run_id: int | None = None
+    reason: str = ""
+    started_at: float | None = None
+    ended_at: float | None = None
+    curve: tuple[float, ...] = ()
+    """The objective per epoch, for a sparkline."""
+
+
+def _is_number(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def rank(rows: Iterable[TrialRow], direction: Direction) -> list[TrialRow]:
+    """Trials best first: finished ones by objective, then pruned and stopped ones by the
+    objective they reached, then running, then the rest by number."""
+    sign = 1.0 if direction == "minimize" else -1.0
+    group = {"finished": 0, "pruned": 1, "stopped": 1, "running": 2, "interrupted": 3}
+
+    def key(row: TrialRow) -> tuple[int, int, float, int]:
+        scored = _is_number(row.objective)
+        value = sign * row.objective if scored and row.objective is not None else math.inf
+        return (group.get(row.state, 4), 0 if scored else 1, value, row.number)
+
+    return sorted(rows, key=key)
+
+
+def best(rows: Iterable[TrialRow], direction: Direction) -> TrialRow | None:
+    """The best finished trial (or ``None``)."""
+    done = [r for r in rows if r.state == "finished" and _is_number(r.objective)]
+    ranked = rank(done, direction)
+    return ranked[0] if ranked else None
+
+
+def eta_seconds(rows: Sequence[TrialRow], trials: int, workers: int, now: float) -> float | None:
+    """Seconds until the budget is spent, from the trials that ended so far."""
+    durations = [
+        r.ended_at - r.started_at
+        for r in rows
+        if r.state in ("finished", "pruned", "failed", "stopped")
+        and r.ended_at is not None
+        and r.started_at is not None
+    ]
+    if not durations:
+        return None
+    mean = statistics.fmean(durations)
+    ended = sum(1 for r in rows if r.state in ("finished", "pruned", "failed", "stopped"))
+    running = [r for r in rows if r.state == "running"]
+    left = max(0, trials - ended - len(running))
+    running_left = sum(
+        max(0.0, mean - (now - r.started_at)) for r in running if r.started_at is not None
+    )
+    return (running_left + left * mean) / max(1, workers)
+
+
+def prune_reason(
+    objective: str,
+    value: float,
+    epoch: int,
+    others: Sequence[float],
+    pruner: Pruner,
+    direction: Direction,
+) -> str:
+    """Why the pruner stopped a trial, in words: ``val_loss 0.41 at epoch 3, worse than
+    the median 0.37 of 5 trials``. ``others``: the other trials' values at that epoch."""
+    if pruner == "median" and others:
+        median = statistics.median(others)
+        return (
+            f"{objective} {value:.4g} at epoch {epoch}, worse than the median "
+            f"{median:.4g} of {len(others)} trial{'s' if len(others) != 1 else ''}"
+        )
+    if others:
+        ordered = sorted(others, reverse=direction == "maximize")
+        best_value = ordered[0]
+        return (
+            f"{objective} {value:.4g} at epoch {epoch}, not among the best of "
+            f"{len(others) + 1} trials at that epoch (best {best_value:.4g}; "
+            "successive halving)"
+        )
+    return f"{objective} {value:.4g} at epoch {epoch}, judged too weak by the {pruner} pruner"

@@ -1,0 +1,494 @@
+"""Sweeps in the run store: a sweep, its trials and its history of changes.
+
+Each trial is an ordinary run (``runs.sweep_id`` and ``runs.trial`` say which sweep
+and trial it is); its row in ``sweep_trials`` adds what only the sweep knows: the
+trial's number in the budget ("trial 7 of 20"), its state (``pruned`` is a sweep's
+word: the run itself ends ``stopped``), its objective per epoch and why it was pruned.
+
+Worker processes take trials with :meth:`SweepStore.claim_trial`, one short
+``BEGIN IMMEDIATE`` transaction, so two workers never take the same slot of the
+budget and the budget is never overrun. A trial whose worker died is ``interrupted``
+and frees its slot (:meth:`SweepStore.interrupt_dead`), so the sweep re-queues it.
+
+Plain Python and :mod:`sqlite3`; the search engine's own tables (Optuna's) live in a
+file of their own beside the store (:func:`optuna_path`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from ktui.core.errors import StoreError
+from ktui.core.sweep import (
+    FAILURES_TO_PAUSE,
+    SweepSettings,
+    SweepSpec,
+    SweepStatus,
+    TrialRow,
+    TrialState,
+)
+from ktui.store.db import RunStore, process_alive, process_token, this_host
+
+#: Trial states that end a trial (it will not change again).
+ENDED: tuple[TrialState, ...] = ("finished", "pruned", "failed", "stopped", "interrupted")
+
+
+def optuna_path(store: Path) -> Path:
+    """Optuna's SQLite file for the sweeps of ``store``: ``runs.optuna.sqlite`` beside
+    ``runs.sqlite``. A file of its own: Optuna creates and migrates its own tables,
+    which must not change the run store's schema."""
+    return store.with_name(f"{store.stem}.optuna.sqlite")
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """A sweep as recorded."""
+
+    id: int
+    spec: SweepSpec
+    status: SweepStatus
+    reason: str
+    study: str
+    """The Optuna study's name in :func:`optuna_path`."""
+    created_at: float
+    ended_at: float | None
+    pid: int | None
+    host: str | None
+    process: str | None
+
+    @property
+    def settings(self) -> SweepSettings:
+        """The sweep's settings (trials, workers, sampler, pruner, objective)."""
+        return self.spec.settings
+
+    @property
+    def preset(self) -> str:
+        """The swept preset's name."""
+        return self.spec.preset
+
+
+@dataclass(frozen=True)
+class TrialRecord(TrialRow):
+    """A trial row with what the orchestration needs besides the leaderboard."""
+
+    id: int = 0
+    optuna_number: int | None = None
+    pid: int | None = None
+    host: str | None = None
+    process: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A slot of the budget taken by a worker."""
+
+    id: int
+    number: int
+
+
+_TRIAL_COLUMNS = (
+    "number, state, params, objective, epochs, run_id, reason, started_at, ended_at, curve,"
+    " id, optuna_number, pid, host, process"
+)
+_SWEEP_COLUMNS = (
+    "id, spec, settings, status, reason, study, created_at, ended_at, pid, host, process"
+)
+
+
+def _trial(row: tuple[Any, ...], planned: int | None = None) -> TrialRecord:
+    return TrialRecord(
+        number=int(row[0]),
+        state=cast(TrialState, row[1]),
+        params=json.loads(row[2] or "{}"),
+        objective=row[3],
+        epochs=int(row[4] or 0),
+        epochs_planned=planned,
+        run_id=row[5],
+        reason=row[6] or "",
+        started_at=row[7],
+        ended_at=row[8],
+        curve=tuple(float(v) for v in json.loads(row[9] or "[]")),
+        id=int(row[10]),
+        optuna_number=row[11],
+        pid=row[12],
+        host=row[13],
+        process=row[14],
+    )
+
+
+def _sweep(row: tuple[Any, ...]) -> SweepRecord:
+    return SweepRecord(
+        id=int(row[0]),
+        spec=SweepSpec.from_json(json.loads(row[1]), json.loads(row[2])),
+        status=cast(SweepStatus, row[3]),
+        reason=row[4] or "",
+        study=row[5],
+        created_at=float(row[6]),
+        ended_at=row[7],
+        pid=row[8],
+        host=row[9],
+        process=row[10],
+    )
+
+
+class SweepStore:
+    """The sweeps of one open :class:`RunStore` (sharing its connection and its lock)."""
+
+    def __init__(self, runs: RunStore) -> None:
+        self.runs = runs
+
+    # -- sweeps ---------------------------------------------------------------------
+    def create_sweep(self, spec: SweepSpec, *, pid: int | None = None) -> int:
+        """Record a new sweep, status ``running``; returns its id."""
+        pid = os.getpid() if pid is None else pid
+        with self.runs._write("record a new sweep") as db:
+            cursor = db.execute(
+                "INSERT INTO sweeps (preset, spec, settings, status, study, created_at, pid,"
+                " host, process) VALUES (?, ?, ?, 'running', '', ?, ?, ?, ?)",
+                (
+                    spec.preset,
+                    json.dumps(spec.to_json()),
+                    json.dumps(spec.settings.to_json()),
+                    time.time(),
+                    pid,
+                    this_host(),
+                    process_token(pid),
+                ),
+            )
+            sweep_id = int(cursor.lastrowid or 0)
+            db.execute(
+                "UPDATE sweeps SET study = ? WHERE id = ?", (f"ktui-sweep-{sweep_id}", sweep_id)
+            )
+            params = " ".join(p.describe() for p in spec.params)
+            s = spec.settings
+            self._change(
+                db,
+                sweep_id,
+                f"created: {params}; {s.trials} trials, {s.workers} worker(s), sampler "
+                f"{s.sampler}, pruner {s.pruner}, objective {s.objective} ({s.direction})",
+            )
+        return sweep_id
+
+    def get(self, sweep_id: int) -> SweepRecord:
+        """One sweep; a :class:`StoreError` names the known ones otherwise."""
+        with self.runs._read(f"read sweep {sweep_id}") as db:
+            row = db.execute(
+                f"SELECT {_SWEEP_COLUMNS} FROM sweeps WHERE id = ?", (sweep_id,)
+            ).fetchone()
+        if row is None:
+            raise StoreError(
+                f"no sweep {sweep_id} in {self.runs.path}",
+                hint="`ktui sweeps` lists the sweeps of this store.",
+            )
+        return _sweep(row)
+
+    def all(self) -> list[SweepRecord]:
+        """Every sweep, newest first."""
+        with self.runs._read("list the sweeps") as db:
+            rows = db.execute(f"SELECT {_SWEEP_COLUMNS} FROM sweeps ORDER BY id DESC").fetchall()
+        return [_sweep(r) for r in rows]
+
+    def set_status(
+        self, sweep_id: int, status: SweepStatus, reason: str = "", *, change: str | None = None
+    ) -> None:
+        """Change a sweep's status (with why), recorded in its history of changes."""
+        ended = status in ("stopped", "finished", "interrupted")
+        with self.runs._write(f"change the status of sweep {sweep_id}") as db:
+            db.execute(
+                "UPDATE sweeps SET status = ?, reason = ?, ended_at = ? WHERE id = ?",
+                (status, reason, time.time() if ended else None, sweep_id),
+            )
+            self._change(db, sweep_id, change or f"{status}" + (f": {reason}" if reason else ""))
+
+    def set_trials(self, sweep_id: int, trials: int) -> None:
+        """Change the sweep's budget (applied to trials not yet started), recorded in its
+        history; a finished sweep given more trials runs again."""
+        with self.runs._write(f"change sweep {sweep_id}") as db:
+            row = db.execute(
+                "SELECT settings, status FROM sweeps WHERE id = ?", (sweep_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no sweep {sweep_id} in {self.runs.path}")
+            settings = json.loads(row[0])
+            before = int(settings.get("trials", 0))
+            taken = int(
+                db.execute(
+                    "SELECT count(DISTINCT number) FROM sweep_trials"
+                    " WHERE sweep_id = ? AND state != 'interrupted'",
+                    (sweep_id,),
+                ).fetchone()[0]
+            )
+            if trials < taken:
+                raise StoreError(
+                    f"sweep {sweep_id} has started {taken} trials already; "
+                    f"it cannot have only {trials}",
+                    hint=f"Give it at least {taken} (or stop it: `ktui sweeps stop {sweep_id}`).",
+                )
+            settings["trials"] = trials
+            db.execute(
+                "UPDATE sweeps SET settings = ? WHERE id = ?", (json.dumps(settings), sweep_id)
+            )
+            if row[1] == "finished" and trials > taken:
+                db.execute(
+                    "UPDATE sweeps SET status = 'paused', reason = ?, ended_at = NULL WHERE id = ?",
+                    (
+                        f"more trials were added: `ktui sweeps resume {sweep_id}` runs them",
+                        sweep_id,
+                    ),
+                )
+            self._change(db, sweep_id, f"trials {before} → {trials}")
+
+    def adopt(self, sweep_id: int, pid: int) -> None:
+        """Make process ``pid`` (of this host) the sweep's coordinator."""
+        with self.runs._write(f"record sweep {sweep_id}'s process") as db:
+            db.execute(
+                "UPDATE sweeps SET pid = ?, host = ?, process = ? WHERE id = ?",
+                (pid, this_host(), process_token(pid), sweep_id),
+            )
+
+    def coordinator_alive(self, sweep: SweepRecord) -> bool:
+        """Whether the sweep's coordinating process still runs (on this host)."""
+        if sweep.pid is None or sweep.host != this_host():
+            return False
+        return process_alive(sweep.pid, sweep.process)
+
+    def changes(self, sweep_id: int) -> list[tuple[float, str]]:
+        """The sweep's history of changes, oldest first."""
+        with self.runs._read(f"read sweep {sweep_id}'s history") as db:
+            rows = db.execute(
+                "SELECT at, change FROM sweep_changes WHERE sweep_id = ? ORDER BY id",
+                (sweep_id,),
+            ).fetchall()
+        return [(float(at), str(text)) for at, text in rows]
+
+    def add_change(self, sweep_id: int, text: str) -> None:
+        """Record a line in the sweep's history of changes."""
+        with self.runs._write(f"record a change of sweep {sweep_id}") as db:
+            self._change(db, sweep_id, text)
+
+    @staticmethod
+    def _change(db: Any, sweep_id: int, text: str) -> None:
+        db.execute(
+            "INSERT INTO sweep_changes (sweep_id, at, change) VALUES (?, ?, ?)",
+            (sweep_id, time.time(), text),
+        )
+
+    # -- trials -----------------------------------------------------------------------
+    def claim_trial(self, sweep_id: int, *, pid: int | None = None) -> Claim | None:
+        """Take the lowest free slot of the budget for process ``pid``; ``None`` when the
+        sweep is not running or every slot is taken."""
+        pid = os.getpid() if pid is None else pid
+        with self.runs._write(f"take a trial of sweep {sweep_id}") as db:
+            row = db.execute(
+                "SELECT status, settings FROM sweeps WHERE id = ?", (sweep_id,)
+            ).fetchone()
+            if row is None or row[0] != "running":
+                return None
+            trials = int(json.loads(row[1]).get("trials", 0))
+            taken = {
+                int(n)
+                for (n,) in db.execute(
+                    "SELECT number FROM sweep_trials WHERE sweep_id = ? AND state != 'interrupted'",
+                    (sweep_id,),
+                )
+            }
+            free = [n for n in range(1, trials + 1) if n not in taken]
+            if not free:
+                return None
+            cursor = db.execute(
+                "INSERT INTO sweep_trials (sweep_id, number, state, started_at, pid, host,"
+                " process) VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                (sweep_id, free[0], time.time(), pid, this_host(), process_token(pid)),
+            )
+            return Claim(int(cursor.lastrowid or 0), free[0])
+
+    def start_trial(
+        self,
+        claim: Claim,
+        sweep_id: int,
+        *,
+        optuna_number: int,
+        params: Mapping[str, Any],
+        run_id: int | None,
+    ) -> None:
+        """Note the trial's hyperparameters and its run (which gets the sweep's id)."""
+        with self.runs._write(f"start trial {claim.number} of sweep {sweep_id}") as db:
+            db.execute(
+                "UPDATE sweep_trials SET optuna_number = ?, params = ?, run_id = ? WHERE id = ?",
+                (optuna_number, json.dumps(dict(params)), run_id, claim.id),
+            )
+            if run_id is not None:
+                db.execute(
+                    "UPDATE runs SET sweep_id = ?, trial = ? WHERE id = ?",
+                    (sweep_id, claim.number, run_id),
+                )
+
+    def report_epoch(
+        self, claim: Claim, epoch: int, value: float | None, objective: float | None
+    ) -> None:
+        """An epoch of the trial ended: its objective ``value`` joins the curve, and
+        ``objective`` (the best so far) becomes the trial's."""
+        with self.runs._write(f"record an epoch of trial {claim.number}") as db:
+            row = db.execute("SELECT curve FROM sweep_trials WHERE id = ?", (claim.id,)).fetchone()
+            curve = json.loads(row[0] or "[]") if row else []
+            if value is not None:
+                curve.append(value)
+            db.execute(
+                "UPDATE sweep_trials SET curve = ?, epochs = ?, objective = ? WHERE id = ?",
+                (json.dumps(curve), epoch, objective, claim.id),
+            )
+
+    def end_trial(
+        self,
+        claim: Claim,
+        state: TrialState,
+        *,
+        objective: float | None = None,
+        reason: str = "",
+        epochs: int | None = None,
+    ) -> None:
+        """Record how the trial ended (``objective`` and ``epochs`` kept as they were
+        when ``None``)."""
+        with self.runs._write(f"record the end of trial {claim.number}") as db:
+            db.execute(
+                "UPDATE sweep_trials SET state = ?, reason = ?, ended_at = ?,"
+                " objective = COALESCE(?, objective), epochs = COALESCE(?, epochs)"
+                " WHERE id = ? AND state = 'running'",
+                (state, reason, time.time(), objective, epochs, claim.id),
+            )
+
+    def trials(self, sweep_id: int) -> list[TrialRecord]:
+        """Every trial row of the sweep (interrupted ones included), by number."""
+        with self.runs._read(f"read the trials of sweep {sweep_id}") as db:
+            rows = db.execute(
+                f"SELECT {_TRIAL_COLUMNS}, (SELECT epochs_planned FROM runs"
+                " WHERE runs.id = sweep_trials.run_id)"
+                " FROM sweep_trials WHERE sweep_id = ? ORDER BY number, id",
+                (sweep_id,),
+            ).fetchall()
+        return [_trial(tuple(r[:-1]), r[-1]) for r in rows]
+
+    def failures_in_a_row(self, sweep_id: int) -> int:
+        """How many of the latest ended trials failed, counting back to one that did not."""
+        count = 0
+        with self.runs._read(f"read the trials of sweep {sweep_id}") as db:
+            for (state,) in db.execute(
+                "SELECT state FROM sweep_trials WHERE sweep_id = ? AND state IN"
+                " ('finished', 'pruned', 'failed', 'stopped') ORDER BY ended_at DESC, id DESC",
+                (sweep_id,),
+            ):
+                if state != "failed":
+                    break
+                count += 1
+                if count >= FAILURES_TO_PAUSE:
+                    break
+        return count
+
+    def interrupt_dead(self, sweep_id: int) -> list[TrialRecord]:
+        """Mark ``running`` trials whose worker process is gone as ``interrupted`` (their
+        runs too), freeing their slots; returns them, so the caller re-queues them."""
+        with self.runs._read(f"read the trials of sweep {sweep_id}") as db:
+            rows = db.execute(
+                "SELECT id, pid, host, process FROM sweep_trials"
+                " WHERE sweep_id = ? AND state = 'running'",
+                (sweep_id,),
+            ).fetchall()
+        dead = [
+            int(row_id)
+            for row_id, pid, host, token in rows
+            if host == this_host() and not process_alive(pid or 0, token)
+        ]
+        if not dead:
+            return []
+        marked: list[int] = []
+        with self.runs._write(f"mark interrupted trials of sweep {sweep_id}") as db:
+            for row_id in dead:
+                cursor = db.execute(
+                    "UPDATE sweep_trials SET state = 'interrupted', ended_at = ?,"
+                    " reason = 'its worker process ended mid-trial; re-queued'"
+                    " WHERE id = ? AND state = 'running'",
+                    (time.time(), row_id),
+                )
+                if cursor.rowcount:
+                    marked.append(row_id)
+        self.runs.mark_interrupted()
+        return [t for t in self.trials(sweep_id) if t.id in marked]
+
+    def finish_if_done(self, sweep_id: int) -> bool:
+        """Mark a running sweep ``finished`` once every slot is taken and no trial is
+        going; returns whether this call did (workers and the coordinator all try)."""
+        with self.runs._write(f"finish sweep {sweep_id}") as db:
+            row = db.execute(
+                "SELECT status, settings FROM sweeps WHERE id = ?", (sweep_id,)
+            ).fetchone()
+            if row is None or row[0] != "running":
+                return False
+            trials = int(json.loads(row[1]).get("trials", 0))
+            taken, going = db.execute(
+                "SELECT count(DISTINCT CASE WHEN state != 'interrupted' THEN number END),"
+                " count(CASE WHEN state = 'running' THEN 1 END)"
+                " FROM sweep_trials WHERE sweep_id = ?",
+                (sweep_id,),
+            ).fetchone()
+            if int(taken) < trials or int(going):
+                return False
+            db.execute(
+                "UPDATE sweeps SET status = 'finished', reason = '', ended_at = ? WHERE id = ?",
+                (time.time(), sweep_id),
+            )
+            self._change(db, sweep_id, f"finished: all {trials} trials ended")
+        return True
+
+    def running_count(self, sweep_id: int) -> int:
+        """Trials of the sweep that are going now."""
+        with self.runs._read(f"count the trials of sweep {sweep_id}") as db:
+            return int(
+                db.execute(
+                    "SELECT count(*) FROM sweep_trials WHERE sweep_id = ? AND state = 'running'",
+                    (sweep_id,),
+                ).fetchone()[0]
+            )
+
+    def free_slots(self, sweep: SweepRecord) -> int:
+        """Slots of the budget no trial has taken yet."""
+        with self.runs._read(f"count the trials of sweep {sweep.id}") as db:
+            taken = int(
+                db.execute(
+                    "SELECT count(DISTINCT number) FROM sweep_trials"
+                    " WHERE sweep_id = ? AND state != 'interrupted'",
+                    (sweep.id,),
+                ).fetchone()[0]
+            )
+        return max(0, sweep.settings.trials - taken)
+
+
+def leaderboard_rows(sweep: SweepRecord, trials: list[TrialRecord]) -> list[TrialRow]:
+    """The trials to show: one row per slot of the budget (its latest attempt; a slot
+    no trial took yet is ``queued``)."""
+    latest: dict[int, TrialRecord] = {}
+    for trial in trials:
+        current = latest.get(trial.number)
+        if current is None or current.state == "interrupted":
+            latest[trial.number] = trial
+    rows: list[TrialRow] = list(latest.values())
+    for number in range(1, sweep.settings.trials + 1):
+        if number not in latest:
+            rows.append(TrialRow(number=number, state="queued"))
+    return rows
+
+
+def require_sweep(store: SweepStore, text: str) -> SweepRecord:
+    """The sweep a person named on the command line (``ktui sweeps show 3``)."""
+    try:
+        sweep_id = int(text)
+    except ValueError:
+        raise StoreError(
+            f"{text!r} is not a sweep id", hint="`ktui sweeps` lists the sweeps and their ids."
+        ) from None
+    return store.get(sweep_id)

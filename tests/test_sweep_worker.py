@@ -1,0 +1,115 @@
+"""A sweep's worker in this process, with Optuna for real and a fake trainer: three
+failures in a row pause the sweep; an objective the model does not log stops it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakes import FakeTrainer
+
+from ktui.cli import main, preset_folders
+from ktui.cli.sweep_engine import Worker
+from ktui.core.presets import load_catalog
+from ktui.core.sweep import build_spec
+from ktui.store import RunStore
+from ktui.store.sweeps import SweepStore
+
+
+def _sweep(store: Path, **settings: object) -> int:
+    catalog = load_catalog(preset_folders())
+    spec = build_spec(
+        catalog.get("dummy_binary"),
+        ["units=8,16"],
+        ["epochs=2"],
+        **settings,  # type: ignore[arg-type]
+    )
+    with RunStore(store) as runs:
+        return SweepStore(runs).create_sweep(spec)
+
+
+def test_three_failures_in_a_row_pause_the_sweep(tmp_path: Path) -> None:
+    store = tmp_path / "runs.sqlite"
+    sweep_id = _sweep(store, trials=6)
+    lines: list[str] = []
+    worker = Worker(
+        store,
+        sweep_id,
+        load_catalog(preset_folders()),
+        trainer=FakeTrainer(fail_at_epoch=1),
+        out=lines.append,
+    )
+    assert worker.run() == 0
+    with RunStore(store) as runs:
+        sweeps = SweepStore(runs)
+        sweep = sweeps.get(sweep_id)
+        trials = sweeps.trials(sweep_id)
+        assert sweep.status == "paused"
+        assert "3 trials failed in a row" in sweep.reason
+        assert f"ktui sweeps resume {sweep_id}" in sweep.reason
+        assert [t.state for t in trials] == ["failed"] * 3  # and no fourth was started
+        assert all("fake failure" in t.reason for t in trials)
+        assert all(runs.get_run(t.run_id).status == "failed" for t in trials if t.run_id)
+        assert any("paused: 3 trials failed in a row" in line for line in lines)
+        assert "paused" in sweeps.changes(sweep_id)[-1][1]
+
+
+def test_an_objective_the_model_does_not_log_stops_the_sweep(tmp_path: Path) -> None:
+    store = tmp_path / "runs.sqlite"
+    sweep_id = _sweep(store, trials=4, objective="auc")
+    worker = Worker(store, sweep_id, load_catalog(preset_folders()), trainer=FakeTrainer())
+    worker.say = lambda text: None  # type: ignore[method-assign]
+    worker.run()
+    with RunStore(store) as runs:
+        sweeps = SweepStore(runs)
+        sweep = sweeps.get(sweep_id)
+        (trial,) = sweeps.trials(sweep_id)  # stopped after the first trial's first epoch
+        assert sweep.status == "stopped"
+        assert "the objective auc is not logged by this model; it logs" in sweep.reason
+        assert "accuracy" in sweep.reason and "loss" in sweep.reason
+        assert trial.state == "failed" and trial.epochs == 1
+        assert trial.run_id is not None
+        assert len(runs.epochs(trial.run_id)) == 1  # the run stopped after that epoch
+
+
+def test_a_finished_trial_tells_optuna_and_records_its_best(tmp_path: Path) -> None:
+    store = tmp_path / "runs.sqlite"
+    sweep_id = _sweep(store, trials=2, sampler="grid", pruner="none")
+    worker = Worker(store, sweep_id, load_catalog(preset_folders()), trainer=FakeTrainer())
+    worker.say = lambda text: None  # type: ignore[method-assign]
+    worker.run()
+    with RunStore(store) as runs:
+        sweeps = SweepStore(runs)
+        trials = sweeps.trials(sweep_id)
+        assert sweeps.get(sweep_id).status == "finished"
+        assert sorted(t.params["units"] for t in trials) == [8, 16]  # the grid, each once
+        assert all(t.state == "finished" and t.objective == min(t.curve) for t in trials)
+    values = sorted(t.value for t in worker.study.trials)
+    assert values == sorted(t.objective for t in trials)
+
+
+def test_more_trials_for_a_sweep_recorded_in_its_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "runs.sqlite"
+    sweep_id = _sweep(store, trials=2, sampler="random", pruner="none")
+    catalog = load_catalog(preset_folders())
+    Worker(store, sweep_id, catalog, trainer=FakeTrainer(), out=lambda text: None).run()
+    assert main(["--store", str(store), "sweeps", "change", str(sweep_id), "--trials", "1"]) == 2
+    assert "has started 2 trials already" in capsys.readouterr().err
+    assert main(["--store", str(store), "sweeps", "change", str(sweep_id), "--trials", "3"]) == 0
+    assert "2 → 3 trials" in capsys.readouterr().out
+    with RunStore(store) as runs:
+        sweeps = SweepStore(runs)
+        assert sweeps.get(sweep_id).status == "paused"  # finished, until resumed
+        sweeps.set_status(sweep_id, "running", change="resumed")
+    Worker(store, sweep_id, catalog, trainer=FakeTrainer(), out=lambda text: None).run()
+    with RunStore(store) as runs:
+        sweeps = SweepStore(runs)
+        assert [t.state for t in sweeps.trials(sweep_id)] == ["finished"] * 3
+        assert sweeps.get(sweep_id).status == "finished"
+        history = [text for _, text in sweeps.changes(sweep_id)]
+        assert "trials 2 → 3" in history
+    assert main(["--store", str(store), "sweeps", "show", str(sweep_id)]) == 0
+    shown = capsys.readouterr().out
+    assert "trial 3 of 3" in shown and "trials 2 → 3" in shown
