@@ -15,7 +15,7 @@ async def test_the_form_says_a_batch_does_not_fit_and_which_would(
     from ktui.core import system
 
     monkeypatch.setattr(system, "free_memory", lambda devices=None: ("GPU0 (NVIDIA H200)", 2**17))
-    app = make_app(tmp_path)
+    app = make_app(user_presets_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("enter")
         await settle(pilot)
@@ -45,7 +45,7 @@ async def test_the_devices_field_is_checked_and_given_to_a_background_run(
     monkeypatch.setattr(runs_mod, "launch_detached", fake_launch)
     from ktui.store import RunStore
 
-    app = make_app(tmp_path)
+    app = make_app(user_presets_dir=tmp_path)
     app.store = RunStore(tmp_path / "runs.sqlite")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("enter")

@@ -116,7 +116,7 @@ async def test_the_training_screen_shows_the_panel_and_says_when_input_bound(
 
     from ktui.screens.training import TrainingScreen
 
-    app = make_app(tmp_path)
+    app = make_app(user_presets_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("enter")
         await settle_app(pilot)
