@@ -57,6 +57,19 @@ class KtuiDirs:
         return self.data / "logs"
 
 
+#: The free memory the form's "will it fit" line sees in tests: the machine's real
+#: figure changes from one moment to the next, which no snapshot can hold.
+TEST_FREE_MEMORY = ("this machine", 16 * 2**30)
+
+
+@pytest.fixture(autouse=True)
+def fixed_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make :func:`ktui.core.system.free_memory` answer :data:`TEST_FREE_MEMORY`."""
+    from ktui.core import system
+
+    monkeypatch.setattr(system, "free_memory", lambda devices=None: TEST_FREE_MEMORY)
+
+
 @pytest.fixture(autouse=True)
 def ktui_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KtuiDirs:
     """Point ktui's data/config folders and Keras's cache at fresh temporary folders."""

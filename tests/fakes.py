@@ -18,6 +18,7 @@ from ktui.core.events import (
     BatchProgress,
     EpochEnded,
     Event,
+    InputTiming,
     LayerInfo,
     LearningRateChanged,
     Listener,
@@ -27,8 +28,11 @@ from ktui.core.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    SystemSampled,
 )
+from ktui.core.input_bound import EpochTiming, diagnose
 from ktui.core.presets import RunConfig
+from ktui.core.system import SystemSample
 
 SUMMARY = ModelSummary(
     layers=(
@@ -42,8 +46,23 @@ SUMMARY = ModelSummary(
 )
 
 
+def fake_sample(epoch: int) -> SystemSample:
+    """A fixed system sample for epoch ``epoch`` (no clock, no machine)."""
+    return SystemSample(
+        time=float(epoch),
+        process_cpu=100.0 + 10 * epoch,
+        process_rss=(1024 + 16 * epoch) * 2**20,
+        machine_cpu=40.0 + epoch,
+        memory_available=12 * 2**30,
+        memory_total=16 * 2**30,
+        gpu_note="no GPU: NVML sees none",
+    )
+
+
 class FakeTrainer:
-    """Emits a deterministic run: loss 1/(epoch+1), accuracy rising, 4 steps per epoch.
+    """Emits a deterministic run: loss 1/(epoch+1), accuracy rising, 4 steps per epoch,
+    a system sample and step timings after each epoch (``system=False``: none; from
+    epoch 3 on the timings are input-bound).
 
     ``step_delay`` slows it down so a test can act while it runs; ``fail_at_epoch``
     makes it raise like a broken model would; ``gate``, when given, holds the run
@@ -60,6 +79,7 @@ class FakeTrainer:
         hold_after: int = 0,
         validation: bool = True,
         evaluation: insight.Evaluation | None = None,
+        system: bool = True,
     ) -> None:
         self.hold_after = hold_after
         self.evaluation = evaluation
@@ -68,6 +88,7 @@ class FakeTrainer:
         self.gate = gate
         self.validation = validation
         self.runs: list[RunConfig] = []
+        self.system = system
         self.learning_rates: list[float] = []
 
     def describe(self, config: RunConfig) -> ModelSummary:
@@ -147,6 +168,12 @@ class FakeTrainer:
                         "val_accuracy": 0.9 - 1 / (epoch + 3),
                     }
                 listener(EpochEnded(epoch, config.epochs, metrics, lr, 0.5, 1600.0))
+                if self.system:
+                    listener(SystemSampled(fake_sample(epoch)))
+                    # the last epochs wait for their data: the status line says so
+                    waiting = 0.1 if epoch < 3 else 0.46
+                    timing = EpochTiming(epoch, 3, 1 - waiting, waiting)
+                    listener(InputTiming(timing, diagnose(timing, "arrays", config.batch_size)))
                 done = epoch
                 continue
             break

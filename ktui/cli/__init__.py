@@ -8,6 +8,7 @@ instantly, and ``ktui run`` imports TensorFlow only after fd 2 is captured.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -333,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(`tensorboard --logdir` on the store's runs/ folder shows every such run)",
     )
     run.add_argument(
+        "--devices",
+        metavar="LIST",
+        help="the GPUs to train on, as nvidia-smi numbers them: 0, 0,1, all or cpu "
+        "(sets CUDA_VISIBLE_DEVICES for the run, detached ones too)",
+    )
+    run.add_argument(
         "--backend",
         metavar="NAME",
         help="the Keras backend: tensorflow, jax or torch (default: the preset's backend "
@@ -613,6 +620,17 @@ def print_completion(shell: str, out: TextIO | None = None) -> int:
     return 0
 
 
+def choose_devices(devices: str) -> None:
+    """``--devices``: set ``CUDA_VISIBLE_DEVICES`` before TensorFlow loads (a detached
+    run's process inherits it). A bad list is refused with what to write instead."""
+    from ktui.core.system import devices_environment
+
+    try:
+        os.environ.update(devices_environment(devices))
+    except ValueError as exc:
+        raise KtuiError(str(exc)) from None
+
+
 def _catalog(args: argparse.Namespace) -> PresetCatalog:
     for folder in args.presets:
         if not folder.is_dir():
@@ -652,6 +670,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return list_presets(_catalog(args))
         if args.command == "run":
+            if args.devices is not None:
+                choose_devices(args.devices)
             if args.detach:
                 if args.run_id is not None:
                     raise KtuiError("--detach and --run-id cannot be used together")

@@ -47,18 +47,21 @@ from ktui.core.events import (
     EvaluationReady,
     EvaluationSkipped,
     Event,
+    InputTiming,
     LearningRateChanged,
     LogLine,
     PhaseChanged,
     RunFailed,
     RunFinished,
     RunStarted,
+    SystemSampled,
 )
 from ktui.core.files import is_complete_model
 from ktui.core.format import epoch_line, format_count, format_metric, format_rate, result_line
 from ktui.core.paths import logs_dir, store_path
 from ktui.core.presets import PresetCatalog, RunConfig
 from ktui.core.shapes import check_model
+from ktui.core.system import SystemSample, compact_line
 from ktui.core.trainer import Trainer
 from ktui.runs import (
     RecordedRun,
@@ -442,6 +445,9 @@ class HeadlessDisplay:
         self._task: TaskID | None = None
         self._epochs = 0
         self._started = time.monotonic()
+        self._sample: SystemSample | None = None
+        self._noted_gpu = False
+        """The newest system sample (set from the sampler's thread; read per epoch)."""
 
     def mute(self) -> None:
         """The terminal hung up: draw nothing more (called from a signal handler).
@@ -465,6 +471,10 @@ class HeadlessDisplay:
     def show(self, event: Event) -> None:
         """Draw one event."""
         match event:
+            case SystemSampled():
+                self._sample = event.sample  # drawn with the epoch's line, never mid-bar
+            case InputTiming():
+                self._system_line(event)
             case PhaseChanged():
                 self._phase(event)
             case RunStarted():
@@ -556,6 +566,22 @@ class HeadlessDisplay:
             )
             for line in event.traceback.splitlines():
                 STDERR.write_line(line)
+
+    def _system_line(self, event: InputTiming) -> None:
+        """After each epoch: ``  system: CPU 187% | RSS 1.2 GiB | … | data wait 3%``,
+        and the input-bound line when there is one. Plain text, also in a log file."""
+        sample = self._sample
+        if sample is not None and sample.gpu_note and not self._noted_gpu:
+            self._noted_gpu = True
+            self._print(f"  system: {sample.gpu_note}", style="dim")
+        parts = [compact_line(sample)] if sample is not None else []
+        share = event.timing.waiting_share
+        if share is not None:
+            parts.append(f"data wait {share * 100:.0f}%")
+        if parts:
+            self._print("  system: " + " | ".join(p for p in parts if p), style="dim")
+        if event.verdict is not None:
+            self._print(f"  {event.verdict}", style="bold yellow" if self.live else None)
 
     def close(self) -> None:
         """Remove the live bar (idempotent)."""

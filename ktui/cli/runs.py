@@ -323,6 +323,7 @@ def show_run(store: RunStore, run_id: int, console: Console, *, full_log: bool =
         print_epochs(console, epochs)
     else:
         _print(console, "No epoch was recorded.", "dim")
+    print_system(store, run_id, console)
 
     if run.error:
         console.print()
@@ -342,6 +343,20 @@ def show_run(store: RunStore, run_id: int, console: Console, *, full_log: bool =
         for line in lines:
             _print(console, line, "dim")
     return 0
+
+
+def print_system(store: RunStore, run_id: int, console: Console) -> None:
+    """The run's machine (averages and peaks) and its wait for data, when recorded."""
+    from ktui.core.system_report import input_rows, system_rows
+    from ktui.store.system import read_samples, read_timings
+
+    # the run's data description names its kind (PyDataset, tf.data…): the advice fits it
+    data = store.get_run(run_id).data
+    rows = system_rows(read_samples(store, run_id)) + input_rows(read_timings(store, run_id), data)
+    if rows:
+        console.print()
+        _print(console, "System", "bold")
+        print_details(console, rows)
 
 
 def print_details(console: Console, rows: Sequence[Sequence[str]]) -> None:

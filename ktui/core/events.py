@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ktui.core.input_bound import EpochTiming
+from ktui.core.system import SystemSample
+
 Phase = Literal["preparing data", "building model", "running", "paused", "stopping", "evaluating"]
 """What a run is doing right now, as shown in a status line."""
 
@@ -195,6 +198,30 @@ class EvaluationSkipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class SystemSampled:
+    """The machine while the run trains: one sample every second or two.
+
+    Sent from the system sampler's thread, not the training thread (listeners are
+    thread-safe already); never coalesced with an epoch's events.
+    """
+
+    sample: SystemSample
+
+
+@dataclass(frozen=True)
+class InputTiming:
+    """An epoch's batch timings: how much of its step time waited for data.
+
+    Sent right after the epoch's :class:`EpochTiming` is measured (before the next
+    epoch's batches). ``verdict`` is the line to show when the run is input-bound
+    (``input-bound: 46 % of step time waiting for data; try …``), else None.
+    """
+
+    timing: EpochTiming
+    verdict: str | None = None
+
+
 Event = (
     PhaseChanged
     | RunStarted
@@ -206,6 +233,8 @@ Event = (
     | LogLine
     | EvaluationReady
     | EvaluationSkipped
+    | SystemSampled
+    | InputTiming
 )
 """Any event of a run's stream."""
 

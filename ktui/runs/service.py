@@ -183,11 +183,14 @@ def launch_detached(
     presets: Sequence[Path] = (),
     show_log: bool = False,
     tensorboard: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> DetachedRun:
     """Record a run of ``config`` and start its training process (``ktui run ...
     --run-id N``) in a session of its own: no terminal, stdin ``/dev/null``, output
     into ``output.log`` in the run's folder. Used by ``ktui run --detach`` and the
     dashboard's "start in background". Raises :class:`KtuiError` if it cannot start.
+    ``env`` is added to the process's environment (``CUDA_VISIBLE_DEVICES`` of the
+    form's devices field).
     """
     # The preset's own file, so the child finds exactly this preset wherever it lives.
     source = Path(config.preset.source)
@@ -232,6 +235,7 @@ def launch_detached(
                     # process group, so neither a hang-up nor Ctrl+C here reaches it.
                     start_new_session=True,
                     close_fds=True,
+                    env={**os.environ, **env} if env else None,
                 )
             finally:
                 os.close(fd)

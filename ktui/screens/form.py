@@ -18,8 +18,11 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from ktui.core import backends
 from ktui.core import data as data_mod
+from ktui.core import system as system_mod
 from ktui.core.errors import KtuiError, PresetError
+from ktui.core.events import ModelSummary
 from ktui.core.keras_names import plain_message
+from ktui.core.memory import fit_verdict
 from ktui.core.presets import Hyperparameter, Preset, RunConfig, dump_values
 from ktui.core.shapes import check_model
 from ktui.navigation import OpenDataPreview, OpenModel, OpenTraining
@@ -36,6 +39,24 @@ _FROM_REF = re.compile(r"\(from \$([A-Za-z_][A-Za-z0-9_]*)\)")
 
 #: Training samples of the built-in Keras data sets, for the derived figures.
 _KNOWN_TRAIN_SAMPLES = {"mnist": 60_000, "fashion_mnist": 60_000}
+
+
+def _devices_problem(devices: str) -> str | None:
+    """Why the devices field cannot be used, or None."""
+    try:
+        system_mod.parse_devices(devices)
+    except ValueError as exc:
+        return str(exc).replace("--devices", "devices", 1)
+    return None
+
+
+def _memory_verdict(summary: ModelSummary, config: RunConfig) -> str:
+    """``Memory ≈ 15 MiB for a batch of 128 (…); fits in GPU0 (NVIDIA H200)'s 139 GiB free``."""
+    try:
+        where, available = system_mod.free_memory()
+        return fit_verdict(summary, config.batch_size, config.optimizer, available, where)
+    except Exception:  # noqa: BLE001 - an estimate is not worth a broken form
+        return ""
 
 
 class FormScreen(Screen[None]):
@@ -62,6 +83,8 @@ class FormScreen(Screen[None]):
 
         key: tuple[tuple[str, Any], ...]
         text: str
+        memory: str = ""
+        """Will it fit: the memory a batch needs and whether the device has it."""
 
     def __init__(
         self, preset: Preset, values: dict[str, Any] | None = None, data: str | None = None
@@ -71,11 +94,14 @@ class FormScreen(Screen[None]):
         self.values: dict[str, Any] = {**preset.defaults(), **(values or {})}
         self.default_data = str(preset.raw["data"]["source"])
         self.data = data or self.default_data
+        self.devices = "all"
+        """The GPUs a background run trains on (``CUDA_VISIBLE_DEVICES`` of its process)."""
         preset_backend = preset.raw.get("backend")
         self.backend: str | None = preset_backend if isinstance(preset_backend, str) else None
         """The backend chosen in the form (or the preset's); None: the dashboard's own."""
         self.errors: dict[str, str] = {}
         self._params_text: dict[tuple[tuple[str, Any], ...], str] = {}
+        self._memory_text: dict[tuple[tuple[str, Any], ...], str] = {}
         self._debounce: Timer | None = None
 
     @property
@@ -109,6 +135,21 @@ class FormScreen(Screen[None]):
                 yield from self._backend_field()
                 for hp in self.preset.hyperparameters.values():
                     yield from self._field(hp)
+                with Vertical(classes="field", id="field-devices"):
+                    with Horizontal(classes="field-row"):
+                        yield Label("devices", classes="field-label")
+                        yield Input(
+                            self.devices,
+                            id="devices",
+                            classes="field-input",
+                            placeholder="all, cpu, or GPU numbers: 0,1",
+                        )
+                    yield Static(
+                        "devices: the GPUs a background run (^b) trains on, as nvidia-smi "
+                        "numbers them (0 or 0,1), all, or cpu.",
+                        classes="field-help",
+                    )
+                    yield Static("", classes="field-error", id="error-devices")
             with Vertical(id="form-side"):
                 yield Static("", id="derived")
                 yield Button("Start  ^r", variant="success", id="start")
@@ -174,6 +215,10 @@ class FormScreen(Screen[None]):
         return None
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "devices":
+            self.devices = event.value.strip() or "all"
+            self._refresh()
+            return
         if event.input.id == "data-source":
             self.data = event.value.strip()
             self._refresh()
@@ -231,8 +276,11 @@ class FormScreen(Screen[None]):
             _show_error(self.query_one(f"#error-{name}", Static), problem or "")
             self.query_one(f"#field-{name}").set_class(True, "invalid")
         blocked = config is None or data_error is not None or problem is not None
+        devices_error = _devices_problem(self.devices)
+        _show_error(self.query_one("#error-devices", Static), devices_error or "")
+        self.query_one("#field-devices").set_class(devices_error is not None, "invalid")
         self.query_one("#start", Button).disabled = blocked
-        self.query_one("#start-background", Button).disabled = blocked
+        self.query_one("#start-background", Button).disabled = blocked or bool(devices_error)
         self._show_derived(config, status, problem)
 
     def config(self) -> RunConfig | None:
@@ -309,6 +357,10 @@ class FormScreen(Screen[None]):
         key = tuple(sorted(config.values.items()))
         lines.append("Parameters ", style="bold")
         lines.append(self._params_text.get(key, "counting…"))
+        memory = self._memory_text.get(key)
+        if memory:
+            lines.append("\n")
+            lines.append(memory, style="bold red" if "does NOT fit" in memory else "")
         derived.update(lines)
         if key not in self._params_text:
             if self._debounce is not None:
@@ -317,17 +369,20 @@ class FormScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="params", exit_on_error=False)
     def _count_params(self, config: RunConfig, key: tuple[tuple[str, Any], ...]) -> None:
+        memory = ""
         try:
             summary = self.ktui.trainer().describe(config)
             text = f"{summary.total_params:,}"
+            memory = _memory_verdict(summary, config)
         except KtuiError as exc:
             text = f"cannot build the model: {exc}"
         except Exception as exc:  # noqa: BLE001 - shown in place of the count
             text = f"cannot build the model: {type(exc).__name__}: {plain_message(str(exc))}"
-        self.post_message(self.ParamsCounted(key, text))
+        self.post_message(self.ParamsCounted(key, text, memory))
 
     def on_form_screen_params_counted(self, message: ParamsCounted) -> None:
         self._params_text[message.key] = message.text
+        self._memory_text[message.key] = message.memory
         self._refresh()
 
     # ------------------------------------------------------------------ actions
@@ -341,6 +396,13 @@ class FormScreen(Screen[None]):
             # Keras's backend is fixed once loaded: another one needs a process of its own.
             self.action_start_background()
             return
+        if self.devices != "all":
+            # This process chose its GPUs when TensorFlow loaded (the model preview).
+            self.notify(
+                f"devices {self.devices} apply to background runs (^b); this run uses the "
+                "GPUs ktui started with.",
+                timeout=8,
+            )
         self.post_message(OpenTraining(config))
 
     def _startable(self) -> RunConfig | None:
@@ -388,8 +450,17 @@ class FormScreen(Screen[None]):
             for name, value in config.values.items()
         ]
         data = None if self.data == self.default_data else self.data
+        if _devices_problem(self.devices) is not None:
+            self.notify(_devices_problem(self.devices) or "", severity="error", timeout=10)
+            return
         try:
-            started = launch_detached(config, assignments, data, store=store.path)
+            started = launch_detached(
+                config,
+                assignments,
+                data,
+                store=store.path,
+                env=system_mod.devices_environment(self.devices),
+            )
         except KtuiError as exc:
             self.notify(str(exc), severity="error", timeout=10)
             return

@@ -29,6 +29,7 @@ from ktui.core.events import (
     EvaluationReady,
     EvaluationSkipped,
     Event,
+    InputTiming,
     LearningRateChanged,
     Listener,
     LogLine,
@@ -36,6 +37,7 @@ from ktui.core.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    SystemSampled,
 )
 from ktui.core.format import (
     format_count,
@@ -46,6 +48,7 @@ from ktui.core.format import (
     result_line,
 )
 from ktui.core.insight import Evaluation
+from ktui.core.memory import estimate
 from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
 from ktui.navigation import OpenConfusion, OpenForm, OpenMistakes, OpenModel, OpenRuns, OpenTraining
@@ -55,6 +58,7 @@ from ktui.store.follow import RemoteControls, RunFollower, controls_for
 from ktui.widgets.chart import MetricChart, Series, metric_groups
 from ktui.widgets.ids import data_id
 from ktui.widgets.metrics import MetricSparklines
+from ktui.widgets.system import SystemPanel
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
@@ -189,6 +193,8 @@ class TrainingScreen(Screen[None]):
         """The test set's confusion matrix, once a classification run has one."""
         self.no_evaluation = ""
         """Why the run made no confusion matrix (its :class:`EvaluationSkipped`)."""
+        self.input_verdict: str | None = None
+        """The last epoch's input-bound line (``input-bound: 46 % of step time …``)."""
 
     @property
     def ktui(self) -> KtuiApp:
@@ -215,6 +221,7 @@ class TrainingScreen(Screen[None]):
                 yield Static("", id="progress-detail")
             yield Static("", id="result")
             yield MetricSparklines(id="sparklines")
+            yield SystemPanel(id="system")
             with Horizontal(id="middle"):
                 yield DataTable(id="epochs", cursor_type="row", zebra_stripes=True)
                 yield Vertical(id="charts")
@@ -381,6 +388,13 @@ class TrainingScreen(Screen[None]):
 
     def _handle(self, event: Event) -> None:
         match event:
+            case SystemSampled():
+                self.query_one(SystemPanel).add_sample(event.sample)
+                return  # every second or two: nothing else changes with it
+            case InputTiming():
+                if event.verdict != self.input_verdict and event.verdict is not None:
+                    self._log(f"ktui: epoch {event.timing.epoch}: {event.verdict}")
+                self.input_verdict = event.verdict
             case BatchProgress():
                 self._batch(event)
                 return  # frequent: neither the status line nor the keys change with it
@@ -452,6 +466,11 @@ class TrainingScreen(Screen[None]):
             f"ktui: {event.preset} on {event.data} · {event.device} · "
             f"{event.model.total_params:,} parameters"
         )
+        if event.batch_size is not None:
+            optimizer = self.config.optimizer if self.config is not None else "adam"
+            guess = estimate(event.model, event.batch_size, optimizer)
+            self.query_one(SystemPanel).estimate = guess.total
+            self._log(f"ktui: memory estimate {guess.describe()}")
 
     def _batch(self, event: BatchProgress) -> None:
         if self.started is None:
@@ -535,6 +554,7 @@ class TrainingScreen(Screen[None]):
 
     def _ended(self, event: RunFinished | RunFailed) -> None:
         self.final = event
+        self.query_one(SystemPanel).ended()
         self._t_end = self.ktui.clock()
         self._show_final_progress(event)
         result = self.query_one("#result", Static)
@@ -594,6 +614,9 @@ class TrainingScreen(Screen[None]):
         status.append(f" · elapsed {format_seconds(elapsed)}")
         if self.learning_rate is not None:
             status.append(f" · lr {self.learning_rate:.3g}")
+        if self.input_verdict is not None:
+            status.append("\n")
+            status.append(self.input_verdict, style="bold yellow")
         self.query_one("#status", Static).update(status)
 
     # ------------------------------------------------------------------ actions

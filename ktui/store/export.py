@@ -6,8 +6,8 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import fields
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, fields
 from typing import Any
 
 from ktui.store.db import RunStore
@@ -22,13 +22,20 @@ def metric_names(epochs: Sequence[EpochRecord]) -> list[str]:
     return list(names)
 
 
-def history_csv(epochs: Sequence[EpochRecord]) -> str:
+def history_csv(
+    epochs: Sequence[EpochRecord],
+    extra: Mapping[str, Mapping[int, float | None]] | None = None,
+) -> str:
     """One row per epoch: ``epoch``, each metric, ``learning_rate``, ``seconds``,
-    ``samples_per_second``. A metric an epoch lacks is an empty cell."""
+    ``samples_per_second``, then the ``extra`` columns (name → epoch → value). A metric
+    an epoch lacks is an empty cell."""
     names = metric_names(epochs)
+    extra = extra or {}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["epoch", *names, "learning_rate", "seconds", "samples_per_second"])
+    writer.writerow(
+        ["epoch", *names, "learning_rate", "seconds", "samples_per_second", *extra]
+    )
     for record in epochs:
         writer.writerow(
             [
@@ -37,9 +44,40 @@ def history_csv(epochs: Sequence[EpochRecord]) -> str:
                 _cell(record.learning_rate),
                 _cell(record.seconds),
                 _cell(record.samples_per_second),
+                *(_cell(column.get(record.epoch)) for column in extra.values()),
             ]
         )
     return out.getvalue()
+
+
+def system_columns(store: RunStore, run_id: int) -> dict[str, dict[int, float | None]]:
+    """Per-epoch system columns for the CSV, only those the run recorded: the
+    training process's mean CPU %, the GPUs' mean utilisation (samples taken during
+    the epoch, by time) and the share of step time spent waiting for data."""
+    from ktui.store.system import read_samples, read_timings
+
+    columns: dict[str, dict[int, float | None]] = {}
+    epochs = store.epochs(run_id)
+    samples = read_samples(store, run_id)
+    if samples and all(e.ended_at is not None for e in epochs):
+        cpu: dict[int, float | None] = {}
+        gpu: dict[int, float | None] = {}
+        start = samples[0].time - 1
+        for record in epochs:
+            end = float(record.ended_at or 0.0)
+            inside = [s for s in samples if start < s.time <= end]
+            start = end
+            cpus = [s.process_cpu for s in inside if s.process_cpu is not None]
+            gpus = [g.utilization for s in inside for g in s.gpus if g.utilization is not None]
+            cpu[record.epoch] = sum(cpus) / len(cpus) if cpus else None
+            gpu[record.epoch] = sum(gpus) / len(gpus) if gpus else None
+        columns["cpu_percent"] = cpu
+        if any(v is not None for v in gpu.values()):
+            columns["gpu_percent"] = gpu
+    timings = read_timings(store, run_id)
+    if timings:
+        columns["waiting_for_data"] = {t.epoch: t.waiting_share for t in timings}
+    return columns
 
 
 def _cell(value: float | None) -> str:
@@ -70,6 +108,23 @@ def run_document(
     return finite
 
 
+def system_document(store: RunStore, run_id: int) -> dict[str, Any]:
+    """The run's system samples, their averages and peaks, and its step timings."""
+    from ktui.core.system import summarize
+    from ktui.store.system import read_samples, read_timings
+
+    samples = read_samples(store, run_id)
+    timings = read_timings(store, run_id)
+    return {
+        "summary": asdict(summarize(samples)),
+        "samples": [asdict(sample) for sample in samples],
+        "step_timings": [
+            {**asdict(t), "waiting_share": t.waiting_share, "input_bound": t.input_bound}
+            for t in timings
+        ],
+    }
+
+
 def _finite(value: Any) -> Any:
     """JSON has no NaN: a diverged loss is exported as null."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -84,7 +139,7 @@ def _finite(value: Any) -> Any:
 def export_run(store: RunStore, run_id: int, format: str) -> str:  # noqa: A002 - the CLI's word
     """Run ``run_id`` as ``csv`` (its epochs) or ``json`` (everything), as text."""
     if format == "csv":
-        return history_csv(store.epochs(run_id))
+        return history_csv(store.epochs(run_id), system_columns(store, run_id))
     if format == "json":
         run = store.get_run(run_id)
         document = run_document(
@@ -94,5 +149,6 @@ def export_run(store: RunStore, run_id: int, format: str) -> str:  # noqa: A002 
             tags=store.tags(run_id).get(run_id, []),
             note=store.notes(run_id).get(run_id, ""),
         )
+        document["system"] = _finite(system_document(store, run_id))
         return json.dumps(document, indent=2, allow_nan=False) + "\n"
     raise ValueError(f"unknown export format {format!r}; use csv or json")

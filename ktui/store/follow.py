@@ -31,6 +31,7 @@ from ktui.core.events import (
     EvaluationReady,
     EvaluationSkipped,
     Event,
+    InputTiming,
     LayerInfo,
     LearningRateChanged,
     LogLine,
@@ -40,6 +41,7 @@ from ktui.core.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    SystemSampled,
 )
 from ktui.store.control import send_command
 from ktui.store.db import RunStore
@@ -171,6 +173,8 @@ class RunFollower:
         self._phase: tuple[str | None, str] = (None, "")
         self._step: tuple[int | None, int | None] = (None, None)
         self._rate_id = 0  # the last learning-rate change row read
+        self._sample_time: float | None = None
+        self._timing_epoch = 0
 
     @property
     def done(self) -> bool:
@@ -221,6 +225,7 @@ class RunFollower:
                 )
             )
 
+        events.extend(self._system_events())
         final = final_event(run)
         if final is None:
             events.extend(self._progress_events(progress))
@@ -241,6 +246,22 @@ class RunFollower:
         return self.store.snapshot(
             self.run_id, log_after=self._log_id, epoch_after=self._epoch, lr_after=self._rate_id
         )
+
+    def _system_events(self) -> list[Event]:
+        """The system samples and step timings recorded since the last poll."""
+        from ktui.core.input_bound import diagnose
+        from ktui.store.system import read_samples, read_timings
+
+        events: list[Event] = []
+        for sample in read_samples(self.store, self.run_id, after=self._sample_time):
+            self._sample_time = sample.time
+            events.append(SystemSampled(sample))
+        for timing in read_timings(self.store, self.run_id):
+            if timing.epoch > self._timing_epoch:
+                self._timing_epoch = timing.epoch
+                data = self.run.data if self.run is not None else None
+                events.append(InputTiming(timing, diagnose(timing, data)))
+        return events
 
     def _progress_events(self, progress: RunProgress) -> list[Event]:
         events: list[Event] = []
@@ -351,6 +372,8 @@ class RemoteControls:
                 | LogLine()
                 | EvaluationReady()
                 | EvaluationSkipped()
+                | SystemSampled()
+                | InputTiming()
             ):
                 pass  # nothing that changes whether it is paused or stopping
             case _:

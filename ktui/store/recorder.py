@@ -34,6 +34,7 @@ from ktui.core.events import (
     EvaluationSkipped,
     Event,
     FinalStatus,
+    InputTiming,
     LearningRateChanged,
     Listener,
     LogLine,
@@ -41,6 +42,7 @@ from ktui.core.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    SystemSampled,
 )
 from ktui.core.files import is_disk_full, make_private, private_dir, write_private
 from ktui.core.metrics import MetricPolicy
@@ -48,6 +50,7 @@ from ktui.core.presets import RunConfig
 from ktui.store.db import RunStore
 from ktui.store.export import history_csv
 from ktui.store.records import EpochRecord
+from ktui.store.system import SystemRecorder
 from ktui.store.writer import WRITE_BUSY_TIMEOUT, StoreWriter
 
 FINAL_WAIT = 1.0
@@ -148,6 +151,8 @@ class RunRecorder:
             label=f"run {self.run_id}",
         )
         self._closed = False
+        self.system = SystemRecorder(store, self.run_id, on_error=self._problem)
+        """Records the run's system samples and step timings (:mod:`ktui.store.system`)."""
 
     @classmethod
     def for_config(
@@ -181,6 +186,10 @@ class RunRecorder:
     # -- the listener -----------------------------------------------------------------
     def __call__(self, event: Event) -> None:
         """Record ``event``; never raises (problems go to :attr:`warnings`)."""
+        if isinstance(event, SystemSampled | InputTiming | RunFinished | RunFailed):
+            self.system(event)  # samples come from the sampler's thread: not the lock below
+            if isinstance(event, SystemSampled | InputTiming):
+                return
         match event:
             case LogLine(text=text):
                 self._buffer(text)

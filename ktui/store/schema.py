@@ -15,7 +15,7 @@ from collections.abc import Callable
 from ktui.core.metrics import BestEpoch
 from ktui.store.rows import loads
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -313,6 +313,43 @@ def _v8_list_indexes(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS runs_by_id ON runs(id)")
 
 
+def _v9_system(db: sqlite3.Connection) -> None:
+    """What the machine did while a run trained, and how long its steps waited for data
+    (written and read by :mod:`ktui.store.system`)."""
+    db.execute(
+        """
+        CREATE TABLE system_samples (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            time REAL NOT NULL,
+            process_cpu REAL,
+            process_rss INTEGER,
+            machine_cpu REAL,
+            memory_available INTEGER,
+            memory_total INTEGER,
+            gpus TEXT NOT NULL DEFAULT '[]',
+            gpu_note TEXT,
+            device_memory INTEGER,
+            device_memory_peak INTEGER
+        )
+        """
+    )
+    # An attached dashboard reads the samples after the last one it has.
+    db.execute("CREATE INDEX system_samples_run ON system_samples(run_id, time)")
+    db.execute(
+        """
+        CREATE TABLE step_timings (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            epoch INTEGER NOT NULL,
+            steps INTEGER NOT NULL,
+            compute REAL NOT NULL,
+            between_steps REAL NOT NULL,
+            waiting_inside REAL NOT NULL,
+            PRIMARY KEY (run_id, epoch)
+        )
+        """
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1,
     _v2,
@@ -322,6 +359,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v6_sweeps,
     _v7_diverged,
     _v8_list_indexes,
+    _v9_system,
 )
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 

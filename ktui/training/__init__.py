@@ -11,3 +11,14 @@ only ktui's own processes (``ktui run``, the dashboard) set one, through
 """
 
 from __future__ import annotations
+
+import os
+
+# GPU hygiene: TensorFlow and JAX take (nearly) all of a GPU's memory at their first
+# use unless told otherwise, so a model preview or a second run would starve the
+# others. Both read these variables when they first touch the GPU, so setting them
+# here, before any module of this package imports Keras, is early enough. A value the
+# person set is kept; KTUI_MEMORY_GROWTH=0 keeps the frameworks' own defaults.
+if os.environ.get("KTUI_MEMORY_GROWTH", "1") != "0":
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")

@@ -51,6 +51,8 @@ from ktui.training.builder import summarize
 from ktui.training.callback import EventCallback, current_learning_rate
 from ktui.training.fit_info import describe_fit, fit_arguments, sample_count
 from ktui.training.save import save_model
+from ktui.training.timing import TimedPyDataset
+from ktui.training.watch import RunWatch
 
 _Hook = TypeVar("_Hook", bound=Callable[..., None])
 
@@ -142,6 +144,7 @@ class Dashboard(EventCallback):
         self._planned = 0
         self._failed: set[str] = set()
         self._summary: ModelSummary | None = None
+        self._watch: RunWatch | None = None
 
     # -- events ---------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
@@ -227,6 +230,16 @@ class Dashboard(EventCallback):
         )
         self._summary = summary
         self._emit(PhaseChanged("running"))
+        # The machine and the wait for data, as for ktui's own runs.
+        x = fit.get("x")
+        self._watch = RunWatch(
+            self._emit,
+            data_kind=inputs.data,
+            batch_size=batch_size,
+            clock=x.clock if isinstance(x, TimedPyDataset) else None,
+        )
+        self._watch.timer.on_train_begin()
+        self._watch.start()
         if not self.quiet:
             store = _store_option(path)
             print(
@@ -257,6 +270,7 @@ class Dashboard(EventCallback):
                 test_accuracy = None if accuracy is None else _number(scores[accuracy])
         if self.save_model and (self.epochs_completed > 0 or not stopped):
             save_model(self.model, recorded.folder, self._emit)
+        self._stop_watch()  # its last sample before the end
         self._emit(
             RunFinished(
                 status="diverged"
@@ -276,20 +290,33 @@ class Dashboard(EventCallback):
     @_guarded("an epoch's end")
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         super().on_epoch_end(epoch, logs)
+        if self._watch is not None:
+            self._watch.timer.on_epoch_end(epoch, logs)
         if self._summary is not None:
             self._complete_summary(self._summary)
 
     @_guarded("an epoch's start")
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         super().on_epoch_begin(epoch, logs)
+        if self._watch is not None:
+            self._watch.timer.on_epoch_begin(epoch, logs)
 
     @_guarded("a batch's start")
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
         super().on_train_batch_begin(batch, logs)
+        if self._watch is not None:
+            self._watch.timer.on_train_batch_begin(batch, logs)
 
     @_guarded("a batch's end")
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
         super().on_train_batch_end(batch, logs)
+        if self._watch is not None:
+            self._watch.timer.on_train_batch_end(batch, logs)
+
+    def _stop_watch(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.stop()
 
     # -- helpers ------------------------------------------------------------------------
     def _hook_failed(self, what: str, exc: Exception) -> None:
@@ -348,6 +375,7 @@ class Dashboard(EventCallback):
                 print(message, file=sys.stderr, flush=True)
 
     def _finish(self) -> None:
+        self._stop_watch()
         self._forward = None
         if self._recorded is not None:
             # Ends the control channel, then waits (bounded) for writes a stuck store

@@ -29,6 +29,7 @@ from ktui.core.events import (
     RunStarted,
 )
 from ktui.core.keras_names import plain_message
+from ktui.core.memory import out_of_memory_message
 from ktui.core.metrics import accuracy_metric
 from ktui.core.presets import RunConfig
 from ktui.core.shapes import check_model
@@ -37,7 +38,9 @@ from ktui.training.callback import EventCallback
 
 # Re-exported: the device line and versions come from the backend in use (devices.py).
 from ktui.training.devices import backend, describe_device, versions  # noqa: F401
+from ktui.training.gpu import device_total_memory, is_out_of_memory
 from ktui.training.save import save_model
+from ktui.training.watch import RunWatch
 
 
 def keras_download(name: str) -> Any:
@@ -149,6 +152,7 @@ class KerasTrainer:
             else None
         )
         callback: EventCallback | None = None
+        summary_for_oom: ModelSummary | None = None
         final: Event
         stack = contextlib.ExitStack()
         try:
@@ -194,11 +198,15 @@ class KerasTrainer:
                 validation_samples = int(train_samples * config.validation)
                 train_samples -= validation_samples
             callback = EventCallback(listener, controls, train_samples)
+            # The machine and the wait for data, beside the run (ktui.training.watch).
+            watch = RunWatch(listener, data_kind="arrays", batch_size=config.batch_size)
+            stack.callback(watch.stop)  # before the final event: its last sample first
+            summary_for_oom = summarize(model)
             listener(
                 RunStarted(
                     preset=config.preset.name,
                     values=dict(config.values),
-                    model=summarize(model),
+                    model=summary_for_oom,
                     train_samples=train_samples,
                     validation_samples=validation_samples,
                     test_samples=dataset.test_samples,
@@ -211,6 +219,7 @@ class KerasTrainer:
                     seed=config.seed,
                 )
             )
+            watch.start()
             if not controls.stop_requested:
                 listener(PhaseChanged("running"))
                 model.fit(
@@ -220,7 +229,7 @@ class KerasTrainer:
                     epochs=config.epochs,
                     shuffle=config.shuffle,
                     verbose=0,
-                    callbacks=[callback, *self._extra_callbacks(artifacts)],
+                    callbacks=[callback, *watch.callbacks(), *self._extra_callbacks(artifacts)],
                     **fit_args,
                 )
             # A stop that came after the last epoch's last batch changed nothing.
@@ -266,8 +275,13 @@ class KerasTrainer:
                 epochs_completed=callback.epochs_completed if callback else 0,
             )
         except Exception as exc:  # noqa: BLE001 - a failed run is reported, never raised
+            message = user_message(exc)
+            if is_out_of_memory(exc) and summary_for_oom is not None:
+                message = out_of_memory_message(
+                    summary_for_oom, config.batch_size, config.optimizer, device_total_memory()
+                )
             final = RunFailed(
-                message=user_message(exc),
+                message=message,
                 error_type=type(exc).__name__,
                 traceback=traceback.format_exc(),
                 epochs_completed=callback.epochs_completed if callback else 0,

@@ -1,0 +1,109 @@
+"""The cost of watching the machine: training with the system sampler on ÷ off.
+
+Trains ``mnist_mlp`` with a plain ``model.fit(verbose=0)`` twice per round — once
+with ktui's :class:`~ktui.core.system.SystemSampler` running beside it (at its
+default interval, every sample handed to a queue as the store's writer gets it) and
+the :class:`~ktui.training.timing.StepTimer` among the callbacks, once without —
+taking turns at going first, and prints the minimum-epoch and CPU-time ratios and
+the sampler thread's own CPU time as a share of one core. Targets: ≤ 1.01 and < 1 %.
+
+    python benchmarks/system_bench.py [--rounds 8] [--epochs 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import time
+from typing import Any
+
+from common import Comparison, EpochClock, median, preset_config
+
+from ktui.core.presets import RunConfig
+from ktui.core.system import SystemSample, SystemSampler
+
+
+def fit_epochs(config: RunConfig, watched: bool) -> tuple[EpochClock, float, float]:
+    """One plain fit; its epoch clock, the sampler's CPU seconds and the fit's wall time."""
+    import keras
+
+    from ktui.training.builder import build_model
+    from ktui.training.engine import load_dataset
+    from ktui.training.gpu import device_memory_reader
+    from ktui.training.timing import StepTimer
+
+    dataset = load_dataset(config, None)
+    keras.backend.clear_session()
+    if config.seed is not None:
+        keras.utils.set_random_seed(config.seed)
+    model = build_model(config, tuple(dataset.x_train.shape[1:]))
+    clock = EpochClock()
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            clock.start()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            clock.epoch_ended()
+
+    callbacks: list[Any] = [EpochTimer()]
+    sampler = None
+    samples: queue.SimpleQueue[SystemSample] = queue.SimpleQueue()
+    if watched:
+        callbacks.append(StepTimer())
+        sampler = SystemSampler(device_memory=device_memory_reader())
+        sampler.add_listener(samples.put)
+        sampler.start()
+    started = time.monotonic()
+    try:
+        model.fit(
+            dataset.x_train,
+            dataset.y_train,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            verbose=0,
+            callbacks=callbacks,
+        )
+    finally:
+        if sampler is not None:
+            sampler.stop()
+    wall = time.monotonic() - started
+    return clock, (sampler.cpu_seconds if sampler else 0.0), wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=4)
+    args = parser.parse_args()
+    config = preset_config("mnist_mlp", args.epochs)
+    print(
+        f"mnist_mlp on {config.data.describe()}, {args.rounds} rounds × "
+        f"{args.epochs} epochs each way, alternating"
+    )
+    comparison = Comparison("sampler on", "sampler off")
+    sampler_cpu = sampler_wall = 0.0
+    for round_ in range(args.rounds):
+        if round_ % 2 == 0:
+            ours, cpu, wall = fit_epochs(config, watched=True)
+            theirs, _, _ = fit_epochs(config, watched=False)
+        else:
+            theirs, _, _ = fit_epochs(config, watched=False)
+            ours, cpu, wall = fit_epochs(config, watched=True)
+        sampler_cpu += cpu
+        sampler_wall += wall
+        comparison.add(ours, theirs)
+        print(
+            f"  round {round_ + 1}: on {median(ours.steady().wall):.3f}s/epoch, "
+            f"off {median(theirs.steady().wall):.3f}s/epoch"
+        )
+    print(comparison.report(target=1.01))
+    share = 100 * sampler_cpu / sampler_wall if sampler_wall else 0.0
+    print(
+        f"  sampler thread: {sampler_cpu * 1000:.1f} ms CPU in {sampler_wall:.1f} s "
+        f"→ {share:.3f} % of one core (target < 1 %)"
+    )
+
+
+if __name__ == "__main__":
+    main()
