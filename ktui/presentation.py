@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ktui.core.format import format_metric, format_seconds
 
 if TYPE_CHECKING:
-    from ktui.store.db import RunSummary
+    from ktui.store.records import RunSummary
 
 STATUS_TONE: dict[str, str] = {
     "running": "primary",

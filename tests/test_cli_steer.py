@@ -16,7 +16,7 @@ from ktui.cli import main
 from ktui.cli.runs import delete_runs
 from ktui.core.events import LearningRateChanged
 from ktui.store import RunStore
-from ktui.store.db import SCHEMA_VERSION
+from ktui.store.schema import SCHEMA_VERSION
 
 
 def make_runs(path: Path, count: int = 3) -> list[int]:
@@ -215,7 +215,7 @@ def test_tagging_an_unknown_run_says_so(tmp_path: Path, capsys: pytest.CaptureFi
 def test_an_older_store_gains_tags_and_notes(tmp_path: Path) -> None:
     import sqlite3
 
-    from ktui.store.db import MIGRATIONS
+    from ktui.store.schema import MIGRATIONS
 
     # A store as ktui wrote it before tags and notes (schema 3), with one run: every
     # later migration runs on it, whatever their number.

@@ -29,6 +29,7 @@ from ktui.core.events import (
 from ktui.store import CommandBridge, RunRecorder, RunStore, send_command
 from ktui.store import db as db_module
 from ktui.store.control import wait_taken
+from ktui.store.records import RunProgress
 
 MODEL = ModelSummary((LayerInfo("dense", "Dense", "(None, 1)", 5),), 5, 5, "(None, 4)")
 
@@ -219,7 +220,7 @@ def test_the_bridge_writes_progress_at_most_twice_a_second(
     writes: list[float] = []
     original = db_module.RunStore.set_progress
 
-    def counting(self: RunStore, run: int, progress: db_module.RunProgress) -> None:
+    def counting(self: RunStore, run: int, progress: RunProgress) -> None:
         writes.append(time.monotonic())
         original(self, run, progress)
 

@@ -36,7 +36,7 @@ from ktui.screens.run_detail import RunDetailScreen
 from ktui.screens.runs import RunsScreen
 from ktui.screens.training import TrainingScreen
 from ktui.store import RunStore
-from ktui.store.db import EpochRecord, Run
+from ktui.store.records import EpochRecord, Run
 from ktui.training import callback as callback_module
 from ktui.training import dashboard as dashboard_module
 from ktui.training.builder import UNKNOWN_SHAPE

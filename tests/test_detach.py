@@ -32,7 +32,7 @@ from ktui.core.events import (
     RunStarted,
 )
 from ktui.store import RunFollower, RunStore, send_command
-from ktui.store.db import process_alive
+from ktui.store.liveness import process_alive
 
 #: Long enough that a run never ends by itself during a test (~0.1 s an epoch).
 EPOCHS = "epochs=400"

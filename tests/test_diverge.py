@@ -26,8 +26,8 @@ from ktui.core.metrics import divergence_message, lower_learning_rate, non_finit
 from ktui.core.presets import load_catalog, shipped_presets_dir
 from ktui.presentation import STATUS_TONE
 from ktui.store import STATUSES, RunStore
-from ktui.store.db import MIGRATIONS, SCHEMA_VERSION
 from ktui.store.follow import final_event
+from ktui.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 #: The message a diverged run says: where, and a tenth of the rate it ran at.
 SAID = re.compile(

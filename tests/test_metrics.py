@@ -6,7 +6,15 @@ import pytest
 from conftest import tiny_preset_text
 
 from ktui.core.errors import PresetError
-from ktui.core.metrics import MetricPolicy, accuracy_metric, best, direction, lower_is_better
+from ktui.core.metrics import (
+    BestEpoch,
+    MetricPolicy,
+    accuracy_metric,
+    best,
+    direction,
+    lower_is_better,
+    policy_of,
+)
 from ktui.core.presets import loads
 
 #: (metric, which way it is better), as Keras's metrics declare it.
@@ -94,3 +102,23 @@ def test_a_preset_sets_monitor_and_mode_and_bad_ones_are_refused() -> None:
         loads(text.replace('monitor = "val_accuracy"', "monitor = 3"))
     with pytest.raises(PresetError, match="a mode needs a monitor"):
         loads(text.replace('monitor = "val_accuracy"\n', ""))
+
+
+def test_the_best_epoch_follows_the_policy_and_never_a_diverged_epoch() -> None:
+    # The store's best epoch (and its migrations) go through BestEpoch: it picks the
+    # objective, keeps the better value by the policy's direction and skips NaN.
+    by_loss = BestEpoch()
+    for epoch, value in enumerate([0.9, 0.5, float("nan"), 0.7], start=1):
+        by_loss.add(epoch, {"loss": value, "accuracy": 1 - value})
+    assert (by_loss.metric, by_loss.value, by_loss.epoch, by_loss.epochs) == ("loss", 0.5, 2, 4)
+
+    by_accuracy = BestEpoch(policy=policy_of("accuracy", "auto"))
+    for epoch, value in enumerate([0.2, 0.8, 0.6], start=1):
+        by_accuracy.add(epoch, {"loss": 1 - value, "accuracy": value})
+    assert (by_accuracy.metric, by_accuracy.value, by_accuracy.epoch) == ("accuracy", 0.8, 2)
+
+
+def test_a_stored_policy_with_an_unknown_mode_counts_as_auto() -> None:
+    assert policy_of("val_mae", "max") == MetricPolicy("val_mae", "max")
+    assert policy_of("val_mae", "sideways") == MetricPolicy("val_mae", "auto")
+    assert policy_of(None, None) == MetricPolicy()

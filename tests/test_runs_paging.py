@@ -26,7 +26,7 @@ from ktui.core.presets import load_catalog, shipped_presets_dir
 from ktui.screens.compare import CompareScreen
 from ktui.screens.runs import RunsScreen
 from ktui.store import SORT_KEYS, RunStore
-from ktui.store.db import MIGRATIONS
+from ktui.store.schema import MIGRATIONS
 
 RUNS = 45
 SMALL_WINDOW = 10

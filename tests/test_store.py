@@ -1,4 +1,5 @@
-"""Tests for ktui.store.db: real SQLite files in tmp_path, real child processes, no mocks."""
+"""Tests for the run store (ktui.store.db, .schema, .liveness): real SQLite files in
+tmp_path, real child processes, no mocks."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from ktui.core.errors import StoreError
 from ktui.core.metrics import MetricPolicy
 from ktui.core.paths import store_path
 from ktui.store import SCHEMA_VERSION, RunStore
-from ktui.store.db import APPLICATION_ID, process_alive, process_token, this_host
+from ktui.store.liveness import process_alive, process_token, this_host
+from ktui.store.schema import APPLICATION_ID
 
 
 @pytest.fixture(autouse=True)
@@ -699,7 +701,7 @@ def test_a_folder_is_not_a_store(tmp_path: Path) -> None:
 
 def test_a_version_2_store_gets_progress_and_commands(db_path: Path) -> None:
     from ktui.store import RunProgress, send_command
-    from ktui.store.db import MIGRATIONS
+    from ktui.store.schema import MIGRATIONS
 
     db_path.parent.mkdir(parents=True)
     db = sqlite3.connect(db_path)

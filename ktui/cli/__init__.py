@@ -427,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_runs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     """``ktui runs`` (list) and its actions: show, export, compare, steer, tidy."""
-    from ktui.store.db import SORT_KEYS, STATUSES
+    from ktui.store.records import SORT_KEYS, STATUSES
 
     runs = _sub(
         sub,

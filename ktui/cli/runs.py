@@ -37,8 +37,9 @@ from ktui.presentation import (
     status_terminal_color,
 )
 from ktui.store.control import send_command, wait_taken
-from ktui.store.db import CommandKind, EpochRecord, Run, RunStore
+from ktui.store.db import RunStore
 from ktui.store.export import export_run, metric_names
+from ktui.store.records import CommandKind, EpochRecord, Run
 
 LOG_TAIL = 20
 """Log lines ``ktui runs show`` prints without ``--log``."""

@@ -42,7 +42,7 @@ from ktui.core.sweep import (
     rank,
 )
 from ktui.store import RunStore
-from ktui.store.db import process_alive
+from ktui.store.liveness import process_alive
 from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows, require_sweep
 
 #: Seconds between the coordinator's looks at its workers and the store.

@@ -230,6 +230,48 @@ def check_mode(value: object) -> Mode:
     raise ValueError(f"expected one of {', '.join(MODES)}, got {value!r}")
 
 
+# --------------------------------------------------------------------------- best epoch
+def policy_of(monitor: str | None, mode: str | None) -> MetricPolicy:
+    """The metric policy of a stored run (an unknown mode counts as ``auto``)."""
+    try:
+        checked = check_mode(mode or "auto")
+    except ValueError:
+        checked = "auto"
+    return MetricPolicy(monitor, checked)
+
+
+class BestEpoch:
+    """The best value of a run's objective and its epoch, updated one epoch at a time.
+
+    The store keeps a run's best epoch with it (for its tables and the "best" sort)
+    and its migrations recompute it; both go through this.
+    """
+
+    def __init__(
+        self,
+        metric: str | None = None,
+        value: float | None = None,
+        epoch: int | None = None,
+        epochs: int = 0,
+        policy: MetricPolicy | None = None,
+    ) -> None:
+        self.metric, self.value, self.epoch, self.epochs = metric, value, epoch, epochs
+        self.policy = policy or MetricPolicy()
+
+    def add(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Take epoch ``epoch``'s metrics into account."""
+        self.epochs = max(self.epochs, epoch)
+        if self.metric is None:
+            self.metric = self.policy.objective(metrics)
+        if self.metric is None:
+            return
+        value = metrics.get(self.metric)
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            return  # a diverged (NaN) epoch is never the best one
+        if self.policy.is_better(self.metric, float(value), self.value):
+            self.value, self.epoch = float(value), epoch
+
+
 # --------------------------------------------------------------------------- divergence
 def non_finite_loss(logs: Mapping[str, object] | None) -> float | None:
     """The batch's loss when it is NaN or infinite (as Keras's ``TerminateOnNaN`` reads

@@ -1,15 +1,20 @@
 """The run store: every run's settings, epochs, result and log, in SQLite.
 
 Plain Python and :mod:`sqlite3`: nothing here imports TensorFlow, Keras or Textual.
-See :mod:`ktui.store.db` for the file's layout and the concurrency rules.
+See :mod:`ktui.store.db` for the file's layout and the concurrency rules; the records it
+returns are in :mod:`ktui.store.records`, its schema in :mod:`ktui.store.schema`.
 """
 
 from __future__ import annotations
 
+from ktui.core.metrics import policy_of
 from ktui.store.control import CommandBridge, send_command
-from ktui.store.db import (
+from ktui.store.db import RunStore
+from ktui.store.export import export_run, history_csv
+from ktui.store.follow import RemoteControls, RunFollower, controls_for, live_runs
+from ktui.store.recorder import RunRecorder, fan_out
+from ktui.store.records import (
     COMMAND_KINDS,
-    SCHEMA_VERSION,
     SORT_KEYS,
     STATUSES,
     Command,
@@ -18,15 +23,11 @@ from ktui.store.db import (
     LearningRateRecord,
     Run,
     RunProgress,
-    RunStore,
     RunSummary,
     SortKey,
     Status,
-    policy_of,
 )
-from ktui.store.export import export_run, history_csv
-from ktui.store.follow import RemoteControls, RunFollower, controls_for, live_runs
-from ktui.store.recorder import RunRecorder, fan_out
+from ktui.store.schema import SCHEMA_VERSION
 
 __all__ = [
     "COMMAND_KINDS",

@@ -36,8 +36,9 @@ from ktui.core.events import (
     PhaseChanged,
     RunStarted,
 )
-from ktui.store.db import Command, CommandKind, RunProgress, RunStore
+from ktui.store.db import RunStore
 from ktui.store.recorder import RunRecorder
+from ktui.store.records import Command, CommandKind, RunProgress
 
 POLL_INTERVAL = 0.2
 """Seconds between two looks for pending commands."""

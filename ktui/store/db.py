@@ -27,10 +27,14 @@ by its owner only (0600; SQLite gives its -wal and -shm files the same mode), an
 folder ktui creates for it, and ``runs/``, are owner-only (0700). An existing file or
 folder keeps the permissions it has.
 
-The schema's version is ``PRAGMA user_version``; :data:`MIGRATIONS` brings an
-older file forward (after a backup copy). A file that is not a ktui store, is
-corrupt, or comes from a newer ktui is refused with a :class:`StoreError` and is
-never written to.
+The schema's version is ``PRAGMA user_version``; the migrations in
+:mod:`ktui.store.schema` bring an older file forward (after a backup copy). A file
+that is not a ktui store, is corrupt, or comes from a newer ktui is refused with a
+:class:`StoreError` and is never written to.
+
+What the store returns lives in :mod:`ktui.store.records`, how values sit in columns
+in :mod:`ktui.store.rows`, and whether a run's process is alive in
+:mod:`ktui.store.liveness`; a run's best epoch follows :mod:`ktui.core.metrics`.
 
 Plain Python and :mod:`sqlite3` only: the command line lists runs without loading
 TensorFlow, and the UI reads the store from any thread.
@@ -39,45 +43,38 @@ TensorFlow, and the UI reads the store from any thread.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import shutil
-import socket
 import sqlite3
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from ktui.core.errors import StoreError, StoreUnavailable
 from ktui.core.files import PRIVATE_DIR
-from ktui.core.metrics import MetricPolicy, check_mode
+from ktui.core.metrics import BestEpoch, MetricPolicy, policy_of
 from ktui.core.paths import no_access
-
-Status = Literal["running", "finished", "stopped", "failed", "interrupted", "diverged"]
-"""A run's state: still going, or how it ended."""
-
-STATUSES: tuple[Status, ...] = get_args(Status)
-
-SortKey = Literal["id", "started", "preset", "status", "best", "test_error", "duration", "epochs"]
-"""What :meth:`RunStore.list_runs` can sort by."""
-
-SORT_KEYS: tuple[SortKey, ...] = get_args(SortKey)
-
-CommandKind = Literal["pause", "resume", "stop", "learning_rate"]
-"""What a control command asks a running run to do."""
-
-COMMAND_KINDS: tuple[CommandKind, ...] = get_args(CommandKind)
-
-SCHEMA_VERSION = 9
-"""The schema this ktui writes; older files are migrated, newer ones refused."""
-
-APPLICATION_ID = 0x6B747569
-"""``PRAGMA application_id`` of a ktui store ("ktui"), to tell it from other SQLite files."""
+from ktui.store.liveness import process_alive, process_token, recorded_alive, this_host
+from ktui.store.records import (
+    COMMAND_KINDS,
+    SORT_KEYS,
+    STATUSES,
+    Command,
+    CommandKind,
+    EpochRecord,
+    LearningRateRecord,
+    Run,
+    RunProgress,
+    RunSnapshot,
+    RunSummary,
+    SortKey,
+    Status,
+)
+from ktui.store.rows import dumps, loads, metric_value
+from ktui.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 DEFAULT_NAME = "runs.sqlite"
 """The store's usual file name; only a store of this name keeps its run folders in ``runs/``."""
@@ -88,541 +85,7 @@ BUSY_TIMEOUT = 10.0
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-# --------------------------------------------------------------------------- records
-@dataclass(frozen=True)
-class EpochRecord:
-    """One finished epoch of a run."""
-
-    epoch: int
-    """1-based epoch number."""
-    metrics: dict[str, float]
-    learning_rate: float | None = None
-    seconds: float | None = None
-    samples_per_second: float | None = None
-    ended_at: float | None = None
-    """Unix time the epoch was recorded."""
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """A run as :meth:`RunStore.list_runs` returns it: enough for one row of a table."""
-
-    id: int
-    preset: str
-    status: Status
-    values: dict[str, Any]
-    """Every hyperparameter value the run used."""
-    defaults: dict[str, Any]
-    """The preset's defaults when the run started (empty if unknown)."""
-    data: str
-    device: str
-    started_at: float
-    """Unix time."""
-    ended_at: float | None
-    epochs_done: int
-    epochs_planned: int | None
-    best_metric: str | None
-    """The metric the run is judged by: its objective (:class:`~ktui.core.metrics.MetricPolicy`:
-    the monitored metric, else val_loss, else loss)."""
-    best_value: float | None
-    best_epoch: int | None
-    test_loss: float | None
-    test_accuracy: float | None
-    error: str | None
-    monitor: str | None = field(default=None, kw_only=True)
-    """The objective the run asked for (a preset's ``[fit] monitor``); None: the default."""
-    monitor_mode: str = field(default="auto", kw_only=True)
-    """``auto``, ``min`` or ``max``: the monitored metric's direction."""
-
-    @property
-    def policy(self) -> MetricPolicy:
-        """How this run's metrics are judged (its objective and their directions)."""
-        return policy_of(self.monitor, self.monitor_mode)
-
-    @property
-    def test_error_percent(self) -> float | None:
-        """``100 - test accuracy * 100``, the seed's figure."""
-        return None if self.test_accuracy is None else 100.0 - self.test_accuracy * 100.0
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to end; up to now while the run is going."""
-        if self.ended_at is not None:
-            return max(0.0, self.ended_at - self.started_at)
-        if self.status == "running":
-            return max(0.0, time.time() - self.started_at)
-        return None
-
-    def changed_values(self) -> dict[str, Any]:
-        """The hyperparameters that differ from the preset's defaults (all when unknown)."""
-        if not self.defaults:
-            return dict(self.values)
-        return {k: v for k, v in self.values.items() if self.defaults.get(k, _MISSING) != v}
-
-
-_MISSING = object()
-
-
-@dataclass(frozen=True)
-class Run(RunSummary):
-    """Everything recorded about a run except its epochs and log (see :meth:`RunStore.epochs`)."""
-
-    versions: dict[str, str]
-    """ktui, Keras, TensorFlow and Python versions."""
-    model: dict[str, Any] | None
-    """The model summary: ``total_params``, ``trainable_params``, ``input_shape``, ``layers``."""
-    info: dict[str, Any]
-    """Sample counts, batch size, steps per epoch and planned epochs."""
-    seconds: float | None
-    """Training time reported by the run itself."""
-    error_type: str | None
-    traceback: str | None
-    pid: int | None
-    host: str | None
-    folder: Path
-    """The run's folder (model.keras, history.csv, log.txt); it may not exist."""
-    data_source: str | None = field(default=None, kw_only=True)
-    """The data source exactly as the person typed it (or the preset's own source text);
-    None for a run recorded before ktui kept it."""
-    evaluation_skipped: str | None = field(default=None, kw_only=True)
-    """Why the run made no confusion matrix, when it made none."""
-
-
-@dataclass(frozen=True)
-class LearningRateRecord:
-    """A learning-rate change of a run, as recorded."""
-
-    id: int
-    epoch: int
-    step: int
-    before: float | None
-    after: float | None
-    """None when the change could not be made (``error`` says why)."""
-    source: str
-    """Who asked: ``ktui`` (a key in the dashboard), ``command`` (through the store), or
-    ``schedule`` (the model's own schedule or a callback changed it between batches)."""
-    error: str = ""
-    recorded_at: float | None = None
-
-
-@dataclass(frozen=True)
-class RunProgress:
-    """Where a running run is now, as its process last wrote it (all ``None`` before that)."""
-
-    phase: str | None = None
-    """preparing data, building model, running, paused, stopping or evaluating."""
-    detail: str = ""
-    epoch: int | None = None
-    """1-based epoch in progress."""
-    step: int | None = None
-    """Batches finished in that epoch."""
-    steps: int | None = None
-    logs: dict[str, float] = field(default_factory=dict)
-    """The running metrics of the epoch in progress (loss so far, ...)."""
-    samples_per_second: float | None = None
-    epoch_elapsed: float | None = None
-    learning_rate_change: dict[str, Any] | None = None
-    """The last learning-rate change: ``value``, ``epoch``, ``step``, ``error``, ``count``."""
-    updated_at: float | None = None
-    """Unix time of the last write."""
-
-    def fraction(self, epochs: int | None) -> float | None:
-        """How much of the whole run is done (0..1), or ``None`` when unknown."""
-        if not epochs or self.epoch is None:
-            return None
-        within = (self.step or 0) / self.steps if self.steps else 0.0
-        return min(1.0, max(0.0, (self.epoch - 1 + within) / epochs))
-
-
-@dataclass(frozen=True)
-class Command:
-    """A control command queued for a running run."""
-
-    id: int
-    run_id: int
-    kind: CommandKind
-    value: float | None
-    created_at: float
-    """Unix time it was sent."""
-    taken_at: float | None
-    """Unix time the run's process took it; ``None`` while pending."""
-
-
-@dataclass(frozen=True)
-class RunSnapshot:
-    """What :meth:`RunStore.snapshot` read in one consistent transaction."""
-
-    run: Run
-    progress: RunProgress
-    log: list[tuple[int, str]]
-    """New log lines as (line id, text)."""
-    epochs: list[EpochRecord]
-    """New epochs."""
-    alive: bool
-    """The run is ``running`` and its process is alive (or on another host)."""
-    learning_rates: list[LearningRateRecord] = field(default_factory=list)
-    """New learning-rate changes."""
-
-
-# --------------------------------------------------------------------------- schema
-Migration = Callable[[sqlite3.Connection], None]
-
-
-def _v1(db: sqlite3.Connection) -> None:
-    """The first schema: runs, their epochs and their log lines."""
-    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    db.execute(
-        """
-        CREATE TABLE runs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: a deleted id is never reused
-            preset TEXT NOT NULL,
-            status TEXT NOT NULL CHECK (status IN
-                ('running', 'finished', 'stopped', 'failed', 'interrupted')),
-            hyperparameters TEXT NOT NULL DEFAULT '{}',
-            data TEXT NOT NULL DEFAULT '',
-            device TEXT NOT NULL DEFAULT '',
-            versions TEXT NOT NULL DEFAULT '{}',
-            model TEXT,
-            info TEXT NOT NULL DEFAULT '{}',
-            started_at REAL NOT NULL,
-            ended_at REAL,
-            seconds REAL,
-            test_loss REAL,
-            test_accuracy REAL,
-            error TEXT,
-            error_type TEXT,
-            traceback TEXT,
-            pid INTEGER,
-            host TEXT,
-            process TEXT,
-            folder TEXT NOT NULL DEFAULT ''
-        )
-        """
-    )
-    db.execute(
-        """
-        CREATE TABLE epochs (
-            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            epoch INTEGER NOT NULL,
-            metrics TEXT NOT NULL,
-            learning_rate REAL,
-            seconds REAL,
-            samples_per_second REAL,
-            ended_at REAL,
-            PRIMARY KEY (run_id, epoch)
-        ) WITHOUT ROWID
-        """
-    )
-    db.execute(
-        """
-        CREATE TABLE log (
-            id INTEGER PRIMARY KEY,
-            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            line TEXT NOT NULL
-        )
-        """
-    )
-    db.execute("CREATE INDEX log_by_run ON log(run_id, id)")
-
-
-def _v2(db: sqlite3.Connection) -> None:
-    """Summary columns and indexes, so listing 1,000 runs never reads their 100,000 epochs."""
-    for column in (
-        "defaults TEXT NOT NULL DEFAULT '{}'",
-        "epochs_done INTEGER NOT NULL DEFAULT 0",
-        "epochs_planned INTEGER",
-        "best_metric TEXT",
-        "best_value REAL",
-        "best_epoch INTEGER",
-    ):
-        db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
-    db.execute("CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status)")
-    db.execute("CREATE INDEX IF NOT EXISTS runs_by_preset ON runs(preset)")
-    db.execute("CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started_at)")
-    # Fill the new columns in for the runs already recorded.
-    for run_id, info in db.execute("SELECT id, info FROM runs").fetchall():
-        summary = _Summary()
-        for epoch, metrics in db.execute(
-            "SELECT epoch, metrics FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)
-        ):
-            summary.add(epoch, _loads(metrics, {}))
-        planned = _loads(info, {}).get("epochs")
-        db.execute(
-            "UPDATE runs SET epochs_done = ?, epochs_planned = ?, best_metric = ?,"
-            " best_value = ?, best_epoch = ? WHERE id = ?",
-            (
-                summary.epochs,
-                planned if isinstance(planned, int) else None,
-                summary.metric,
-                summary.value,
-                summary.epoch,
-                run_id,
-            ),
-        )
-
-
-def _v3(db: sqlite3.Connection) -> None:
-    """Live progress on the run row and the control commands a run's process polls."""
-    for column in (
-        "phase TEXT",
-        "phase_detail TEXT NOT NULL DEFAULT ''",
-        "progress_epoch INTEGER",
-        "progress_step INTEGER",
-        "progress_steps INTEGER",
-        "progress_logs TEXT",
-        "samples_per_second REAL",
-        "epoch_elapsed REAL",
-        "learning_rate_change TEXT",
-        "updated_at REAL",
-    ):
-        db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
-    db.execute(
-        """
-        CREATE TABLE commands (
-            id INTEGER PRIMARY KEY,
-            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            kind TEXT NOT NULL CHECK (kind IN ('pause', 'resume', 'stop', 'learning_rate')),
-            value REAL,
-            created_at REAL NOT NULL,
-            taken_at REAL
-        )
-        """
-    )
-    # The run's process looks for pending commands five times a second: keep that
-    # an index lookup however many commands were ever sent.
-    db.execute("CREATE INDEX commands_pending ON commands(run_id, id) WHERE taken_at IS NULL")
-
-
-def _v4_tags_and_notes(db: sqlite3.Connection) -> None:
-    """Tags (any number per run, found by tag through an index) and a note per run,
-    set from the command line (``ktui runs tag`` / ``note``)."""
-    db.execute("ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT ''")
-    db.execute(
-        """
-        CREATE TABLE run_tags (
-            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            tag TEXT NOT NULL,
-            PRIMARY KEY (run_id, tag)
-        ) WITHOUT ROWID
-        """
-    )
-    db.execute("CREATE INDEX run_tags_by_tag ON run_tags(tag)")
-
-
-def _v5(db: sqlite3.Connection) -> None:
-    """The run's data source as typed, its objective, learning-rate changes as rows, and
-    why it made no confusion matrix; best epochs recomputed by the one metric policy."""
-    for column in (
-        "data_source TEXT",
-        "monitor TEXT",
-        "monitor_mode TEXT NOT NULL DEFAULT 'auto'",
-        "evaluation_skipped TEXT",
-    ):
-        db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
-    db.execute(
-        """
-        CREATE TABLE lr_changes (
-            id INTEGER PRIMARY KEY,
-            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            epoch INTEGER NOT NULL,
-            step INTEGER NOT NULL,
-            value_before REAL,
-            value_after REAL,
-            source TEXT NOT NULL,
-            error TEXT NOT NULL DEFAULT '',
-            recorded_at REAL NOT NULL
-        )
-        """
-    )
-    db.execute("CREATE INDEX lr_changes_by_run ON lr_changes(run_id, id)")
-    # Earlier versions judged by val_accuracy first and guessed directions by suffix.
-    for (run_id,) in db.execute("SELECT id FROM runs").fetchall():
-        summary = _Summary()
-        for epoch, metrics in db.execute(
-            "SELECT epoch, metrics FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)
-        ):
-            summary.add(epoch, _loads(metrics, {}))
-        db.execute(
-            "UPDATE runs SET best_metric = ?, best_value = ?, best_epoch = ? WHERE id = ?",
-            (summary.metric, summary.value, summary.epoch, run_id),
-        )
-
-
-def _v6_sweeps(db: sqlite3.Connection) -> None:
-    """Sweeps (issue 12): a sweep, its trials (each linked to an ordinary run) and its
-    history of changes. Additive: runs gain the sweep and trial they belong to."""
-    db.execute("ALTER TABLE runs ADD COLUMN sweep_id INTEGER")
-    db.execute("ALTER TABLE runs ADD COLUMN trial INTEGER")
-    db.execute(
-        """
-        CREATE TABLE sweeps (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            preset TEXT NOT NULL,
-            spec TEXT NOT NULL,
-            settings TEXT NOT NULL,
-            status TEXT NOT NULL,
-            reason TEXT NOT NULL DEFAULT '',
-            study TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            ended_at REAL,
-            pid INTEGER,
-            host TEXT,
-            process TEXT
-        )
-        """
-    )
-    db.execute(
-        """
-        CREATE TABLE sweep_trials (
-            id INTEGER PRIMARY KEY,
-            sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
-            number INTEGER NOT NULL,
-            optuna_number INTEGER,
-            run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
-            state TEXT NOT NULL,
-            params TEXT NOT NULL DEFAULT '{}',
-            objective REAL,
-            curve TEXT NOT NULL DEFAULT '[]',
-            epochs INTEGER NOT NULL DEFAULT 0,
-            reason TEXT NOT NULL DEFAULT '',
-            pid INTEGER,
-            host TEXT,
-            process TEXT,
-            started_at REAL NOT NULL,
-            ended_at REAL
-        )
-        """
-    )
-    db.execute("CREATE INDEX sweep_trials_by_sweep ON sweep_trials(sweep_id, number)")
-    db.execute(
-        """
-        CREATE TABLE sweep_changes (
-            id INTEGER PRIMARY KEY,
-            sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
-            at REAL NOT NULL,
-            change TEXT NOT NULL
-        )
-        """
-    )
-
-
-
-def _v7_diverged(db: sqlite3.Connection) -> None:
-    """The status ``diverged`` (a loss that became NaN or infinite).
-
-    Only the status column's CHECK list grows, which changes nothing stored: SQLite's
-    documented way for that is to edit the table's text in the schema (rebuilding
-    ``runs`` would cascade-delete every epoch through the foreign keys)."""
-    (sql,) = db.execute(
-        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'runs'"
-    ).fetchone()
-    old = "'failed', 'interrupted')"
-    if old not in sql:
-        raise sqlite3.DatabaseError("the runs table's status check is not the one ktui wrote")
-    (schema_version,) = db.execute("PRAGMA schema_version").fetchone()
-    db.execute("PRAGMA writable_schema = ON")
-    try:
-        db.execute(
-            "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'runs'",
-            (sql.replace(old, "'failed', 'interrupted', 'diverged')"),),
-        )
-        # Tell every connection the schema changed, so none keeps the old check.
-        db.execute(f"PRAGMA schema_version = {int(schema_version) + 1}")
-    finally:
-        db.execute("PRAGMA writable_schema = OFF")
-
-
-def _v8_list_indexes(db: sqlite3.Connection) -> None:
-    """Indexes in the runs screen's sort orders, so a page of 100,000 runs is read
-    from an index instead of sorting them all (every sort but duration; ``started``
-    uses ``runs_by_start``).
-
-    Each has the id in the tiebreak direction (newest first within a key), so one
-    index serves both directions: reversed, SQLite walks it backwards. The best sort
-    gets a column, ``best_rank``: the best value oriented by the run's metric policy
-    (smaller is better), kept by :meth:`RunStore.add_epoch` and filled here.
-    """
-    db.execute("ALTER TABLE runs ADD COLUMN best_rank REAL")
-    db.execute(
-        "UPDATE runs SET best_rank = CASE WHEN ktui_lower_is_better(best_metric, monitor,"
-        " monitor_mode) = 1 THEN best_value ELSE -best_value END"
-    )
-    db.execute("CREATE INDEX IF NOT EXISTS runs_by_preset_page ON runs(preset, id DESC)")
-    db.execute("CREATE INDEX IF NOT EXISTS runs_by_status_page ON runs(status, id DESC)")
-    db.execute(f"CREATE INDEX IF NOT EXISTS runs_by_best ON runs({_BEST}, id DESC)")
-    db.execute("CREATE INDEX IF NOT EXISTS runs_by_test_error ON runs((-test_accuracy), id DESC)")
-    db.execute("CREATE INDEX IF NOT EXISTS runs_by_epochs ON runs(epochs_done)")
-    db.execute("CREATE INDEX IF NOT EXISTS runs_by_metric ON runs(best_metric)")
-    db.execute("CREATE INDEX IF NOT EXISTS runs_by_values ON runs(hyperparameters, id DESC)")
-    # The ids alone: skipping 100,000 of them to a deep page reads 1 MB, not the table.
-    db.execute("CREATE INDEX IF NOT EXISTS runs_by_id ON runs(id)")
-
-
-def _v9_system(db: sqlite3.Connection) -> None:
-    """What the machine did while a run trained, and how long its steps waited for data
-    (written and read by :mod:`ktui.store.system`)."""
-    db.execute(
-        """
-        CREATE TABLE system_samples (
-            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            time REAL NOT NULL,
-            process_cpu REAL,
-            process_rss INTEGER,
-            machine_cpu REAL,
-            memory_available INTEGER,
-            memory_total INTEGER,
-            gpus TEXT NOT NULL DEFAULT '[]',
-            gpu_note TEXT,
-            device_memory INTEGER,
-            device_memory_peak INTEGER
-        )
-        """
-    )
-    # An attached dashboard reads the samples after the last one it has.
-    db.execute("CREATE INDEX system_samples_run ON system_samples(run_id, time)")
-    db.execute(
-        """
-        CREATE TABLE step_timings (
-            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            epoch INTEGER NOT NULL,
-            steps INTEGER NOT NULL,
-            compute REAL NOT NULL,
-            between_steps REAL NOT NULL,
-            waiting_inside REAL NOT NULL,
-            PRIMARY KEY (run_id, epoch)
-        )
-        """
-    )
-
-
-MIGRATIONS: tuple[Migration, ...] = (
-    _v1,
-    _v2,
-    _v3,
-    _v4_tags_and_notes,
-    _v5,
-    _v6_sweeps,
-    _v7_diverged,
-
-
-    _v8_list_indexes,
-    _v9_system,
-)
-"""``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
-
-assert len(MIGRATIONS) == SCHEMA_VERSION
-
-
-# --------------------------------------------------------------------------- best metric
-def policy_of(monitor: str | None, mode: str | None) -> MetricPolicy:
-    """The metric policy of a stored run (an unknown mode counts as ``auto``)."""
-    try:
-        checked = check_mode(mode or "auto")
-    except ValueError:
-        checked = "auto"
-    return MetricPolicy(monitor, checked)
-
-
+# --------------------------------------------------------------------------- helpers
 def _sql_lower_is_better(metric: str | None, monitor: str | None, mode: str | None) -> int:
     """The metric policy inside SQL (registered on each connection), for the "best" sort."""
     return 0 if metric is None else int(policy_of(monitor, mode).lower_is_better(metric))
@@ -635,90 +98,6 @@ def _best_rank(metric: str | None, value: float | None, policy: MetricPolicy) ->
     return value if policy.lower_is_better(metric) else -value
 
 
-class _Summary:
-    """The best value of a run's chosen metric, updated one epoch at a time."""
-
-    def __init__(
-        self,
-        metric: str | None = None,
-        value: float | None = None,
-        epoch: int | None = None,
-        epochs: int = 0,
-        policy: MetricPolicy | None = None,
-    ) -> None:
-        self.metric, self.value, self.epoch, self.epochs = metric, value, epoch, epochs
-        self.policy = policy or MetricPolicy()
-
-    def add(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        self.epochs = max(self.epochs, epoch)
-        if self.metric is None:
-            self.metric = self.policy.objective(metrics)
-        if self.metric is None:
-            return
-        value = metrics.get(self.metric)
-        if not isinstance(value, int | float) or not math.isfinite(value):
-            return  # a diverged (NaN) epoch is never the best one
-        if self.policy.is_better(self.metric, float(value), self.value):
-            self.value, self.epoch = float(value), epoch
-
-
-# --------------------------------------------------------------------------- processes
-def this_host() -> str:
-    """The host name runs are recorded with."""
-    return socket.gethostname()
-
-
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time since boot) of a Linux process; ``None`` if unknown."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces and parentheses; the rest follows the last ")".
-    fields = text[text.rfind(")") + 2 :].split()
-    if len(fields) < 20:
-        return None
-    return fields[0], fields[19]
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def process_token(pid: int) -> str | None:
-    """What tells this process from a later one that gets the same pid (Linux only)."""
-    stat = _proc_stat(pid)
-    boot = _boot_id()
-    return f"{boot}/{stat[1]}" if stat and boot else None
-
-
-def process_alive(pid: int, token: str | None = None) -> bool:
-    """Is process ``pid`` of this host still running (and the same one as ``token``)?"""
-    if pid <= 0:
-        return False
-    if sys.platform == "win32":
-        # os.kill(pid, 0) would terminate the process on Windows; never guess there.
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, as another user's process
-    except OSError:
-        return True
-    stat = _proc_stat(pid)
-    if stat is None:
-        return True  # no /proc: the pid alone has to do
-    if stat[0] in ("Z", "X"):
-        return False  # a zombie is dead; only its parent has not reaped it yet
-    return token is None or token == process_token(pid)
-
-
-# --------------------------------------------------------------------------- helpers
 def _create_private(path: Path) -> None:
     """Create ``path`` empty with mode 0600 if it does not exist (SQLite then makes a
     new database in it, and its -wal and -shm files with the same mode)."""
@@ -738,23 +117,6 @@ def disk_full(path: Path) -> bool:
     except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
         return False
     return stats.f_bavail * stats.f_frsize < 64 * 1024
-
-
-def _dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _loads(text: str | None, default: Any) -> Any:
-    if not text:
-        return default
-    try:
-        return json.loads(text)
-    except ValueError:
-        return default
-
-
-def _metric_value(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
 
 
 _SUMMARY_COLUMNS = (
@@ -791,8 +153,8 @@ def _learning_rate(row: Sequence[Any]) -> LearningRateRecord:
         int(change_id),
         int(epoch),
         int(step),
-        _metric_value(before),
-        _metric_value(after),
+        metric_value(before),
+        metric_value(after),
         str(source),
         str(error or ""),
         recorded_at,
@@ -807,10 +169,10 @@ def _progress(row: Sequence[Any]) -> RunProgress:
         epoch=epoch,
         step=step,
         steps=steps,
-        logs=_loads(logs, {}),
+        logs=loads(logs, {}),
         samples_per_second=rate,
         epoch_elapsed=elapsed,
-        learning_rate_change=_loads(change, None),
+        learning_rate_change=loads(change, None),
         updated_at=updated,
     )
 
@@ -818,11 +180,6 @@ def _progress(row: Sequence[Any]) -> RunProgress:
 def _command(row: Sequence[Any]) -> Command:
     command_id, run_id, kind, value, created_at, taken_at = row
     return Command(command_id, run_id, kind, value, created_at, taken_at)
-
-
-def _alive(pid: int | None, host: str | None, token: str | None) -> bool:
-    """Is the process recorded for a run alive? Another host's cannot be checked: yes."""
-    return host != this_host() or process_alive(pid or 0, token)
 
 
 def _not_live(run_id: int, status: str, ended_at: float | None) -> StoreError:
@@ -845,7 +202,8 @@ _BEST = "best_rank"
 _ORDERS: dict[str, tuple[str, bool, bool]] = {
     # key: (expression, ascending by default, can be NULL). NULLs always last, then id
     # as a tiebreak (newest first; oldest first when reversed). Each indexed expression
-    # is spelled exactly as in its index (see _v8_list_indexes), or SQLite sorts instead.
+    # is spelled exactly as in its index (see _v8_list_indexes in schema.py), or SQLite
+    # sorts instead.
     "id": ("id", False, False),
     "started": ("started_at", False, False),
     "preset": ("preset", True, False),
@@ -1233,8 +591,8 @@ class RunStore:
                 " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     preset,
-                    _dumps(dict(values or {})),
-                    _dumps(dict(defaults or {})),
+                    dumps(dict(values or {})),
+                    dumps(dict(defaults or {})),
                     data,
                     time.time() if started_at is None else started_at,
                     epochs,
@@ -1286,12 +644,12 @@ class RunStore:
     ) -> None:
         """Fill in what is known once the model is built (fields left ``None`` are kept)."""
         fields: dict[str, object] = {
-            "hyperparameters": None if values is None else _dumps(dict(values)),
+            "hyperparameters": None if values is None else dumps(dict(values)),
             "data": data,
             "device": device,
-            "versions": None if versions is None else _dumps(dict(versions)),
-            "model": None if model is None else _dumps(dict(model)),
-            "info": None if info is None else _dumps(dict(info)),
+            "versions": None if versions is None else dumps(dict(versions)),
+            "model": None if model is None else dumps(dict(model)),
+            "info": None if info is None else dumps(dict(info)),
             "epochs_planned": epochs,
         }
         changes = {k: v for k, v in fields.items() if v is not None}
@@ -1327,7 +685,7 @@ class RunStore:
             ).fetchone()
             if row is None:
                 raise self._unknown(run_id)
-            summary = _Summary(row[0], row[1], row[2], row[3], policy_of(row[4], row[5]))
+            summary = BestEpoch(row[0], row[1], row[2], row[3], policy_of(row[4], row[5]))
             summary.add(epoch, metrics)
             db.execute(
                 "INSERT OR REPLACE INTO epochs (run_id, epoch, metrics, learning_rate, seconds,"
@@ -1335,7 +693,7 @@ class RunStore:
                 (
                     run_id,
                     epoch,
-                    _dumps(metrics),
+                    dumps(metrics),
                     learning_rate,
                     seconds,
                     samples_per_second,
@@ -1737,9 +1095,9 @@ class RunStore:
             **{name: getattr(summary, name) for name in RunSummary.__dataclass_fields__},
             data_source=data_source,
             evaluation_skipped=evaluation_skipped,
-            versions=_loads(versions, {}),
-            model=_loads(model, None),
-            info=_loads(info, {}),
+            versions=loads(versions, {}),
+            model=loads(model, None),
+            info=loads(info, {}),
             seconds=seconds,
             error_type=error_type,
             traceback=traceback,
@@ -1763,7 +1121,7 @@ class RunStore:
                 (run_id,),
             ).fetchall()
         return [
-            EpochRecord(epoch, _loads(metrics, {}), lr, seconds, rate, ended)
+            EpochRecord(epoch, loads(metrics, {}), lr, seconds, rate, ended)
             for epoch, metrics, lr, seconds, rate, ended in rows
         ]
 
@@ -1886,7 +1244,7 @@ class RunStore:
             ).fetchone()
         if row is None:
             raise self._unknown(run_id)
-        return row[0] == "running" and _alive(row[1], row[2], row[3])
+        return row[0] == "running" and recorded_alive(row[1], row[2], row[3])
 
     def set_progress(self, run_id: int, progress: RunProgress) -> None:
         """Write where a running run is now (its process calls this about twice a second)."""
@@ -1899,12 +1257,12 @@ class RunStore:
                     progress.epoch,
                     progress.step,
                     progress.steps,
-                    _dumps(progress.logs) if progress.logs else None,
+                    dumps(progress.logs) if progress.logs else None,
                     progress.samples_per_second,
                     progress.epoch_elapsed,
                     None
                     if progress.learning_rate_change is None
-                    else _dumps(progress.learning_rate_change),
+                    else dumps(progress.learning_rate_change),
                     time.time(),
                     run_id,
                 ),
@@ -1946,7 +1304,7 @@ class RunStore:
             status, ended_at, pid, host, token = row
             if status != "running":
                 raise _not_live(run_id, status, ended_at)
-            if not _alive(pid, host, token):
+            if not recorded_alive(pid, host, token):
                 # Marked here, in the same transaction that found it dead.
                 db.execute(
                     "UPDATE runs SET status = 'interrupted', ended_at = COALESCE("
@@ -2043,10 +1401,10 @@ class RunStore:
             progress=_progress(row[split:]),
             log=[(int(line_id), line) for line_id, line in log],
             epochs=[
-                EpochRecord(epoch, _loads(metrics, {}), lr, seconds, rate, ended)
+                EpochRecord(epoch, loads(metrics, {}), lr, seconds, rate, ended)
                 for epoch, metrics, lr, seconds, rate, ended in epochs
             ],
-            alive=run.status == "running" and _alive(run.pid, run.host, token),
+            alive=run.status == "running" and recorded_alive(run.pid, run.host, token),
             learning_rates=[_learning_rate(row) for row in rates],
         )
 
@@ -2132,8 +1490,8 @@ class RunStore:
             id=run_id,
             preset=preset,
             status=status,
-            values=_loads(values, {}),
-            defaults=_loads(defaults, {}),
+            values=loads(values, {}),
+            defaults=loads(defaults, {}),
             data=data,
             device=device,
             started_at=started_at,
@@ -2141,10 +1499,10 @@ class RunStore:
             epochs_done=epochs_done,
             epochs_planned=epochs_planned,
             best_metric=best_metric,
-            best_value=_metric_value(best_value),
+            best_value=metric_value(best_value),
             best_epoch=best_epoch,
-            test_loss=_metric_value(test_loss),
-            test_accuracy=_metric_value(test_accuracy),
+            test_loss=metric_value(test_loss),
+            test_accuracy=metric_value(test_accuracy),
             error=error,
             monitor=monitor,
             monitor_mode=monitor_mode or "auto",

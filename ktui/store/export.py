@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
-from ktui.store.db import EpochRecord, Run, RunStore
+from ktui.store.db import RunStore
+from ktui.store.records import EpochRecord, Run
 
 
 def metric_names(epochs: Sequence[EpochRecord]) -> list[str]:

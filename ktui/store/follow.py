@@ -44,13 +44,13 @@ from ktui.core.events import (
     SystemSampled,
 )
 from ktui.store.control import send_command
-from ktui.store.db import (
+from ktui.store.db import RunStore
+from ktui.store.records import (
     CommandKind,
     LearningRateRecord,
     Run,
     RunProgress,
     RunSnapshot,
-    RunStore,
     RunSummary,
 )
 

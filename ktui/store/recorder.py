@@ -47,8 +47,9 @@ from ktui.core.events import (
 from ktui.core.files import is_disk_full, make_private, private_dir, write_private
 from ktui.core.metrics import MetricPolicy
 from ktui.core.presets import RunConfig
-from ktui.store.db import EpochRecord, RunStore
+from ktui.store.db import RunStore
 from ktui.store.export import history_csv
+from ktui.store.records import EpochRecord
 from ktui.store.system import SystemRecorder
 from ktui.store.writer import WRITE_BUSY_TIMEOUT, StoreWriter
 

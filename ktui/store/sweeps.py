@@ -33,7 +33,8 @@ from ktui.core.sweep import (
     TrialRow,
     TrialState,
 )
-from ktui.store.db import RunStore, process_alive, process_token, this_host
+from ktui.store.db import RunStore
+from ktui.store.liveness import process_alive, process_token, this_host
 
 #: Trial states that end a trial (it will not change again).
 ENDED: tuple[TrialState, ...] = ("finished", "pruned", "failed", "stopped", "interrupted")
