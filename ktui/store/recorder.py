@@ -397,6 +397,12 @@ class RunRecorder:
             self._write_files()
         self._writer.wait(ABANDON_WAIT)
 
+    def update_model(self, model: dict[str, Any]) -> None:
+        """Record a fuller model summary than the one the run started with (a model
+        that Keras builds only at its first batch); queued like every other write."""
+        run_id = self.run_id
+        self._writer.submit("the model", lambda store: store.set_details(run_id, model=model))
+
     # -- the writes in flight -----------------------------------------------------------
     def wait(self, timeout: float = CLOSE_WAIT) -> bool:
         """Wait up to ``timeout`` seconds for the queued writes; True when all are done."""

@@ -338,11 +338,9 @@ class Dashboard(EventCallback):
         """Record the model's summary again if the first epoch built more of it."""
         self._summary = None  # once
         summary = summarize(self.model)
-        if summary != first and self._store is not None and self.run_id is not None:
-            try:
-                self._store.set_details(self.run_id, model=asdict(summary))
-            except StoreError as exc:
-                self._warn(f"ktui: could not record the model of run {self.run_id}: {exc}")
+        if summary != first and self._recorded is not None:
+            # Queued on the recorder's writer: the training thread never waits for the store.
+            self._recorded.recorder.update_model(asdict(summary))
 
     def _values(
         self, model: Any, fit: dict[str, Any], epochs: int, steps: int, batch_size: int | None
