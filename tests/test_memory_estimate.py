@@ -81,8 +81,8 @@ def test_the_verdict_says_whether_it_fits_and_which_batch_would() -> None:
 
 
 MEASURE = """
-import json, os, resource
-import numpy as np, keras
+import json, threading
+import numpy as np, keras, psutil
 from ktui.training.builder import summarize
 from ktui.core.memory import estimate
 model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8192, activation="relu"),
@@ -93,12 +93,24 @@ small, big = 8, 2048
 x = rng.normal(size=(2 * big, 16)).astype("float32")
 y = rng.normal(size=(2 * big, 1)).astype("float32")
 model.fit(x[: 2 * small], y[: 2 * small], batch_size=small, epochs=1, verbose=0)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# The resident memory while the big batches train, sampled beside them: the process's
+# lifetime peak (ru_maxrss) can already be higher from loading Keras, and hide it.
+process = psutil.Process()
+before = process.memory_info().rss
+peak, done = before, threading.Event()
+def sample():
+    global peak
+    while not done.is_set():
+        peak = max(peak, process.memory_info().rss)
+        done.wait(0.002)
+sampler = threading.Thread(target=sample)
+sampler.start()
 model.fit(x, y, batch_size=big, epochs=1, verbose=0)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+done.set()
+sampler.join()
 summary = summarize(model)
 guess = estimate(summary, big, "adam").total - estimate(summary, small, "adam").total
-print(json.dumps({"measured": after - before, "estimated": guess}))
+print(json.dumps({"measured": peak - before, "estimated": guess}))
 """
 
 

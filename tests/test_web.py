@@ -168,7 +168,9 @@ def test_the_dashboard_in_a_browser_trains_dummy_binary(tmp_path: Path) -> None:
             assert name in screen
         keys = driver.find_element(By.CSS_SELECTOR, ".xterm-helper-textarea")
         keys.send_keys(Keys.ENTER)  # dummy_binary is the first preset: open its form
-        wait_for_text(driver, "epochs", timeout=30)
+        # Text only the form shows ("epochs" is in the preset list too): the key must
+        # reach the form, not the screen it replaces.
+        wait_for_text(driver, "Reset defaults", timeout=60)
         keys.send_keys(Keys.CONTROL, "r")  # start
         screen = wait_for_text(driver, "Test accuracy", timeout=180)
         assert "3/3" in screen
