@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, image_source, median
+from common import ROOT, image_source, median, plain_fit_epochs
 
 from ktui.core import backends
 from ktui.core import data as data_mod
@@ -79,49 +79,20 @@ def _config(name: str, epochs: int, data: str, channels_last: bool = False) -> A
 
 
 def _plain(config: Any, batch_callback: str = "") -> tuple[list[float], list[float]]:
-    """Plain ``model.fit(verbose=0)``: wall and CPU seconds of each epoch."""
+    """Plain ``model.fit(verbose=0)``: wall and CPU seconds of each epoch but the first."""
     import keras
-
-    from ktui.training.builder import build_model
-    from ktui.training.engine import load_dataset
-
-    dataset = load_dataset(config, None)
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(7)
-    model = build_model(config, tuple(dataset.x_train.shape[1:]))
-    wall: list[float] = []
-    cpu: list[float] = []
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            self.t0, self.c0 = time.monotonic(), time.process_time()
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            wall.append(time.monotonic() - self.t0)
-            cpu.append(time.process_time() - self.c0)
 
     class BatchEnd(keras.callbacks.Callback):
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             pass
 
-    callbacks: list[Any] = [EpochTimer()]
+    callbacks: list[Any] = []
     if batch_callback:
         batch = BatchEnd()
         batch.async_safe = batch_callback == "async_safe"
         callbacks.append(batch)
-    fit_args: dict[str, Any] = {}
-    if config.validation == "test":
-        fit_args["validation_data"] = (dataset.x_test, dataset.y_test)
-    model.fit(
-        dataset.x_train,
-        dataset.y_train,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        verbose=0,
-        callbacks=callbacks,
-        **fit_args,
-    )
-    return wall[1:], cpu[1:]
+    clock = plain_fit_epochs(config, extra_callbacks=callbacks)
+    return clock.wall[1:], clock.cpu[1:]
 
 
 def _engine(config: Any) -> tuple[list[float], list[float]]:

@@ -9,10 +9,12 @@ only epoch hooks (which keeps Keras's asynchronous batch dispatch on).
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,8 +110,12 @@ class Comparison:
         )
 
 
-def plain_fit_epochs(config: RunConfig) -> EpochClock:
-    """Train the preset's model with a plain ``model.fit(verbose=0)``; its epoch clock."""
+def plain_fit_epochs(config: RunConfig, extra_callbacks: Sequence[Any] = ()) -> EpochClock:
+    """Train the preset's model with a plain ``model.fit(verbose=0)``; its epoch clock.
+
+    ``extra_callbacks`` go to ``fit`` after the epoch timer: what a benchmark measures
+    the cost of (a batch callback, the step timer), or a callback that brackets the fit.
+    """
     import keras
 
     from ktui.training.builder import build_model
@@ -139,10 +145,25 @@ def plain_fit_epochs(config: RunConfig) -> EpochClock:
         batch_size=config.batch_size,
         epochs=config.epochs,
         verbose=0,
-        callbacks=[EpochTimer()],
+        callbacks=[EpochTimer(), *extra_callbacks],
         **fit_args,
     )
     return clock
+
+
+def rounds_and_config(doc: str) -> tuple[argparse.Namespace, RunConfig]:
+    """``--rounds`` and ``--epochs`` of an alternating ``mnist_mlp`` comparison, with
+    its config, after printing what will be trained."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=4)
+    args = parser.parse_args()
+    config = preset_config("mnist_mlp", args.epochs)
+    print(
+        f"mnist_mlp on {config.data.describe()}, {args.rounds} rounds × "
+        f"{args.epochs} epochs each way, alternating"
+    )
+    return args, config
 
 
 def steady(times: list[float]) -> list[float]:

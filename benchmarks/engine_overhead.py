@@ -10,9 +10,7 @@ the process CPU time per epoch. Target: ≤ 1.03.
 
 from __future__ import annotations
 
-import argparse
-
-from common import Comparison, EpochClock, median, plain_fit_epochs, preset_config
+from common import Comparison, EpochClock, median, plain_fit_epochs, rounds_and_config
 
 from ktui.core.controls import RunControls
 from ktui.core.events import BatchProgress, EpochEnded, Event, RunStarted
@@ -40,15 +38,7 @@ def engine_epochs(config: RunConfig) -> tuple[EpochClock, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=4)
-    args = parser.parse_args()
-    config = preset_config("mnist_mlp", args.epochs)
-    print(
-        f"mnist_mlp on {config.data.describe()}, {args.rounds} rounds × "
-        f"{args.epochs} epochs each way, alternating"
-    )
+    args, config = rounds_and_config(__doc__)
     comparison = Comparison("engine", "plain fit")
     for round_ in range(args.rounds):
         # Take turns at going first, so neither way always inherits the other's heap.

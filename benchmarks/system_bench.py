@@ -12,75 +12,57 @@ the sampler thread's own CPU time as a share of one core. Targets: ≤ 1.01 and 
 
 from __future__ import annotations
 
-import argparse
 import queue
 import time
+from dataclasses import replace
 from typing import Any
 
-from common import Comparison, EpochClock, median, preset_config
+from common import Comparison, EpochClock, median, plain_fit_epochs, rounds_and_config
 
 from ktui.core.presets import RunConfig
 from ktui.core.system import SystemSample, SystemSampler
 
 
 def fit_epochs(config: RunConfig, watched: bool) -> tuple[EpochClock, float, float]:
-    """One plain fit; its epoch clock, the sampler's CPU seconds and the fit's wall time."""
+    """One plain fit; its epoch clock and, when ``watched``, the sampler's CPU seconds
+    and the fit's wall time (0 otherwise)."""
     import keras
 
-    from ktui.training.builder import build_model
-    from ktui.training.engine import load_dataset
     from ktui.training.gpu import device_memory_reader
     from ktui.training.timing import StepTimer
 
-    dataset = load_dataset(config, None)
-    keras.backend.clear_session()
-    if config.seed is not None:
-        keras.utils.set_random_seed(config.seed)
-    model = build_model(config, tuple(dataset.x_train.shape[1:]))
-    clock = EpochClock()
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_train_begin(self, logs: Any = None) -> None:
-            clock.start()
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            clock.epoch_ended()
-
-    callbacks: list[Any] = [EpochTimer()]
-    sampler = None
     samples: queue.SimpleQueue[SystemSample] = queue.SimpleQueue()
-    if watched:
-        callbacks.append(StepTimer())
-        sampler = SystemSampler(device_memory=device_memory_reader())
-        sampler.add_listener(samples.put)
-        sampler.start()
-    started = time.monotonic()
+    sampler = SystemSampler(device_memory=device_memory_reader()) if watched else None
+    span = [0.0, 0.0]
+
+    class Bracket(keras.callbacks.Callback):
+        # The sampler runs while the model trains, and the wall time is that span's:
+        # loading the data and building the model are not counted.
+        def on_train_begin(self, logs: Any = None) -> None:
+            if sampler is not None:
+                sampler.add_listener(samples.put)
+                sampler.start()
+            span[0] = time.monotonic()
+
+        def on_train_end(self, logs: Any = None) -> None:
+            span[1] = time.monotonic()
+            if sampler is not None:
+                sampler.stop()
+
+    # The unwatched fit has the epoch timer alone, as a person's plain fit would.
+    extra: list[Any] = [Bracket(), StepTimer()] if watched else []
     try:
-        model.fit(
-            dataset.x_train,
-            dataset.y_train,
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            verbose=0,
-            callbacks=callbacks,
-        )
+        clock = plain_fit_epochs(config, extra_callbacks=extra)
     finally:
-        if sampler is not None:
+        if sampler is not None and not span[1]:  # the fit raised before its end
             sampler.stop()
-    wall = time.monotonic() - started
-    return clock, (sampler.cpu_seconds if sampler else 0.0), wall
+    return clock, (sampler.cpu_seconds if sampler else 0.0), span[1] - span[0]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=4)
-    args = parser.parse_args()
-    config = preset_config("mnist_mlp", args.epochs)
-    print(
-        f"mnist_mlp on {config.data.describe()}, {args.rounds} rounds × "
-        f"{args.epochs} epochs each way, alternating"
-    )
+    args, config = rounds_and_config(__doc__)
+    # Training alone, no validation pass: the sampler's cost is measured against the fit.
+    config = replace(config, validation="none")
     comparison = Comparison("sampler on", "sampler off")
     sampler_cpu = sampler_wall = 0.0
     for round_ in range(args.rounds):
