@@ -257,21 +257,11 @@ class KtuiApp(App[int]):
 
     @on(OpenConfusion)
     def _open_confusion(self, request: OpenConfusion) -> None:
-        self._open(
-            request,
-            ConfusionScreen(
-                request.evaluation, path=request.path, missing=request.missing, title=request.title
-            ),
-        )
+        self._open(request, ConfusionScreen.of(request.source))
 
     @on(OpenMistakes)
     def _open_mistakes(self, request: OpenMistakes) -> None:
-        self._open(
-            request,
-            MistakesScreen(
-                request.evaluation, path=request.path, missing=request.missing, title=request.title
-            ),
-        )
+        self._open(request, MistakesScreen.of(request.source))
 
     async def action_quit(self) -> None:
         """Quit; a run that is going is stopped cleanly first (after asking)."""

@@ -11,6 +11,7 @@ message, one turn of the event loop after it is posted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,23 +105,23 @@ class OpenDataPreview(Navigate):
         self.config = config
 
 
-class OpenEvaluation(Navigate):
-    """A view of a run's test-set evaluation: the ``evaluation`` itself, or the ``path``
-    of its saved file, or what is ``missing``; ``title`` names the run."""
+@dataclass(frozen=True)
+class EvaluationSource:
+    """Where a view of a run's test-set evaluation gets it: the ``evaluation`` itself, or
+    the ``path`` of its saved file, or what is ``missing``; ``title`` names the run."""
 
-    def __init__(
-        self,
-        evaluation: Evaluation | None = None,
-        *,
-        path: Path | str | None = None,
-        missing: str = "",
-        title: str = "",
-    ) -> None:
+    evaluation: Evaluation | None = None
+    path: Path | str | None = None
+    missing: str = ""
+    title: str = ""
+
+
+class OpenEvaluation(Navigate):
+    """A view of a run's test-set evaluation, from ``source``."""
+
+    def __init__(self, source: EvaluationSource) -> None:
         super().__init__()
-        self.evaluation = evaluation
-        self.path = path
-        self.missing = missing
-        self.title = title
+        self.source = source
 
 
 class OpenConfusion(OpenEvaluation):

@@ -52,8 +52,11 @@ from ktui.core.pictures import (
     metrics_table,
 )
 from ktui.core.presets import RunConfig
+from ktui.navigation import EvaluationSource
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from ktui.app import KtuiApp
 
 RGB = tuple[int, int, int]
@@ -468,6 +471,16 @@ class _EvaluationScreen(InsightScreen):
         self.missing = missing
         self.title_text = title
 
+    @classmethod
+    def of(cls, source: EvaluationSource) -> Self:
+        """The view of the evaluation ``source`` says where to find."""
+        return cls(source.evaluation, path=source.path, missing=source.missing, title=source.title)
+
+    @property
+    def source(self) -> EvaluationSource:
+        """Where this view's evaluation comes from (for the other view of the same run)."""
+        return EvaluationSource(self.evaluation, self.path, self.missing, self.title_text)
+
     def start_loading(self, *, need_images: bool) -> bool:
         """Read the saved file in a worker when it holds what is needed; True if started."""
         has = self.evaluation is not None and (
@@ -575,11 +588,7 @@ class ConfusionScreen(_EvaluationScreen):
 
     def action_mistakes(self) -> None:
         """Browse the wrong predictions (read from the saved file if this has none)."""
-        self.app.switch_screen(
-            MistakesScreen(
-                self.evaluation, path=self.path, missing=self.missing, title=self.title_text
-            )
-        )
+        self.app.switch_screen(MistakesScreen.of(self.source))
 
 
 class MistakesScreen(_EvaluationScreen):
@@ -740,8 +749,4 @@ class MistakesScreen(_EvaluationScreen):
 
     def action_confusion(self) -> None:
         """Back to the confusion matrix."""
-        self.app.switch_screen(
-            ConfusionScreen(
-                self.evaluation, path=self.path, missing=self.missing, title=self.title_text
-            )
-        )
+        self.app.switch_screen(ConfusionScreen.of(self.source))

@@ -51,7 +51,15 @@ from ktui.core.insight import Evaluation
 from ktui.core.memory import estimate
 from ktui.core.presets import RunConfig
 from ktui.messages import RunEvent
-from ktui.navigation import OpenConfusion, OpenForm, OpenMistakes, OpenModel, OpenRuns, OpenTraining
+from ktui.navigation import (
+    EvaluationSource,
+    OpenConfusion,
+    OpenForm,
+    OpenMistakes,
+    OpenModel,
+    OpenRuns,
+    OpenTraining,
+)
 from ktui.runs import RecordedRun, RerunPlan, plan_config, plan_for_run, record_run
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
 from ktui.store.follow import RemoteControls, RunFollower, controls_for
@@ -754,30 +762,28 @@ class TrainingScreen(Screen[None]):
         summary = self.started.model if self.started is not None else None
         self.post_message(OpenModel(summary, config=self.config))
 
-    def _insight_source(self) -> tuple[Evaluation | None, str | None, str, str]:
-        """(evaluation, path of its saved file, what is missing, title) for the views."""
+    def _insight_source(self) -> EvaluationSource:
+        """Where the confusion and mistakes views get this run's evaluation."""
         title = self.preset_name + (f" · run {self.run_id}" if self.run_id else "")
         if self.evaluation is not None:
             event = self.evaluation
-            return Evaluation.from_event(event), event.path, event.note, title
+            return EvaluationSource(Evaluation.from_event(event), event.path, event.note, title)
         if isinstance(self.final, RunFailed):
             missing = "The run failed before its test set was evaluated."
         elif self.no_evaluation:
             missing = f"This run made none: {self.no_evaluation}"
         else:
             missing = "The run's test set was not evaluated (it stopped before an epoch ended)."
-        return None, None, missing, title
+        return EvaluationSource(None, None, missing, title)
 
     def action_confusion(self) -> None:
         """Show the test set's confusion matrix with precision and recall per class."""
-        evaluation, path, missing, title = self._insight_source()
-        self.post_message(OpenConfusion(evaluation, path=path, missing=missing, title=title))
+        self.post_message(OpenConfusion(self._insight_source()))
 
     def action_mistakes(self) -> None:
         """Browse the test images the model got wrong."""
-        evaluation, path, missing, title = self._insight_source()
         # The event has the matrix only: the screen reads the mistakes from the file.
-        self.post_message(OpenMistakes(evaluation, path=path, missing=missing, title=title))
+        self.post_message(OpenMistakes(self._insight_source()))
 
     def action_insight_pending(self) -> None:
         """c or w during the run: say when the confusion matrix comes."""
