@@ -8,17 +8,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ktui.cli.extras import add_extra_command
 from ktui.core.paths import store_path
 
 
 def add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``ktui report`` to the subcommands."""
-    report = sub.add_parser(
+    report = add_extra_command(
+        sub,
         "report",
-        help="write runs as one self-contained HTML file (or Markdown) to send",
+        summary="write runs as one self-contained HTML file (or Markdown) to send",
         description="One or more runs as a report that opens anywhere without a network: "
         "hyperparameters and what differs, curves, final metrics, confusion matrix, wrong "
-        "predictions, model summary. Needs matplotlib (pip install 'ktui[report]').",
+        "predictions, model summary.",
+        needs="matplotlib",
+        extra="report",
     )
     report.add_argument("ids", nargs="+", metavar="RUN_ID", help="the runs' ids (see `ktui runs`)")
     report.add_argument(

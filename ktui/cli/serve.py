@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ktui.cli.extras import add_extra_command
+
 DEFAULT_PORT = 8000
 DEFAULT_HOST = "127.0.0.1"
 """Loopback only: another machine reaches it through SSH port forwarding, not directly."""
@@ -15,12 +17,14 @@ DEFAULT_HOST = "127.0.0.1"
 
 def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``ktui serve`` to the subcommands."""
-    serve = sub.add_parser(
+    serve = add_extra_command(
+        sub,
         "serve",
-        help="serve the dashboard in a browser (textual-serve), behind a random token",
+        summary="serve the dashboard in a browser (textual-serve), behind a random token",
         description="The same dashboard, every screen and key, in a browser tab. Prints an "
-        "address with a random token; requests without it are refused. Needs "
-        "textual-serve (pip install 'ktui[web]').",
+        "address with a random token; requests without it are refused.",
+        needs="textual-serve",
+        extra="web",
     )
     serve.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"the TCP port (default {DEFAULT_PORT})"
