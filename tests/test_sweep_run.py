@@ -69,7 +69,7 @@ def _wait(predicate, timeout: float = 240) -> None:  # type: ignore[no-untyped-d
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.3)
+        time.sleep(0.1)
     raise AssertionError("timed out")
 
 
@@ -77,7 +77,9 @@ def test_killed_worker_and_coordinator_then_resume(ktui_dirs: KtuiDirs) -> None:
     started = run_ktui(
         "sweep", "dummy_binary",
         "--param", "units=8,16",
-        "--set", "epochs=400", "--set", "batch_size=500",
+        # Long enough to be caught mid-trial (a poll every 0.1 s; ~0.1 s an epoch),
+        # short enough that the resumed trials finish in seconds.
+        "--set", "epochs=24", "--set", "batch_size=500",
         "--trials", "2", "--workers", "1", "--pruner", "none", "--detach",
     )  # fmt: skip
     assert started.returncode == 0, started.stderr
