@@ -24,6 +24,7 @@ from fakes import (
 )
 from rich.console import Console
 from textual import events
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Static
@@ -92,6 +93,21 @@ def text_of(screen: Screen[object], selector: str) -> str:
     return console.export_text()
 
 
+def filled(app: KtuiApp, kind: type[Screen[object]], selector: str) -> Callable[[], bool]:
+    """``app.screen`` is a ``kind`` whose ``selector`` shows something: the screen is
+    current as soon as it is pushed, but draws in its on_mount, a turn or more later."""
+
+    def check() -> bool:
+        if not isinstance(app.screen, kind):
+            return False
+        try:
+            return bool(text_of(app.screen, selector).strip())
+        except NoMatches:
+            return False
+
+    return check
+
+
 def notifications(app: KtuiApp) -> list[str]:
     return [n.message for n in app._notifications]
 
@@ -116,7 +132,7 @@ async def test_confusion_and_wrong_predictions_after_a_recorded_run(tmp_path: Pa
         assert training.evaluation.path == str(saved) and saved.is_file()
 
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfusionScreen))
+        await wait_for(pilot, filled(app, ConfusionScreen, "#confusion-matrix"))
         matrix = text_of(app.screen, "#confusion-matrix")
         assert "0 T-shirt/top" in matrix and "9 Ankle boot" in matrix
         assert "accuracy 85.00% · 15 wrong" in text_of(app.screen, "#confusion-title")
@@ -168,10 +184,10 @@ async def test_a_failed_run_says_why_there_is_no_matrix_and_still_has_its_model(
         training = await start_run(pilot)
         await wait_for(pilot, lambda: not training.running)
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfusionScreen))
+        await wait_for(pilot, filled(app, ConfusionScreen, "#confusion-title"))
         assert "failed before its test set was evaluated" in text_of(app.screen, "#confusion-title")
         await pilot.press("w")
-        await wait_for(pilot, lambda: isinstance(app.screen, MistakesScreen))
+        await wait_for(pilot, filled(app, MistakesScreen, "#mistakes-title"))
         assert "failed" in text_of(app.screen, "#mistakes-title")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is training)
