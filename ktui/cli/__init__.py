@@ -143,7 +143,7 @@ ENVIRONMENT = {
     "KTUI_SWEEP_HEARTBEAT_TIMEOUT": "seconds without a heartbeat before another host's "
     "trial is re-queued (60)",
     "KERAS_HOME": "where Keras's data sets are looked for ($KERAS_HOME/datasets), and\n"
-    "                   keras.json, whose \"backend\" is used when nothing else names one",
+    '                   keras.json, whose "backend" is used when nothing else names one',
     "KERAS_BACKEND": "the Keras backend (tensorflow, jax, torch) when --backend and the\n"
     "                   preset name none",
 }

@@ -602,11 +602,7 @@ def list_sweeps(sweeps: SweepStore, out: TextIO) -> int:
 def _status(sweeps: SweepStore, sweep: SweepRecord) -> str:
     """A running sweep whose processes are all gone shows as interrupted."""
     if sweep.status == "running" and not sweeps.coordinator_alive(sweep):
-        going = [
-            t
-            for t in sweeps.trials(sweep.id)
-            if t.state == "running" and trial_alive(t)
-        ]
+        going = [t for t in sweeps.trials(sweep.id) if t.state == "running" and trial_alive(t)]
         if not going:
             return "interrupted"
     return sweep.status
@@ -623,6 +619,10 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
     end = sweep.ended_at or now
     eta = eta_seconds(rows, s.trials, s.workers, now) if sweep.status == "running" else None
     changes = [text for _, text in sweeps.changes(sweep.id)[1:]]
+    # Which worker (host/pid GPU) ran each trial, once more than one did.
+    by_worker = len({r.worker for r in rows if r.worker}) > 1
+    width = max((len(r.worker) for r in rows), default=0) if by_worker else 0
+    where = f"{'worker':<{width}}  " if by_worker else ""
     lines = [
         f"Sweep {sweep.id} · {sweep.preset} · {_status(sweeps, sweep)}"
         + (f" ({sweep.reason})" if sweep.reason else ""),
@@ -635,17 +635,19 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
         *([f"changes: {'; '.join(changes[-3:])}"] if changes else []),
         "",
         f"{'#':>3} {'trial':>5}  {'state':<11} {s.objective:>10} {'epochs':>7} {'run':>5}  "
-        "hyperparameters / why",
+        f"{where}hyperparameters / why",
     ]
     for place, row in enumerate(ranked, 1):
         epochs = f"{row.epochs}/{row.epochs_planned}" if row.epochs_planned else str(row.epochs)
         run = str(row.run_id) if row.run_id is not None else "—"
         lines.append(
             f"{place:>3} {row.number:>5}  {row.state:<11} {_value(row.objective):>10} "
-            f"{epochs:>7} {run:>5}  {_params(row)}"
+            f"{epochs:>7} {run:>5}  "
+            + (f"{row.worker:<{width}}  " if by_worker else "")
+            + _params(row)
         )
         if row.reason and row.state != "finished":
-            lines.append(f"{'':>31}↳ {row.reason}")
+            lines.append(f"{'':>{31 + len(where)}}↳ {row.reason}")
     return "\n".join(lines) + "\n"
 
 
@@ -674,6 +676,8 @@ def export_sweep(sweeps: SweepStore, sweep: SweepRecord, fmt: str) -> str:
                     "reason": t.reason,
                     "started_at": t.started_at,
                     "ended_at": t.ended_at,
+                    "host": t.host,
+                    "worker": t.worker,
                 }
                 for t in trials
             ],
