@@ -78,6 +78,9 @@ OPTUNA_BUSY_TIMEOUT = 60
 MEDIAN_STARTUP_TRIALS = 2
 MEDIAN_WARMUP_EPOCHS = 2
 
+#: Times a worker tries to open the sweep's study when another creates it meanwhile.
+STUDY_ATTEMPTS = 4
+
 #: Seconds between two looks at the sweep while a worker waits for trials that run
 #: elsewhere to end (or to be re-queued, when their worker died).
 WAIT_POLL = 1.0
@@ -172,15 +175,29 @@ def load_study(sweep: SweepRecord, store: Path, epochs: int) -> optuna.Study:
         pruner = engine.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, epochs))
     else:
         pruner = engine.pruners.NopPruner()
-    study: optuna.Study = engine.create_study(
-        study_name=sweep.study,
-        storage=storage_for(store),
-        sampler=sampler,
-        pruner=pruner,
-        direction=s.direction,
-        load_if_exists=True,
-    )
-    return study
+    from sqlalchemy import exc as sql_errors
+
+    for attempt in range(STUDY_ATTEMPTS):
+        try:
+            # Workers that start together would each create Optuna's tables in a new
+            # storage (its schema version row clashes): one at a time on this host,
+            # and a clash with another host's worker is tried again (the tables are
+            # there by then).
+            with study_lock(store):
+                study: optuna.Study = engine.create_study(
+                    study_name=sweep.study,
+                    storage=storage_for(store),
+                    sampler=sampler,
+                    pruner=pruner,
+                    direction=s.direction,
+                    load_if_exists=True,
+                )
+            return study
+        except (sql_errors.IntegrityError, sql_errors.OperationalError):
+            if attempt == STUDY_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def requeue(study: optuna.Study, trials: list[TrialRecord], store: Path) -> None:
@@ -332,6 +349,9 @@ class Worker:
                     continue
                 if not self.wait or not self._others_going():
                     break
+                if self.trainer is None:
+                    # Load the backend while waiting: a re-queued trial starts at once.
+                    self._trainer()
                 time.sleep(WAIT_POLL)
         finally:
             self._beating.set()
