@@ -49,8 +49,9 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
     GlobalOption(
         "--store",
         "store",
-        "the run store's SQLite file (default: $KTUI_STORE, else `store` in config.toml, "
-        "else runs.sqlite in ktui's data folder); run folders go in runs/ beside it",
+        "the run store: an SQLite file, or a postgresql://user@host/db URL to share it "
+        "(default: $KTUI_STORE, else `store` in config.toml, else runs.sqlite in ktui's "
+        "data folder); run folders go in runs/ beside the file",
         "PATH",
         complete="file",
     ),
@@ -135,7 +136,7 @@ def _merge_global_options(args: argparse.Namespace) -> argparse.Namespace:
 
 # --------------------------------------------------------------------------- help texts
 ENVIRONMENT = {
-    "KTUI_STORE": "the run store's file (after --store, before config.toml)",
+    "KTUI_STORE": "the run store's file or postgresql:// URL (after --store, before config.toml)",
     "KTUI_DATA_DIR": "ktui's data folder: the default store, run folders, logs",
     "KTUI_CONFIG_DIR": "ktui's config folder: config.toml and your presets",
     "NO_COLOR": "any value: no colours",

@@ -5,18 +5,22 @@ from __future__ import annotations
 import contextlib
 import sys
 from datetime import datetime
-from pathlib import Path
 
 from ktui.core.capture import STDERR
 from ktui.core.config import config_file, load_config
 from ktui.core.errors import StoreError, StoreUnavailable
 from ktui.core.paths import logs_dir, user_presets_dir
 from ktui.core.presets import PresetCatalog
+from ktui.core.store_url import StoreLocation
 from ktui.store import RunStore
 
 
 def open_dashboard(
-    catalog: PresetCatalog, *, store: Path, attach: int | None = None, sweep: int | None = None
+    catalog: PresetCatalog,
+    *,
+    store: StoreLocation,
+    attach: int | None = None,
+    sweep: int | None = None,
 ) -> int:
     """Run the Textual app until the user quits; returns the exit code.
 

@@ -30,6 +30,7 @@ from typing import TextIO
 from ktui.core.errors import KtuiError
 from ktui.core.format import format_seconds
 from ktui.core.presets import PresetCatalog
+from ktui.core.store_url import StoreLocation, store_argument
 from ktui.core.sweep import (
     DEFAULT_OBJECTIVE,
     PRUNERS,
@@ -154,7 +155,7 @@ def hide_internal(parser: argparse.ArgumentParser) -> None:
 def sweep_command(
     args: argparse.Namespace,
     catalog: PresetCatalog,
-    store: Path,
+    store: StoreLocation,
     *,
     out: TextIO | None = None,
 ) -> int:
@@ -209,7 +210,7 @@ def sweep_command(
 
 # --------------------------------------------------------------------------- starting
 def start_sweep(
-    args: argparse.Namespace, catalog: PresetCatalog, store: Path, *, out: TextIO
+    args: argparse.Namespace, catalog: PresetCatalog, store: StoreLocation, *, out: TextIO
 ) -> int:
     """``ktui sweep``: check, record, run (or detach)."""
     preset = catalog.get(args.preset)
@@ -254,14 +255,14 @@ def output_file(runs: RunStore, sweep_id: int) -> Path:
     return folder / f"{sweep_id}.log"
 
 
-def _argv(store: Path, presets: Sequence[Path], *command: str) -> list[str]:
-    argv = [sys.executable, "-m", "ktui", "--store", str(store.resolve())]
+def _argv(store: StoreLocation, presets: Sequence[Path], *command: str) -> list[str]:
+    argv = [sys.executable, "-m", "ktui", "--store", store_argument(store)]
     for folder in presets:
         argv += ["--presets", str(Path(folder).resolve())]
     return argv + list(command)
 
 
-def _detach(store: Path, sweep_id: int, presets: Sequence[Path], out: TextIO) -> int:
+def _detach(store: StoreLocation, sweep_id: int, presets: Sequence[Path], out: TextIO) -> int:
     with RunStore(store) as runs:
         output = output_file(runs, sweep_id)
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -289,7 +290,7 @@ def _detach(store: Path, sweep_id: int, presets: Sequence[Path], out: TextIO) ->
 
 
 def resume_sweep(
-    store: Path, sweep: SweepRecord, *, presets: Sequence[Path], detach: bool, out: TextIO
+    store: StoreLocation, sweep: SweepRecord, *, presets: Sequence[Path], detach: bool, out: TextIO
 ) -> int:
     """``ktui sweeps resume ID``: re-queue unfinished trials and run the sweep again."""
     with RunStore(store) as runs:
@@ -309,7 +310,7 @@ def resume_sweep(
 
 # --------------------------------------------------------------------------- coordinating
 def coordinate(
-    store: Path, sweep_id: int, *, presets: Sequence[Path] = (), out: TextIO | None = None
+    store: StoreLocation, sweep_id: int, *, presets: Sequence[Path] = (), out: TextIO | None = None
 ) -> int:
     """Run a sweep to its end: keep ``workers`` worker processes going, re-queue the
     trials of workers that die. Returns 0 when it finished, 1 when it paused or stopped."""
@@ -394,7 +395,7 @@ def coordinate(
 
 
 def _spawn(
-    store: Path, sweep_id: int, presets: Sequence[Path], out: TextIO
+    store: StoreLocation, sweep_id: int, presets: Sequence[Path], out: TextIO
 ) -> subprocess.Popen[bytes]:
     try:
         fileno: int | None = out.fileno()

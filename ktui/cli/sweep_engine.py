@@ -31,6 +31,7 @@ from ktui.core.errors import KtuiError
 from ktui.core.events import EpochEnded, Event, LogLine, RunFailed, RunFinished
 from ktui.core.paths import logs_dir
 from ktui.core.presets import Preset, PresetCatalog, RunConfig
+from ktui.core.store_url import StoreLocation
 from ktui.core.sweep import FAILURES_TO_PAUSE, ParamSpec, prune_reason
 from ktui.core.trainer import Trainer
 from ktui.runs import record_run
@@ -85,7 +86,7 @@ def distributions(params: tuple[ParamSpec, ...]) -> dict[str, Any]:
     return dists
 
 
-def storage_for(store: Path) -> Any:
+def storage_for(store: StoreLocation) -> Any:
     """Optuna's RDB storage for the sweeps of ``store`` (created owner-only)."""
     optuna = _optuna()
     path = optuna_path(store.resolve())
@@ -98,7 +99,7 @@ def storage_for(store: Path) -> Any:
     )
 
 
-def load_study(sweep: SweepRecord, store: Path, epochs: int) -> optuna.Study:
+def load_study(sweep: SweepRecord, store: StoreLocation, epochs: int) -> optuna.Study:
     """The sweep's study (created on first use) with its sampler and pruner."""
     engine = _optuna()
     s = sweep.settings
@@ -225,7 +226,7 @@ class Worker:
 
     def __init__(
         self,
-        store: Path,
+        store: StoreLocation,
         sweep_id: int,
         catalog: PresetCatalog,
         *,
@@ -434,7 +435,7 @@ def _preset(catalog: PresetCatalog, sweep: SweepRecord) -> Preset:
     return catalog.get(sweep.preset)
 
 
-def worker_main(store: Path, sweep_id: int, catalog: PresetCatalog) -> int:
+def worker_main(store: StoreLocation, sweep_id: int, catalog: PresetCatalog) -> int:
     """``ktui sweep-worker ID``: the body of a worker process."""
     # Its own session (see the coordinator): a hang-up is not a reason to stop.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

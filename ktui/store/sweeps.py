@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from ktui.core.errors import StoreError
+from ktui.core.paths import data_dir
+from ktui.core.store_url import DatabaseUrl, StoreLocation
 from ktui.core.sweep import (
     FAILURES_TO_PAUSE,
     SweepSettings,
@@ -40,10 +42,13 @@ from ktui.store.liveness import process_alive, process_token, this_host
 ENDED: tuple[TrialState, ...] = ("finished", "pruned", "failed", "stopped", "interrupted")
 
 
-def optuna_path(store: Path) -> Path:
+def optuna_path(store: StoreLocation) -> Path:
     """Optuna's SQLite file for the sweeps of ``store``: ``runs.optuna.sqlite`` beside
     ``runs.sqlite``. A file of its own: Optuna creates and migrates its own tables,
-    which must not change the run store's schema."""
+    which must not change the run store's schema. For a PostgreSQL store, a file in
+    this host's folder for that database (so a sweep's search runs on one host)."""
+    if isinstance(store, DatabaseUrl):
+        return data_dir() / "postgres" / store.folder_name / "runs.optuna.sqlite"
     return store.with_name(f"{store.stem}.optuna.sqlite")
 
 
