@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -20,6 +20,7 @@ from ktui.core.config import load_config
 from ktui.core.errors import KtuiError
 from ktui.core.paths import store_path, user_presets_dir
 from ktui.core.presets import PresetCatalog, load_catalog, shipped_presets_dir
+from ktui.core.store_url import store_location
 
 SHELLS = ("bash", "zsh", "fish")
 """The shells ``ktui completion`` writes a script for."""
@@ -43,6 +44,8 @@ class GlobalOption:
     """May be given more than once (the values add up); else the last one wins."""
     complete: str | None = None
     """What the shell completes it with: ``file`` or ``directory``."""
+    parse: Callable[[str], Any] = Path
+    """What the text becomes (a path; the store: a path or a database URL)."""
 
 
 GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
@@ -54,6 +57,7 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
         "data folder); run folders go in runs/ beside the file",
         "PATH",
         complete="file",
+        parse=store_location,
     ),
     GlobalOption(
         "--presets",
@@ -78,7 +82,7 @@ def _add_global_options(parser: argparse.ArgumentParser, level: int) -> None:
         kwargs: dict[str, Any] = {
             "dest": dest,
             "metavar": option.metavar,
-            "type": Path,
+            "type": option.parse,
             "help": option.help,
         }
         if option.repeat:
