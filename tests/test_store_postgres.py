@@ -276,3 +276,32 @@ def test_a_server_that_goes_away_mid_fit_loses_no_epoch(
         run = store.get_run(run_id)
         assert run.status == "finished"
         assert [e.epoch for e in store.epochs(run_id)] == list(range(1, 11))
+
+
+# --------------------------------------------------------------------------- history
+def test_history_pages_compare_and_export_through_postgresql(
+    postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from test_runs_paging import FILTERS, make_runs, test_pages_are_the_list_cut_in_pieces
+
+    from ktui.cli import main
+
+    with RunStore(postgres_url) as store:
+        make_runs(store)
+        # Every sort, both directions, paged and positioned, as on SQLite.
+        for filters in (FILTERS[0], FILTERS[3], FILTERS[4]):
+            test_pages_are_the_list_cut_in_pieces(store, filters)
+        first, second = (r.id for r in store.list_runs(status="finished", limit=2))
+        store.add_tags(first, ["keep"])
+        store.set_note(first, "the 100% one")
+    assert main(["--store", postgres_url, "runs", "--tag", "keep"]) == 0
+    listed = capsys.readouterr().out
+    assert re.search(rf"^\s*{first}\s", listed, re.M), listed
+    assert main(["--store", postgres_url, "runs", "compare", str(first), str(second)]) == 0
+    assert "units" in capsys.readouterr().out
+    assert main(["--store", postgres_url, "runs", "export", str(first), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["id"] == first and document["note"] == "the 100% one"
+    assert document["tags"] == ["keep"] and len(document["epochs"]) == 2

@@ -91,6 +91,8 @@ def storage_for(store: StoreLocation) -> Any:
     optuna = _optuna()
     path = optuna_path(store.resolve())
     if not path.exists():
+        # A PostgreSQL store's local folder may not be there yet (owner-only, as ktui's).
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Owner-only like the run store: it holds the same hyperparameters and results.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     return optuna.storages.RDBStorage(
