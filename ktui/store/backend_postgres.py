@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ktui.core.errors import KtuiError, StoreError, StoreUnavailable
+from ktui.core.errors import KtuiError, StoreError, StoreReadOnly, StoreUnavailable
 from ktui.core.store_url import DatabaseUrl
 
 if TYPE_CHECKING:
@@ -248,9 +248,9 @@ def can_write(db: PgConnection) -> bool:
     return bool(row and row[0])
 
 
-def read_only_error(url: DatabaseUrl, role: str) -> StoreError:
+def read_only_error(url: DatabaseUrl, role: str) -> StoreReadOnly:
     """The message for a role that may read the store but not write to it."""
-    return StoreError(
+    return StoreReadOnly(
         f"role {role} may read but not write the run store {url}",
         hint="Ask the database owner to grant it writes (GRANT INSERT, UPDATE, DELETE ON ALL "
         f"TABLES IN SCHEMA public TO {role}), or use a role that has them. Commands that "
