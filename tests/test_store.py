@@ -442,8 +442,14 @@ def test_kill_9_while_writing_as_fast_as_possible_leaves_a_sound_store(db_path: 
 
 
 # --------------------------------------------------------------------------- concurrency
-def test_two_processes_writing_at_once_both_keep_every_epoch(tmp_path: Path, db_path: Path) -> None:
-    RunStore(db_path).close()  # both children find a ready store
+def test_two_processes_writing_at_once_both_keep_every_epoch(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    if isinstance(store_at, Path):
+        RunStore(store_at).close()  # both children find a ready store
+    # In PostgreSQL both find an empty database and set it up at once: one migrates
+    # it, the other waits for that (an advisory lock) and finds it ready.
+    db_path = store_at
     go = tmp_path / "go"
     children = [start_child(db_path, name, 150, 0, go) for name in ("left", "right")]
     try:

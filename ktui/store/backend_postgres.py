@@ -26,6 +26,7 @@ opened: the UI and ``ktui runs`` on SQLite start without the driver.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Iterable, Iterator
@@ -217,10 +218,20 @@ def versions(db: PgConnection) -> tuple[int, str | None, bool]:
     return int(row[0]), str(row[1]), has_runs
 
 
-def lock_for_migration(db: PgConnection) -> None:
-    """Inside the migration's transaction: one ktui at a time migrates this database
-    (SQLite's BEGIN IMMEDIATE does that for a file)."""
-    db.execute("SELECT pg_advisory_xact_lock(hashtext('ktui schema migration'))")
+@contextlib.contextmanager
+def migration_lock(db: PgConnection) -> Iterator[None]:
+    """Around the migration's transaction: one ktui at a time migrates this database
+    (SQLite's BEGIN IMMEDIATE does that for a file).
+
+    A session lock taken *before* BEGIN, not a transaction's: a transaction that waited
+    for the lock inside itself would still see the catalog as it was before the other
+    ktui's migration committed (its tables missing) and make them again."""
+    db.execute("SELECT pg_advisory_lock(hashtext('ktui schema migration'))")
+    try:
+        yield
+    finally:
+        if not db.broken:  # a lost connection took its lock with it
+            db.execute("SELECT pg_advisory_unlock(hashtext('ktui schema migration'))")
 
 
 def set_version(db: PgConnection, version: int) -> None:

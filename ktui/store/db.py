@@ -508,13 +508,18 @@ class RunStore:
             )
 
     def _migrate(self) -> None:
+        if self._pg is None:
+            self._migrate_locked()
+            return
+        from ktui.store import backend_postgres as pg
+
+        with pg.migration_lock(self._pg):
+            self._migrate_locked()
+
+    def _migrate_locked(self) -> None:
         db = self._db
         db.execute(self._begin_write)
         try:
-            if self._pg is not None:
-                from ktui.store import backend_postgres as pg
-
-                pg.lock_for_migration(self._pg)
             # Another process may have migrated (or created) it while we waited.
             version, app_id = self._versions()
             self._check_version(version, app_id)
@@ -526,6 +531,8 @@ class RunStore:
             for migration in MIGRATIONS[version:]:
                 migration(db)
             if self._pg is not None:
+                from ktui.store import backend_postgres as pg
+
                 pg.set_version(self._pg, SCHEMA_VERSION)
             else:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
