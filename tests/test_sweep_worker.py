@@ -11,12 +11,13 @@ from fakes import FakeTrainer
 from ktui.cli import main, preset_folders
 from ktui.cli.sweep_engine import Worker
 from ktui.core.presets import load_catalog
+from ktui.core.store_url import StoreLocation, store_location
 from ktui.core.sweep import build_spec
 from ktui.store import RunStore
 from ktui.store.sweeps import SweepStore
 
 
-def _sweep(store: Path, **settings: object) -> int:
+def _sweep(store: StoreLocation, **settings: object) -> int:
     catalog = load_catalog(preset_folders())
     spec = build_spec(
         catalog.get("dummy_binary"),
@@ -72,8 +73,9 @@ def test_an_objective_the_model_does_not_log_stops_the_sweep(tmp_path: Path) -> 
         assert len(runs.epochs(trial.run_id)) == 1  # the run stopped after that epoch
 
 
-def test_a_finished_trial_tells_optuna_and_records_its_best(tmp_path: Path) -> None:
-    store = tmp_path / "runs.sqlite"
+def test_a_finished_trial_tells_optuna_and_records_its_best(store_at: Path | str) -> None:
+    # The sweep's tables work alike in SQLite and PostgreSQL.
+    store = store_location(store_at)
     sweep_id = _sweep(store, trials=2, sampler="grid", pruner="none")
     worker = Worker(store, sweep_id, load_catalog(preset_folders()), trainer=FakeTrainer())
     worker.say = lambda text: None  # type: ignore[method-assign]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -20,6 +20,7 @@ from ktui.core.config import load_config
 from ktui.core.errors import KtuiError
 from ktui.core.paths import store_path, user_presets_dir
 from ktui.core.presets import PresetCatalog, load_catalog, shipped_presets_dir
+from ktui.core.store_url import store_location
 
 SHELLS = ("bash", "zsh", "fish")
 """The shells ``ktui completion`` writes a script for."""
@@ -43,16 +44,20 @@ class GlobalOption:
     """May be given more than once (the values add up); else the last one wins."""
     complete: str | None = None
     """What the shell completes it with: ``file`` or ``directory``."""
+    parse: Callable[[str], Any] = Path
+    """What the text becomes (a path; the store: a path or a database URL)."""
 
 
 GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
     GlobalOption(
         "--store",
         "store",
-        "the run store's SQLite file (default: $KTUI_STORE, else `store` in config.toml, "
-        "else runs.sqlite in ktui's data folder); run folders go in runs/ beside it",
+        "the run store: an SQLite file, or a postgresql://user@host/db URL to share it "
+        "(default: $KTUI_STORE, else `store` in config.toml, else runs.sqlite in ktui's "
+        "data folder); run folders go in runs/ beside the file",
         "PATH",
         complete="file",
+        parse=store_location,
     ),
     GlobalOption(
         "--presets",
@@ -77,7 +82,7 @@ def _add_global_options(parser: argparse.ArgumentParser, level: int) -> None:
         kwargs: dict[str, Any] = {
             "dest": dest,
             "metavar": option.metavar,
-            "type": Path,
+            "type": option.parse,
             "help": option.help,
         }
         if option.repeat:
@@ -135,7 +140,7 @@ def _merge_global_options(args: argparse.Namespace) -> argparse.Namespace:
 
 # --------------------------------------------------------------------------- help texts
 ENVIRONMENT = {
-    "KTUI_STORE": "the run store's file (after --store, before config.toml)",
+    "KTUI_STORE": "the run store's file or postgresql:// URL (after --store, before config.toml)",
     "KTUI_DATA_DIR": "ktui's data folder: the default store, run folders, logs",
     "KTUI_CONFIG_DIR": "ktui's config folder: config.toml and your presets",
     "NO_COLOR": "any value: no colours",

@@ -36,6 +36,7 @@ from typing import TextIO
 from ktui.core.errors import KtuiError
 from ktui.core.format import format_seconds
 from ktui.core.presets import PresetCatalog
+from ktui.core.store_url import StoreLocation, store_argument
 from ktui.core.sweep import (
     DEFAULT_OBJECTIVE,
     PRUNERS,
@@ -177,7 +178,7 @@ def hide_internal(parser: argparse.ArgumentParser) -> None:
 def sweep_command(
     args: argparse.Namespace,
     catalog: PresetCatalog,
-    store: Path,
+    store: StoreLocation,
     *,
     out: TextIO | None = None,
 ) -> int:
@@ -226,7 +227,7 @@ def sweep_command(
 
 # --------------------------------------------------------------------------- starting
 def start_sweep(
-    args: argparse.Namespace, catalog: PresetCatalog, store: Path, *, out: TextIO
+    args: argparse.Namespace, catalog: PresetCatalog, store: StoreLocation, *, out: TextIO
 ) -> int:
     """``ktui sweep``: check, record, run (or detach)."""
     preset = catalog.get(args.preset)
@@ -271,14 +272,14 @@ def output_file(runs: RunStore, sweep_id: int) -> Path:
     return folder / f"{sweep_id}.log"
 
 
-def _argv(store: Path, presets: Sequence[Path], *command: str) -> list[str]:
-    argv = [sys.executable, "-m", "ktui", "--store", str(store.resolve())]
+def _argv(store: StoreLocation, presets: Sequence[Path], *command: str) -> list[str]:
+    argv = [sys.executable, "-m", "ktui", "--store", store_argument(store)]
     for folder in presets:
         argv += ["--presets", str(Path(folder).resolve())]
     return argv + list(command)
 
 
-def _detach(store: Path, sweep_id: int, presets: Sequence[Path], out: TextIO) -> int:
+def _detach(store: StoreLocation, sweep_id: int, presets: Sequence[Path], out: TextIO) -> int:
     with RunStore(store) as runs:
         output = output_file(runs, sweep_id)
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -306,7 +307,7 @@ def _detach(store: Path, sweep_id: int, presets: Sequence[Path], out: TextIO) ->
 
 
 def resume_sweep(
-    store: Path, sweep: SweepRecord, *, presets: Sequence[Path], detach: bool, out: TextIO
+    store: StoreLocation, sweep: SweepRecord, *, presets: Sequence[Path], detach: bool, out: TextIO
 ) -> int:
     """``ktui sweeps resume ID``: re-queue unfinished trials and run the sweep again."""
     with RunStore(store) as runs:
@@ -324,7 +325,9 @@ def resume_sweep(
     return coordinate(store, sweep.id, presets=presets, out=out)
 
 
-def join_sweep(store: Path, sweep: SweepRecord, catalog: PresetCatalog, *, out: TextIO) -> int:
+def join_sweep(
+    store: StoreLocation, sweep: SweepRecord, catalog: PresetCatalog, *, out: TextIO
+) -> int:
     """``ktui sweeps worker ID``: train the sweep's trials in this process."""
     if sweep.status != "running":
         hint = (
@@ -378,7 +381,7 @@ def _change(sweeps: SweepStore, sweep: SweepRecord, args: argparse.Namespace, ou
 
 # --------------------------------------------------------------------------- coordinating
 def coordinate(
-    store: Path, sweep_id: int, *, presets: Sequence[Path] = (), out: TextIO | None = None
+    store: StoreLocation, sweep_id: int, *, presets: Sequence[Path] = (), out: TextIO | None = None
 ) -> int:
     """Run a sweep to its end: keep ``workers`` worker processes going, re-queue the
     trials of workers that die. Returns 0 when it finished, 1 when it paused or stopped."""
@@ -504,7 +507,7 @@ def _retire(worker: subprocess.Popen[bytes]) -> None:
 
 
 def _spawn(
-    store: Path,
+    store: StoreLocation,
     sweep_id: int,
     presets: Sequence[Path],
     out: TextIO,

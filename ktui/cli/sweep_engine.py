@@ -1,9 +1,10 @@
 """The search engine behind ``ktui sweep``: Optuna's study, samplers and pruners, and
 the worker process that trains trials as ordinary ktui runs.
 
-Optuna keeps its study in an SQLite file of its own beside the run store
-(:func:`ktui.store.sweeps.optuna_path`, through ``RDBStorage``), so every worker
-process of a sweep shares one study. ktui's store says which slot of the budget a
+Optuna keeps its study (through ``RDBStorage``) in an SQLite file of its own beside
+an SQLite run store (:func:`ktui.store.sweeps.optuna_path`), or in the same database
+as a PostgreSQL one (:func:`ktui.store.sweeps.optuna_url`), so every worker process
+of a sweep, on this host or another, shares one study. ktui's store says which slot of the budget a
 trial holds and how it ended; Optuna's says what was sampled and reported.
 
 A worker (``ktui sweep-worker ID``, started by the sweep's coordinator, or
@@ -53,6 +54,7 @@ from ktui.core.errors import KtuiError
 from ktui.core.events import EpochEnded, Event, LogLine, RunFailed, RunFinished
 from ktui.core.paths import logs_dir
 from ktui.core.presets import Preset, PresetCatalog, RunConfig
+from ktui.core.store_url import DatabaseUrl, StoreLocation
 from ktui.core.sweep import FAILURES_TO_PAUSE, ParamSpec, prune_reason
 from ktui.core.trainer import Trainer
 from ktui.core.workers import (
@@ -64,13 +66,23 @@ from ktui.core.workers import (
 from ktui.runs import RecordedRun, record_run
 from ktui.store import RunStore
 from ktui.store.liveness import this_host
-from ktui.store.sweeps import Claim, SweepRecord, SweepStore, TrialRecord, optuna_path
+from ktui.store.sweeps import (
+    Claim,
+    SweepRecord,
+    SweepStore,
+    TrialRecord,
+    optuna_path,
+    optuna_url,
+)
 
 if TYPE_CHECKING:
     import optuna
 
 #: Seconds a worker waits for Optuna's SQLite file when another worker writes to it.
 OPTUNA_BUSY_TIMEOUT = 60
+
+#: Seconds a worker waits to connect to a PostgreSQL store's server for the study.
+OPTUNA_CONNECT_TIMEOUT = 10
 
 #: The median pruner judges a trial only once this many trials have completed, and
 #: never at the first epoch (one epoch says little about where a curve goes):
@@ -121,11 +133,23 @@ def distributions(params: tuple[ParamSpec, ...]) -> dict[str, Any]:
     return dists
 
 
-def storage_for(store: Path) -> Any:
-    """Optuna's RDB storage for the sweeps of ``store`` (created owner-only)."""
+def storage_for(store: StoreLocation) -> Any:
+    """Optuna's RDB storage for the sweeps of ``store``: its own SQLite file (created
+    owner-only) beside an SQLite store, the store's own database for PostgreSQL."""
     optuna = _optuna()
+    if isinstance(store, DatabaseUrl):
+        return optuna.storages.RDBStorage(
+            optuna_url(store),
+            # A server restart leaves dead connections in the pool: test before use.
+            engine_kwargs={
+                "pool_pre_ping": True,
+                "connect_args": {"connect_timeout": OPTUNA_CONNECT_TIMEOUT},
+            },
+        )
     path = optuna_path(store.resolve())
     if not path.exists():
+        # A PostgreSQL store's local folder may not be there yet (owner-only, as ktui's).
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Owner-only like the run store: it holds the same hyperparameters and results.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     return optuna.storages.RDBStorage(
@@ -135,10 +159,14 @@ def storage_for(store: Path) -> Any:
 
 
 @contextlib.contextmanager
-def study_lock(store: Path) -> Iterator[None]:
+def study_lock(store: StoreLocation) -> Iterator[None]:
     """Hold the study's file for one Optuna call against the workers of this host
     (see the module's docstring); an ``flock`` on a file beside it, released by the
-    system if the process dies holding it."""
+    system if the process dies holding it. A PostgreSQL study needs none: its row
+    locks serve every host."""
+    if isinstance(store, DatabaseUrl):
+        yield
+        return
     try:
         import fcntl
     except ImportError:  # Windows: SQLite's own locking has to do
@@ -153,7 +181,7 @@ def study_lock(store: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def load_study(sweep: SweepRecord, store: Path, epochs: int) -> optuna.Study:
+def load_study(sweep: SweepRecord, store: StoreLocation, epochs: int) -> optuna.Study:
     """The sweep's study (created on first use) with its sampler and pruner."""
     engine = _optuna()
     s = sweep.settings
@@ -193,14 +221,18 @@ def load_study(sweep: SweepRecord, store: Path, epochs: int) -> optuna.Study:
                     load_if_exists=True,
                 )
             return study
-        except (sql_errors.IntegrityError, sql_errors.OperationalError):
+        except (
+            sql_errors.IntegrityError,
+            sql_errors.OperationalError,
+            sql_errors.ProgrammingError,  # PostgreSQL: a table the other made meanwhile
+        ):
             if attempt == STUDY_ATTEMPTS - 1:
                 raise
             time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
 
 
-def requeue(study: optuna.Study, trials: list[TrialRecord], store: Path) -> None:
+def requeue(study: optuna.Study, trials: list[TrialRecord], store: StoreLocation) -> None:
     """Give interrupted trials' hyperparameters back to the study, to be tried again
     first; their Optuna trials (left running by a dead worker) are marked failed."""
     optuna = _optuna()
@@ -298,7 +330,7 @@ class Worker:
 
     def __init__(
         self,
-        store: Path,
+        store: StoreLocation,
         sweep_id: int,
         catalog: PresetCatalog,
         *,
@@ -629,7 +661,7 @@ def _preset(catalog: PresetCatalog, sweep: SweepRecord) -> Preset:
     return catalog.get(sweep.preset)
 
 
-def worker_main(store: Path, sweep_id: int, catalog: PresetCatalog) -> int:
+def worker_main(store: StoreLocation, sweep_id: int, catalog: PresetCatalog) -> int:
     """``ktui sweep-worker ID`` and ``ktui sweeps worker ID``: the body of a worker
     process (see the module's docstring for its signals)."""
     # A hang-up is not a reason to stop: the trial goes on (a worker started by hand

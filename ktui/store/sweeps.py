@@ -13,8 +13,9 @@ a worker of this host is judged by its pid (at once), one of another host by its
 heartbeat (:meth:`SweepStore.heartbeat`, written every few seconds while it trains),
 which must not be older than :func:`~ktui.core.workers.heartbeat_timeout`.
 
-Plain Python and :mod:`sqlite3`; the search engine's own tables (Optuna's) live in a
-file of their own beside the store (:func:`optuna_path`).
+Plain Python and the store's connection (SQLite or PostgreSQL); the search engine's
+own tables (Optuna's) live in a file of their own beside an SQLite store
+(:func:`optuna_path`), in the same database for a PostgreSQL one (:func:`optuna_url`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from ktui.core.errors import KtuiError, StoreError
+from ktui.core.paths import data_dir
+from ktui.core.store_url import DatabaseUrl, StoreLocation
 from ktui.core.sweep import (
     FAILURES_TO_PAUSE,
     SweepSettings,
@@ -44,11 +47,33 @@ from ktui.store.liveness import process_alive, process_token, this_host
 ENDED: tuple[TrialState, ...] = ("finished", "pruned", "failed", "stopped", "interrupted")
 
 
-def optuna_path(store: Path) -> Path:
-    """Optuna's SQLite file for the sweeps of ``store``: ``runs.optuna.sqlite`` beside
-    ``runs.sqlite``. A file of its own: Optuna creates and migrates its own tables,
-    which must not change the run store's schema."""
+def optuna_path(store: StoreLocation) -> Path:
+    """Optuna's SQLite file for the sweeps of an SQLite ``store``: ``runs.optuna.sqlite``
+    beside ``runs.sqlite``. A file of its own: Optuna creates and migrates its own
+    tables, which must not change the run store's schema. (A PostgreSQL store keeps
+    the study in its own database, :func:`optuna_url`; this host's lock file for it
+    goes in this host's folder for that database.)"""
+    if isinstance(store, DatabaseUrl):
+        return data_dir() / "postgres" / store.folder_name / "runs.optuna.sqlite"
     return store.with_name(f"{store.stem}.optuna.sqlite")
+
+
+def optuna_url(store: DatabaseUrl) -> str:
+    """The SQLAlchemy URL of a PostgreSQL store's database for Optuna's RDB storage,
+    through psycopg 3 (``postgresql+psycopg://``, the driver the store uses): Optuna's
+    tables (``studies``, ``trials``, ...) sit beside ktui's, so a worker on any host
+    that reaches the store reaches the study too."""
+    _, rest = store.url.split("://", 1)
+    return f"postgresql+psycopg://{rest}"
+
+
+def _lock_sweep(db: Any, sweep_id: int) -> None:
+    """Hold the sweep's row until the transaction ends, so two workers that take
+    trials at once queue here instead of both seeing the same slot free. (SQLite's
+    ``BEGIN IMMEDIATE`` holds the whole file already; PostgreSQL's ``READ COMMITTED``
+    needs the row lock an UPDATE takes, and a later statement then sees what the
+    other committed.)"""
+    db.execute("UPDATE sweeps SET status = status WHERE id = ?", (sweep_id,))
 
 
 @dataclass(frozen=True)
@@ -222,6 +247,7 @@ class SweepStore:
         """Change the sweep's budget (applied to trials not yet started), recorded in its
         history; a finished sweep given more trials runs again."""
         with self.runs._write(f"change sweep {sweep_id}") as db:
+            _lock_sweep(db, sweep_id)
             row = db.execute(
                 "SELECT settings, status FROM sweeps WHERE id = ?", (sweep_id,)
             ).fetchone()
@@ -265,6 +291,7 @@ class SweepStore:
                 hint=f"To start no new trials, pause it: `ktui sweeps pause {sweep_id}`.",
             )
         with self.runs._write(f"change sweep {sweep_id}") as db:
+            _lock_sweep(db, sweep_id)
             row = db.execute("SELECT settings FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
             if row is None:
                 raise StoreError(f"no sweep {sweep_id} in {self.runs.path}")
@@ -320,6 +347,7 @@ class SweepStore:
         is taken."""
         pid = os.getpid() if pid is None else pid
         with self.runs._write(f"take a trial of sweep {sweep_id}") as db:
+            _lock_sweep(db, sweep_id)
             row = db.execute(
                 "SELECT status, settings FROM sweeps WHERE id = ?", (sweep_id,)
             ).fetchone()
@@ -498,6 +526,7 @@ class SweepStore:
         """Mark a running sweep ``finished`` once every slot is taken and no trial is
         going; returns whether this call did (workers and the coordinator all try)."""
         with self.runs._write(f"finish sweep {sweep_id}") as db:
+            _lock_sweep(db, sweep_id)
             row = db.execute(
                 "SELECT status, settings FROM sweeps WHERE id = ?", (sweep_id,)
             ).fetchone()
