@@ -81,15 +81,26 @@ def check_shared(store: str | Path, sweep_id: int, outputs: list[str], trials: i
 
 
 def test_two_joined_workers_share_a_sweep_without_running_a_trial_twice(
-    ktui_dirs: KtuiDirs,
+    ktui_dirs: KtuiDirs, store_at: Path | str
 ) -> None:
-    store = ktui_dirs.data / "runs.sqlite"
+    # Once on SQLite (the study in a file beside the store) and once on PostgreSQL,
+    # where the study lives in the store's own database: all a worker on another
+    # host needs is --store URL.
+    store = store_at
     sweep_id = new_sweep(store, 4, ["epochs=1"])
     workers = [start_worker(store, sweep_id), start_worker(store, sweep_id)]
     outputs = [w.communicate(timeout=300)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs
     assert all(f"Joining sweep {sweep_id}" in out for out in outputs)
     check_shared(store, sweep_id, outputs, 4)
+    if isinstance(store, str):
+        import psycopg
+
+        with psycopg.connect(store) as db:
+            names = db.execute("SELECT study_name FROM studies").fetchall()
+            told = db.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()
+        assert names == [(f"ktui-sweep-{sweep_id}",)] and told == (4,)
+        assert not list(ktui_dirs.data.rglob("*.optuna.sqlite"))  # nothing kept locally
 
 
 def test_a_worker_killed_on_another_host_is_re_run_by_the_other(ktui_dirs: KtuiDirs) -> None:

@@ -27,7 +27,7 @@ from ktui.store import RunStore
 from ktui.store.sweeps import SweepStore, trial_alive
 
 
-def _sweep(store: Path, trials: int = 4, workers: int = 1) -> int:
+def _sweep(store: Path | str, trials: int = 4, workers: int = 1) -> int:
     spec = build_spec(
         load_catalog(preset_folders()).get("dummy_binary"),
         ["units=8,16"],
@@ -194,9 +194,9 @@ def test_joining_a_sweep_that_does_not_run_is_refused(
 
 # --------------------------------------------------------------------------- liveness
 def test_another_hosts_trial_is_judged_by_its_heartbeat(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    store_at: Path | str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = tmp_path / "runs.sqlite"
+    store = store_at
     sweep_id = _sweep(store, trials=4)
     with RunStore(store) as runs:
         sweeps = SweepStore(runs)
@@ -251,3 +251,32 @@ def test_a_dead_worker_of_this_host_is_known_by_its_pid_at_once(tmp_path: Path) 
         assert gone is not None
         (dead,) = sweeps.interrupt_dead(sweep_id, timeout=3600)
         assert dead.id == gone.id and "its worker process ended mid-trial" in dead.reason
+
+
+def test_workers_taking_trials_at_once_never_take_one_slot_twice(store_at: Path | str) -> None:
+    """Four connections (as four worker processes have) claim as fast as they can."""
+    import threading
+
+    store = store_at
+    sweep_id = _sweep(store, trials=80)
+    taken: list[int] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def claim_all(pid: int) -> None:
+        try:
+            with RunStore(store) as runs:
+                sweeps = SweepStore(runs)
+                start.wait()
+                while (claim := sweeps.claim_trial(sweep_id, pid=pid)) is not None:
+                    taken.append(claim.number)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claim_all, args=(1000 + k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(taken) == list(range(1, 81))  # each slot once, none left over
