@@ -280,3 +280,43 @@ def test_workers_taking_trials_at_once_never_take_one_slot_twice(store_at: Path 
         thread.join()
     assert errors == []
     assert sorted(taken) == list(range(1, 81))  # each slot once, none left over
+
+
+async def test_the_leaderboard_screen_names_each_trials_worker(tmp_path: Path) -> None:
+    from fakes import FakeTrainer
+    from sweep_data import fill_sweep
+
+    from ktui.app import create_app
+    from ktui.core.presets import shipped_presets_dir
+    from ktui.screens.leaderboard import LeaderboardScreen
+    from ktui.widgets.leaderboard import LeaderboardTable
+
+    catalog = load_catalog([shipped_presets_dir()])
+    store = RunStore(tmp_path / "runs.sqlite")
+    sweep_id = fill_sweep(store, catalog.get("dummy_binary"), trials=4)
+    app = create_app(catalog, trainer_factory=FakeTrainer, store=store, sweep=sweep_id)
+    async with app.run_test(size=(160, 30)) as pilot:
+        while not isinstance(app.screen, LeaderboardScreen):
+            await pilot.pause(0.02)
+        await pilot.pause()
+        table = app.screen.query_one(LeaderboardTable)
+        assert "worker" not in table.columns  # one worker ran them all: nothing to tell
+        with store._write("two hosts ran the trials") as db:
+            db.execute(
+                "UPDATE sweep_trials SET host = 'gpubox1', pid = 11, device = '0' WHERE number <= 2"
+            )
+            db.execute("UPDATE sweep_trials SET host = 'gpubox2', pid = 22 WHERE number > 2")
+        while "worker" not in table.columns:
+            app.screen.refresh_board()  # what its timer does while the sweep runs
+            await pilot.pause(0.05)
+        column = table.columns.index("worker")
+        shown = {
+            row.number: cells[column] for row, cells in zip(table.shown, table.cells, strict=True)
+        }
+        assert shown == {
+            1: "gpubox1/11 GPU0",
+            2: "gpubox1/11 GPU0",
+            3: "gpubox2/22",
+            4: "gpubox2/22",
+        }
+    store.close()
