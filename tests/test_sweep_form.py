@@ -400,11 +400,19 @@ async def _sweep_form(pilot: Pilot[int]) -> None:
     screen.query_one("#max-learning_rate", Input).value = "1e-2"
     screen.query_one("#log-learning_rate", Switch).value = True
     screen.query_one("#sweep-trials", Input).value = "12"
+    screen.query_one("#kind-activation", Select).value = "choices"
+    await pilot.pause()
+    screen.query_one("#choices-activation", SelectionList).select("tanh")
     await pilot.pause(0.4)
     await app.workers.wait_for_complete()
     for widget in screen.query(Input):
         widget.cursor_blink = False
     screen.set_focus(None)
+    await pilot.pause()
+    # The swept fields at the top: the settings above them are in the first picture.
+    screen.query_one("#form-fields").scroll_to_widget(
+        screen.query_one("#field-units"), animate=False, top=True
+    )
     await pilot.pause()
 
 

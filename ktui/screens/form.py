@@ -88,12 +88,13 @@ class FormScreen(Screen[None]):
     BINDINGS = [
         Binding("ctrl+r", "start", "Start", priority=True),
         Binding("ctrl+b", "start_background", "Start in background", priority=True),
+        # A text field takes letters; F4 next to the previews' F2 and F3.
+        Binding("f4", "sweep_mode", "Sweep mode"),
         Binding("ctrl+d", "reset", "Reset defaults", priority=True),
         Binding("ctrl+s", "save", "Save as preset", priority=True),
         # F-keys: the text fields take letters, and ctrl+v/ctrl+c are paste/copy there.
         Binding("f2", "data_preview", "Data preview"),
         Binding("f3", "model", "Model"),
-        Binding("f4", "sweep_mode", "Sweep mode"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -402,11 +403,18 @@ class FormScreen(Screen[None]):
             sweep_fields.describe(check, self._epoch_time)
         )
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A sweep always runs in the background: ^b has nothing to add in sweep mode.
+        if action == "start_background" and self.sweep_mode:
+            return False
+        return True
+
     @on(Button.Pressed, "#sweep-mode")
     def action_sweep_mode(self) -> None:
         """Define a sweep instead of one run (F4 again: back to one run)."""
         self.sweep_mode = not self.sweep_mode
         self.set_class(self.sweep_mode, "sweeping")
+        self.refresh_bindings()
         if self.sweep_mode and not self._epoch_time_read:
             self._epoch_time_read = True
             store = self.ktui.store

@@ -79,7 +79,7 @@ class RunsScreen(Screen[None]):
         Binding("e", "edit", "Edit & re-run"),
         Binding("d,delete", "delete", "Delete"),
         Binding("w", "sweeps", "Sweeps"),
-        Binding("l", "sweep", "Trial's sweep"),
+        Binding("l", "sweep", "Trial's sweep", show=False),  # the footer has no room left
         Binding("escape", "back", "Back"),
     ]
 
