@@ -17,7 +17,7 @@ from sweep_data import fill_sweep
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, SelectionList, Static, Switch
 
-from ktui.app import KtuiApp
+from ktui.app import KtuiApp, key_commands
 from ktui.core.presets import Preset, load_catalog, shipped_presets_dir
 from ktui.runs import sweeps as sweep_launch
 from ktui.screens.form import FormScreen
@@ -128,13 +128,19 @@ async def open_sweep_form(pilot: Pilot[int], preset: Preset) -> FormScreen:
     return screen
 
 
-async def type_into(pilot: Pilot[int], screen: FormScreen, widget_id: str, text: str) -> None:
-    """Clear a field and type ``text`` into it key by key, as a person would."""
+async def type_into(
+    pilot: Pilot[int], screen: FormScreen, widget_id: str, text: str, *, keys: bool = False
+) -> None:
+    """Put ``text`` in a field: key by key as a person types (``keys``), else at once
+    (the same Input.Changed reaches the form, for a fraction of the time)."""
     field = screen.query_one(f"#{widget_id}", Input)
-    field.focus()
-    field.value = ""
-    await pilot.pause()
-    await pilot.press(*text)
+    if keys:
+        field.focus()
+        field.value = ""
+        await pilot.pause()
+        await pilot.press(*text)
+    else:
+        field.value = text
     await pilot.pause()
 
 
@@ -147,6 +153,7 @@ async def test_errors_at_the_field_and_the_grid_as_typed(preset: Preset, store: 
     app = make_app(store=store)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_sweep_form(pilot, preset)
+        assert key_commands(app, screen)["Sweep mode"][2] == ["f4"]  # the palette has it
         derived = screen.query_one("#derived", Static)
         assert "Nothing varies yet" in str(derived.render())
         assert screen.query_one("#start").disabled
@@ -155,7 +162,7 @@ async def test_errors_at_the_field_and_the_grid_as_typed(preset: Preset, store: 
         await pilot.pause()
         assert screen.query_one("#list-units", Input).display
         assert not screen.query_one("#hp-units", Input).display  # the fixed field gives way
-        await type_into(pilot, screen, "list-units", "8,16,3x")
+        await type_into(pilot, screen, "list-units", "8,16,3x", keys=True)
         assert "'3x'" in shown(screen, "error-units")
         assert screen.query_one("#field-units").has_class("invalid")
         await pilot.press("backspace")
@@ -339,6 +346,8 @@ async def test_the_runs_screen_reaches_the_sweeps_and_a_trials_sweep(
         assert isinstance(runs, RunsScreen)
         await wait_for(pilot, lambda: bool(runs.runs) and runs.loaded)
         table = runs.query_one("#runs-table", DataTable)
+        commands = key_commands(app, runs)  # the keys, in the palette with their keys
+        assert commands["Sweeps"][2] == ["w"] and commands["Trial's sweep"][2] == ["l"]
 
         table.move_cursor(row=table.get_row_index(str(plain)))
         await pilot.pause()
@@ -366,22 +375,6 @@ async def test_the_runs_screen_reaches_the_sweeps_and_a_trials_sweep(
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, LeaderboardScreen))
         assert app.screen.sweep_id == sweep_id
-
-
-async def test_the_keys_are_in_the_footer_and_the_palette(store: RunStore) -> None:
-    from ktui.app import key_commands
-
-    app = make_app(store=store)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("h")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
-        commands = key_commands(app, app.screen)
-        assert commands["Sweeps"][2] == ["w"] and commands["Trial's sweep"][2] == ["l"]
-        app.push_screen(FormScreen(load_catalog([shipped_presets_dir()]).get("dummy_binary")))
-        await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
-        await pilot.pause()
-        assert key_commands(app, app.screen)["Sweep mode"][2] == ["f4"]
-        await app.workers.wait_for_complete()
 
 
 # --------------------------------------------------------------------------- snapshots

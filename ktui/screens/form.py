@@ -405,9 +405,7 @@ class FormScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # A sweep always runs in the background: ^b has nothing to add in sweep mode.
-        if action == "start_background" and self.sweep_mode:
-            return False
-        return True
+        return not (action == "start_background" and self.sweep_mode)
 
     @on(Button.Pressed, "#sweep-mode")
     def action_sweep_mode(self) -> None:
