@@ -161,6 +161,7 @@ async def test_errors_at_the_field_and_the_grid_as_typed(preset: Preset, store: 
         screen.query_one("#kind-units", Select).value = "list"
         await pilot.pause()
         assert screen.query_one("#list-units", Input).display
+        assert screen.query_one("#list-units", Input).value == "64"  # from the fixed value
         assert not screen.query_one("#hp-units", Input).display  # the fixed field gives way
         await type_into(pilot, screen, "list-units", "8,16,3x", keys=True)
         assert "'3x'" in shown(screen, "error-units")

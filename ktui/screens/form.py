@@ -287,6 +287,12 @@ class FormScreen(Screen[None]):
             field = self.query_one(f"#field-{swept}")
             for kind in ("fixed", "list", "range", "choices"):
                 field.set_class(kind == event.value, f"kind-{kind}")
+            if event.value == "list":
+                listed = self.query_one(f"#list-{swept}", Input)
+                if not listed.value and swept not in self.errors:
+                    # The fixed value to start from: a list grows by typing ",128".
+                    hp = self.preset.hyperparameters[swept]
+                    listed.value = hp.format(self.values[swept])
             self.sweep_kinds[swept] = event.value  # type: ignore[assignment]  # its options
             self._refresh()
             return
@@ -454,6 +460,15 @@ class FormScreen(Screen[None]):
         if status.state == "missing":
             self.notify(status.message, severity="error", timeout=10)
             return
+        preset_backend = self.preset.raw.get("backend")
+        if self.backend != (preset_backend if isinstance(preset_backend, str) else None):
+            # The spec holds no backend: its workers train on the preset's (or Keras's).
+            self.notify(
+                f"The backend field applies to one run; the sweep's trials train on "
+                f"{preset_backend or 'the default backend'}.",
+                severity="warning",
+                timeout=8,
+            )
         try:
             started = launch_sweep(
                 spec, store=store.path, env=system_mod.devices_environment(self.devices)
