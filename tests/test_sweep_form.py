@@ -266,6 +266,10 @@ async def test_launch_records_the_spec_and_opens_its_leaderboard(
         screen.query_one("#sweep-pruner", Select).value = "hyperband"
         screen.query_one("#sweep-objective", Select).value = "accuracy"
         await pilot.pause()
+        screen.query_one("#sweep-trials", Input).focus()
+        await pilot.press("enter")  # Enter starts one run, never a sweep of many
+        await pilot.pause()
+        assert app.screen is screen and SweepStore(store).all() == []
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: isinstance(app.screen, LeaderboardScreen), what="board")
         board = app.screen

@@ -273,11 +273,10 @@ class FormScreen(Screen[None]):
         self._refresh()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if (
-            event.input.id == "data-source"
-            or self._name_of(event.input.id) is not None
-            or _is_sweep_widget(event.input.id)
-        ):
+        # Enter starts one run; a sweep (many runs) starts only by ^r or its button.
+        if self.sweep_mode:
+            return
+        if event.input.id == "data-source" or self._name_of(event.input.id) is not None:
             self.action_start()
 
     def on_select_changed(self, event: Select.Changed) -> None:
