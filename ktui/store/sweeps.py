@@ -5,9 +5,10 @@ and trial it is); its row in ``sweep_trials`` adds what only the sweep knows: th
 trial's number in the budget ("trial 7 of 20"), its state (``pruned`` is a sweep's
 word: the run itself ends ``stopped``), its objective per epoch and why it was pruned.
 
-Worker processes take trials with :meth:`SweepStore.claim_trial`, one short
-``BEGIN IMMEDIATE`` transaction, so two workers never take the same slot of the
-budget and the budget is never overrun. A trial whose worker died is ``interrupted``
+Worker processes take trials with :meth:`SweepStore.claim_trial`, one short write
+transaction that holds the sweep's row first (SQLite's ``BEGIN IMMEDIATE`` holds the
+file; on PostgreSQL an UPDATE of the row locks it), so two workers — of one host or
+of several — never take the same slot of the budget and the budget is never overrun. A trial whose worker died is ``interrupted``
 and frees its slot (:meth:`SweepStore.interrupt_dead`), so the sweep re-queues it:
 a worker of this host is judged by its pid (at once), one of another host by its
 heartbeat (:meth:`SweepStore.heartbeat`, written every few seconds while it trains),
