@@ -320,3 +320,31 @@ async def test_the_leaderboard_screen_names_each_trials_worker(tmp_path: Path) -
             4: "gpubox2/22",
         }
     store.close()
+
+
+def test_a_role_that_may_not_create_optunas_tables_is_told_why(
+    postgres_server: Any, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A team's role may write ktui's tables but not create tables: the first worker
+    of the first sweep cannot make Optuna's, and says what to ask for."""
+    from ktui.cli import sweep_engine
+    from ktui.core.store_url import DatabaseUrl
+
+    sweep_id = _sweep(postgres_url)  # made by the database's owner: ktui's tables exist
+    database = DatabaseUrl(postgres_url).database
+    postgres_server.sql("DROP ROLE IF EXISTS sweeper")
+    postgres_server.sql("CREATE ROLE sweeper LOGIN PASSWORD 'sweeper-pw'")
+    for grant in (
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO sweeper",
+        "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO sweeper",
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+    ):
+        postgres_server.sql(grant, database)
+    sweeper = postgres_server.url(database, user="sweeper", password="sweeper-pw")
+    monkeypatch.setattr(sweep_engine.time, "sleep", lambda seconds: None)
+    with pytest.raises(KtuiError) as caught:
+        sweep_engine.Worker(DatabaseUrl(sweeper), sweep_id, load_catalog(preset_folders()))
+    message = str(caught.value)
+    assert f"the search engine's study of sweep {sweep_id} cannot be opened" in message
+    assert "permission denied" in message and "sweeper-pw" not in message
+    assert "needs CREATE on its schema" in (caught.value.hint or "")

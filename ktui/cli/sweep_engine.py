@@ -4,8 +4,9 @@ the worker process that trains trials as ordinary ktui runs.
 Optuna keeps its study (through ``RDBStorage``) in an SQLite file of its own beside
 an SQLite run store (:func:`ktui.store.sweeps.optuna_path`), or in the same database
 as a PostgreSQL one (:func:`ktui.store.sweeps.optuna_url`), so every worker process
-of a sweep, on this host or another, shares one study. ktui's store says which slot of the budget a
-trial holds and how it ended; Optuna's says what was sampled and reported.
+of a sweep, on this host or another, shares one study. ktui's store says which slot
+of the budget a trial holds and how it ended; Optuna's says what was sampled and
+reported.
 
 A worker (``ktui sweep-worker ID``, started by the sweep's coordinator, or
 ``ktui sweeps worker ID`` started by a person on any host) loops: re-queue the trials
@@ -225,9 +226,21 @@ def load_study(sweep: SweepRecord, store: StoreLocation, epochs: int) -> optuna.
             sql_errors.IntegrityError,
             sql_errors.OperationalError,
             sql_errors.ProgrammingError,  # PostgreSQL: a table the other made meanwhile
-        ):
+        ) as exc:
             if attempt == STUDY_ATTEMPTS - 1:
-                raise
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                hint = (
+                    "Optuna keeps its tables (studies, trials, ...) in the store's database "
+                    "and creates them on first use: the role needs CREATE on its schema "
+                    "that once (ask the database's owner), and the server must be reachable."
+                    if isinstance(store, DatabaseUrl)
+                    else f"Check that {optuna_path(store.resolve())} can be written."
+                )
+                raise KtuiError(
+                    f"the search engine's study of sweep {sweep.id} cannot be opened in "
+                    f"{store}: {reason}",
+                    hint=hint,
+                ) from None
             time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
 

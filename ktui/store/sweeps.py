@@ -8,11 +8,12 @@ word: the run itself ends ``stopped``), its objective per epoch and why it was p
 Worker processes take trials with :meth:`SweepStore.claim_trial`, one short write
 transaction that holds the sweep's row first (SQLite's ``BEGIN IMMEDIATE`` holds the
 file; on PostgreSQL an UPDATE of the row locks it), so two workers — of one host or
-of several — never take the same slot of the budget and the budget is never overrun. A trial whose worker died is ``interrupted``
-and frees its slot (:meth:`SweepStore.interrupt_dead`), so the sweep re-queues it:
-a worker of this host is judged by its pid (at once), one of another host by its
-heartbeat (:meth:`SweepStore.heartbeat`, written every few seconds while it trains),
-which must not be older than :func:`~ktui.core.workers.heartbeat_timeout`.
+of several — never take the same slot of the budget and the budget is never
+overrun. A trial whose worker died is ``interrupted`` and frees its slot
+(:meth:`SweepStore.interrupt_dead`), so the sweep re-queues it: a worker of this
+host is judged by its pid (at once), one of another host by its heartbeat
+(:meth:`SweepStore.heartbeat`, written every few seconds while it trains), which
+must not be older than :func:`~ktui.core.workers.heartbeat_timeout`.
 
 Plain Python and the store's connection (SQLite or PostgreSQL); the search engine's
 own tables (Optuna's) live in a file of their own beside an SQLite store
