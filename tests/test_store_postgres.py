@@ -305,3 +305,23 @@ def test_history_pages_compare_and_export_through_postgresql(
     document = json.loads(capsys.readouterr().out)
     assert document["id"] == first and document["note"] == "the 100% one"
     assert document["tags"] == ["keep"] and len(document["epochs"]) == 2
+
+
+def test_a_nul_character_in_a_log_line_costs_nothing(postgres_url: str) -> None:
+    # PostgreSQL's text cannot hold NUL (SQLite's can): the epoch must still be kept.
+    with RunStore(postgres_url) as store:
+        run_id = store.create_run("p")
+        store.add_epoch(run_id, 1, {"loss": 0.5}, log=["progress\x00bar", "fine"])
+        assert [e.epoch for e in store.epochs(run_id)] == [1]
+        assert store.log(run_id) == ["progress\ufffdbar", "fine"]
+
+
+def test_reading_an_empty_database_creates_nothing(postgres_url: str) -> None:
+    with pytest.raises(StoreError, match="there is no ktui run store in the database"):
+        RunStore(postgres_url, read_only=True)
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT to_regclass('runs')").fetchone() == (None,)
+    result = run_ktui("--store", postgres_url, "runs", timeout=60)
+    assert result.returncode == 2 and "no ktui run store" in result.stderr

@@ -94,13 +94,28 @@ def translate(sql: str, with_params: bool) -> str:
             if with_params:
                 part = _NAMED.sub(r"%(\1)s", part.replace("?", "%s"))
             part = re.sub(r"\bLIMIT\s+-1\b", "LIMIT ALL", part)
-            part = part.replace("BEGIN IMMEDIATE", "BEGIN")
         parts[index] = part
     sql = "".join(parts)
     match = _INSERT.match(sql)
     if match and match.group(1).lower() in _ID_TABLES and "RETURNING" not in sql.upper():
         sql += " RETURNING id"
     return sql
+
+
+def _text_safe(value: Any) -> Any:
+    """``value`` with any NUL character replaced: PostgreSQL's text cannot hold one
+    (SQLite's can), and a captured log line with one must not cost its epoch."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
+
+
+def _parameters(parameters: Any) -> Any:
+    if isinstance(parameters, dict):
+        return {key: _text_safe(value) for key, value in parameters.items()}
+    if isinstance(parameters, (tuple, list)):
+        return [_text_safe(value) for value in parameters]
+    return parameters
 
 
 class PgCursor:
@@ -179,7 +194,7 @@ class PgConnection:
             self._in_transaction = True
         elif head.startswith(("COMMIT", "ROLLBACK")):
             self._in_transaction = False
-        cursor = self._conn.execute(text, parameters)  # type: ignore[call-overload]
+        cursor = self._conn.execute(text, _parameters(parameters))  # type: ignore[call-overload]
         return PgCursor(cursor, text.endswith(" RETURNING id"))
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any]) -> PgCursor:
@@ -188,7 +203,7 @@ class PgConnection:
         assert self._conn is not None
         text = translate(sql, True).removesuffix(" RETURNING id")
         cursor = self._conn.cursor()
-        cursor.executemany(text, list(seq_of_parameters))  # type: ignore[call-overload]
+        cursor.executemany(text, [_parameters(p) for p in seq_of_parameters])  # type: ignore[call-overload]
         return PgCursor(cursor)
 
     def close(self) -> None:
