@@ -188,14 +188,27 @@ class PgConnection:
                 self._in_transaction = False
                 raise self._psycopg.OperationalError("the connection to the server was lost")
             self._connect()
-        assert self._conn is not None
         text = translate(sql, parameters is not None)
+        values = _parameters(parameters)
+        try:
+            cursor = self._run(text, values)
+        except self._psycopg.OperationalError:
+            # A statement outside a transaction (a read, or the BEGIN of a write) that
+            # finds the connection dropped (the server restarted) is sent once more on
+            # a new one: nothing of it was done. Inside a transaction it cannot be.
+            if self._in_transaction or not self.broken:
+                raise
+            self._connect()
+            cursor = self._run(text, values)
         if head.startswith("BEGIN"):
             self._in_transaction = True
         elif head.startswith(("COMMIT", "ROLLBACK")):
             self._in_transaction = False
-        cursor = self._conn.execute(text, _parameters(parameters))  # type: ignore[call-overload]
         return PgCursor(cursor, text.endswith(" RETURNING id"))
+
+    def _run(self, text: str, values: Any) -> psycopg.Cursor[Any]:
+        assert self._conn is not None
+        return self._conn.execute(text, values)  # type: ignore[call-overload,no-any-return]
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any]) -> PgCursor:
         if self.broken:
