@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -146,6 +147,7 @@ def main() -> int:
             print(f"{name:22} epoch seen by a follower ({len(seen)}): {ms(seen)}")
     finally:
         server.stop()
+        shutil.rmtree(data, ignore_errors=True)
     return 0
 
 

@@ -61,7 +61,7 @@ class Config:
 _KEYS = {f.name for f in fields(Config)}
 _EXPECTED = {
     "theme": 'a theme name in quotes, e.g. theme = "nord"',
-    "store": 'a file path or a postgresql:// URL in quotes, e.g. store = "~/runs.sqlite"',
+    "store": 'a file path in quotes (or a postgresql:// URL), e.g. store = "~/runs.sqlite"',
     "data_dir": 'a folder path in quotes, e.g. data_dir = "/big/disk/ktui"',
 }
 

@@ -94,13 +94,28 @@ def translate(sql: str, with_params: bool) -> str:
             if with_params:
                 part = _NAMED.sub(r"%(\1)s", part.replace("?", "%s"))
             part = re.sub(r"\bLIMIT\s+-1\b", "LIMIT ALL", part)
-            part = part.replace("BEGIN IMMEDIATE", "BEGIN")
         parts[index] = part
     sql = "".join(parts)
     match = _INSERT.match(sql)
     if match and match.group(1).lower() in _ID_TABLES and "RETURNING" not in sql.upper():
         sql += " RETURNING id"
     return sql
+
+
+def _text_safe(value: Any) -> Any:
+    """``value`` with any NUL character replaced: PostgreSQL's text cannot hold one
+    (SQLite's can), and a captured log line with one must not cost its epoch."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
+
+
+def _parameters(parameters: Any) -> Any:
+    if isinstance(parameters, dict):
+        return {key: _text_safe(value) for key, value in parameters.items()}
+    if isinstance(parameters, (tuple, list)):
+        return [_text_safe(value) for value in parameters]
+    return parameters
 
 
 class PgCursor:
@@ -173,14 +188,27 @@ class PgConnection:
                 self._in_transaction = False
                 raise self._psycopg.OperationalError("the connection to the server was lost")
             self._connect()
-        assert self._conn is not None
         text = translate(sql, parameters is not None)
+        values = _parameters(parameters)
+        try:
+            cursor = self._run(text, values)
+        except self._psycopg.OperationalError:
+            # A statement outside a transaction (a read, or the BEGIN of a write) that
+            # finds the connection dropped (the server restarted) is sent once more on
+            # a new one: nothing of it was done. Inside a transaction it cannot be.
+            if self._in_transaction or not self.broken:
+                raise
+            self._connect()
+            cursor = self._run(text, values)
         if head.startswith("BEGIN"):
             self._in_transaction = True
         elif head.startswith(("COMMIT", "ROLLBACK")):
             self._in_transaction = False
-        cursor = self._conn.execute(text, parameters)  # type: ignore[call-overload]
         return PgCursor(cursor, text.endswith(" RETURNING id"))
+
+    def _run(self, text: str, values: Any) -> psycopg.Cursor[Any]:
+        assert self._conn is not None
+        return self._conn.execute(text, values)  # type: ignore[call-overload,no-any-return]
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any]) -> PgCursor:
         if self.broken:
@@ -188,7 +216,7 @@ class PgConnection:
         assert self._conn is not None
         text = translate(sql, True).removesuffix(" RETURNING id")
         cursor = self._conn.cursor()
-        cursor.executemany(text, list(seq_of_parameters))  # type: ignore[call-overload]
+        cursor.executemany(text, [_parameters(p) for p in seq_of_parameters])  # type: ignore[call-overload]
         return PgCursor(cursor)
 
     def close(self) -> None:

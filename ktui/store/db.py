@@ -365,6 +365,14 @@ class RunStore:
             with self._errors("open"):
                 version, application, has_runs = pg.versions(self._pg)
                 self._check_postgres(version, application, has_runs)
+                if version == 0 and self.read_only:
+                    # Reading creates nothing, as for a file: a mistyped database name
+                    # must not look like an empty history (nor get ktui's tables).
+                    raise StoreError(
+                        f"there is no ktui run store in the database {url} yet",
+                        hint="`ktui run` (as a role that may create tables there) sets it "
+                        "up with the first run; or check the URL's database name.",
+                    )
                 if version < SCHEMA_VERSION:
                     self._migrate()
                 if not self.read_only and not pg.can_write(self._pg):
