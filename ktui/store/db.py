@@ -36,8 +36,17 @@ What the store returns lives in :mod:`ktui.store.records`, how values sit in col
 in :mod:`ktui.store.rows`, and whether a run's process is alive in
 :mod:`ktui.store.liveness`; a run's best epoch follows :mod:`ktui.core.metrics`.
 
-Plain Python and :mod:`sqlite3` only: the command line lists runs without loading
-TensorFlow, and the UI reads the store from any thread.
+A PostgreSQL database (``--store postgresql://user@host/db``) holds the same schema,
+written by the same SQL and migrations: :mod:`ktui.store.dialect` is the connection
+both fit, :mod:`ktui.store.backend_postgres` the one that speaks PostgreSQL (its
+version table, its access checks, its messages). Only opening, the schema's version and
+error messages differ by database here. Its run folders stay on the host that trains
+(:attr:`RunStore.runs_dir`); access is the database's, so the file-permission rules
+above do not apply. An SQLite file on a network file system is refused
+(:mod:`ktui.store.network`).
+
+Plain Python and :mod:`sqlite3` (psycopg only for a PostgreSQL store): the command line
+lists runs without loading TensorFlow, and the UI reads the store from any thread.
 """
 
 from __future__ import annotations
