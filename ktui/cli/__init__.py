@@ -144,8 +144,11 @@ ENVIRONMENT = {
     "KTUI_DATA_DIR": "ktui's data folder: the default store, run folders, logs",
     "KTUI_CONFIG_DIR": "ktui's config folder: config.toml and your presets",
     "NO_COLOR": "any value: no colours",
+    "KTUI_HOST": "the host name recorded with runs and trials (default: the machine's)",
+    "KTUI_SWEEP_HEARTBEAT_TIMEOUT": "seconds without a heartbeat before another host's "
+    "trial is re-queued (60)",
     "KERAS_HOME": "where Keras's data sets are looked for ($KERAS_HOME/datasets), and\n"
-    "                   keras.json, whose \"backend\" is used when nothing else names one",
+    '                   keras.json, whose "backend" is used when nothing else names one',
     "KERAS_BACKEND": "the Keras backend (tensorflow, jax, torch) when --backend and the\n"
     "                   preset name none",
 }
@@ -190,6 +193,8 @@ _ALL_ENV = (
     "KERAS_HOME",
     "KERAS_BACKEND",
 )
+
+_WORKER_ENV = (*_ALL_ENV, "KTUI_HOST", "KTUI_SWEEP_HEARTBEAT_TIMEOUT")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -237,12 +242,23 @@ def _finish_sweep_help(choices: Mapping[str, argparse.ArgumentParser]) -> None:
     for action in sweeps._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, child in action.choices.items():
-                example = {
-                    "export": "ktui sweeps export 3 --format json -o sweep-3.json",
-                    "change": "ktui sweeps change 3 --trials 40",
-                }.get(name, f"ktui sweeps {name} 3")
-                codes = (0, 1, 2) if name == "resume" else (0, 2)
-                _finish_help(child, [example], _ALL_ENV if name == "resume" else _STORE_ENV, codes)
+                examples = {
+                    "export": ["ktui sweeps export 3 --format json -o sweep-3.json"],
+                    "change": [
+                        "ktui sweeps change 3 --trials 40",
+                        "ktui sweeps change 3 --workers 4     # started or retired between trials",
+                    ],
+                    "worker": [
+                        "ktui sweeps worker 3                 # one more worker on this host",
+                        "CUDA_VISIBLE_DEVICES=1 ktui sweeps worker 3   # on GPU 1",
+                        "ktui --store postgresql://ktui@db-host/ktui sweeps worker 3"
+                        "   # from another host",
+                    ],
+                }.get(name, [f"ktui sweeps {name} 3"])
+                full = name in ("resume", "worker")
+                codes = (0, 1, 2) if name == "resume" else (0, 2, 130) if full else (0, 2)
+                env = _WORKER_ENV if name == "worker" else _ALL_ENV if full else _STORE_ENV
+                _finish_help(child, examples, env, codes)
     for name in ("sweep-worker", "sweep-run"):
         _finish_help(choices[name], [f"ktui {name} 3   (started by ktui sweep)"], _ALL_ENV, (0, 2))
 

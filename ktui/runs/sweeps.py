@@ -56,7 +56,8 @@ def output_file(runs: RunStore, sweep_id: int) -> Path:
 
 def ktui_argv(store: StoreLocation, presets: Sequence[Path], *command: str) -> list[str]:
     """``python -m ktui --store STORE [--presets DIR ...] COMMAND...`` for a child
-    process of a sweep, with absolute paths (it may run from another folder)."""
+    process of a sweep, with absolute paths (it may run from another folder) or the
+    PostgreSQL store's whole URL."""
     argv = [sys.executable, "-m", "ktui", "--store", store_argument(store)]
     for folder in presets:
         argv += ["--presets", str(Path(folder).resolve())]

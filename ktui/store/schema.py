@@ -20,7 +20,7 @@ from ktui.core.metrics import BestEpoch, policy_of
 from ktui.store.dialect import Connection
 from ktui.store.rows import loads
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -371,6 +371,14 @@ def _v9_system(db: Connection) -> None:
     )
 
 
+def _v10_sweep_workers(db: Connection) -> None:
+    """Which worker runs a sweep's trial, and whether it is still there (issue 14):
+    the GPU its worker was given (``CUDA_VISIBLE_DEVICES``) and the worker's latest
+    heartbeat, by which a trial of another host is judged (its pid cannot be)."""
+    db.execute("ALTER TABLE sweep_trials ADD COLUMN device TEXT")
+    db.execute("ALTER TABLE sweep_trials ADD COLUMN heartbeat_at REAL")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1,
     _v2,
@@ -381,6 +389,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v7_diverged,
     _v8_list_indexes,
     _v9_system,
+    _v10_sweep_workers,
 )
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 
