@@ -56,7 +56,7 @@ def fill_sweep(store: RunStore, preset: Preset, trials: int = 8, *, seed: int = 
         if state == "finished":
             store.finish_run(run_id, "finished", seconds=8.0)
         elif state == "pruned":
-            store.finish_run(run_id, "stopped", seconds=4.0)
+            store.finish_run(run_id, "pruned", seconds=4.0, message=reason)
         else:
             store.fail_run(run_id, reason)
         sweeps.end_trial(claim, state, reason=reason)

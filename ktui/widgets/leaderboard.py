@@ -101,6 +101,8 @@ class LeaderboardTable(ScrollView, can_focus=True):
         self.reverse = False
         self.state_filter: str | None = None
         """Show only trials in this state (``None``: all)."""
+        self.marked: list[int] = []
+        """Trial numbers marked (to compare their runs), in the order marked."""
         self.shown: list[TrialRow] = []
         """The rows, in the order shown."""
         self.columns: tuple[str, ...] = ()
@@ -123,14 +125,14 @@ class LeaderboardTable(ScrollView, can_focus=True):
     ) -> None:
         """Show ``rows`` (sorted and filtered as asked); nothing happens if nothing changed."""
         data = (tuple(rows), tuple(params), objective, direction)
-        key = (data, self.sort_by, self.reverse, self.state_filter)
+        key = (data, self.sort_by, self.reverse, self.state_filter, tuple(self.marked))
         if key == self._key:
             return
         self._key = key
         if data != self._data:
             # New trials: rank and format them once; a sort or filter only reorders.
             self._data = data
-            self.columns = ("#", "trial", "state", objective, "epochs", "curve", *params, "why")
+            self.columns = ("", "#", "trial", "state", objective, "epochs", "curve", *params, "why")
             self._ranked = rank(rows, direction)
             self._places = {row.number: place for place, row in enumerate(self._ranked, 1)}
             self._formatted = {
@@ -148,7 +150,11 @@ class LeaderboardTable(ScrollView, can_focus=True):
             }
         chosen = [r for r in self._ranked if self.state_filter in (None, r.state)]
         self.shown = self._sorted(chosen, self._places, direction)
-        self.cells = [self._formatted[row.number] for row in self.shown]
+        marked = set(self.marked)
+        self.cells = [
+            ("●" if row.number in marked else " ", *self._formatted[row.number])
+            for row in self.shown
+        ]
         self._widths = [len(c) for c in self.columns]
         for cells in self.cells:
             for index, cell in enumerate(cells[:-1]):  # "why" takes what is left
@@ -178,6 +184,13 @@ class LeaderboardTable(ScrollView, can_focus=True):
                 ),
             )
         return list(reversed(rows)) if self.reverse else rows
+
+    def toggle_mark(self, number: int) -> None:
+        """Mark trial ``number``, or unmark it (call :meth:`show` after)."""
+        if number in self.marked:
+            self.marked.remove(number)
+        else:
+            self.marked.append(number)
 
     @property
     def current(self) -> TrialRow | None:
