@@ -162,7 +162,8 @@ def parallel_coordinates(
     scored = [
         r
         for r in rank(rows, direction)
-        if r.objective is not None
+        if r.state in ("finished", "pruned", "stopped")
+        and r.objective is not None
         and math.isfinite(r.objective)
         and all(p.name in r.params for p in specs)
     ]

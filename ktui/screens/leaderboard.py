@@ -4,7 +4,8 @@ Reads the sweep from the store once a second while the sweep runs (one query for
 sweep, one for its trials, in a thread worker that only posts a message back); the
 table recomputes only when the trials changed and draws only the lines on screen. ``enter`` posts
 :class:`LeaderboardScreen.OpenRun` for the app to open the trial's run; ``c`` compares
-the marked trials' runs and ``i`` opens the importance and parallel coordinates, both
+the marked trials' runs, ``m`` switches the metric the sparklines draw, and ``i``
+opens the importance and parallel coordinates, both
 through the app's navigator (screens never import each other).
 
 Steering writes to the store on the UI thread (one short transaction each), exactly as
@@ -15,7 +16,7 @@ workers read it before their next trial.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from textual import work
 from textual.app import ComposeResult
@@ -68,6 +69,7 @@ class LeaderboardScreen(Screen[None]):
         Binding("s", "sort", "Sort"),
         Binding("S", "reverse", "Reverse", show=False),
         Binding("f", "filter", "Filter"),
+        Binding("m", "metric", "Metric"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -91,6 +93,8 @@ class LeaderboardScreen(Screen[None]):
         """The trials as last read from the store."""
         self.changes: list[str] = []
         """The sweep's history of changes as last read (creation left out)."""
+        self.metric: str | None = None
+        """The metric the sparklines draw (None: the sweep's objective)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -113,6 +117,8 @@ class LeaderboardScreen(Screen[None]):
         error: str = ""
         changes: list[str] = field(default_factory=list)
         """The sweep's history of changes, oldest first, creation left out."""
+        metric: str | None = None
+        """The metric whose curves ``rows`` carry (None: the objective)."""
 
     def on_mount(self) -> None:
         self.refresh_board()  # the first read on the spot: the screen opens complete
@@ -124,7 +130,15 @@ class LeaderboardScreen(Screen[None]):
             sweep = self.sweeps.get(self.sweep_id)
             rows = leaderboard_rows(sweep, self.sweeps.trials(self.sweep_id))
             changes = [text for _, text in self.sweeps.changes(self.sweep_id)[1:]]
-            return self.Read(sweep, rows, changes=changes)
+            metric = self.metric
+            if metric is not None:
+                # Another metric than the objective: its curves from the runs' epochs.
+                curves = self.sweeps.metric_curves(self.sweep_id, metric)
+                rows = [
+                    replace(r, curve=curves.get(r.run_id, ()) if r.run_id is not None else ())
+                    for r in rows
+                ]
+            return self.Read(sweep, rows, changes=changes, metric=metric)
         except KtuiError as exc:
             return self.Read(None, [], str(exc))
 
@@ -145,6 +159,8 @@ class LeaderboardScreen(Screen[None]):
                 f"Cannot read sweep {self.sweep_id}: {message.error}"
             )
             return
+        if message.metric != self.metric:
+            return  # read before the person switched the metric: the next read counts
         self.sweep, self.rows = message.sweep, message.rows
         self.changes = message.changes
         self.redraw()
@@ -160,6 +176,7 @@ class LeaderboardScreen(Screen[None]):
             params=[p.name for p in sweep.spec.params],
             objective=s.objective,
             direction=s.direction,
+            curve=f"{self.metric or s.objective} curve",
         )
         started = sum(1 for r in rows if r.state != "queued")
         top = best(rows, s.direction)
@@ -233,6 +250,21 @@ class LeaderboardScreen(Screen[None]):
             self.notify("This trial has no run yet.", severity="warning")
             return
         self.post_message(self.OpenRun(row.run_id, live=row.state == "running"))
+
+    def action_metric(self) -> None:
+        """Draw the sparklines of the next metric the trials logged (then the objective)."""
+        sweep = self.sweep
+        if sweep is None:
+            return
+        try:
+            names = self.sweeps.metric_names(self.sweep_id)
+        except KtuiError as exc:
+            self.notify(_message(exc), severity="warning")
+            return
+        cycle: list[str | None] = [None, *[n for n in names if n != sweep.settings.objective]]
+        index = cycle.index(self.metric) if self.metric in cycle else 0
+        self.metric = cycle[(index + 1) % len(cycle)]
+        self.refresh_board()
 
     # -- marking and comparing ----------------------------------------------------------
     def action_mark(self) -> None:

@@ -85,7 +85,7 @@ class SweepInsightScreen(Screen[None]):
         axes, lines = parallel_coordinates(self.rows, sweep.spec.params, s.direction)
         self.query_one(ParallelCoordinates).show(axes, lines)
         top = next((line for line in lines if line.best), None)
-        legend = f"{len(lines)} trials, dim (worst {s.objective}) to bright (best)"
+        legend = f"{len(lines)} trials: dim is the worst {s.objective}, bright the best"
         if top is not None:
             legend = (
                 f"best: trial {top.number} ({s.objective} {top.objective:.4g}), in yellow · "

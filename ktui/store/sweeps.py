@@ -17,6 +17,7 @@ file of their own beside the store (:func:`optuna_path`).
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -492,6 +493,31 @@ class SweepStore:
                 (sweep_id,),
             ).fetchall()
         return [_trial(tuple(r[:-1]), r[-1]) for r in rows]
+
+    def metric_names(self, sweep_id: int) -> list[str]:
+        """Every metric the sweep's trials' runs logged in an epoch, sorted."""
+        with self.runs._read(f"read the metrics of sweep {sweep_id}") as db:
+            rows = db.execute(
+                "SELECT DISTINCT j.key FROM sweep_trials t JOIN epochs e ON e.run_id = t.run_id,"
+                " json_each(e.metrics) j WHERE t.sweep_id = ?",
+                (sweep_id,),
+            ).fetchall()
+        return sorted(str(key) for (key,) in rows)
+
+    def metric_curves(self, sweep_id: int, metric: str) -> dict[int, tuple[float, ...]]:
+        """Each trial run's ``metric`` per epoch, by run id (one query for the sweep)."""
+        curves: dict[int, list[float]] = {}
+        with self.runs._read(f"read the curves of sweep {sweep_id}") as db:
+            for run_id, value in db.execute(
+                "SELECT e.run_id, json_extract(e.metrics, ?) FROM sweep_trials t"
+                " JOIN epochs e ON e.run_id = t.run_id WHERE t.sweep_id = ?"
+                " ORDER BY e.run_id, e.epoch",
+                ('$."' + metric.replace('"', "") + '"', sweep_id),
+            ):
+                curves.setdefault(int(run_id), []).append(
+                    float(value) if isinstance(value, int | float) else math.nan
+                )
+        return {run_id: tuple(values) for run_id, values in curves.items()}
 
     def failures_in_a_row(self, sweep_id: int) -> int:
         """How many of the latest ended trials failed, counting back to one that did not."""

@@ -122,9 +122,11 @@ class LeaderboardTable(ScrollView, can_focus=True):
         params: Sequence[str],
         objective: str,
         direction: Direction,
+        curve: str = "curve",
     ) -> None:
-        """Show ``rows`` (sorted and filtered as asked); nothing happens if nothing changed."""
-        data = (tuple(rows), tuple(params), objective, direction)
+        """Show ``rows`` (sorted and filtered as asked); nothing happens if nothing changed.
+        ``curve`` heads the sparklines' column (which metric they draw)."""
+        data = (tuple(rows), tuple(params), objective, direction, curve)
         key = (data, self.sort_by, self.reverse, self.state_filter, tuple(self.marked))
         if key == self._key:
             return
@@ -132,7 +134,7 @@ class LeaderboardTable(ScrollView, can_focus=True):
         if data != self._data:
             # New trials: rank and format them once; a sort or filter only reorders.
             self._data = data
-            self.columns = ("", "#", "trial", "state", objective, "epochs", "curve", *params, "why")
+            self.columns = ("", "#", "trial", "state", objective, "epochs", curve, *params, "why")
             self._ranked = rank(rows, direction)
             self._places = {row.number: place for place, row in enumerate(self._ranked, 1)}
             self._formatted = {
