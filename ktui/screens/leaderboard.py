@@ -2,11 +2,11 @@
 
 Reads the sweep from the store once a second while the sweep runs (one query for the
 sweep, one for its trials, in a thread worker that only posts a message back); the
-table recomputes only when the trials changed and draws only the lines on screen. ``enter`` posts
-:class:`LeaderboardScreen.OpenRun` for the app to open the trial's run; ``c`` compares
-the marked trials' runs, ``m`` switches the metric the sparklines draw, and ``i``
-opens the importance and parallel coordinates, both
-through the app's navigator (screens never import each other).
+table recomputes only when the trials changed and draws only the lines on screen.
+``enter`` posts :class:`LeaderboardScreen.OpenRun` for the app to open the trial's
+run; ``c`` compares the marked trials' runs and ``i`` opens the importance and
+parallel coordinates, both through the app's navigator (screens never import each
+other); ``m`` switches the metric the sparklines draw (one query for every trial).
 
 Steering writes to the store on the UI thread (one short transaction each), exactly as
 ``ktui sweeps stop-trial``, ``rerun-trial`` and ``change --param`` do: the sweep's
