@@ -273,3 +273,11 @@ async def test_switch_the_metric_the_sparklines_draw(app: KtuiApp) -> None:
         await pilot.press("m")  # and back to the objective
         assert "loss curve" in table.columns
         assert next(r for r in table.shown if r.number == top.number).curve == top.curve
+
+
+async def test_every_new_key_is_in_the_command_palette(app: KtuiApp) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await board(pilot)
+        titles = {command.title for command in pilot.app.get_system_commands(screen)}
+        wanted = {"Mark", "Compare", "Importance", "Stop trial", "Re-run trial", "Change range"}
+        assert wanted | {"Metric"} <= titles

@@ -243,3 +243,53 @@ def test_importance_on_the_command_line(
     assert {line.split()[0] for line in lines} == {"units", "learning_rate"}
     total = sum(float(line.split()[-1]) for line in lines)
     assert total == pytest.approx(1.0, abs=0.02)
+
+
+def test_a_version_9_store_marks_its_pruned_trials_runs_pruned(tmp_path: Path) -> None:
+    import sqlite3
+
+    from ktui.store.db import _sql_lower_is_better
+    from ktui.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+    path = tmp_path / "runs.sqlite"
+    db = sqlite3.connect(path)
+    db.create_function("ktui_lower_is_better", 3, _sql_lower_is_better, deterministic=True)
+    for migration in MIGRATIONS[:9]:  # as a v9 ktui left it: pruned trials' runs "stopped"
+        migration(db)
+    db.execute("PRAGMA user_version = 9")
+    for status in ("stopped", "stopped", "finished"):
+        db.execute(
+            "INSERT INTO runs (preset, status, started_at, folder) VALUES ('tiny', ?, 1, '')",
+            (status,),
+        )
+    db.execute(
+        "INSERT INTO sweeps (preset, spec, settings, status, study, created_at)"
+        " VALUES ('tiny', '{}', '{}', 'finished', 's', 1)"
+    )
+    reason = "loss 0.74 at epoch 2, worse than the median 0.69 of 3 trials"
+    for number, state, why in ((1, "pruned", reason), (2, "stopped", ""), (3, "finished", "")):
+        db.execute(
+            "INSERT INTO sweep_trials (sweep_id, number, state, run_id, reason, started_at)"
+            " VALUES (1, ?, ?, ?, ?, 1)",
+            (number, state, number, why),
+        )
+    db.commit()
+    db.close()
+    with RunStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert [store.get_run(i).status for i in (1, 2, 3)] == ["pruned", "stopped", "finished"]
+        assert store.get_run(1).error == reason  # the pruner's reason, kept
+        assert [r.id for r in store.list_runs(status="pruned")] == [1]
+
+
+def test_pruned_is_a_status_everywhere() -> None:
+    from ktui.cli.run import exit_code
+    from ktui.core.events import RunFinished
+    from ktui.presentation import STATUS_TONE
+    from ktui.store import STATUSES
+
+    assert "pruned" in STATUSES and STATUS_TONE["pruned"] == "warning"
+    final = RunFinished("pruned", 2, 1.0, message="loss 0.7 at epoch 2, worse than the median")
+    assert exit_code(final) == 0  # it ended where its sweep wanted it to
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "recorded `pruned`, counts as done" in readme
