@@ -87,10 +87,8 @@ class SweepInsightScreen(Screen[None]):
         top = next((line for line in lines if line.best), None)
         legend = f"{len(lines)} trials: dim is the worst {s.objective}, bright the best"
         if top is not None:
-            legend = (
-                f"best: trial {top.number} ({s.objective} {top.objective:.4g}), in yellow · "
-                + legend
-            )
+            best = f"best: trial {top.number} ({s.objective} {top.objective:.4g}) in yellow"
+            legend = f"{best} · {legend}"
         self.query_one("#parallel-legend", Static).update(legend)
         self._compute()
 
