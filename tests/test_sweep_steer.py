@@ -293,3 +293,31 @@ def test_pruned_is_a_status_everywhere() -> None:
     assert exit_code(final) == 0  # it ended where its sweep wanted it to
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     assert "recorded `pruned`, counts as done" in readme
+
+
+async def test_the_runs_screen_shows_and_filters_pruned_runs(tmp_path: Path) -> None:
+    from conftest import make_app, wait_for
+    from textual.widgets import DataTable, Select
+
+    from ktui.screens.runs import RunsScreen
+
+    catalog = load_catalog(preset_folders())
+    store = RunStore(tmp_path / "runs.sqlite")
+    fill_sweep(store, catalog.get("dummy_binary"), trials=8)  # trials 3 and 7 pruned
+    app = make_app(store=store)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("h")
+            await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+            screen = pilot.app.screen
+            assert isinstance(screen, RunsScreen)
+            await wait_for(pilot, lambda: bool(screen.runs) and screen.loaded)
+            table = screen.query_one(DataTable)
+            statuses = {str(table.get_row(str(i))[6]) for i in (3, 7)}
+            assert statuses == {"pruned"}
+            screen.query_one("#filter-status", Select).value = "pruned"
+            await wait_for(pilot, lambda: screen.status_filter == "pruned" and screen.loaded)
+            shown = sorted(int(str(table.get_row_at(i)[1])) for i in range(table.row_count))
+            assert shown == [3, 7]
+    finally:
+        store.close()
