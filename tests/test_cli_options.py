@@ -43,6 +43,8 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("sweeps", "show", "3", "--importance"),
     ("sweeps", "stop-trial", "3", "7"),
     ("sweeps", "rerun-trial", "3", "7"),
+    ("sweeps", "change", "3", "--workers", "2"),
+    ("sweeps", "worker", "3"),
     ("sweeps", "export", "3", "--format", "json"),
     ("sweep-worker", "3"),
     ("sweep-run", "3"),
