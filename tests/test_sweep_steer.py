@@ -245,18 +245,16 @@ def test_importance_on_the_command_line(
     assert total == pytest.approx(1.0, abs=0.02)
 
 
-def test_a_version_9_store_marks_its_pruned_trials_runs_pruned(tmp_path: Path) -> None:
+def test_a_version_10_store_marks_its_pruned_trials_runs_pruned(tmp_path: Path) -> None:
     import sqlite3
 
-    from ktui.store.db import _sql_lower_is_better
     from ktui.store.schema import MIGRATIONS, SCHEMA_VERSION
 
     path = tmp_path / "runs.sqlite"
     db = sqlite3.connect(path)
-    db.create_function("ktui_lower_is_better", 3, _sql_lower_is_better, deterministic=True)
-    for migration in MIGRATIONS[:9]:  # as a v9 ktui left it: pruned trials' runs "stopped"
+    for migration in MIGRATIONS[:10]:  # as a v10 ktui left it: pruned trials' runs "stopped"
         migration(db)
-    db.execute("PRAGMA user_version = 9")
+    db.execute("PRAGMA user_version = 10")
     for status in ("stopped", "stopped", "finished"):
         db.execute(
             "INSERT INTO runs (preset, status, started_at, folder) VALUES ('tiny', ?, 1, '')",
