@@ -319,3 +319,35 @@ async def test_the_runs_screen_shows_and_filters_pruned_runs(tmp_path: Path) -> 
             assert shown == [3, 7]
     finally:
         store.close()
+
+
+def test_pruned_runs_and_steering_on_postgresql(postgres_url: str) -> None:
+    """The same SQL on PostgreSQL: the pruned status (migration v11), a stop's kept
+    reason, a re-run waiting for its slot, a change of range, a metric's curves."""
+    catalog = load_catalog(preset_folders())
+    with RunStore(postgres_url) as store:
+        sweep_id = fill_sweep(store, catalog.get("dummy_binary"), trials=4)
+        sweeps = SweepStore(store)
+        pruned = next(t for t in sweeps.trials(sweep_id) if t.state == "pruned")
+        assert pruned.run_id is not None
+        assert store.get_run(pruned.run_id).status == "pruned"
+        assert [r.id for r in store.list_runs(status="pruned")] == [pruned.run_id]
+        assert sweeps.metric_names(sweep_id) == ["accuracy", "loss"]
+        curves = sweeps.metric_curves(sweep_id, "accuracy")
+        assert len(curves[pruned.run_id]) == pruned.epochs
+        text = sweeps.rerun_trial(sweep_id, 1)
+        assert "trials 4 → 5" in text and sweeps.get(sweep_id).status == "paused"
+        sweeps.set_status(sweep_id, "running", change="resumed")
+        claim = sweeps.claim_trial(sweep_id)
+        assert claim is not None and claim.number == 5
+        assert claim.rerun == sweeps.trials(sweep_id)[0].params
+        run_id = store.create_run("dummy_binary", values={"units": 8}, epochs=4)
+        sweeps.start_trial(claim, sweep_id, optuna_number=9, params=claim.rerun, run_id=run_id)
+        assert sweeps.stop_trial(sweep_id, 5) == run_id
+        sweeps.end_trial(claim, "stopped", reason="stopped before its end")
+        assert sweeps.trials(sweep_id)[-1].reason == "stopped by you"
+        spec = next(p for p in sweeps.get(sweep_id).spec.params if p.name == "learning_rate")
+        from ktui.core.sweep import parse_param
+
+        narrower = parse_param(catalog.get("dummy_binary"), "learning_rate=1e-3..5e-3:log")
+        assert sweeps.change_param(sweep_id, narrower).startswith(spec.describe())
