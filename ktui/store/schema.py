@@ -15,7 +15,7 @@ from collections.abc import Callable
 from ktui.core.metrics import BestEpoch
 from ktui.store.rows import loads
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -350,6 +350,28 @@ def _v9_system(db: sqlite3.Connection) -> None:
     )
 
 
+def _v10_placement(db: sqlite3.Connection) -> None:
+    """Where a run ran (its strategy, hosts, devices and replicas, as JSON) and every
+    worker's last report of a multi-worker run (written and read by
+    :mod:`ktui.store.placement`). Additive: older runs have ``'{}'`` and no workers."""
+    db.execute("ALTER TABLE runs ADD COLUMN placement TEXT NOT NULL DEFAULT '{}'")
+    db.execute(
+        """
+        CREATE TABLE workers (
+            cluster TEXT NOT NULL,
+            rank INTEGER NOT NULL,
+            host TEXT NOT NULL DEFAULT '',
+            pid INTEGER NOT NULL DEFAULT 0,
+            phase TEXT NOT NULL DEFAULT '',
+            epoch INTEGER NOT NULL DEFAULT 0,
+            step INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (cluster, rank)
+        ) WITHOUT ROWID
+        """
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1,
     _v2,
@@ -360,6 +382,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v7_diverged,
     _v8_list_indexes,
     _v9_system,
+    _v10_placement,
 )
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 import traceback
@@ -16,6 +17,7 @@ from ktui.core import data as data_mod
 from ktui.core import insight
 from ktui.core.capture import STDERR, StderrCapture
 from ktui.core.controls import RunControls
+from ktui.core.distribute import AGREE_EVERY, parse_tf_config
 from ktui.core.errors import DataError, KtuiError
 from ktui.core.events import (
     EvaluationSkipped,
@@ -38,6 +40,7 @@ from ktui.training.callback import EventCallback
 
 # Re-exported: the device line and versions come from the backend in use (devices.py).
 from ktui.training.devices import backend, describe_device, versions  # noqa: F401
+from ktui.training.distribute import open_distribution
 from ktui.training.gpu import device_total_memory, is_out_of_memory
 from ktui.training.save import save_model
 from ktui.training.watch import RunWatch
@@ -182,11 +185,22 @@ class KerasTrainer:
             if isinstance(config.validation, float):
                 data_mod.check_validation_split(dataset, config.validation)
             listener(PhaseChanged("building model"))
+            cluster = (
+                parse_tf_config(os.environ.get("TF_CONFIG"))
+                if config.strategy == "multiworker"
+                else None
+            )
             with _BUILDING:  # taken first, also by describe: never the other way round
                 stack.enter_context(_SESSION.running())
+                # Before the seed and the build: a strategy must exist before the model
+                # (its variables are made in the strategy's scope), and TensorFlow's
+                # devices can only be arranged before its runtime starts.
+                distribution = open_distribution(config.strategy, cluster)
+                stack.enter_context(distribution.scope())
                 if config.seed is not None:
                     keras.utils.set_random_seed(config.seed)
                 model = build_model(config, input_shape)
+                distribution.prepare(model)
             fit_args: dict[str, Any] = {}
             train_samples = dataset.train_samples
             validation_samples = 0
@@ -197,7 +211,13 @@ class KerasTrainer:
                 fit_args["validation_split"] = config.validation
                 validation_samples = int(train_samples * config.validation)
                 train_samples -= validation_samples
-            callback = EventCallback(listener, controls, train_samples)
+            callback = EventCallback(
+                listener,
+                controls,
+                train_samples,
+                agree=distribution.agree,
+                agree_every=AGREE_EVERY,
+            )
             # The machine and the wait for data, beside the run (ktui.training.watch).
             watch = RunWatch(listener, data_kind="arrays", batch_size=config.batch_size)
             stack.callback(watch.stop)  # before the final event: its last sample first
@@ -217,10 +237,13 @@ class KerasTrainer:
                     data=dataset.origin,
                     versions=versions(),
                     seed=config.seed,
+                    placement=distribution.placement,
                 )
             )
             watch.start()
-            if not controls.stop_requested:
+            # A worker of several always starts: the others would wait for it in their
+            # first collective. An early stop is agreed on at the first agreement step.
+            if not controls.stop_requested or distribution.agree is not None:
                 listener(PhaseChanged("running"))
                 model.fit(
                     dataset.x_train,
@@ -255,6 +278,8 @@ class KerasTrainer:
                 _confusion(model, dataset, config, artifacts, listener, test_accuracy is not None)
             if artifacts is not None and trained:
                 save_model(model, artifacts, listener)
+            elif trained and not distribution.is_chief:
+                _save_as_worker(model, listener)
             elif artifacts is not None and diverged:
                 listener(LogLine("ktui: the loss diverged; not evaluated, no model saved."))
             elif artifacts is not None:
@@ -292,6 +317,16 @@ class KerasTrainer:
                 unsubscribe()
         listener(final)
         return final
+
+
+def _save_as_worker(model: keras.Model, listener: Listener) -> None:
+    """A worker's part of the chief's save: saving under MultiWorkerMirroredStrategy is
+    a collective every worker joins (the chief would wait for the others), so a worker
+    saves too, into a folder that is deleted at once."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ktui-worker-") as folder:
+        save_model(model, Path(folder), listener)
 
 
 #: At most this many characters of an unexpected error reach the user; the log has all.
