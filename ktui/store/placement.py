@@ -97,8 +97,7 @@ class WorkerBeat:
         self.path = path
         self.cluster = cluster
         self.rank = rank
-        self.reports: list[WorkerReport] = []
-        """The workers' last reports as last read (this one's included)."""
+        self._reports: list[WorkerReport] = []
         self._on_dead = on_dead
         self._warn = warn
         self._timeout = timeout
@@ -133,6 +132,14 @@ class WorkerBeat:
                 return
         if isinstance(event, RunFinished | RunFailed):
             self._stop.set()
+
+    @property
+    def reports(self) -> list[WorkerReport]:
+        """The workers' last reports as last read, with this worker's own as it is now."""
+        own = self._report()
+        return sorted(
+            [r for r in self._reports if r.rank != self.rank] + [own], key=lambda r: r.rank
+        )
 
     def start(self) -> WorkerBeat:
         """Start the thread; returns ``self``."""
@@ -179,14 +186,14 @@ class WorkerBeat:
 
         try:
             report_worker(store, self._report())
-            self.reports = read_workers(store, self.cluster)
+            self._reports = read_workers(store, self.cluster)
         except StoreError as exc:
             self._problem(f"ktui: worker w{self.rank} cannot report to the run store: {exc}")
             return
         if self._on_dead is None or self._dead_said or self._stop.is_set():
             return
         gone = dead_worker(
-            self.reports,
+            self._reports,
             own_rank=self.rank,
             timeout=self._timeout if self._timeout is not None else WORKER_TIMEOUT,
             alive=self._alive,
