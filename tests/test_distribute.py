@@ -214,6 +214,45 @@ def test_a_worker_whose_process_is_gone_is_named(tmp_path: Path) -> None:
     store.close()
 
 
+def test_workers_apply_requests_only_at_agreement_steps() -> None:
+    import keras
+    import numpy as np
+
+    from ktui.core.controls import RunControls
+    from ktui.core.events import Event, LearningRateChanged
+    from ktui.training.callback import EventCallback
+
+    votes: list[list[float]] = []
+
+    def agree(local: list[float]) -> list[float]:
+        # This worker's vote plus a peer's (the chief): a rate at vote 2, a stop at vote 4.
+        votes.append(list(local))
+        peer = [1.0 if len(votes) == 4 else 0.0, 0.0, 0.005 if len(votes) == 2 else 0.0]
+        return [mine + theirs for mine, theirs in zip(local, peer, strict=True)]
+
+    class Steps(keras.callbacks.Callback):
+        done = 0
+
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            Steps.done += 1
+
+    events: list[Event] = []
+    controls = RunControls()
+    callback = EventCallback(events.append, controls, 64, agree=agree, agree_every=3)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    rng = np.random.default_rng(0)
+    model.fit(
+        rng.normal(size=(64, 4)), rng.normal(size=(64, 1)), batch_size=4, epochs=3,
+        verbose=0, callbacks=[callback, Steps()],
+    )
+    assert len(votes) == 4 and all(vote == [0.0, 0.0, 0.0] for vote in votes)
+    changes = [e for e in events if isinstance(e, LearningRateChanged)]
+    assert [(c.value, c.epoch, c.step) for c in changes] == [(0.005, 1, 6)]  # vote 2: step 6
+    assert controls.stop_requested  # the peer's stop reached this worker's controls
+    assert Steps.done == 12  # vote 4 at step 12: that step ran, none after it
+
+
 # --------------------------------------------------------------------- real TensorFlow
 MIRRORED_SCRIPT = """
 import json, sys
