@@ -393,3 +393,42 @@ def test_two_workers_on_loopback_stop_at_the_same_step(ktui_dirs: KtuiDirs) -> N
     assert "multiworker · 2 workers · 2 replicas" in show.stdout
     assert "workers   2 workers: w0 step" in show.stdout
     assert not os.environ.get("TF_CONFIG")  # the test's own process never joined
+
+
+# ----------------------------------------------------------------------------- the form
+async def test_the_form_sets_the_strategy_and_the_status_line_says_where(
+    tmp_path: Path,
+) -> None:
+    from conftest import wait_for
+    from fakes import FakeTrainer
+    from test_app import make_app, open_form, set_field, start
+    from textual.widgets import Input, Select, Static
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    app = make_app(tmp_path, FakeTrainer(), store=store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await set_field(pilot, form, "epochs", "2")
+        derived = str(form.query_one("#derived", Static).render())
+        assert "Batch" not in derived  # auto: one device, nothing to explain
+        form.query_one("#strategy-select", Select).value = "mirrored"
+        await pilot.pause()
+        await wait_for(pilot, lambda: "Batch" in str(form.query_one("#derived").render()))
+        derived = str(form.query_one("#derived", Static).render())
+        assert "200 global, split over every GPU" in derived
+        form.query_one("#devices", Input).value = "0,1"
+        await pilot.pause()
+        derived = str(form.query_one("#derived", Static).render())
+        assert "batch 200 global = 100 per replica × 2 replicas" in derived
+        form.query_one("#devices", Input).value = "all"
+        await pilot.pause()
+        training = await start(pilot)
+        await wait_for(pilot, lambda: not training.running)
+        status = str(training.query_one("#status", Static).render())
+        assert "mirrored · 2 replicas (GPU:0, GPU:1) · fakehost" in status
+        assert training.config is not None and training.config.strategy == "mirrored"
+    run_id = training.run_id
+    assert run_id is not None
+    placement = read_placement(store, run_id)
+    assert placement is not None and placement.strategy == "mirrored"
+    store.close()
