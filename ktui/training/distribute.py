@@ -48,6 +48,9 @@ class Distribution:
     _scope: Callable[[], contextlib.AbstractContextManager[Any]] | None = None
     _prepare: Callable[[keras.Model], None] | None = None
     notes: list[str] = field(default_factory=list)
+    shard: tuple[int, int] | None = None
+    """``(rank, processes)`` when each process must be given its own share of the data
+    and of the global batch (JAX's multi-process runs); None: Keras shards it."""
 
     @contextlib.contextmanager
     def scope(self) -> Iterator[None]:
@@ -270,6 +273,12 @@ def _jax(strategy: str, cluster: Cluster | None) -> Distribution:
                 )
             notes.append(f"no GPU here: mirrored runs on the {len(devices)} CPU devices")
     distribution = keras.distribution.DataParallel(devices=devices)
+    shard = None
+    if cluster is not None:
+        # Keras shards only a tf.data.Dataset across processes; arrays are shared out
+        # here instead (see the engine), each process feeding its own part.
+        distribution.auto_shard_dataset = False
+        shard = (cluster.rank, cluster.size)
     placement = Placement(
         strategy,
         len(devices),
@@ -279,4 +288,4 @@ def _jax(strategy: str, cluster: Cluster | None) -> Distribution:
         cluster=cluster.key if cluster is not None else "",
         notes=tuple(notes),
     )
-    return Distribution(placement, cluster, agree, distribution.scope, None, notes)
+    return Distribution(placement, cluster, agree, distribution.scope, None, notes, shard)

@@ -203,10 +203,14 @@ class KerasTrainer:
                 distribution.prepare(model)
             fit_args: dict[str, Any] = {}
             train_samples = dataset.train_samples
+            batch_size = config.batch_size
+            test_samples = dataset.test_samples  # all of them, also when shared out below
+            if distribution.shard is not None:
+                dataset, batch_size = _share(dataset, batch_size, *distribution.shard)
             validation_samples = 0
             if config.validation == "test":
                 fit_args["validation_data"] = (dataset.x_test, dataset.y_test)
-                validation_samples = dataset.test_samples
+                validation_samples = test_samples
             elif isinstance(config.validation, float):
                 fit_args["validation_split"] = config.validation
                 validation_samples = int(train_samples * config.validation)
@@ -229,7 +233,7 @@ class KerasTrainer:
                     model=summary_for_oom,
                     train_samples=train_samples,
                     validation_samples=validation_samples,
-                    test_samples=dataset.test_samples,
+                    test_samples=test_samples,
                     batch_size=config.batch_size,
                     epochs=config.epochs,
                     steps_per_epoch=config.steps_per_epoch(train_samples),
@@ -248,7 +252,7 @@ class KerasTrainer:
                 model.fit(
                     dataset.x_train,
                     dataset.y_train,
-                    batch_size=config.batch_size,
+                    batch_size=batch_size,
                     epochs=config.epochs,
                     shuffle=config.shuffle,
                     verbose=0,
@@ -264,11 +268,11 @@ class KerasTrainer:
             # whose loss became NaN: its weights are NaN too.
             trained = (callback.epochs_completed > 0 or not stopped) and not diverged
             if trained:
-                listener(PhaseChanged("evaluating", f"{dataset.test_samples} test samples"))
+                listener(PhaseChanged("evaluating", f"{test_samples} test samples"))
                 scores = model.evaluate(
                     dataset.x_test,
                     dataset.y_test,
-                    batch_size=config.batch_size,
+                    batch_size=batch_size,
                     verbose=0,
                     return_dict=True,
                 )
@@ -317,6 +321,31 @@ class KerasTrainer:
                 unsubscribe()
         listener(final)
         return final
+
+
+def _share(
+    dataset: data_mod.Dataset, batch_size: int, rank: int, processes: int
+) -> tuple[data_mod.Dataset, int]:
+    """This process's share of the data and of the global batch (JAX multi-process).
+
+    Keras puts the processes' batches together into one global batch, so each gives
+    ``batch_size / processes`` samples a step, from its own every-n-th sample."""
+    if batch_size % processes:
+        nearest = batch_size - batch_size % processes or processes
+        raise KtuiError(
+            f"batch_size {batch_size} cannot be shared by {processes} processes",
+            hint=f"Use a multiple of {processes}, e.g. {nearest}.",
+        )
+    import dataclasses
+
+    shared = dataclasses.replace(
+        dataset,
+        x_train=dataset.x_train[rank::processes],
+        y_train=dataset.y_train[rank::processes],
+        x_test=dataset.x_test[rank::processes],
+        y_test=dataset.y_test[rank::processes],
+    )
+    return shared, batch_size // processes
 
 
 def _save_as_worker(model: keras.Model, listener: Listener) -> None:
