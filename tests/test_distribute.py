@@ -40,6 +40,13 @@ from tests.conftest import (
 )
 
 NO_TENSORFLOW = importlib.util.find_spec("tensorflow") is None
+NO_JAX = importlib.util.find_spec("jax") is None
+
+#: The backends the real runs are tried on: TensorFlow's strategies and JAX's.
+BACKENDS = [
+    pytest.param("tensorflow", marks=pytest.mark.skipif(NO_TENSORFLOW, reason="no TensorFlow")),
+    pytest.param("jax", marks=pytest.mark.skipif(NO_JAX, reason="no JAX")),
+]
 
 
 def _cluster(*addresses: str, index: int = 0, kind: str = "worker") -> str:
@@ -255,12 +262,13 @@ def test_workers_apply_requests_only_at_agreement_steps() -> None:
 
 # --------------------------------------------------------------------- real TensorFlow
 MIRRORED_SCRIPT = """
-import json, sys
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
-)
+import json, os, sys
+if os.environ["KERAS_BACKEND"] == "tensorflow":
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
 from ktui.core.controls import RunControls
 from ktui.core.events import EpochEnded, RunFinished, RunStarted
 from ktui.core.presets import loads
@@ -284,8 +292,8 @@ print("RESULT " + json.dumps(out))
 """
 
 
-@pytest.mark.skipif(NO_TENSORFLOW, reason="needs TensorFlow")
-def test_mirrored_over_two_cpu_devices_matches_one_device() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mirrored_over_two_cpu_devices_matches_one_device(backend: str) -> None:
     # Shuffle off and 96 samples in batches of 16 (8 per replica): both see the same
     # batches, and the mirrored gradient is the mean over the two halves.
     text = tiny_preset_text(train_samples=96, shuffle="false")
@@ -293,7 +301,10 @@ def test_mirrored_over_two_cpu_devices_matches_one_device() -> None:
         [sys.executable, "-c", MIRRORED_SCRIPT, text],
         capture_output=True,
         text=True,
-        env=child_env({"KERAS_BACKEND": "tensorflow"}),
+        env=child_env(
+            # Two logical CPU devices: TensorFlow's are set up by the script, JAX's here.
+            {"KERAS_BACKEND": backend, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+        ),
         cwd=REPO_ROOT,
         timeout=240,
         check=False,
@@ -311,29 +322,49 @@ def test_mirrored_over_two_cpu_devices_matches_one_device() -> None:
     assert out["auto"]["losses"][0] != out["auto"]["losses"][1]
 
 
-@pytest.mark.skipif(NO_TENSORFLOW, reason="needs TensorFlow")
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has GPUs")
-def test_mirrored_without_a_gpu_says_it_runs_on_one_cpu_replica(ktui_dirs: KtuiDirs) -> None:
-    write_preset(ktui_dirs.user_presets, tiny_preset_text())
-    result = run_ktui(
-        "run", "tiny", "--strategy", "mirrored", "--set", "epochs=1",
-        env={"KERAS_BACKEND": "tensorflow"},
+def test_mirrored_without_a_gpu_says_it_runs_on_one_cpu_replica() -> None:
+    # In this process: Keras's backend is loaded already, with one CPU device.
+    import io
+
+    from rich.console import Console
+
+    from ktui.cli.run import HeadlessDisplay
+    from ktui.core.events import ModelSummary, RunStarted
+    from ktui.training.distribute import open_distribution
+
+    distribution = open_distribution("mirrored")
+    placement = distribution.placement
+    assert (placement.strategy, placement.replicas, placement.devices) == (
+        "mirrored", 1, ("CPU:0",)
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "no GPU here: mirrored runs on one CPU replica" in result.stdout
-    assert "Where: mirrored · 1 replica (CPU:0)" in result.stdout
-    show = run_ktui("runs", "show", "1")
-    assert "where     mirrored · 1 replica (CPU:0)" in show.stdout
+    assert placement.notes and placement.notes[0].startswith(
+        "no GPU here: mirrored runs on one CPU replica, as auto would"
+    )
+    out = io.StringIO()
+    display = HeadlessDisplay(Console(file=out, width=200))
+    display.show(
+        RunStarted(
+            preset="tiny", values={}, model=ModelSummary((), 0, 0, ""), train_samples=64,
+            validation_samples=0, test_samples=32, batch_size=16, epochs=1,
+            steps_per_epoch=4, device="CPU", data="random", placement=placement,
+        )
+    )
+    text = out.getvalue()
+    assert "Where: mirrored · 1 replica (CPU:0)" in text
+    assert "ktui: no GPU here: mirrored runs on one CPU replica" in text
 
 
-@pytest.mark.skipif(NO_TENSORFLOW, reason="needs TensorFlow")
-def test_two_workers_on_loopback_stop_at_the_same_step(ktui_dirs: KtuiDirs) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_workers_on_loopback_stop_at_the_same_step(
+    ktui_dirs: KtuiDirs, backend: str
+) -> None:
     # 192 samples, global batch 32: 6 steps an epoch; a stop sent once the first epoch
     # is recorded must end both workers at one step, and only the chief records.
     write_preset(ktui_dirs.user_presets, tiny_preset_text(train_samples=192))
     ports = _free_ports(2)
     addresses = [f"localhost:{port}" for port in ports]
-    env = child_env({"KERAS_BACKEND": "tensorflow", "KTUI_AGREE_EVERY": "3"})
+    env = child_env({"KERAS_BACKEND": backend, "KTUI_AGREE_EVERY": "3"})
     workers = []
     for index in range(2):
         worker_env = {**env, "TF_CONFIG": _cluster(*addresses, index=index)}
