@@ -10,7 +10,8 @@ it says so and exits 0.
 
 ``python benchmarks/scaling.py workers`` compares one ``ktui run dummy_binary``
 process with two ``--strategy multiworker`` processes on loopback ports on this
-machine (the same global batch), and prints the seconds per epoch of each.
+machine (the same global batch; ``--backend jax`` for JAX), and prints the seconds
+per epoch of each.
 
 Each count's first epoch (tracing, compiling) is dropped; the rest are timed.
 """
@@ -146,7 +147,7 @@ def workers(args: argparse.Namespace) -> int:
     results = {}
     for label, count in (("1 process", 1), ("2 workers", 2)):
         with tempfile.TemporaryDirectory(prefix="ktui-scaling-") as folder:
-            env = {**os.environ, "KTUI_DATA_DIR": folder, "KERAS_BACKEND": "tensorflow",
+            env = {**os.environ, "KTUI_DATA_DIR": folder, "KERAS_BACKEND": args.backend,
                    "PYTHONPATH": str(ROOT)}
             ports = _free_ports(count)
             procs = []
@@ -169,7 +170,8 @@ def workers(args: argparse.Namespace) -> int:
                 return 1
             seconds = sorted(_epoch_seconds(Path(folder) / "runs.sqlite")[1:])
             results[label] = (seconds[len(seconds) // 2], wall)
-    print(f"dummy_binary, batch {args.batch} (global), {args.epochs} epochs, first dropped; "
+    print(f"dummy_binary on {args.backend}, batch {args.batch} (global), {args.epochs} epochs, "
+          "first dropped; "
           f"{os.cpu_count()} CPU cores")
     print(f"{'':>10}  {'s/epoch (median)':>16}  {'wall s':>7}")
     for label, (epoch, wall) in results.items():
@@ -187,6 +189,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--max", type=int, help="at most this many GPUs (gpus)")
     parser.add_argument("--batch", type=int, default=32, help="global batch (workers)")
+    parser.add_argument("--backend", default="tensorflow", help="Keras backend (workers)")
     args = parser.parse_args()
     return gpus(args) if args.what == "gpus" else workers(args)
 
