@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -319,3 +320,52 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what or 'condition'} not reached in {timeout} s")
         await pilot.pause(0.02)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A throwaway PostgreSQL server for the whole session (see tests/pg_server.py),
+    started on first use. Skipped when PostgreSQL is not installed, except in CI
+    (``CI=true``), where a missing server must fail rather than hide the tests."""
+    import pg_server
+
+    if pg_server.binaries() is None:
+        message = "PostgreSQL's initdb/pg_ctl are not installed (apt-get install postgresql)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true: {message}")
+        pytest.skip(message)
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true: psycopg is not installed (pip install 'ktui[postgres]')")
+        pytest.skip("psycopg is not installed (pip install 'ktui[postgres]')")
+    server = pg_server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_DATABASES = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> Iterator[str]:
+    """The URL of a new, empty database on the session's server (one per test, dropped
+    after it: each holds ~8 MB)."""
+    name = f"t{next(_DATABASES)}"
+    postgres_server.sql(f"CREATE DATABASE {name} TEMPLATE template0")
+    yield str(postgres_server.url(name))
+    with contextlib.suppress(Exception):  # a test that stopped the server has said so
+        postgres_server.sql(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a test's store is, once in an SQLite file and once in PostgreSQL: the
+    tests that take it run against both."""
+    if request.param == "sqlite":
+        return tmp_path / "store" / "runs.sqlite"
+    return str(request.getfixturevalue("postgres_url"))

@@ -13,7 +13,9 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from conftest import wait_for as shared_wait_for
 from test_detach import detach, wait_gone
 from textual.pilot import Pilot
@@ -150,3 +152,44 @@ async def test_start_in_background_from_the_form(tmp_path: Path) -> None:
         if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+async def test_an_attached_screen_waits_while_the_store_is_away(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A PostgreSQL server restarting (or a busy SQLite store) is not the run failing.
+    from ktui.core.errors import StoreUnavailable
+    from ktui.store import RunFollower
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    run_id = store.create_run("dummy_binary", epochs=2)  # this live process records it
+    real_poll = RunFollower.poll
+    away = {"polls": 3}
+
+    def flaky(follower: RunFollower) -> list[Any]:
+        if away["polls"]:
+            away["polls"] -= 1
+            raise StoreUnavailable("lost the connection to the PostgreSQL server")
+        return real_poll(follower)
+
+    monkeypatch.setattr(RunFollower, "poll", flaky)
+    try:
+        app = create_app(
+            load_catalog([shipped_presets_dir()]),
+            store=store,
+            attach=run_id,
+            user_presets_dir=tmp_path,
+            clock=time.monotonic,
+        )
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+            screen = app.screen
+            assert isinstance(screen, TrainingScreen)
+            await wait_for(pilot, lambda: away["polls"] == 0, timeout=20)
+            store.add_epoch(run_id, 1, {"loss": 0.5, "accuracy": 0.7})
+            store.add_epoch(run_id, 2, {"loss": 0.4, "accuracy": 0.8})
+            store.finish_run(run_id)
+            await wait_for(pilot, lambda: not screen.running, timeout=20)
+            assert screen.phase == "finished" and rows(screen) == 2
+    finally:
+        store.close()

@@ -127,3 +127,15 @@ def test_the_history_screens_do_not_import_the_command_line() -> None:
     )
     result = run_python(code)
     assert result.returncode == 0, result.stderr
+
+
+def test_an_sqlite_store_never_loads_the_postgresql_driver(tmp_path: object) -> None:
+    # `ktui runs` and the dashboard on SQLite must open without psycopg installed.
+    code = f"""
+import sys
+from ktui.cli import main
+import ktui.store, ktui.store.db, ktui.store.sweeps, ktui.store.system
+assert main(["--store", {str(tmp_path) + "/runs.sqlite"!r}, "runs"]) == 0
+assert not any(m == "psycopg" or m.startswith("psycopg.") for m in sys.modules), "psycopg"
+"""
+    assert loaded_after(code) == []

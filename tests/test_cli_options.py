@@ -39,6 +39,8 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("sweeps", "pause", "3"),
     ("sweeps", "stop", "3"),
     ("sweeps", "change", "3", "--trials", "30"),
+    ("sweeps", "change", "3", "--workers", "2"),
+    ("sweeps", "worker", "3"),
     ("sweeps", "export", "3", "--format", "json"),
     ("sweep-worker", "3"),
     ("sweep-run", "3"),

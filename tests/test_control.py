@@ -35,8 +35,9 @@ MODEL = ModelSummary((LayerInfo("dense", "Dense", "(None, 1)", 5),), 5, 5, "(Non
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[RunStore]:
-    with RunStore(tmp_path / "store" / "runs.sqlite") as opened:
+def store(store_at: Path | str) -> Iterator[RunStore]:
+    """A store in SQLite and in PostgreSQL: steering works the same through both."""
+    with RunStore(store_at) as opened:
         yield opened
 
 
@@ -84,8 +85,10 @@ def test_an_existing_folder_keeps_its_mode(tmp_path: Path) -> None:
 
 
 def test_only_the_owner_of_the_store_can_send_commands(
-    store: RunStore, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A file's owner decides; a PostgreSQL store's grants do (test_store_postgres.py).
+    store = RunStore(tmp_path / "runs.sqlite")
     run_id = store.create_run("p")
     monkeypatch.setattr(os, "getuid", lambda: os.stat(store.path).st_uid + 1)
     with pytest.raises(StoreError, match="belongs to another user"):

@@ -75,8 +75,9 @@ def epoch_end(epoch: int) -> EpochEnded:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[RunStore]:
-    with RunStore(tmp_path / "runs.sqlite") as opened:
+def store(store_at: Path | str) -> Iterator[RunStore]:
+    """A store in SQLite and in PostgreSQL: following works the same through both."""
+    with RunStore(store_at) as opened:
         yield opened
 
 

@@ -36,9 +36,26 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path) -> RunStore:
+def store(store_at: Path | str) -> RunStore:
+    """A new store, in SQLite and in PostgreSQL (the tests taking it run on both)."""
+    with RunStore(store_at) as opened:
+        yield opened  # type: ignore[misc]
+
+
+@pytest.fixture
+def sqlite_store(db_path: Path) -> RunStore:
+    """A new SQLite store, for what only SQLite has (its file, its locks)."""
     with RunStore(db_path) as opened:
         yield opened  # type: ignore[misc]
+
+
+def sql(
+    store: RunStore, statement: str, params: tuple[object, ...] = ()
+) -> list[tuple[object, ...]]:
+    """Run ``statement`` on the store's own database, as another program could."""
+    with store._write("run a test's statement") as db:
+        cursor = db.execute(statement, params)
+        return list(cursor.fetchall()) if statement.lstrip().upper().startswith("SELECT") else []
 
 
 def digest(path: Path) -> str:
@@ -164,7 +181,9 @@ def test_round_trip_keeps_everything(store: RunStore) -> None:
         assert other.get_run(run_id) == run
 
 
-def test_new_store_is_wal_with_the_current_schema(store: RunStore) -> None:
+def test_new_store_is_wal_with_the_current_schema(sqlite_store: RunStore) -> None:
+    store = sqlite_store
+    assert isinstance(store.path, Path)
     db = sqlite3.connect(store.path)
     try:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -259,12 +278,8 @@ def test_delete_removes_rows_and_folder_and_never_reuses_the_id(store: RunStore)
     assert not folder.exists()
     assert not store.has_run(first)
     assert store.list_runs() == []
-    db = sqlite3.connect(store.path)
-    try:
-        assert db.execute("SELECT count(*) FROM epochs").fetchone()[0] == 0
-        assert db.execute("SELECT count(*) FROM log").fetchone()[0] == 0
-    finally:
-        db.close()
+    assert sql(store, "SELECT count(*) FROM epochs") == [(0,)]
+    assert sql(store, "SELECT count(*) FROM log") == [(0,)]
     assert record(store) == first + 1
 
 
@@ -304,10 +319,7 @@ def test_mark_interrupted_only_touches_dead_processes_of_this_host(store: RunSto
     store.add_epoch(dead, 2, {"loss": 0.5})
     alive = store.create_run("p")
     elsewhere = store.create_run("p", pid=dead_pid())
-    db = sqlite3.connect(store.path)
-    with db:
-        db.execute("UPDATE runs SET host = 'another-host' WHERE id = ?", (elsewhere,))
-    db.close()
+    sql(store, "UPDATE runs SET host = 'another-host' WHERE id = ?", (elsewhere,))
     finished = record(store)
 
     assert store.mark_interrupted() == [dead]
@@ -430,8 +442,14 @@ def test_kill_9_while_writing_as_fast_as_possible_leaves_a_sound_store(db_path: 
 
 
 # --------------------------------------------------------------------------- concurrency
-def test_two_processes_writing_at_once_both_keep_every_epoch(tmp_path: Path, db_path: Path) -> None:
-    RunStore(db_path).close()  # both children find a ready store
+def test_two_processes_writing_at_once_both_keep_every_epoch(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    if isinstance(store_at, Path):
+        RunStore(store_at).close()  # both children find a ready store
+    # In PostgreSQL both find an empty database and set it up at once: one migrates
+    # it, the other waits for that (an advisory lock) and finds it ready.
+    db_path = store_at
     go = tmp_path / "go"
     children = [start_child(db_path, name, 150, 0, go) for name in ("left", "right")]
     try:
@@ -456,7 +474,8 @@ def test_two_processes_writing_at_once_both_keep_every_epoch(tmp_path: Path, db_
             assert store.log(run_id) == [f"{name} line {n}" for n in range(1, 151)]
 
 
-def test_a_writer_waits_for_another_process_holding_the_lock(store: RunStore) -> None:
+def test_a_writer_waits_for_another_process_holding_the_lock(sqlite_store: RunStore) -> None:
+    store = sqlite_store
     run_id = store.create_run("p")
     holder = subprocess.Popen(
         [

@@ -46,8 +46,8 @@ def test_samples_from_the_sampler_thread_are_committed_and_read_back(tmp_path: P
     store.close()
 
 
-def test_gpus_and_timings_round_trip_and_go_with_the_run(tmp_path: Path) -> None:
-    store = RunStore(tmp_path / "runs.sqlite")
+def test_gpus_and_timings_round_trip_and_go_with_the_run(store_at: Path | str) -> None:
+    store = RunStore(store_at)
     run_id = store.create_run("dummy_binary", epochs=2)
     gpu = GpuSample(1, "NVIDIA H200", 93.0, 30 * 2**30, 140 * 2**30, 612.5, 61.0)
     sample = SystemSample(5.0, 180.0, 2**30, 40.0, 2**33, 2**34, (gpu,), None, 2**29, 2**30)

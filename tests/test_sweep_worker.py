@@ -11,12 +11,13 @@ from fakes import FakeTrainer
 from ktui.cli import main, preset_folders
 from ktui.cli.sweep_engine import Worker
 from ktui.core.presets import load_catalog
+from ktui.core.store_url import StoreLocation, store_location
 from ktui.core.sweep import build_spec
 from ktui.store import RunStore
 from ktui.store.sweeps import SweepStore
 
 
-def _sweep(store: Path, **settings: object) -> int:
+def _sweep(store: StoreLocation, **settings: object) -> int:
     catalog = load_catalog(preset_folders())
     spec = build_spec(
         catalog.get("dummy_binary"),
@@ -72,8 +73,9 @@ def test_an_objective_the_model_does_not_log_stops_the_sweep(tmp_path: Path) -> 
         assert len(runs.epochs(trial.run_id)) == 1  # the run stopped after that epoch
 
 
-def test_a_finished_trial_tells_optuna_and_records_its_best(tmp_path: Path) -> None:
-    store = tmp_path / "runs.sqlite"
+def test_a_finished_trial_tells_optuna_and_records_its_best(store_at: Path | str) -> None:
+    # The sweep's tables work alike in SQLite and PostgreSQL.
+    store = store_location(store_at)
     sweep_id = _sweep(store, trials=2, sampler="grid", pruner="none")
     worker = Worker(store, sweep_id, load_catalog(preset_folders()), trainer=FakeTrainer())
     worker.say = lambda text: None  # type: ignore[method-assign]
@@ -113,3 +115,90 @@ def test_more_trials_for_a_sweep_recorded_in_its_history(
     assert main(["--store", str(store), "sweeps", "show", str(sweep_id)]) == 0
     shown = capsys.readouterr().out
     assert "trial 3 of 3" in shown and "trials 2 → 3" in shown
+
+
+def test_a_worker_whose_trial_was_taken_for_dead_stops_training_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    store = tmp_path / "runs.sqlite"
+    catalog = load_catalog(preset_folders())
+    spec = build_spec(catalog.get("dummy_binary"), ["units=8,16"], ["epochs=100"], trials=1)
+    with RunStore(store) as runs:
+        sweep_id = SweepStore(runs).create_sweep(spec)
+    monkeypatch.setenv("KTUI_SWEEP_HEARTBEAT_TIMEOUT", "1.2")  # a beat every 0.2 s
+    lines: list[str] = []
+    worker = Worker(
+        store, sweep_id, catalog, trainer=FakeTrainer(step_delay=0.01), out=lines.append
+    )
+
+    def another_host_takes_it() -> None:
+        """What a worker of another host does when this one's heartbeats stop coming
+        (a network cut): mark the trial interrupted. Then the sweep is paused, so
+        this worker takes nothing more."""
+        with RunStore(store) as runs:
+            sweeps = SweepStore(runs)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                rows = sweeps.trials(sweep_id)
+                if rows and rows[0].epochs >= 2:
+                    break
+                time.sleep(0.05)
+            with runs._write("take the trial for dead") as db:
+                db.execute("UPDATE sweep_trials SET state = 'interrupted', reason = 'taken'")
+            sweeps.set_status(sweep_id, "paused", "paused by the test")
+
+    helper = threading.Thread(target=another_host_takes_it)
+    helper.start()
+    assert worker.run() == 0
+    helper.join()
+    with RunStore(store) as runs:
+        (trial,) = SweepStore(runs).trials(sweep_id)
+        assert trial.state == "interrupted" and trial.reason == "taken"  # not overwritten
+        assert trial.run_id is not None
+        run = runs.get_run(trial.run_id)
+        assert run.status == "stopped" and run.epochs_done < 100
+    assert any("it was taken for dead and re-queued" in line for line in lines)
+
+
+def test_a_worker_told_to_leave_re_queues_its_trial(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    import optuna
+
+    store = tmp_path / "runs.sqlite"
+    catalog = load_catalog(preset_folders())
+    spec = build_spec(catalog.get("dummy_binary"), ["units=8,16"], ["epochs=100"], trials=2)
+    with RunStore(store) as runs:
+        sweep_id = SweepStore(runs).create_sweep(spec)
+    worker = Worker(
+        store, sweep_id, catalog, trainer=FakeTrainer(step_delay=0.01), out=lambda text: None
+    )
+
+    def ctrl_c_mid_trial() -> None:
+        with RunStore(store) as runs:
+            sweeps = SweepStore(runs)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                rows = sweeps.trials(sweep_id)
+                if rows and rows[0].epochs >= 2:
+                    break
+                time.sleep(0.05)
+        worker.leave()  # what the worker's SIGINT handler does
+
+    helper = threading.Thread(target=ctrl_c_mid_trial)
+    helper.start()
+    assert worker.run() == 130
+    helper.join()
+    with RunStore(store) as runs:
+        sweeps = SweepStore(runs)
+        (trial,) = sweeps.trials(sweep_id)  # it took no second trial
+        assert trial.state == "interrupted" and "told to leave" in trial.reason
+        assert trial.run_id is not None and runs.get_run(trial.run_id).status == "interrupted"
+        assert sweeps.free_slots(sweeps.get(sweep_id)) == 2  # its slot is free again
+    waiting = worker.study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    # Re-queued with its values (Optuna keeps an enqueued trial's values as fixed params).
+    assert [t.system_attrs["fixed_params"] for t in waiting] == [trial.params]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -20,6 +20,7 @@ from ktui.core.config import load_config
 from ktui.core.errors import KtuiError
 from ktui.core.paths import store_path, user_presets_dir
 from ktui.core.presets import PresetCatalog, load_catalog, shipped_presets_dir
+from ktui.core.store_url import store_location
 
 SHELLS = ("bash", "zsh", "fish")
 """The shells ``ktui completion`` writes a script for."""
@@ -43,16 +44,20 @@ class GlobalOption:
     """May be given more than once (the values add up); else the last one wins."""
     complete: str | None = None
     """What the shell completes it with: ``file`` or ``directory``."""
+    parse: Callable[[str], Any] = Path
+    """What the text becomes (a path; the store: a path or a database URL)."""
 
 
 GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
     GlobalOption(
         "--store",
         "store",
-        "the run store's SQLite file (default: $KTUI_STORE, else `store` in config.toml, "
-        "else runs.sqlite in ktui's data folder); run folders go in runs/ beside it",
+        "the run store: an SQLite file, or a postgresql://user@host/db URL to share it "
+        "(default: $KTUI_STORE, else `store` in config.toml, else runs.sqlite in ktui's "
+        "data folder); run folders go in runs/ beside the file",
         "PATH",
         complete="file",
+        parse=store_location,
     ),
     GlobalOption(
         "--presets",
@@ -77,7 +82,7 @@ def _add_global_options(parser: argparse.ArgumentParser, level: int) -> None:
         kwargs: dict[str, Any] = {
             "dest": dest,
             "metavar": option.metavar,
-            "type": Path,
+            "type": option.parse,
             "help": option.help,
         }
         if option.repeat:
@@ -135,12 +140,15 @@ def _merge_global_options(args: argparse.Namespace) -> argparse.Namespace:
 
 # --------------------------------------------------------------------------- help texts
 ENVIRONMENT = {
-    "KTUI_STORE": "the run store's file (after --store, before config.toml)",
+    "KTUI_STORE": "the run store's file or postgresql:// URL (after --store, before config.toml)",
     "KTUI_DATA_DIR": "ktui's data folder: the default store, run folders, logs",
     "KTUI_CONFIG_DIR": "ktui's config folder: config.toml and your presets",
     "NO_COLOR": "any value: no colours",
+    "KTUI_HOST": "the host name recorded with runs and trials (default: the machine's)",
+    "KTUI_SWEEP_HEARTBEAT_TIMEOUT": "seconds without a heartbeat before another host's "
+    "trial is re-queued (60)",
     "KERAS_HOME": "where Keras's data sets are looked for ($KERAS_HOME/datasets), and\n"
-    "                   keras.json, whose \"backend\" is used when nothing else names one",
+    '                   keras.json, whose "backend" is used when nothing else names one',
     "KERAS_BACKEND": "the Keras backend (tensorflow, jax, torch) when --backend and the\n"
     "                   preset name none",
     "TF_CONFIG": "the cluster and this process's task of a --strategy multiworker run",
@@ -186,6 +194,8 @@ _ALL_ENV = (
     "KERAS_HOME",
     "KERAS_BACKEND",
 )
+
+_WORKER_ENV = (*_ALL_ENV, "KTUI_HOST", "KTUI_SWEEP_HEARTBEAT_TIMEOUT")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -233,12 +243,23 @@ def _finish_sweep_help(choices: Mapping[str, argparse.ArgumentParser]) -> None:
     for action in sweeps._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, child in action.choices.items():
-                example = {
-                    "export": "ktui sweeps export 3 --format json -o sweep-3.json",
-                    "change": "ktui sweeps change 3 --trials 40",
-                }.get(name, f"ktui sweeps {name} 3")
-                codes = (0, 1, 2) if name == "resume" else (0, 2)
-                _finish_help(child, [example], _ALL_ENV if name == "resume" else _STORE_ENV, codes)
+                examples = {
+                    "export": ["ktui sweeps export 3 --format json -o sweep-3.json"],
+                    "change": [
+                        "ktui sweeps change 3 --trials 40",
+                        "ktui sweeps change 3 --workers 4     # started or retired between trials",
+                    ],
+                    "worker": [
+                        "ktui sweeps worker 3                 # one more worker on this host",
+                        "CUDA_VISIBLE_DEVICES=1 ktui sweeps worker 3   # on GPU 1",
+                        "ktui --store postgresql://ktui@db-host/ktui sweeps worker 3"
+                        "   # from another host",
+                    ],
+                }.get(name, [f"ktui sweeps {name} 3"])
+                full = name in ("resume", "worker")
+                codes = (0, 1, 2) if name == "resume" else (0, 2, 130) if full else (0, 2)
+                env = _WORKER_ENV if name == "worker" else _ALL_ENV if full else _STORE_ENV
+                _finish_help(child, examples, env, codes)
     for name in ("sweep-worker", "sweep-run"):
         _finish_help(choices[name], [f"ktui {name} 3   (started by ktui sweep)"], _ALL_ENV, (0, 2))
 

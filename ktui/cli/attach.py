@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
 
 from ktui.cli.runs import parse_run_id
 from ktui.core.errors import KtuiError
+from ktui.core.store_url import StoreLocation
 from ktui.store import RunStore, RunSummary, live_runs
 
 #: How many recent runs the "nothing is going" message lists.
 RECENT = 5
 
 
-def choose_run(store: Path, text: str | None, *, out: TextIO | None = None) -> int | None:
+def choose_run(store: StoreLocation, text: str | None, *, out: TextIO | None = None) -> int | None:
     """The run to attach to: ``text`` (any run, even one that ended: it is shown as
     recorded), else the newest live run. ``None`` after explaining on ``out`` that no
     run is going; KtuiError (exit code 2) for an id that is not a run."""

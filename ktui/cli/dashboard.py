@@ -5,18 +5,22 @@ from __future__ import annotations
 import contextlib
 import sys
 from datetime import datetime
-from pathlib import Path
 
 from ktui.core.capture import STDERR
 from ktui.core.config import config_file, load_config
-from ktui.core.errors import StoreError, StoreUnavailable
+from ktui.core.errors import StoreError, StoreReadOnly, StoreUnavailable
 from ktui.core.paths import logs_dir, user_presets_dir
 from ktui.core.presets import PresetCatalog
+from ktui.core.store_url import StoreLocation
 from ktui.store import RunStore
 
 
 def open_dashboard(
-    catalog: PresetCatalog, *, store: Path, attach: int | None = None, sweep: int | None = None
+    catalog: PresetCatalog,
+    *,
+    store: StoreLocation,
+    attach: int | None = None,
+    sweep: int | None = None,
 ) -> int:
     """Run the Textual app until the user quits; returns the exit code.
 
@@ -26,6 +30,10 @@ def open_dashboard(
     # Open the store before the screen takes over, so a broken store is a plain message.
     try:
         runs = RunStore(store)
+    except StoreReadOnly as exc:
+        # A role that may only read: the history and attached runs can still be shown.
+        print(f"ktui: {exc.message}; the dashboard only reads.", file=sys.stderr)
+        runs = RunStore(store, read_only=True)
     except StoreUnavailable:
         if not store.exists():
             raise

@@ -69,6 +69,7 @@ from ktui.core.format import epoch_line, format_count, format_metric, format_rat
 from ktui.core.paths import logs_dir, store_path
 from ktui.core.presets import PresetCatalog, RunConfig
 from ktui.core.shapes import check_model
+from ktui.core.store_url import StoreLocation
 from ktui.core.system import SystemSample, compact_line
 from ktui.core.trainer import Trainer
 from ktui.runs import (
@@ -165,7 +166,7 @@ def run_headless(
     show_log: bool = False,
     trainer: Trainer | None = None,
     out: TextIO | None = None,
-    store: Path | None = None,
+    store: StoreLocation | str | None = None,
     run_id: int | None = None,
     tensorboard: bool = False,
     backend: str | None = None,
@@ -309,7 +310,7 @@ def _dead_worker_failure(cluster: Cluster, report: WorkerReport) -> RunFailed:
 def _run_worker(
     config: RunConfig,
     cluster: Cluster,
-    store: Path | None,
+    store: StoreLocation | str | None,
     display: HeadlessDisplay,
     log_path: Path,
     trainer: Trainer | None,
@@ -536,7 +537,7 @@ def start_detached(
     assignments: Sequence[str],
     data: str | None,
     *,
-    store: Path | None = None,
+    store: StoreLocation | str | None = None,
     presets: Sequence[Path] = (),
     show_log: bool = False,
     tensorboard: bool = False,

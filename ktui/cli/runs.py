@@ -25,6 +25,7 @@ from ktui.core import backends
 from ktui.core.errors import KtuiError, StoreError
 from ktui.core.files import is_complete_model
 from ktui.core.format import format_metric, format_seconds, recorded_count
+from ktui.core.store_url import StoreLocation
 from ktui.presentation import (
     format_best,
     format_duration,
@@ -55,7 +56,8 @@ TAG_MAX = 64
 """The longest tag, in characters: a tag is a word to filter by, not a note."""
 
 
-def runs_command(args: argparse.Namespace, store_path: Path, out: TextIO | None = None) -> int:
+def runs_command(
+    args: argparse.Namespace, store_path: StoreLocation, out: TextIO | None = None) -> int:
     """Run ``ktui runs [ACTION]``; returns the exit code."""
     console = Console(file=out or sys.stdout, highlight=False)
     if not console.is_terminal:

@@ -4,9 +4,15 @@
 records it, and runs its coordinator: in this process (plain log lines), or with
 ``--detach`` in a process of its own session whose output goes to a log file. The
 coordinator starts ``--workers`` worker processes (``ktui sweep-worker ID``, each in a
-session of its own, so neither Ctrl+C nor a hang-up reaches them), starts another when
-one dies mid-trial (that trial is ``interrupted`` and re-queued with the same
-hyperparameters), and ends when the sweep has finished, paused or stopped.
+session of its own, so neither Ctrl+C nor a hang-up reaches them; on a machine with
+GPUs each is given one, see :func:`ktui.core.workers.plan_devices`), starts another
+when one dies mid-trial (that trial is ``interrupted`` and re-queued with the same
+hyperparameters), follows ``ktui sweeps change ID --workers N`` between trials
+(starting workers, or retiring them with SIGUSR1: they leave after their trial), and
+ends when the sweep has finished, paused or stopped.
+
+``ktui sweeps worker ID`` is a worker started by a person, on this host or another
+(with a PostgreSQL store): it joins the sweep beside the coordinator's workers.
 
 Ctrl+C (or SIGTERM) on the coordinator stops the sweep: each running trial ends after
 its current batch and is recorded ``stopped``. A hang-up leaves it going.
@@ -30,6 +36,7 @@ from typing import TextIO
 from ktui.core.errors import KtuiError
 from ktui.core.format import format_seconds
 from ktui.core.presets import PresetCatalog
+from ktui.core.store_url import StoreLocation
 from ktui.core.sweep import (
     DEFAULT_OBJECTIVE,
     PRUNERS,
@@ -42,6 +49,7 @@ from ktui.core.sweep import (
     parse_duration,
     rank,
 )
+from ktui.core.workers import plan_devices, worker_environment
 from ktui.runs.sweeps import (
     DetachedSweep,
     check_engine,
@@ -50,6 +58,7 @@ from ktui.runs.sweeps import (
     start_coordinator,
 )
 from ktui.store import RunStore
+from ktui.store.liveness import this_host
 from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows, require_sweep
 
 #: Seconds between the coordinator's looks at its workers and the store.
@@ -130,14 +139,25 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     ):
         action = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         action.add_argument("id", help="the sweep's id")
+    join = actions.add_parser(
+        "worker",
+        help="join a sweep as one more worker (from any process, or any host with a "
+        "PostgreSQL store)",
+        description="Take trials of the sweep and train them here until the sweep is "
+        "done, paused or stopped. Several workers share the trials; none runs one twice. "
+        "Ctrl+C stops this worker's trial after its current batch and re-queues it.",
+    )
+    join.add_argument("id", help="the sweep's id (see `ktui sweeps`)")
     change = actions.add_parser(
         "change",
-        help="change a sweep's number of trials (even while it runs)",
-        description="Change the number of trials; trials not started yet follow it. "
+        help="change a sweep's number of trials or workers (even while it runs)",
+        description="Change the number of trials (trials not started yet follow it) or "
+        "of the coordinator's worker processes (started or retired between trials). "
         "Recorded in the sweep's history of changes.",
     )
     change.add_argument("id", help="the sweep's id")
-    change.add_argument("--trials", type=int, required=True, help="the new number of trials")
+    change.add_argument("--trials", type=int, help="the new number of trials")
+    change.add_argument("--workers", type=int, help="the new number of worker processes")
     export = actions.add_parser(
         "export",
         help="a sweep's trials as csv or everything as json",
@@ -176,7 +196,7 @@ def hide_internal(parser: argparse.ArgumentParser) -> None:
 def sweep_command(
     args: argparse.Namespace,
     catalog: PresetCatalog,
-    store: Path,
+    store: StoreLocation,
     *,
     out: TextIO | None = None,
 ) -> int:
@@ -213,25 +233,19 @@ def sweep_command(
         if action == "pause":
             return _pause(sweeps, sweep, out)
         if action == "change":
-            sweeps.set_trials(sweep.id, args.trials)
-            changed = sweeps.get(sweep.id)
-            print(
-                f"Sweep {sweep.id}: {sweep.settings.trials} → {args.trials} trials"
-                + (f" ({changed.reason})" if changed.status == "paused" else "")
-                + ".",
-                file=out,
-            )
-            return 0
+            return _change(sweeps, sweep, args, out)
         if action == "stop":
             return _stop(runs, sweeps, sweep, out)
     if action == "resume":
         return resume_sweep(store, sweep, presets=args.presets, detach=args.detach, out=out)
+    if action == "worker":
+        return join_sweep(store, sweep, catalog, out=out)
     raise KtuiError(f"unknown sweeps action {action!r}")
 
 
 # --------------------------------------------------------------------------- starting
 def start_sweep(
-    args: argparse.Namespace, catalog: PresetCatalog, store: Path, *, out: TextIO
+    args: argparse.Namespace, catalog: PresetCatalog, store: StoreLocation, *, out: TextIO
 ) -> int:
     """``ktui sweep``: check, record, run (or detach)."""
     preset = catalog.get(args.preset)
@@ -285,7 +299,7 @@ def _started(started: DetachedSweep, out: TextIO) -> None:
 
 
 def resume_sweep(
-    store: Path, sweep: SweepRecord, *, presets: Sequence[Path], detach: bool, out: TextIO
+    store: StoreLocation, sweep: SweepRecord, *, presets: Sequence[Path], detach: bool, out: TextIO
 ) -> int:
     """``ktui sweeps resume ID``: re-queue unfinished trials and run the sweep again."""
     with RunStore(store) as runs:
@@ -304,9 +318,63 @@ def resume_sweep(
     return coordinate(store, sweep.id, presets=presets, out=out)
 
 
+def join_sweep(
+    store: StoreLocation, sweep: SweepRecord, catalog: PresetCatalog, *, out: TextIO
+) -> int:
+    """``ktui sweeps worker ID``: train the sweep's trials in this process."""
+    if sweep.status != "running":
+        hint = (
+            f"`ktui sweeps resume {sweep.id}` runs it again."
+            if sweep.status in ("paused", "interrupted")
+            else "`ktui sweeps` lists the sweeps that run."
+        )
+        raise KtuiError(f"sweep {sweep.id} is {sweep.status}: no trials to take", hint=hint)
+    from ktui.cli.sweep_engine import check_optuna, worker_main
+
+    check_optuna()
+    print(
+        f"Joining sweep {sweep.id} ({sweep.preset}) as a worker; Ctrl+C stops this "
+        "worker's trial after its current batch and re-queues it.",
+        file=out,
+        flush=True,
+    )
+    return worker_main(store, sweep.id, catalog)
+
+
+def _change(sweeps: SweepStore, sweep: SweepRecord, args: argparse.Namespace, out: TextIO) -> int:
+    """``ktui sweeps change ID --trials N --workers M``."""
+    if args.trials is None and args.workers is None:
+        raise KtuiError(
+            "sweeps change: say what to change",
+            hint=f"e.g. `ktui sweeps change {sweep.id} --trials 40` or `--workers 2`.",
+        )
+    if args.workers is not None:
+        sweeps.set_workers(sweep.id, args.workers)
+        running = sweep.status == "running" and sweeps.coordinator_alive(sweep)
+        print(
+            f"Sweep {sweep.id}: {sweep.settings.workers} → {args.workers} worker(s)"
+            + (
+                " (its coordinator starts or retires them between trials)."
+                if running
+                else " (from its next `ktui sweeps resume`)."
+            ),
+            file=out,
+        )
+    if args.trials is not None:
+        sweeps.set_trials(sweep.id, args.trials)
+        changed = sweeps.get(sweep.id)
+        print(
+            f"Sweep {sweep.id}: {sweep.settings.trials} → {args.trials} trials"
+            + (f" ({changed.reason})" if changed.status == "paused" else "")
+            + ".",
+            file=out,
+        )
+    return 0
+
+
 # --------------------------------------------------------------------------- coordinating
 def coordinate(
-    store: Path, sweep_id: int, *, presets: Sequence[Path] = (), out: TextIO | None = None
+    store: StoreLocation, sweep_id: int, *, presets: Sequence[Path] = (), out: TextIO | None = None
 ) -> int:
     """Run a sweep to its end: keep ``workers`` worker processes going, re-queue the
     trials of workers that die. Returns 0 when it finished, 1 when it paused or stopped."""
@@ -325,7 +393,10 @@ def coordinate(
     previous_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     runs = RunStore(store)
     sweeps = SweepStore(runs)
-    workers: list[subprocess.Popen[bytes]] = []
+    # Worker slots: slot k keeps GPU devices[k] whenever its worker is replaced.
+    workers: dict[int, subprocess.Popen[bytes]] = {}
+    retired: set[int] = set()
+    gpus = machine_gpus()
     try:
         sweeps.adopt(sweep_id, os.getpid())
         sweep = sweeps.get(sweep_id)
@@ -339,13 +410,18 @@ def coordinate(
             if study is None:
                 # Only to tell and enqueue: the pruner's settings do not matter here.
                 study = load_study(sweep, store, 1)
-            requeue(study, dead)
+            requeue(study, dead, store)
             for trial in dead:
+                why = (
+                    "its worker ended mid-trial"
+                    if trial.host == this_host()
+                    else trial.reason.removesuffix("; re-queued")
+                )
                 _say(
                     out,
                     sweep_id,
-                    f"trial {trial.number}: its worker ended mid-trial "
-                    f"(run {trial.run_id} interrupted); re-queued with the same values",
+                    f"trial {trial.number}: {why} (run {trial.run_id} interrupted); "
+                    "re-queued with the same values",
                 )
 
         requeue_dead()
@@ -358,9 +434,10 @@ def coordinate(
                     _stop(runs, sweeps, sweeps.get(sweep_id), None)
                 except KtuiError:
                     pass  # it had ended meanwhile
-            for worker in list(workers):
+            for slot, worker in list(workers.items()):
                 if worker.poll() is not None:
-                    workers.remove(worker)
+                    del workers[slot]
+                    retired.discard(slot)
             requeue_dead()
             current = sweeps.get(sweep_id)
             if current.status != "running":
@@ -378,8 +455,21 @@ def coordinate(
                 # (A trial still 'running' without a worker of ours: its process is
                 # either alive, and finishes it, or dead, and the next look re-queues it.)
                 wanted = min(current.settings.workers, free + going)
-                while len(workers) < wanted:
-                    workers.append(_spawn(store, sweep_id, presets, out))
+                devices = plan_devices(current.settings.workers, gpus)
+                slot = 0
+                while len(workers) - len(retired) < wanted and slot < current.settings.workers:
+                    if slot not in workers:
+                        workers[slot] = _spawn(store, sweep_id, presets, out, devices[slot])
+                    slot += 1
+                # Fewer workers asked for (`ktui sweeps change --workers`): the highest
+                # slots leave after their trial.
+                for slot in sorted(workers, reverse=True):
+                    if len(workers) - len(retired) <= current.settings.workers:
+                        break
+                    if slot not in retired:
+                        retired.add(slot)
+                        _retire(workers[slot])
+                        _say(out, sweep_id, f"worker {workers[slot].pid} retires after its trial")
             time.sleep(POLL)
         final = sweeps.get(sweep_id)
         out.write(leaderboard_text(sweeps, final))
@@ -390,6 +480,30 @@ def coordinate(
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGHUP, previous_hup)
         runs.close()
+
+
+def machine_gpus() -> list[int]:
+    """The GPUs the coordinator may hand its workers (NVML indices, within its own
+    ``CUDA_VISIBLE_DEVICES``); none when they cannot be told by index (UUIDs)."""
+    from ktui.core.system import GpuReader, visible_gpu_indices
+
+    if "CUDA_VISIBLE_DEVICES" in os.environ and visible_gpu_indices() is None:
+        return []  # given as UUIDs or MIG names: leave the workers' environment alone
+    reader = GpuReader()
+    try:
+        return [gpu.index for gpu in reader.read()]
+    finally:
+        reader.close()
+
+
+def _retire(worker: subprocess.Popen[bytes]) -> None:
+    retire = getattr(signal, "SIGUSR1", None)
+    if retire is None:  # Windows: the worker ends with the sweep instead
+        return
+    try:
+        worker.send_signal(retire)
+    except OSError:
+        pass  # it ended meanwhile
 
 
 def _time_is_up(sweeps: SweepStore, sweep: SweepRecord, free: int, out: TextIO) -> bool:
@@ -409,7 +523,11 @@ def _time_is_up(sweeps: SweepStore, sweep: SweepRecord, free: int, out: TextIO) 
 
 
 def _spawn(
-    store: Path, sweep_id: int, presets: Sequence[Path], out: TextIO
+    store: StoreLocation,
+    sweep_id: int,
+    presets: Sequence[Path],
+    out: TextIO,
+    device: str | None = None,
 ) -> subprocess.Popen[bytes]:
     try:
         fileno: int | None = out.fileno()
@@ -418,6 +536,7 @@ def _spawn(
     out.flush()
     return subprocess.Popen(
         ktui_argv(store, presets, "sweep-worker", str(sweep_id)),
+        env=worker_environment(device, os.environ),
         stdin=subprocess.DEVNULL,
         stdout=fileno if fileno is not None else subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -515,6 +634,10 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
     end = sweep.ended_at or now
     eta = eta_seconds(rows, s.trials, s.workers, now) if sweep.status == "running" else None
     changes = [text for _, text in sweeps.changes(sweep.id)[1:]]
+    # Which worker (host/pid GPU) ran each trial, once more than one did.
+    by_worker = len({r.worker for r in rows if r.worker}) > 1
+    width = max((len(r.worker) for r in rows), default=0) if by_worker else 0
+    where = f"{'worker':<{width}}  " if by_worker else ""
     lines = [
         f"Sweep {sweep.id} · {sweep.preset} · {_status(sweeps, sweep)}"
         + (f" ({sweep.reason})" if sweep.reason else ""),
@@ -527,17 +650,19 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
         *([f"changes: {'; '.join(changes[-3:])}"] if changes else []),
         "",
         f"{'#':>3} {'trial':>5}  {'state':<11} {s.objective:>10} {'epochs':>7} {'run':>5}  "
-        "hyperparameters / why",
+        f"{where}hyperparameters / why",
     ]
     for place, row in enumerate(ranked, 1):
         epochs = f"{row.epochs}/{row.epochs_planned}" if row.epochs_planned else str(row.epochs)
         run = str(row.run_id) if row.run_id is not None else "—"
         lines.append(
             f"{place:>3} {row.number:>5}  {row.state:<11} {_value(row.objective):>10} "
-            f"{epochs:>7} {run:>5}  {_params(row)}"
+            f"{epochs:>7} {run:>5}  "
+            + (f"{row.worker:<{width}}  " if by_worker else "")
+            + _params(row)
         )
         if row.reason and row.state != "finished":
-            lines.append(f"{'':>31}↳ {row.reason}")
+            lines.append(f"{'':>{31 + len(where)}}↳ {row.reason}")
     return "\n".join(lines) + "\n"
 
 
@@ -566,6 +691,8 @@ def export_sweep(sweeps: SweepStore, sweep: SweepRecord, fmt: str) -> str:
                     "reason": t.reason,
                     "started_at": t.started_at,
                     "ended_at": t.ended_at,
+                    "host": t.host,
+                    "worker": t.worker,
                 }
                 for t in trials
             ],

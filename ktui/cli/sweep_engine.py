@@ -1,16 +1,37 @@
 """The search engine behind ``ktui sweep``: Optuna's study, samplers and pruners, and
 the worker process that trains trials as ordinary ktui runs.
 
-Optuna keeps its study in an SQLite file of its own beside the run store
-(:func:`ktui.store.sweeps.optuna_path`, through ``RDBStorage``), so every worker
-process of a sweep shares one study. ktui's store says which slot of the budget a
-trial holds and how it ended; Optuna's says what was sampled and reported.
+Optuna keeps its study (through ``RDBStorage``) in an SQLite file of its own beside
+an SQLite run store (:func:`ktui.store.sweeps.optuna_path`), or in the same database
+as a PostgreSQL one (:func:`ktui.store.sweeps.optuna_url`), so every worker process
+of a sweep, on this host or another, shares one study. ktui's store says which slot
+of the budget a trial holds and how it ended; Optuna's says what was sampled and
+reported.
 
-A worker (``ktui sweep-worker ID``, started by the sweep's coordinator) loops: take a
-free slot (:meth:`~ktui.store.sweeps.SweepStore.claim_trial`), ask the study for
+A worker (``ktui sweep-worker ID``, started by the sweep's coordinator, or
+``ktui sweeps worker ID`` started by a person on any host) loops: re-queue the trials
+of workers that died, take a free slot
+(:meth:`~ktui.store.sweeps.SweepStore.claim_trial`), ask the study for
 hyperparameters, train them as a run (:func:`train_trial`), report the objective at
 every epoch end and stop the run cleanly after that epoch when the pruner says so,
-tell the study the outcome. TensorFlow is loaded once per worker.
+tell the study the outcome. When every slot is taken but trials still run elsewhere
+it waits (one of them may die and be re-queued); it ends when the sweep is done,
+paused or stopped. TensorFlow is loaded once per worker.
+
+Threads: a heartbeat thread writes the current trial's heartbeat every few seconds
+(:func:`~ktui.core.workers.heartbeat_interval`) through a connection of its own, so
+other hosts can tell the worker is alive; it stops the run when the trial was taken
+for dead meanwhile. Signals (main thread): SIGUSR1 retires the worker after its
+trial (the coordinator's way to run fewer workers); SIGINT or SIGTERM stop the trial
+now, recorded ``interrupted`` and re-queued; a second one quits at once.
+
+Optuna's ``ask`` takes a trial atomically in its RDB storage: creating a trial locks
+the study's row (``SELECT ... FOR UPDATE``, retried on deadlock) and popping an
+enqueued one locks that trial's row and refuses one that is no longer waiting. On
+PostgreSQL those are real row locks; SQLite ignores ``FOR UPDATE`` and may answer a
+read-then-write transaction with "database is locked" rather than wait, so the
+workers of one host take turns at the study's file through a file lock
+(:func:`study_lock`).
 """
 
 from __future__ import annotations
@@ -19,7 +40,10 @@ import contextlib
 import math
 import os
 import signal
-from collections.abc import Callable
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,11 +55,26 @@ from ktui.core.errors import KtuiError
 from ktui.core.events import EpochEnded, Event, LogLine, RunFailed, RunFinished
 from ktui.core.paths import logs_dir
 from ktui.core.presets import Preset, PresetCatalog, RunConfig
+from ktui.core.store_url import DatabaseUrl, StoreLocation
 from ktui.core.sweep import FAILURES_TO_PAUSE, ParamSpec, prune_reason
 from ktui.core.trainer import Trainer
-from ktui.runs import record_run
+from ktui.core.workers import (
+    heartbeat_interval,
+    heartbeat_timeout,
+    worker_device,
+    worker_label,
+)
+from ktui.runs import RecordedRun, record_run
 from ktui.store import RunStore
-from ktui.store.sweeps import Claim, SweepRecord, SweepStore, TrialRecord, optuna_path
+from ktui.store.liveness import this_host
+from ktui.store.sweeps import (
+    Claim,
+    SweepRecord,
+    SweepStore,
+    TrialRecord,
+    optuna_path,
+    optuna_url,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -43,11 +82,21 @@ if TYPE_CHECKING:
 #: Seconds a worker waits for Optuna's SQLite file when another worker writes to it.
 OPTUNA_BUSY_TIMEOUT = 60
 
+#: Seconds a worker waits to connect to a PostgreSQL store's server for the study.
+OPTUNA_CONNECT_TIMEOUT = 10
+
 #: The median pruner judges a trial only once this many trials have completed, and
 #: never at the first epoch (one epoch says little about where a curve goes):
 #: Optuna prunes from step n_warmup_steps on, and ktui reports epochs from 1.
 MEDIAN_STARTUP_TRIALS = 2
 MEDIAN_WARMUP_EPOCHS = 2
+
+#: Times a worker tries to open the sweep's study when another creates it meanwhile.
+STUDY_ATTEMPTS = 4
+
+#: Seconds between two looks at the sweep while a worker waits for trials that run
+#: elsewhere to end (or to be re-queued, when their worker died).
+WAIT_POLL = 1.0
 
 
 def _optuna() -> Any:
@@ -85,11 +134,23 @@ def distributions(params: tuple[ParamSpec, ...]) -> dict[str, Any]:
     return dists
 
 
-def storage_for(store: Path) -> Any:
-    """Optuna's RDB storage for the sweeps of ``store`` (created owner-only)."""
+def storage_for(store: StoreLocation) -> Any:
+    """Optuna's RDB storage for the sweeps of ``store``: its own SQLite file (created
+    owner-only) beside an SQLite store, the store's own database for PostgreSQL."""
     optuna = _optuna()
+    if isinstance(store, DatabaseUrl):
+        return optuna.storages.RDBStorage(
+            optuna_url(store),
+            # A server restart leaves dead connections in the pool: test before use.
+            engine_kwargs={
+                "pool_pre_ping": True,
+                "connect_args": {"connect_timeout": OPTUNA_CONNECT_TIMEOUT},
+            },
+        )
     path = optuna_path(store.resolve())
     if not path.exists():
+        # A PostgreSQL store's local folder may not be there yet (owner-only, as ktui's).
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Owner-only like the run store: it holds the same hyperparameters and results.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     return optuna.storages.RDBStorage(
@@ -98,7 +159,30 @@ def storage_for(store: Path) -> Any:
     )
 
 
-def load_study(sweep: SweepRecord, store: Path, epochs: int) -> optuna.Study:
+@contextlib.contextmanager
+def study_lock(store: StoreLocation) -> Iterator[None]:
+    """Hold the study's file for one Optuna call against the workers of this host
+    (see the module's docstring); an ``flock`` on a file beside it, released by the
+    system if the process dies holding it. A PostgreSQL study needs none: its row
+    locks serve every host."""
+    if isinstance(store, DatabaseUrl):
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: SQLite's own locking has to do
+        yield
+        return
+    path = optuna_path(store.resolve()).with_suffix(".lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def load_study(sweep: SweepRecord, store: StoreLocation, epochs: int) -> optuna.Study:
     """The sweep's study (created on first use) with its sampler and pruner."""
     engine = _optuna()
     s = sweep.settings
@@ -120,27 +204,58 @@ def load_study(sweep: SweepRecord, store: Path, epochs: int) -> optuna.Study:
         pruner = engine.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, epochs))
     else:
         pruner = engine.pruners.NopPruner()
-    study: optuna.Study = engine.create_study(
-        study_name=sweep.study,
-        storage=storage_for(store),
-        sampler=sampler,
-        pruner=pruner,
-        direction=s.direction,
-        load_if_exists=True,
-    )
-    return study
+    from sqlalchemy import exc as sql_errors
+
+    for attempt in range(STUDY_ATTEMPTS):
+        try:
+            # Workers that start together would each create Optuna's tables in a new
+            # storage (its schema version row clashes): one at a time on this host,
+            # and a clash with another host's worker is tried again (the tables are
+            # there by then).
+            with study_lock(store):
+                study: optuna.Study = engine.create_study(
+                    study_name=sweep.study,
+                    storage=storage_for(store),
+                    sampler=sampler,
+                    pruner=pruner,
+                    direction=s.direction,
+                    load_if_exists=True,
+                )
+            return study
+        except (
+            sql_errors.IntegrityError,
+            sql_errors.OperationalError,
+            sql_errors.ProgrammingError,  # PostgreSQL: a table the other made meanwhile
+        ) as exc:
+            if attempt == STUDY_ATTEMPTS - 1:
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                hint = (
+                    "Optuna keeps its tables (studies, trials, ...) in the store's database "
+                    "and creates them on first use: the role needs CREATE on its schema "
+                    "that once (ask the database's owner), and the server must be reachable."
+                    if isinstance(store, DatabaseUrl)
+                    else f"Check that {optuna_path(store.resolve())} can be written."
+                )
+                raise KtuiError(
+                    f"the search engine's study of sweep {sweep.id} cannot be opened in "
+                    f"{store}: {reason}",
+                    hint=hint,
+                ) from None
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
-def requeue(study: optuna.Study, trials: list[TrialRecord]) -> None:
+def requeue(study: optuna.Study, trials: list[TrialRecord], store: StoreLocation) -> None:
     """Give interrupted trials' hyperparameters back to the study, to be tried again
     first; their Optuna trials (left running by a dead worker) are marked failed."""
     optuna = _optuna()
-    for trial in trials:
-        if trial.optuna_number is not None:
-            with contextlib.suppress(Exception):  # already told (a race with another)
-                study.tell(trial.optuna_number, state=optuna.trial.TrialState.FAIL)
-        if trial.params:
-            study.enqueue_trial(dict(trial.params), skip_if_exists=False)
+    with study_lock(store):
+        for trial in trials:
+            if trial.optuna_number is not None:
+                with contextlib.suppress(Exception):  # already told (a race with another)
+                    study.tell(trial.optuna_number, state=optuna.trial.TrialState.FAIL)
+            if trial.params:
+                study.enqueue_trial(dict(trial.params), skip_if_exists=False)
 
 
 def tell(study: optuna.Study, trial: Any, value: float | None = None, *, state: Any = None) -> None:
@@ -186,7 +301,7 @@ def train_trial(
     trainer: Trainer,
     on_epoch: EpochHook,
     *,
-    on_recorded: Callable[[int], None] | None = None,
+    on_recorded: Callable[[RecordedRun], None] | None = None,
 ) -> tuple[int, Event]:
     """Train ``config`` as an ordinary run through the run service (recorded,
     attachable and steerable like any run) and return (run id, its final event).
@@ -194,11 +309,13 @@ def train_trial(
     ``on_epoch`` sees each epoch's end in the training thread, after the run's own
     listeners (the epoch is recorded first). Never raises for a failed training: that
     is the final ``RunFailed``; trouble in ``on_epoch`` is a line in the run's log.
+    ``on_recorded`` gets the run once it is recorded, before it trains (its controls
+    stop it from another thread).
     """
     controls = RunControls()
     recorded = record_run(runs, config, controls)
     if on_recorded is not None:
-        on_recorded(recorded.run_id)
+        on_recorded(recorded)
     service_listener = recorded.listener
 
     def log(text: str) -> None:
@@ -221,16 +338,18 @@ def train_trial(
 
 
 class Worker:
-    """One worker process of a sweep: takes trials until the budget is spent."""
+    """One worker process of a sweep: takes trials until the sweep is done, paused
+    or stopped (or this worker is retired or told to leave)."""
 
     def __init__(
         self,
-        store: Path,
+        store: StoreLocation,
         sweep_id: int,
         catalog: PresetCatalog,
         *,
         trainer: Trainer | None = None,
         out: Callable[[str], None] | None = None,
+        wait: bool = True,
     ) -> None:
         self.store_path = store
         self.runs = RunStore(store)
@@ -239,6 +358,19 @@ class Worker:
         self.preset = _preset(catalog, self.sweep)
         self.trainer = trainer
         self._out = out or _print
+        self.wait = wait
+        """Whether to wait, once every slot is taken, for trials running elsewhere."""
+        self.device = worker_device()
+        """The GPU this worker was given (``CUDA_VISIBLE_DEVICES``), recorded per trial."""
+        self.timeout = heartbeat_timeout()
+        self.retiring = False
+        """Set by SIGUSR1: take no new trial after this one."""
+        self.leaving = False
+        """Set by SIGINT/SIGTERM: the trial going now ends, re-queued, and so do we."""
+        self._claim: Claim | None = None
+        self._recorded: RecordedRun | None = None
+        self._lost = False
+        self._beating = threading.Event()
         self.study = load_study(
             self.sweep, store, self.preset.resolve(self.sweep.spec.fixed).epochs
         )
@@ -251,15 +383,83 @@ class Worker:
 
     def run(self) -> int:
         """Take and train trials until none is left; returns the exit code."""
-        while True:
-            claim = self.sweeps.claim_trial(self.sweep.id)
-            if claim is None:
-                break
-            self.one(claim)
+        beat = threading.Thread(target=self._beat, name="ktui-sweep-heartbeat", daemon=True)
+        beat.start()
+        try:
+            while not (self.retiring or self.leaving):
+                self.requeue_dead()
+                claim = self.sweeps.claim_trial(self.sweep.id, device=self.device)
+                if claim is not None:
+                    self.one(claim)
+                    continue
+                if not self.wait or not self._others_going():
+                    break
+                if self.trainer is None:
+                    # Load the backend while waiting: a re-queued trial starts at once.
+                    self._trainer()
+                time.sleep(WAIT_POLL)
+        finally:
+            self._beating.set()
+            beat.join(timeout=5)
         if self.sweeps.finish_if_done(self.sweep.id):
             self.say("finished: every trial of the budget ended")
         self.runs.close()
-        return 0
+        return 130 if self.leaving else 0
+
+    def _others_going(self) -> bool:
+        """The sweep runs and some of its trials are going (on this host or another)."""
+        current = self.sweeps.get(self.sweep.id)
+        return current.status == "running" and self.sweeps.running_count(self.sweep.id) > 0
+
+    def requeue_dead(self) -> list[TrialRecord]:
+        """Mark the trials of dead workers (any host) interrupted and give their
+        hyperparameters back to the study; returns those this worker marked."""
+        dead = self.sweeps.interrupt_dead(self.sweep.id, timeout=self.timeout)
+        if dead:
+            requeue(self.study, dead, self.store_path)
+            for trial in dead:
+                self.say(f"trial {trial.number}: {trial.reason} (run {trial.run_id})")
+        return dead
+
+    def retire(self) -> None:
+        """Take no new trial after the one going now (SIGUSR1)."""
+        if not self.retiring:
+            self.retiring = True
+            self.say("retiring after this trial (the sweep runs fewer workers)")
+
+    def leave(self) -> None:
+        """Stop the trial going now (re-queued) and take no more (SIGINT, SIGTERM)."""
+        self.leaving = True
+        recorded = self._recorded
+        if recorded is not None:
+            recorded.recorder.end_as = "interrupted"
+            recorded.controls.stop()
+
+    def _beat(self) -> None:
+        """The heartbeat thread: a connection of its own; a store that is busy or away
+        for a while costs beats, never the training."""
+        interval = heartbeat_interval(self.timeout)
+        runs: RunStore | None = None
+        try:
+            while not self._beating.wait(interval):
+                claim = self._claim
+                if claim is None:
+                    continue
+                try:
+                    if runs is None:
+                        runs = RunStore(self.store_path)
+                    ours = SweepStore(runs).heartbeat(claim)
+                except Exception:  # noqa: BLE001 - the next beat tries again
+                    continue
+                if not ours and claim is self._claim and not self._lost:
+                    self._lost = True
+                    recorded = self._recorded
+                    if recorded is not None:
+                        recorded.controls.stop()
+        finally:
+            if runs is not None:
+                with contextlib.suppress(Exception):
+                    runs.close()
 
     def _trainer(self) -> Trainer:
         if self.trainer is None:
@@ -270,9 +470,17 @@ class Worker:
 
     def one(self, claim: Claim) -> None:
         """Ask the study for a trial, train it, tell the study how it went."""
+        self._claim, self._lost = claim, False
+        try:
+            self._one(claim)
+        finally:
+            self._claim = self._recorded = None
+
+    def _one(self, claim: Claim) -> None:
         optuna = _optuna()
         s = self.sweep.settings
-        trial = self.study.ask(self.dists)
+        with study_lock(self.store_path):
+            trial = self.study.ask(self.dists)
         params = dict(trial.params)
         label = f"trial {claim.number} of {s.trials}"
         try:
@@ -281,7 +489,7 @@ class Worker:
             self.sweeps.start_trial(
                 claim, self.sweep.id, optuna_number=trial.number, params=params, run_id=None
             )
-            tell(self.study, trial, state=optuna.trial.TrialState.FAIL)
+            self._tell(trial, state=optuna.trial.TrialState.FAIL)
             self.sweeps.end_trial(claim, "failed", reason=str(exc))
             self.say(f"{label} failed before training: {exc}")
             self._after_failure()
@@ -304,7 +512,8 @@ class Worker:
             ):
                 state["best"] = value
             self.sweeps.report_epoch(claim, event.epoch, value, state["best"])
-            trial.report(value, event.epoch)
+            with study_lock(self.store_path):
+                trial.report(value, event.epoch)
             if trial.should_prune():
                 state["pruned"] = self._reason(value, event.epoch, trial.number)
                 log(f"ktui: pruned by sweep {self.sweep.id}: {state['pruned']}")
@@ -326,13 +535,26 @@ class Worker:
             f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
         )
 
-        def recorded(run_id: int) -> None:
+        def recorded(run: RecordedRun) -> None:
+            self._recorded = run
+            if self.leaving:  # told to leave while the run was being recorded
+                run.recorder.end_as = "interrupted"
+                run.controls.stop()
             self.sweeps.start_trial(
-                claim, self.sweep.id, optuna_number=optuna_number, params=params, run_id=run_id
+                claim, self.sweep.id, optuna_number=optuna_number, params=params, run_id=run.run_id
             )
-            self.say(f"{label} started as run {run_id}: {shown}")
+            self.say(f"{label} started as run {run.run_id} on {self.worker_name}: {shown}")
 
         return train_trial(config, self.runs, self._trainer(), on_epoch, on_recorded=recorded)
+
+    @property
+    def worker_name(self) -> str:
+        """This worker as the leaderboard names it."""
+        return worker_label(this_host(), os.getpid(), self.device)
+
+    def _tell(self, trial: Any, value: float | None = None, *, state: Any = None) -> None:
+        with study_lock(self.store_path):
+            tell(self.study, trial, value, state=state)
 
     def _reason(self, value: float, epoch: int, number: int) -> str:
         optuna = _optuna()
@@ -363,7 +585,7 @@ class Worker:
         if state["missing"]:
             logged = ", ".join(state["missing"]) or "nothing"
             reason = f"the objective {s.objective} is not logged by this model; it logs {logged}"
-            tell(self.study, trial, state=states.FAIL)
+            self._tell(trial, state=states.FAIL)
             self.sweeps.end_trial(claim, "failed", reason=reason, epochs=state["epochs"])
             self.sweeps.set_status(
                 self.sweep.id,
@@ -374,21 +596,39 @@ class Worker:
             self.say(f"{label} (run {run_id}): {reason}; the sweep is stopped")
             return
         if isinstance(final, RunFailed):
-            tell(self.study, trial, state=states.FAIL)
+            self._tell(trial, state=states.FAIL)
             self.sweeps.end_trial(claim, "failed", reason=final.message)
             self.say(f"{label} (run {run_id}) failed: {final.message}")
             self._after_failure()
             return
         assert isinstance(final, RunFinished)
+        if self._lost and final.status != "finished":
+            # Another worker took this trial for dead (no heartbeat for too long) and
+            # re-queued it: its slot is not ours any more.
+            with contextlib.suppress(Exception):
+                self._tell(trial, state=states.FAIL)
+            self.say(
+                f"{label} (run {run_id}) stopped: it was taken for dead and re-queued "
+                "(this worker's heartbeats did not reach the store in time)"
+            )
+            return
         if state["pruned"]:
-            tell(self.study, trial, state=states.PRUNED)
+            self._tell(trial, state=states.PRUNED)
             self.sweeps.end_trial(claim, "pruned", reason=state["pruned"])
             self.say(
                 f"{label} (run {run_id}) pruned after epoch {state['epochs']}: {state['pruned']}"
             )
             return
+        if self.leaving and final.status != "finished":
+            self._tell(trial, state=states.FAIL)
+            why = "its worker was told to leave (Ctrl+C or SIGTERM) mid-trial; re-queued"
+            self.sweeps.end_trial(claim, "interrupted", reason=why, epochs=state["epochs"])
+            with study_lock(self.store_path):
+                self.study.enqueue_trial(dict(trial.params), skip_if_exists=False)
+            self.say(f"{label} (run {run_id}) interrupted: {why}")
+            return
         if final.status != "finished" or best is None:
-            tell(self.study, trial, state=states.FAIL)
+            self._tell(trial, state=states.FAIL)
             why = (
                 "stopped before its end"
                 if final.status != "finished"
@@ -399,7 +639,7 @@ class Worker:
             )
             self.say(f"{label} (run {run_id}) {why}")
             return
-        tell(self.study, trial, best)
+        self._tell(trial, best)
         self.sweeps.end_trial(claim, "finished", objective=best)
         try:
             top = self.study.best_trial
@@ -434,11 +674,31 @@ def _preset(catalog: PresetCatalog, sweep: SweepRecord) -> Preset:
     return catalog.get(sweep.preset)
 
 
-def worker_main(store: Path, sweep_id: int, catalog: PresetCatalog) -> int:
-    """``ktui sweep-worker ID``: the body of a worker process."""
-    # Its own session (see the coordinator): a hang-up is not a reason to stop.
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+def worker_main(store: StoreLocation, sweep_id: int, catalog: PresetCatalog) -> int:
+    """``ktui sweep-worker ID`` and ``ktui sweeps worker ID``: the body of a worker
+    process (see the module's docstring for its signals)."""
+    # A hang-up is not a reason to stop: the trial goes on (a worker started by hand
+    # over SSH keeps training when the connection drops, like a detached run).
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     log_path = logs_dir() / f"{datetime.now():%Y%m%d-%H%M%S}-sweep-{sweep_id}-{os.getpid()}.log"
     STDERR.start(log_path)
     worker = Worker(store, sweep_id, catalog)
-    return worker.run()
+    asked: list[int] = []
+
+    def on_leave(signum: int, frame: object) -> None:
+        asked.append(signum)
+        if len(asked) > 1:
+            raise KeyboardInterrupt  # a second one: quit now (the trial is re-queued by pid)
+        worker.say("leaving: the running trial stops after its current batch and is re-queued")
+        worker.leave()
+
+    signal.signal(signal.SIGINT, on_leave)
+    signal.signal(signal.SIGTERM, on_leave)
+    if hasattr(signal, "SIGUSR1"):
+        signal.signal(signal.SIGUSR1, lambda signum, frame: worker.retire())
+    try:
+        return worker.run()
+    except KeyboardInterrupt:
+        print(f"sweep {sweep_id}: worker {os.getpid()} quit", file=sys.stderr)
+        return 130

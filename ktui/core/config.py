@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ktui.core.errors import KtuiError
+from ktui.core.store_url import StoreLocation, store_location
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,8 +51,9 @@ class Config:
 
     theme: str | None = None
     """The dashboard's Textual theme, e.g. ``"nord"`` (saved when you pick one)."""
-    store: Path | None = None
-    """The run store's file, when neither ``--store`` nor ``KTUI_STORE`` names one."""
+    store: StoreLocation | None = None
+    """The run store (a file, or a ``postgresql://`` URL), when neither ``--store`` nor
+    ``KTUI_STORE`` names one."""
     data_dir: Path | None = None
     """ktui's data folder (runs, logs), when ``KTUI_DATA_DIR`` is not set."""
 
@@ -59,7 +61,7 @@ class Config:
 _KEYS = {f.name for f in fields(Config)}
 _EXPECTED = {
     "theme": 'a theme name in quotes, e.g. theme = "nord"',
-    "store": 'a file path in quotes, e.g. store = "~/runs.sqlite"',
+    "store": 'a file path in quotes (or a postgresql:// URL), e.g. store = "~/runs.sqlite"',
     "data_dir": 'a folder path in quotes, e.g. data_dir = "/big/disk/ktui"',
 }
 
@@ -97,7 +99,12 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         if not isinstance(value, str) or not value.strip():
             got = type(value).__name__ if not isinstance(value, str) else "an empty string"
             raise ConfigError(path, key, f"expected {_EXPECTED[key]}, got {got}")
-        values[key] = value if key == "theme" else Path(value).expanduser()
+        if key == "theme":
+            values[key] = value
+        elif key == "store":
+            values[key] = store_location(value)
+        else:
+            values[key] = Path(value).expanduser()
     return Config(**values)
 
 

@@ -45,3 +45,8 @@ class StoreUnavailable(StoreError):
     """The run store cannot take a write *for now*: another process holds its lock, or
     its disk is full. Trying the same write again later can succeed, so the recorder
     keeps it and retries instead of dropping it."""
+
+
+class StoreReadOnly(StoreError):
+    """The store may be read but not written by this user (a PostgreSQL role with only
+    SELECT): commands that only read open it ``read_only`` and work."""

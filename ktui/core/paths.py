@@ -15,6 +15,7 @@ import platformdirs
 
 from ktui.core.config import load_config
 from ktui.core.errors import StoreError
+from ktui.core.store_url import DatabaseUrl, StoreLocation, store_location
 
 
 def config_dir() -> Path:
@@ -46,14 +47,18 @@ def logs_dir() -> Path:
     return data_dir() / "logs"
 
 
-def store_path(override: Path | str | None = None) -> Path:
-    """The run store's SQLite file: ``override`` (``--store``), else ``KTUI_STORE``, else
-    ``store`` in ``config.toml``, else ``runs.sqlite`` in :func:`data_dir`. An existing
-    folder means ``runs.sqlite`` in it."""
-    chosen: Path | str | None = override if override else os.environ.get("KTUI_STORE")
+def store_path(override: StoreLocation | str | None = None) -> StoreLocation:
+    """The run store: ``override`` (``--store``), else ``KTUI_STORE``, else ``store`` in
+    ``config.toml``, else ``runs.sqlite`` in :func:`data_dir`. A ``postgresql://`` URL
+    names a database (:class:`~ktui.core.store_url.DatabaseUrl`); anything else is an
+    SQLite file, and an existing folder means ``runs.sqlite`` in it."""
+    chosen: StoreLocation | str | None = override if override else os.environ.get("KTUI_STORE")
     if not chosen:
         chosen = load_config().store
-    path = Path(chosen).expanduser() if chosen else data_dir() / "runs.sqlite"
+    location = store_location(chosen) if chosen else data_dir() / "runs.sqlite"
+    if isinstance(location, DatabaseUrl):
+        return location
+    path = location
     try:
         return path / "runs.sqlite" if path.is_dir() else path
     except PermissionError as exc:

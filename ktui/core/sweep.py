@@ -631,6 +631,8 @@ class TrialRow:
     ended_at: float | None = None
     curve: tuple[float, ...] = ()
     """The objective per epoch, for a sparkline."""
+    worker: str = ""
+    """Which worker ran it: host, pid and GPU (``gpubox2/4711 GPU1``); empty if none yet."""
 
 
 def _is_number(value: float | None) -> bool:

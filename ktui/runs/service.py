@@ -40,6 +40,7 @@ from ktui.core.events import Event, Listener, LogLine
 from ktui.core.metrics import MetricPolicy
 from ktui.core.presets import Preset, RunConfig
 from ktui.core.rerun import RerunPlan, plan_rerun
+from ktui.core.store_url import StoreLocation, store_argument
 from ktui.core.trainer import Trainer
 from ktui.store import CommandBridge, Run, RunRecorder, RunStore, fan_out
 from ktui.store.recorder import CLOSE_WAIT
@@ -179,7 +180,7 @@ def launch_detached(
     assignments: Sequence[str],
     data: str | None,
     *,
-    store: Path,
+    store: StoreLocation,
     presets: Sequence[Path] = (),
     show_log: bool = False,
     tensorboard: bool = False,
@@ -208,7 +209,7 @@ def launch_detached(
             policy=config.policy,
         )
         output = runs.folder(run_id) / OUTPUT_FILE
-        argv = [sys.executable, "-m", "ktui", "--store", str(store)]
+        argv = [sys.executable, "-m", "ktui", "--store", store_argument(store)]
         for folder in presets:
             argv += ["--presets", str(Path(folder).resolve())]
         argv += ["run", name]

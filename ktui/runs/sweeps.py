@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ktui.core.errors import KtuiError
+from ktui.core.store_url import StoreLocation, store_argument
 from ktui.core.sweep import SweepSpec
 from ktui.store import RunStore
 from ktui.store.sweeps import SweepStore
@@ -53,10 +54,11 @@ def output_file(runs: RunStore, sweep_id: int) -> Path:
     return folder / f"{sweep_id}.log"
 
 
-def ktui_argv(store: Path, presets: Sequence[Path], *command: str) -> list[str]:
+def ktui_argv(store: StoreLocation, presets: Sequence[Path], *command: str) -> list[str]:
     """``python -m ktui --store STORE [--presets DIR ...] COMMAND...`` for a child
-    process of a sweep, with absolute paths (it may run from another folder)."""
-    argv = [sys.executable, "-m", "ktui", "--store", str(store.resolve())]
+    process of a sweep, with absolute paths (it may run from another folder) or the
+    PostgreSQL store's whole URL."""
+    argv = [sys.executable, "-m", "ktui", "--store", store_argument(store)]
     for folder in presets:
         argv += ["--presets", str(Path(folder).resolve())]
     return argv + list(command)
@@ -73,7 +75,7 @@ def check_engine() -> None:
 
 
 def start_coordinator(
-    store: Path,
+    store: StoreLocation,
     sweep_id: int,
     *,
     presets: Sequence[Path] = (),
@@ -111,7 +113,7 @@ def start_coordinator(
 def launch_sweep(
     spec: SweepSpec,
     *,
-    store: Path,
+    store: StoreLocation,
     presets: Sequence[Path] = (),
     env: Mapping[str, str] | None = None,
 ) -> DetachedSweep:

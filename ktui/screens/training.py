@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Sta
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ktui.core.controls import RunControls
-from ktui.core.errors import KtuiError, StoreError
+from ktui.core.errors import KtuiError, StoreError, StoreUnavailable
 from ktui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -327,8 +327,23 @@ class TrainingScreen(Screen[None]):
             follower = RunFollower(store, self.run_id)
             started_at = store.get_run(self.run_id).started_at
             self.post_message(self.Attached(controls_for(store, self.run_id), started_at))
+            away = False
             while not worker.is_cancelled:
-                for event in follower.poll():
+                try:
+                    events = follower.poll()
+                except StoreUnavailable as exc:
+                    # A busy store, or a PostgreSQL server restarting: the run goes on
+                    # (its epochs wait in its memory), so following waits too.
+                    if not away:
+                        away = True
+                        text = f"ktui: cannot read run {self.run_id} now: {exc}; still trying"
+                        self.post_message(RunEvent(LogLine(text)))
+                    time.sleep(FOLLOW_INTERVAL)
+                    continue
+                if away:
+                    away = False
+                    self.post_message(RunEvent(LogLine("ktui: the run store answers again")))
+                for event in events:
                     self.post_message(RunEvent(event))
                 if follower.done:
                     return

@@ -36,6 +36,7 @@ from ktui.core.events import (
     PhaseChanged,
     RunStarted,
 )
+from ktui.core.store_url import DatabaseUrl
 from ktui.store.db import RunStore
 from ktui.store.recorder import RunRecorder
 from ktui.store.records import Command, CommandKind, RunProgress
@@ -57,8 +58,10 @@ LOG_FLUSH_INTERVAL = 1.0
 def check_owner(store: RunStore) -> None:
     """Refuse (StoreError) a store file that belongs to another user."""
     getuid = getattr(os, "getuid", None)
-    if getuid is None:
-        return  # Windows: no uids; the file's ACL is all there is
+    if getuid is None or isinstance(store.path, DatabaseUrl):
+        # Windows: no uids, the file's ACL is all there is. PostgreSQL: the database's
+        # own grants decide who may write commands (a role that may not is refused).
+        return
     try:
         owner = os.stat(store.path).st_uid
     except OSError as exc:
@@ -241,7 +244,11 @@ class CommandBridge:
         try:
             if not final:
                 commands = store.take_commands(self.run_id)
-                unsafe = open_to_others(store.path) if commands else None
+                unsafe = (
+                    open_to_others(store.path)
+                    if commands and not isinstance(store.path, DatabaseUrl)
+                    else None
+                )
                 if unsafe is not None:
                     self._refuse(commands, unsafe)
                     commands = []
@@ -269,7 +276,7 @@ class CommandBridge:
                 f"ktui: the run store {self._path} can be written by other users ({why}), "
                 "so this run takes no commands from it; "
                 f"{text}. Make it owner-only: chmod 600 {self._path}; chmod 700 "
-                f"{self._path.parent}"
+                f"{self._path.parent if isinstance(self._path, Path) else self._path}"
             )
         with contextlib.suppress(Exception):
             self._notify(LogLine(text))

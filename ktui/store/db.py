@@ -51,12 +51,15 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ktui.core.errors import StoreError, StoreUnavailable
+from ktui.core.errors import KtuiError, StoreError, StoreUnavailable
 from ktui.core.files import PRIVATE_DIR
 from ktui.core.metrics import BestEpoch, MetricPolicy, policy_of
-from ktui.core.paths import no_access
+from ktui.core.paths import data_dir, no_access
+from ktui.core.store_url import DatabaseUrl, StoreLocation, store_location
+from ktui.store import network
+from ktui.store.dialect import Connection
 from ktui.store.liveness import process_alive, process_token, recorded_alive, this_host
 from ktui.store.records import (
     COMMAND_KINDS,
@@ -76,6 +79,9 @@ from ktui.store.records import (
 from ktui.store.rows import dumps, loads, metric_value
 from ktui.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
+if TYPE_CHECKING:
+    from ktui.store.backend_postgres import PgConnection
+
 DEFAULT_NAME = "runs.sqlite"
 """The store's usual file name; only a store of this name keeps its run folders in ``runs/``."""
 
@@ -86,11 +92,6 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 # --------------------------------------------------------------------------- helpers
-def _sql_lower_is_better(metric: str | None, monitor: str | None, mode: str | None) -> int:
-    """The metric policy inside SQL (registered on each connection), for the "best" sort."""
-    return 0 if metric is None else int(policy_of(monitor, mode).lower_is_better(metric))
-
-
 def _best_rank(metric: str | None, value: float | None, policy: MetricPolicy) -> float | None:
     """``best_rank``: the best value oriented so that smaller is better (the best sort)."""
     if metric is None or value is None:
@@ -282,87 +283,145 @@ class RunStore:
     """
 
     def __init__(
-        self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT, read_only: bool = False
+        self,
+        path: StoreLocation | str,
+        *,
+        busy_timeout: float = BUSY_TIMEOUT,
+        read_only: bool = False,
     ) -> None:
-        """Open (or create) the store at ``path``.
+        """Open (or create) the store at ``path``: an SQLite file, or a PostgreSQL
+        database (a :class:`~ktui.core.store_url.DatabaseUrl` or ``postgresql://`` text).
 
         ``read_only`` is for commands that only read (``ktui runs``, ``attach``): the
         file must exist and nothing is created; and when the store cannot be opened
         normally because its disk is full, it is opened as it is on disk instead
-        (:attr:`degraded` says so), so the history can still be read.
+        (:attr:`degraded` says so), so the history can still be read. On PostgreSQL
+        it lets a role that may only read open the store (a writing open refuses it).
         """
-        self.path = Path(path).expanduser()
+        location = store_location(path) if isinstance(path, str) else path.expanduser()
+        self.path: StoreLocation = location
+        """The SQLite file, or the PostgreSQL database (prints without its password)."""
         self.read_only = read_only
         self.degraded: str | None = None
         """Why this store is read as a snapshot that cannot be written (a full disk)."""
         self._busy_timeout = busy_timeout
         self._registered: str | None = None
         self._lock = threading.RLock()
+        self._pg: PgConnection | None = None
+        self._db: Connection
+        # Begins a transaction that writes, and one that reads a consistent snapshot.
+        self._begin_write = "BEGIN IMMEDIATE"
+        self._begin_snapshot = "BEGIN"
+        if isinstance(location, DatabaseUrl):
+            # Run folders (models, logs) stay on the host that trains, in its data folder.
+            self._home = data_dir() / "postgres" / location.folder_name
+            self._file = self._home
+            self._open_postgres(location)
+            return
+        self._file = location
+        self._home = location.parent
         try:
+            network.refuse_network_store(location)
             self._check_file()
             if read_only:
-                if not self.path.exists():
+                if not self._file.exists():
                     raise StoreError(f"there is no run store at {self.path}")
             else:
                 self._create()
         except PermissionError as exc:
-            raise no_access(self.path, exc) from None
+            raise no_access(self._file, exc) from None
         with self._errors("open"):
             # check_same_thread=False: the training thread records while the UI thread
             # reads; self._lock makes sure only one of them uses the connection at a time.
             # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE).
-            self._db = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            self._sqlite = sqlite3.connect(
+                location, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
-            self._db.create_function(
-                "ktui_lower_is_better", 3, _sql_lower_is_better, deterministic=True
-            )
+            self._db = self._sqlite
         try:
             self._open()
         except StoreUnavailable:
-            self._db.close()
-            if not read_only or not disk_full(self.path):
+            self._sqlite.close()
+            if not read_only or not disk_full(location):
                 raise
             self._open_as_is()
         except BaseException:
-            self._db.close()
+            self._sqlite.close()
             raise
-        self._registered = _OPEN.add(self.path)
+        self._registered = _OPEN.add(location)
+
+    def _open_postgres(self, url: DatabaseUrl) -> None:
+        """Connect, check or bring the schema forward, and refuse a writing open by a
+        role that may only read (see :mod:`ktui.store.backend_postgres`)."""
+        from ktui.store import backend_postgres as pg
+
+        with self._errors("connect"):
+            self._pg = pg.PgConnection(url, timeout=min(self._busy_timeout, pg.CONNECT_TIMEOUT))
+        self._db = self._pg
+        self._begin_write = "BEGIN"
+        # Every read of a snapshot sees one moment, as an SQLite read transaction does.
+        self._begin_snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        try:
+            with self._errors("open"):
+                version, application, has_runs = pg.versions(self._pg)
+                self._check_postgres(version, application, has_runs)
+                if version == 0 and self.read_only:
+                    # Reading creates nothing, as for a file: a mistyped database name
+                    # must not look like an empty history (nor get ktui's tables).
+                    raise StoreError(
+                        f"there is no ktui run store in the database {url} yet",
+                        hint="`ktui run` (as a role that may create tables there) sets it "
+                        "up with the first run; or check the URL's database name.",
+                    )
+                if version < SCHEMA_VERSION:
+                    self._migrate()
+                if not self.read_only and not pg.can_write(self._pg):
+                    raise pg.read_only_error(url, self._pg.role)
+        except BaseException:
+            self._pg.close()
+            raise
+
+    def _check_postgres(self, version: int, application: str | None, has_runs: bool) -> None:
+        if application is None and has_runs:
+            raise StoreError(
+                f"the database {self.path} has a table 'runs' that ktui did not make; "
+                "ktui leaves it untouched",
+                hint="Use another database, or another schema for ktui "
+                "(?options=-csearch_path%3Dktui in the URL).",
+            )
+        self._check_version(version, APPLICATION_ID if application == "ktui" else 0)
 
     def _create(self) -> None:
         try:
-            if not self.path.parent.is_dir():
+            if not self._file.parent.is_dir():
                 # Owner-only: the store holds commands that steer running trainings.
-                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except PermissionError:
             raise
         except OSError as exc:
             raise StoreError(
-                f"cannot create the run store's folder {self.path.parent}: {exc}"
+                f"cannot create the run store's folder {self._file.parent}: {exc}"
             ) from None
-        _create_private(self.path)
+        _create_private(self._file)
 
     def _open_as_is(self) -> None:
         """Open the file read-only without its WAL index: SQLite cannot create the
         index (-shm) on a full disk, and reading does not need it when no other process
         has the store open. Writes then fail (with a message), reads work."""
-        wal = self.path.with_name(self.path.name + "-wal")
+        wal = self._file.with_name(self._file.name + "-wal")
         try:
             unfinished = wal.stat().st_size > 0
         except OSError:
             unfinished = False
         with self._errors("open"):
-            self._db = sqlite3.connect(
-                f"{self.path.resolve().as_uri()}?mode=ro&immutable=1",
+            self._sqlite = sqlite3.connect(
+                f"{self._file.resolve().as_uri()}?mode=ro&immutable=1",
                 uri=True,
                 timeout=self._busy_timeout,
                 isolation_level=None,
                 check_same_thread=False,
             )
-            # The runs list orders by best metric through this function, as in __init__.
-            self._db.create_function(
-                "ktui_lower_is_better", 3, _sql_lower_is_better, deterministic=True
-            )
+            self._db = self._sqlite
         try:
             with self._errors("open"):
                 version, app_id = self._versions()
@@ -374,7 +433,7 @@ class RunStore:
                     hint="Free some space and try again.",
                 )
         except BaseException:
-            self._db.close()
+            self._sqlite.close()
             raise
         self.degraded = (
             f"the disk holding the run store {self.path} is full: it is read as it is on "
@@ -385,16 +444,16 @@ class RunStore:
     # -- opening --------------------------------------------------------------------
     def _check_file(self) -> None:
         """Refuse a file that is not SQLite before SQLite gets a chance to write to it."""
-        if self.path.is_dir():
+        if self._file.is_dir():
             raise StoreError(f"the run store {self.path} is a folder, not a file")
-        if _OPEN.count(self.path):
+        if _OPEN.count(self._file):
             # Already open in this process, so already checked; and reading it here
             # would be harmful: closing any descriptor of the file drops every POSIX
             # lock this process holds on it, so another process could take our
             # connections for gone and delete the WAL under them (lost commits).
             return
         try:
-            with self.path.open("rb") as file:
+            with self._file.open("rb") as file:
                 header = file.read(len(_SQLITE_HEADER))
         except FileNotFoundError:
             return
@@ -413,7 +472,7 @@ class RunStore:
         )
 
     def _open(self) -> None:
-        db = self._db
+        db = self._sqlite
         with self._errors("open"):
             version, app_id = self._versions()
             self._check_version(version, app_id)
@@ -431,15 +490,20 @@ class RunStore:
                 self._migrate()
 
     def _versions(self) -> tuple[int, int]:
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        app_id = int(self._db.execute("PRAGMA application_id").fetchone()[0])
+        if self._pg is not None:
+            from ktui.store import backend_postgres as pg
+
+            version, application, _ = pg.versions(self._pg)
+            return version, APPLICATION_ID if application == "ktui" else 0
+        version = int(self._sqlite.execute("PRAGMA user_version").fetchone()[0])
+        app_id = int(self._sqlite.execute("PRAGMA application_id").fetchone()[0])
         return version, app_id
 
     def _check_version(self, version: int, app_id: int) -> None:
         if app_id not in (0, APPLICATION_ID) or (version > 0 and app_id != APPLICATION_ID):
             raise self._not_a_store("it is another program's SQLite database")
-        if version == 0:
-            tables = self._db.execute(
+        if version == 0 and self._pg is None:
+            tables = self._sqlite.execute(
                 "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
             ).fetchone()[0]
             if tables:
@@ -452,8 +516,17 @@ class RunStore:
             )
 
     def _migrate(self) -> None:
+        if self._pg is None:
+            self._migrate_locked()
+            return
+        from ktui.store import backend_postgres as pg
+
+        with pg.migration_lock(self._pg):
+            self._migrate_locked()
+
+    def _migrate_locked(self) -> None:
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        db.execute(self._begin_write)
         try:
             # Another process may have migrated (or created) it while we waited.
             version, app_id = self._versions()
@@ -461,9 +534,16 @@ class RunStore:
             if version >= SCHEMA_VERSION:
                 db.execute("COMMIT")
                 return
+            # PostgreSQL's DDL is transactional: a failed step leaves the old schema
+            # whole, so it needs no backup copy.
             for migration in MIGRATIONS[version:]:
                 migration(db)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if self._pg is not None:
+                from ktui.store import backend_postgres as pg
+
+                pg.set_version(self._pg, SCHEMA_VERSION)
+            else:
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -471,23 +551,33 @@ class RunStore:
 
     def _backup(self, version: int) -> None:
         """Copy the file before changing its schema: ``runs.sqlite.v1.bak`` and so on."""
-        target = self.path.with_name(f"{self.path.name}.v{version}.bak")
+        target = self._file.with_name(f"{self._file.name}.v{version}.bak")
         if target.exists():
             return
         _create_private(target)
         copy = sqlite3.connect(target)
         try:
-            self._db.backup(copy)
+            self._sqlite.backup(copy)
         finally:
             copy.close()
 
     # -- plumbing -------------------------------------------------------------------
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
-        """Turn SQLite's exceptions into a StoreError that names the file."""
+        """Turn the database's exceptions into a StoreError that names the store."""
         try:
             yield
-        except sqlite3.DatabaseError as exc:
+        except KtuiError:
+            raise
+        except Exception as exc:
+            if isinstance(self.path, DatabaseUrl):
+                from ktui.store import backend_postgres as pg
+
+                if pg.is_driver_error(exc):
+                    raise pg.error(exc, self.path, doing) from None
+                raise
+            if not isinstance(exc, sqlite3.DatabaseError):
+                raise
             text = str(exc)
             if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
                 raise StoreUnavailable(
@@ -501,7 +591,7 @@ class RunStore:
                     hint="Move it away (with its -wal and -shm files) to start a new store "
                     "there, or choose another file with --store PATH or KTUI_STORE.",
                 ) from None
-            if "full" in text or ("disk I/O error" in text and disk_full(self.path)):
+            if "full" in text or ("disk I/O error" in text and disk_full(self._file)):
                 raise StoreUnavailable(
                     f"the disk holding the run store {self.path} is full ({doing})",
                     hint="Free some space; runs recorded so far are kept.",
@@ -511,11 +601,11 @@ class RunStore:
             raise StoreError(f"the run store {self.path}: {doing}: {text}") from None
 
     @contextlib.contextmanager
-    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
+    def _write(self, doing: str) -> Iterator[Connection]:
         """One write transaction; IMMEDIATE takes the write lock up front, so two
         writers queue on the busy timeout instead of one failing on an upgrade."""
         with self._lock, self._errors(doing):
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(self._begin_write)
             try:
                 yield self._db
             except BaseException:
@@ -524,7 +614,7 @@ class RunStore:
             self._db.execute("COMMIT")
 
     @contextlib.contextmanager
-    def _read(self, doing: str) -> Iterator[sqlite3.Connection]:
+    def _read(self, doing: str) -> Iterator[Connection]:
         with self._lock, self._errors(doing):
             yield self._db
 
@@ -551,16 +641,19 @@ class RunStore:
     def runs_dir(self) -> Path:
         """Where this store's new run folders go: ``runs/`` beside ``runs.sqlite`` (the
         default name), ``<stem>.runs/`` beside any other store (``exp.sqlite`` →
-        ``exp.runs/``), so stores kept in one folder never share run folders."""
-        if self.path.name == DEFAULT_NAME:
-            return self.path.parent / "runs"
-        return self.path.parent / f"{self.path.stem}.runs"
+        ``exp.runs/``), so stores kept in one folder never share run folders.
+
+        A PostgreSQL store keeps them on the host that trains: ``runs/`` in
+        ``<data dir>/postgres/<host>-<port>-<database>/``."""
+        if self._pg is not None or self._file.name == DEFAULT_NAME:
+            return self._home / "runs"
+        return self._home / f"{self._file.stem}.runs"
 
     @property
     def schema_version(self) -> int:
-        """The file's schema version (always :data:`SCHEMA_VERSION` once open)."""
-        with self._read("read the schema version") as db:
-            return int(db.execute("PRAGMA user_version").fetchone()[0])
+        """The store's schema version (always :data:`SCHEMA_VERSION` once open)."""
+        with self._read("read the schema version"):
+            return self._versions()[0]
 
     # -- writing --------------------------------------------------------------------
     def create_run(
@@ -618,7 +711,7 @@ class RunStore:
         root = self.runs_dir.name
         for attempt in range(1, 100):
             name = f"{root}/{run_id}" if attempt == 1 else f"{root}/{run_id}-{attempt}"
-            folder = self.path.parent / name
+            folder = self._home / name
             try:
                 # Owner-only, like the store: the umask could leave it open to everyone.
                 folder.mkdir(mode=PRIVATE_DIR, parents=True)
@@ -688,8 +781,12 @@ class RunStore:
             summary = BestEpoch(row[0], row[1], row[2], row[3], policy_of(row[4], row[5]))
             summary.add(epoch, metrics)
             db.execute(
-                "INSERT OR REPLACE INTO epochs (run_id, epoch, metrics, learning_rate, seconds,"
-                " samples_per_second, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO epochs (run_id, epoch, metrics, learning_rate, seconds,"
+                " samples_per_second, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (run_id, epoch) DO UPDATE SET metrics = excluded.metrics,"
+                " learning_rate = excluded.learning_rate, seconds = excluded.seconds,"
+                " samples_per_second = excluded.samples_per_second,"
+                " ended_at = excluded.ended_at",
                 (
                     run_id,
                     epoch,
@@ -727,7 +824,7 @@ class RunStore:
             self._insert_log(db, run_id, lines)
 
     @staticmethod
-    def _insert_log(db: sqlite3.Connection, run_id: int, lines: Sequence[str]) -> None:
+    def _insert_log(db: Connection, run_id: int, lines: Sequence[str]) -> None:
         if lines:
             db.executemany(
                 "INSERT INTO log (run_id, line) VALUES (?, ?)", ((run_id, line) for line in lines)
@@ -889,7 +986,7 @@ class RunStore:
 
     @staticmethod
     def _page_ids(
-        db: sqlite3.Connection,
+        db: Connection,
         where: str,
         params: dict[str, object],
         sort: str,
@@ -1161,7 +1258,7 @@ class RunStore:
         with self._write(f"tag run {run_id}") as db:
             self._require(db, run_id)
             db.executemany(
-                "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
+                "INSERT INTO run_tags (run_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(run_id, tag) for tag in tags],
             )
 
@@ -1369,7 +1466,7 @@ class RunStore:
         """The run, its progress, and its log lines and epochs newer than the given ones,
         read in one transaction (so they agree with each other): what a follower polls."""
         with self._read(f"read run {run_id}") as db:
-            db.execute("BEGIN")
+            db.execute(self._begin_snapshot)
             try:
                 row = db.execute(
                     f"SELECT {_RUN_COLUMNS}, {', '.join(_PROGRESS_FIELDS)}, process"
@@ -1450,11 +1547,11 @@ class RunStore:
         ``runs/`` (where an older ktui put every store's run folders)."""
         if not folder:
             return None
-        path = (self.path.parent / folder).resolve()
-        roots = {self.runs_dir.resolve(), (self.path.parent / "runs").resolve()}
+        path = (self._home / folder).resolve()
+        roots = {self.runs_dir.resolve(), (self._home / "runs").resolve()}
         return path if path.parent in roots else None
 
-    def _require(self, db: sqlite3.Connection, run_id: int) -> None:
+    def _require(self, db: Connection, run_id: int) -> None:
         if db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
             raise self._unknown(run_id)
 

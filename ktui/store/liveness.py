@@ -13,10 +13,14 @@ import socket
 import sys
 from pathlib import Path
 
+#: Overrides the host name ktui records: for machines (containers, cloned VMs) that
+#: share a host name, so each is told apart, and never mistaken for this one.
+HOST_ENV = "KTUI_HOST"
+
 
 def this_host() -> str:
-    """The host name runs are recorded with."""
-    return socket.gethostname()
+    """The host name runs and sweep trials are recorded with (``$KTUI_HOST`` when set)."""
+    return os.environ.get(HOST_ENV, "").strip() or socket.gethostname()
 
 
 def _proc_stat(pid: int) -> tuple[str, str] | None:

@@ -3,7 +3,7 @@
 The run's :class:`~ktui.core.distribute.Placement` is a JSON column of ``runs``; each
 worker of a multi-worker run keeps one row of ``workers`` (keyed by the cluster's id
 and the worker's rank) up to date with its phase and step (migration
-``_v10_placement`` in :mod:`ktui.store.schema`). :class:`WorkerBeat` is the thread
+``_v11_placement`` in :mod:`ktui.store.schema`). :class:`WorkerBeat` is the thread
 that writes a worker's row; every worker, the chief included, reads the others' to
 show their health and to notice one that died.
 
@@ -18,11 +18,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from ktui.core.distribute import BEAT_INTERVAL, Placement, WorkerReport
 from ktui.core.errors import StoreError
 from ktui.core.events import BatchProgress, EpochEnded, Event, PhaseChanged, RunFailed, RunFinished
+from ktui.core.store_url import StoreLocation
 from ktui.store.db import RunStore
 from ktui.store.rows import dumps, loads
 
@@ -48,8 +48,11 @@ def report_worker(store: RunStore, report: WorkerReport) -> None:
     """Write (replace) one worker's report."""
     with store._write(f"report worker w{report.rank}") as db:
         db.execute(
-            "INSERT OR REPLACE INTO workers (cluster, rank, host, pid, phase, epoch, step,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            # ON CONFLICT rather than INSERT OR REPLACE: SQLite and PostgreSQL both read it.
+            "INSERT INTO workers (cluster, rank, host, pid, phase, epoch, step, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (cluster, rank) DO UPDATE SET"
+            " host = excluded.host, pid = excluded.pid, phase = excluded.phase,"
+            " epoch = excluded.epoch, step = excluded.step, updated_at = excluded.updated_at",
             (report.cluster, report.rank, report.host, report.pid, report.phase,
              report.epoch, report.step, report.updated_at),
         )
@@ -85,7 +88,7 @@ class WorkerBeat:
 
     def __init__(
         self,
-        path: Path,
+        path: StoreLocation,
         cluster: str,
         rank: int,
         *,

@@ -1,10 +1,14 @@
-"""The run store's schema, one migration per version.
+"""The run store's schema, one migration per version, for SQLite and PostgreSQL alike.
 
-The schema's version is ``PRAGMA user_version``: :data:`MIGRATIONS` brings an older
-file forward, one step at a time, inside one transaction (the store makes a backup
-copy first, see :class:`~ktui.store.db.RunStore`). A released migration is never
-edited: a change to the schema is a new one at the end, and :data:`SCHEMA_VERSION`
-goes up by one.
+The schema's version is ``PRAGMA user_version`` in SQLite and the ``ktui_schema``
+table in PostgreSQL: :data:`MIGRATIONS` brings an older store forward, one step at a
+time, inside one transaction (the store makes a backup copy of an SQLite file first,
+see :class:`~ktui.store.db.RunStore`). A released migration is never edited: a change
+to the schema is a new one at the end, and :data:`SCHEMA_VERSION` goes up by one.
+
+The migrations are written once, in SQLite's DDL; the PostgreSQL connection maps its
+column types (:func:`ktui.store.backend_postgres.translate`). Only v7 differs by
+database: SQLite cannot alter a CHECK constraint, PostgreSQL can.
 """
 
 from __future__ import annotations
@@ -12,19 +16,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from ktui.core.metrics import BestEpoch
+from ktui.core.metrics import BestEpoch, policy_of
+from ktui.store.dialect import Connection
 from ktui.store.rows import loads
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
 """``PRAGMA application_id`` of a ktui store ("ktui"), to tell it from other SQLite files."""
 
-Migration = Callable[[sqlite3.Connection], None]
+Migration = Callable[[Connection], None]
 
 
-def _v1(db: sqlite3.Connection) -> None:
+def _v1(db: Connection) -> None:
     """The first schema: runs, their epochs and their log lines."""
     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     db.execute(
@@ -81,7 +86,7 @@ def _v1(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX log_by_run ON log(run_id, id)")
 
 
-def _v2(db: sqlite3.Connection) -> None:
+def _v2(db: Connection) -> None:
     """Summary columns and indexes, so listing 1,000 runs never reads their 100,000 epochs."""
     for column in (
         "defaults TEXT NOT NULL DEFAULT '{}'",
@@ -117,7 +122,7 @@ def _v2(db: sqlite3.Connection) -> None:
         )
 
 
-def _v3(db: sqlite3.Connection) -> None:
+def _v3(db: Connection) -> None:
     """Live progress on the run row and the control commands a run's process polls."""
     for column in (
         "phase TEXT",
@@ -149,7 +154,7 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX commands_pending ON commands(run_id, id) WHERE taken_at IS NULL")
 
 
-def _v4_tags_and_notes(db: sqlite3.Connection) -> None:
+def _v4_tags_and_notes(db: Connection) -> None:
     """Tags (any number per run, found by tag through an index) and a note per run,
     set from the command line (``ktui runs tag`` / ``note``)."""
     db.execute("ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT ''")
@@ -165,7 +170,7 @@ def _v4_tags_and_notes(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX run_tags_by_tag ON run_tags(tag)")
 
 
-def _v5(db: sqlite3.Connection) -> None:
+def _v5(db: Connection) -> None:
     """The run's data source as typed, its objective, learning-rate changes as rows, and
     why it made no confusion matrix; best epochs recomputed by the one metric policy."""
     for column in (
@@ -204,7 +209,7 @@ def _v5(db: sqlite3.Connection) -> None:
         )
 
 
-def _v6_sweeps(db: sqlite3.Connection) -> None:
+def _v6_sweeps(db: Connection) -> None:
     """Sweeps (issue 12): a sweep, its trials (each linked to an ordinary run) and its
     history of changes. Additive: runs gain the sweep and trial they belong to."""
     db.execute("ALTER TABLE runs ADD COLUMN sweep_id INTEGER")
@@ -262,12 +267,20 @@ def _v6_sweeps(db: sqlite3.Connection) -> None:
     )
 
 
-def _v7_diverged(db: sqlite3.Connection) -> None:
+def _v7_diverged(db: Connection) -> None:
     """The status ``diverged`` (a loss that became NaN or infinite).
 
     Only the status column's CHECK list grows, which changes nothing stored: SQLite's
     documented way for that is to edit the table's text in the schema (rebuilding
-    ``runs`` would cascade-delete every epoch through the foreign keys)."""
+    ``runs`` would cascade-delete every epoch through the foreign keys). PostgreSQL
+    replaces the constraint (named ``runs_status_check`` by the server in v1)."""
+    if not isinstance(db, sqlite3.Connection):
+        db.execute(
+            "ALTER TABLE runs DROP CONSTRAINT runs_status_check, ADD CONSTRAINT"
+            " runs_status_check CHECK (status IN ('running', 'finished', 'stopped', 'failed',"
+            " 'interrupted', 'diverged'))"
+        )
+        return
     (sql,) = db.execute(
         "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'runs'"
     ).fetchone()
@@ -287,7 +300,7 @@ def _v7_diverged(db: sqlite3.Connection) -> None:
         db.execute("PRAGMA writable_schema = OFF")
 
 
-def _v8_list_indexes(db: sqlite3.Connection) -> None:
+def _v8_list_indexes(db: Connection) -> None:
     """Indexes in the runs screen's sort orders, so a page of 100,000 runs is read
     from an index instead of sorting them all (every sort but duration; ``started``
     uses ``runs_by_start``).
@@ -295,12 +308,20 @@ def _v8_list_indexes(db: sqlite3.Connection) -> None:
     Each has the id in the tiebreak direction (newest first within a key), so one
     index serves both directions: reversed, SQLite walks it backwards. The best sort
     gets a column, ``best_rank``: the best value oriented by the run's metric policy
-    (smaller is better), kept by :meth:`RunStore.add_epoch` and filled here.
+    (smaller is better), kept by :meth:`RunStore.add_epoch` and filled here, in Python
+    (the policy is :mod:`ktui.core.metrics`'s; no database function to register).
     """
     db.execute("ALTER TABLE runs ADD COLUMN best_rank REAL")
-    db.execute(
-        "UPDATE runs SET best_rank = CASE WHEN ktui_lower_is_better(best_metric, monitor,"
-        " monitor_mode) = 1 THEN best_value ELSE -best_value END"
+    rows = db.execute(
+        "SELECT id, best_metric, best_value, monitor, monitor_mode FROM runs"
+        " WHERE best_metric IS NOT NULL AND best_value IS NOT NULL"
+    ).fetchall()
+    db.executemany(
+        "UPDATE runs SET best_rank = ? WHERE id = ?",
+        [
+            (value if policy_of(monitor, mode).lower_is_better(metric) else -value, run_id)
+            for run_id, metric, value, monitor, mode in rows
+        ],
     )
     db.execute("CREATE INDEX IF NOT EXISTS runs_by_preset_page ON runs(preset, id DESC)")
     db.execute("CREATE INDEX IF NOT EXISTS runs_by_status_page ON runs(status, id DESC)")
@@ -313,7 +334,7 @@ def _v8_list_indexes(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS runs_by_id ON runs(id)")
 
 
-def _v9_system(db: sqlite3.Connection) -> None:
+def _v9_system(db: Connection) -> None:
     """What the machine did while a run trained, and how long its steps waited for data
     (written and read by :mod:`ktui.store.system`)."""
     db.execute(
@@ -350,7 +371,7 @@ def _v9_system(db: sqlite3.Connection) -> None:
     )
 
 
-def _v10_placement(db: sqlite3.Connection) -> None:
+def _v11_placement(db: Connection) -> None:
     """Where a run ran (its strategy, hosts, devices and replicas, as JSON) and every
     worker's last report of a multi-worker run (written and read by
     :mod:`ktui.store.placement`). Additive: older runs have ``'{}'`` and no workers."""
@@ -372,6 +393,14 @@ def _v10_placement(db: sqlite3.Connection) -> None:
     )
 
 
+def _v10_sweep_workers(db: Connection) -> None:
+    """Which worker runs a sweep's trial, and whether it is still there (issue 14):
+    the GPU its worker was given (``CUDA_VISIBLE_DEVICES``) and the worker's latest
+    heartbeat, by which a trial of another host is judged (its pid cannot be)."""
+    db.execute("ALTER TABLE sweep_trials ADD COLUMN device TEXT")
+    db.execute("ALTER TABLE sweep_trials ADD COLUMN heartbeat_at REAL")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1,
     _v2,
@@ -382,7 +411,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v7_diverged,
     _v8_list_indexes,
     _v9_system,
-    _v10_placement,
+    _v10_sweep_workers,
+    _v11_placement,
 )
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 

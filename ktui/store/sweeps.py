@@ -5,13 +5,19 @@ and trial it is); its row in ``sweep_trials`` adds what only the sweep knows: th
 trial's number in the budget ("trial 7 of 20"), its state (``pruned`` is a sweep's
 word: the run itself ends ``stopped``), its objective per epoch and why it was pruned.
 
-Worker processes take trials with :meth:`SweepStore.claim_trial`, one short
-``BEGIN IMMEDIATE`` transaction, so two workers never take the same slot of the
-budget and the budget is never overrun. A trial whose worker died is ``interrupted``
-and frees its slot (:meth:`SweepStore.interrupt_dead`), so the sweep re-queues it.
+Worker processes take trials with :meth:`SweepStore.claim_trial`, one short write
+transaction that holds the sweep's row first (SQLite's ``BEGIN IMMEDIATE`` holds the
+file; on PostgreSQL an UPDATE of the row locks it), so two workers — of one host or
+of several — never take the same slot of the budget and the budget is never
+overrun. A trial whose worker died is ``interrupted`` and frees its slot
+(:meth:`SweepStore.interrupt_dead`), so the sweep re-queues it: a worker of this
+host is judged by its pid (at once), one of another host by its heartbeat
+(:meth:`SweepStore.heartbeat`, written every few seconds while it trains), which
+must not be older than :func:`~ktui.core.workers.heartbeat_timeout`.
 
-Plain Python and :mod:`sqlite3`; the search engine's own tables (Optuna's) live in a
-file of their own beside the store (:func:`optuna_path`).
+Plain Python and the store's connection (SQLite or PostgreSQL); the search engine's
+own tables (Optuna's) live in a file of their own beside an SQLite store
+(:func:`optuna_path`), in the same database for a PostgreSQL one (:func:`optuna_url`).
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from ktui.core.errors import StoreError
+from ktui.core.errors import KtuiError, StoreError
+from ktui.core.paths import data_dir
+from ktui.core.store_url import DatabaseUrl, StoreLocation
 from ktui.core.sweep import (
     FAILURES_TO_PAUSE,
     SweepSettings,
@@ -33,6 +41,7 @@ from ktui.core.sweep import (
     TrialRow,
     TrialState,
 )
+from ktui.core.workers import heartbeat_timeout, worker_label
 from ktui.store.db import RunStore
 from ktui.store.liveness import process_alive, process_token, this_host
 
@@ -40,11 +49,33 @@ from ktui.store.liveness import process_alive, process_token, this_host
 ENDED: tuple[TrialState, ...] = ("finished", "pruned", "failed", "stopped", "interrupted")
 
 
-def optuna_path(store: Path) -> Path:
-    """Optuna's SQLite file for the sweeps of ``store``: ``runs.optuna.sqlite`` beside
-    ``runs.sqlite``. A file of its own: Optuna creates and migrates its own tables,
-    which must not change the run store's schema."""
+def optuna_path(store: StoreLocation) -> Path:
+    """Optuna's SQLite file for the sweeps of an SQLite ``store``: ``runs.optuna.sqlite``
+    beside ``runs.sqlite``. A file of its own: Optuna creates and migrates its own
+    tables, which must not change the run store's schema. (A PostgreSQL store keeps
+    the study in its own database, :func:`optuna_url`; this host's lock file for it
+    goes in this host's folder for that database.)"""
+    if isinstance(store, DatabaseUrl):
+        return data_dir() / "postgres" / store.folder_name / "runs.optuna.sqlite"
     return store.with_name(f"{store.stem}.optuna.sqlite")
+
+
+def optuna_url(store: DatabaseUrl) -> str:
+    """The SQLAlchemy URL of a PostgreSQL store's database for Optuna's RDB storage,
+    through psycopg 3 (``postgresql+psycopg://``, the driver the store uses): Optuna's
+    tables (``studies``, ``trials``, ...) sit beside ktui's, so a worker on any host
+    that reaches the store reaches the study too."""
+    _, rest = store.url.split("://", 1)
+    return f"postgresql+psycopg://{rest}"
+
+
+def _lock_sweep(db: Any, sweep_id: int) -> None:
+    """Hold the sweep's row until the transaction ends, so two workers that take
+    trials at once queue here instead of both seeing the same slot free. (SQLite's
+    ``BEGIN IMMEDIATE`` holds the whole file already; PostgreSQL's ``READ COMMITTED``
+    needs the row lock an UPDATE takes, and a later statement then sees what the
+    other committed.)"""
+    db.execute("UPDATE sweeps SET status = status WHERE id = ?", (sweep_id,))
 
 
 @dataclass(frozen=True)
@@ -83,6 +114,10 @@ class TrialRecord(TrialRow):
     pid: int | None = None
     host: str | None = None
     process: str | None = None
+    device: str | None = None
+    """The GPU(s) its worker was given (``CUDA_VISIBLE_DEVICES``), if any."""
+    heartbeat_at: float | None = None
+    """When its worker last said it is still there."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +130,7 @@ class Claim:
 
 _TRIAL_COLUMNS = (
     "number, state, params, objective, epochs, run_id, reason, started_at, ended_at, curve,"
-    " id, optuna_number, pid, host, process"
+    " id, optuna_number, pid, host, process, device, heartbeat_at"
 )
 _SWEEP_COLUMNS = (
     "id, spec, settings, status, reason, study, created_at, ended_at, pid, host, process"
@@ -120,6 +155,9 @@ def _trial(row: tuple[Any, ...], planned: int | None = None) -> TrialRecord:
         pid=row[12],
         host=row[13],
         process=row[14],
+        device=row[15],
+        heartbeat_at=row[16],
+        worker=worker_label(row[13], row[12], row[15]),
     )
 
 
@@ -211,6 +249,7 @@ class SweepStore:
         """Change the sweep's budget (applied to trials not yet started), recorded in its
         history; a finished sweep given more trials runs again."""
         with self.runs._write(f"change sweep {sweep_id}") as db:
+            _lock_sweep(db, sweep_id)
             row = db.execute(
                 "SELECT settings, status FROM sweeps WHERE id = ?", (sweep_id,)
             ).fetchone()
@@ -245,6 +284,27 @@ class SweepStore:
                 )
             self._change(db, sweep_id, f"trials {before} → {trials}")
 
+    def set_workers(self, sweep_id: int, workers: int) -> None:
+        """Change how many worker processes the sweep's coordinator keeps going
+        (it starts or retires them between trials), recorded in the sweep's history."""
+        if workers < 1:
+            raise KtuiError(
+                f"--workers {workers}: a sweep needs at least 1 worker",
+                hint=f"To start no new trials, pause it: `ktui sweeps pause {sweep_id}`.",
+            )
+        with self.runs._write(f"change sweep {sweep_id}") as db:
+            _lock_sweep(db, sweep_id)
+            row = db.execute("SELECT settings FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no sweep {sweep_id} in {self.runs.path}")
+            settings = json.loads(row[0])
+            before = int(settings.get("workers", 1))
+            settings["workers"] = workers
+            db.execute(
+                "UPDATE sweeps SET settings = ? WHERE id = ?", (json.dumps(settings), sweep_id)
+            )
+            self._change(db, sweep_id, f"workers {before} → {workers}")
+
     def adopt(self, sweep_id: int, pid: int) -> None:
         """Make process ``pid`` (of this host) the sweep's coordinator."""
         with self.runs._write(f"record sweep {sweep_id}'s process") as db:
@@ -263,11 +323,8 @@ class SweepStore:
         """The sweep's status as people see it: a ``running`` sweep whose processes are
         all gone (killed, a reboot) is ``interrupted``."""
         if sweep.status == "running" and not self.coordinator_alive(sweep):
-            going = [
-                t
-                for t in self.trials(sweep.id)
-                if t.state == "running" and t.pid is not None and process_alive(t.pid, t.process)
-            ]
+            # A trial of another host is going while its heartbeat is fresh.
+            going = [t for t in self.trials(sweep.id) if t.state == "running" and trial_alive(t)]
             if not going:
                 return "interrupted"
         return sweep.status
@@ -294,11 +351,15 @@ class SweepStore:
         )
 
     # -- trials -----------------------------------------------------------------------
-    def claim_trial(self, sweep_id: int, *, pid: int | None = None) -> Claim | None:
-        """Take the lowest free slot of the budget for process ``pid``; ``None`` when the
-        sweep is not running or every slot is taken."""
+    def claim_trial(
+        self, sweep_id: int, *, pid: int | None = None, device: str | None = None
+    ) -> Claim | None:
+        """Take the lowest free slot of the budget for process ``pid`` of this host
+        (given GPU ``device``); ``None`` when the sweep is not running or every slot
+        is taken."""
         pid = os.getpid() if pid is None else pid
         with self.runs._write(f"take a trial of sweep {sweep_id}") as db:
+            _lock_sweep(db, sweep_id)
             row = db.execute(
                 "SELECT status, settings FROM sweeps WHERE id = ?", (sweep_id,)
             ).fetchone()
@@ -315,12 +376,23 @@ class SweepStore:
             free = [n for n in range(1, trials + 1) if n not in taken]
             if not free:
                 return None
+            now = time.time()
             cursor = db.execute(
                 "INSERT INTO sweep_trials (sweep_id, number, state, started_at, pid, host,"
-                " process) VALUES (?, ?, 'running', ?, ?, ?, ?)",
-                (sweep_id, free[0], time.time(), pid, this_host(), process_token(pid)),
+                " process, device, heartbeat_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                (sweep_id, free[0], now, pid, this_host(), process_token(pid), device, now),
             )
             return Claim(int(cursor.lastrowid or 0), free[0])
+
+    def heartbeat(self, claim: Claim) -> bool:
+        """The trial's worker is still there. ``False`` when the trial is no longer
+        its to run (another host took it for dead and re-queued it): stop training it."""
+        with self.runs._write(f"record the heartbeat of trial {claim.number}") as db:
+            cursor = db.execute(
+                "UPDATE sweep_trials SET heartbeat_at = ? WHERE id = ? AND state = 'running'",
+                (time.time(), claim.id),
+            )
+            return bool(cursor.rowcount)
 
     def start_trial(
         self,
@@ -414,33 +486,61 @@ class SweepStore:
                     break
         return count
 
-    def interrupt_dead(self, sweep_id: int) -> list[TrialRecord]:
-        """Mark ``running`` trials whose worker process is gone as ``interrupted`` (their
-        runs too), freeing their slots; returns them, so the caller re-queues them."""
+    def interrupt_dead(
+        self, sweep_id: int, *, timeout: float | None = None, now: float | None = None
+    ) -> list[TrialRecord]:
+        """Mark ``running`` trials whose worker is gone as ``interrupted`` (their runs
+        too), freeing their slots; returns them, so the caller re-queues them.
+
+        A worker of this host is gone when its process is (the pid and its start
+        token); one of another host when its latest heartbeat is more than
+        ``timeout`` seconds old (default :func:`heartbeat_timeout`). Every worker and
+        the coordinator call this; each trial is marked (and returned) by one of them.
+        """
+        timeout = heartbeat_timeout() if timeout is None else timeout
+        now = time.time() if now is None else now
+        here = this_host()
         with self.runs._read(f"read the trials of sweep {sweep_id}") as db:
             rows = db.execute(
-                "SELECT id, pid, host, process FROM sweep_trials"
-                " WHERE sweep_id = ? AND state = 'running'",
+                "SELECT id, pid, host, process, run_id, COALESCE(heartbeat_at, started_at)"
+                " FROM sweep_trials WHERE sweep_id = ? AND state = 'running'",
                 (sweep_id,),
             ).fetchall()
-        dead = [
-            int(row_id)
-            for row_id, pid, host, token in rows
-            if host == this_host() and not process_alive(pid or 0, token)
-        ]
+        dead: list[tuple[int, int | None, str]] = []
+        for row_id, pid, host, token, run_id, beat in rows:
+            if host == here:
+                if not process_alive(pid or 0, token):
+                    dead.append((int(row_id), None, "its worker process ended mid-trial"))
+            elif now - float(beat) > timeout:
+                dead.append(
+                    (
+                        int(row_id),
+                        run_id,
+                        f"its worker on {host} sent no heartbeat for {now - float(beat):.0f} s"
+                        " (the host or the worker died)",
+                    )
+                )
         if not dead:
             return []
         marked: list[int] = []
         with self.runs._write(f"mark interrupted trials of sweep {sweep_id}") as db:
-            for row_id in dead:
+            for row_id, remote_run, why in dead:
                 cursor = db.execute(
-                    "UPDATE sweep_trials SET state = 'interrupted', ended_at = ?,"
-                    " reason = 'its worker process ended mid-trial; re-queued'"
+                    "UPDATE sweep_trials SET state = 'interrupted', ended_at = ?, reason = ?"
                     " WHERE id = ? AND state = 'running'",
-                    (time.time(), row_id),
+                    (now, f"{why}; re-queued", row_id),
                 )
-                if cursor.rowcount:
-                    marked.append(row_id)
+                if not cursor.rowcount:
+                    continue  # another worker marked it first
+                marked.append(row_id)
+                if remote_run is not None:
+                    # Its host cannot say so itself: the run ends with its last epoch.
+                    db.execute(
+                        "UPDATE runs SET status = 'interrupted', ended_at = COALESCE("
+                        "(SELECT max(ended_at) FROM epochs WHERE run_id = runs.id), started_at)"
+                        " WHERE id = ? AND status = 'running'",
+                        (remote_run,),
+                    )
         self.runs.mark_interrupted()
         return [t for t in self.trials(sweep_id) if t.id in marked]
 
@@ -448,6 +548,7 @@ class SweepStore:
         """Mark a running sweep ``finished`` once every slot is taken and no trial is
         going; returns whether this call did (workers and the coordinator all try)."""
         with self.runs._write(f"finish sweep {sweep_id}") as db:
+            _lock_sweep(db, sweep_id)
             row = db.execute(
                 "SELECT status, settings FROM sweeps WHERE id = ?", (sweep_id,)
             ).fetchone()
@@ -490,6 +591,18 @@ class SweepStore:
                 ).fetchone()[0]
             )
         return max(0, sweep.settings.trials - taken)
+
+
+def trial_alive(
+    trial: TrialRecord, *, timeout: float | None = None, now: float | None = None
+) -> bool:
+    """Is the worker of a ``running`` trial still there? By its process on this host,
+    by its heartbeat on another (see :meth:`SweepStore.interrupt_dead`)."""
+    if trial.host == this_host():
+        return trial.pid is not None and process_alive(trial.pid, trial.process)
+    beat = trial.heartbeat_at if trial.heartbeat_at is not None else trial.started_at
+    timeout = heartbeat_timeout() if timeout is None else timeout
+    return beat is not None and (time.time() if now is None else now) - beat <= timeout
 
 
 def leaderboard_rows(sweep: SweepRecord, trials: list[TrialRecord]) -> list[TrialRow]:

@@ -119,8 +119,10 @@ def record_timing(store: RunStore, run_id: int, timing: EpochTiming) -> None:
     """Commit one epoch's step timings (recording an epoch twice replaces it)."""
     with store._write(f"record the step timings of run {run_id}") as db:
         db.execute(
-            "INSERT OR REPLACE INTO step_timings (run_id, epoch, steps, compute, between_steps,"
-            " waiting_inside) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO step_timings (run_id, epoch, steps, compute, between_steps,"
+            " waiting_inside) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, epoch) DO UPDATE"
+            " SET steps = excluded.steps, compute = excluded.compute,"
+            " between_steps = excluded.between_steps, waiting_inside = excluded.waiting_inside",
             (run_id, timing.epoch, timing.steps, timing.compute, timing.between,
              timing.waiting_inside),
         )

@@ -29,10 +29,10 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from ktui.core.errors import KtuiError, StoreUnavailable
 from ktui.core.files import is_disk_full
+from ktui.core.store_url import StoreLocation
 from ktui.store.db import RunStore
 
 WRITE_BUSY_TIMEOUT = 1.0
@@ -67,7 +67,7 @@ class StoreWriter:
 
     def __init__(
         self,
-        path: Path,
+        path: StoreLocation,
         *,
         busy_timeout: float = WRITE_BUSY_TIMEOUT,
         warn: Callable[[str], None] | None = None,

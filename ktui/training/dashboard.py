@@ -45,6 +45,7 @@ from ktui.core.events import (
 )
 from ktui.core.metrics import MetricPolicy, Mode, accuracy_metric, check_mode
 from ktui.core.paths import data_dir, store_path
+from ktui.core.store_url import StoreLocation
 from ktui.runs import RecordedRun, record_fit
 from ktui.store import RunStore
 from ktui.training.builder import summarize
@@ -408,10 +409,11 @@ def _script_name() -> str:
     return stem if stem and stem not in ("-c", "-") else "script"
 
 
-def _store_option(path: Path) -> str:
-    """`` --store PATH`` for a store other than the default one, for the printed hint."""
+def _store_option(path: StoreLocation) -> str:
+    """`` --store PATH`` for a store other than the default one, for the printed hint
+    (a database URL without its password)."""
     with contextlib.suppress(OSError):
-        if path.resolve() == (data_dir() / "runs.sqlite").resolve():
+        if isinstance(path, Path) and path.resolve() == (data_dir() / "runs.sqlite").resolve():
             return ""
     return f" --store {shlex.quote(str(path))}"
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ktui.core.errors import KtuiError
+from ktui.core.store_url import StoreLocation, store_argument, store_location
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -295,11 +296,12 @@ def serve(
     return 0
 
 
-def global_options(store: Path | None, presets: Sequence[Path]) -> list[str]:
-    """``--store`` and ``--presets`` as absolute paths, for the served processes."""
+def global_options(store: StoreLocation | str | None, presets: Sequence[Path]) -> list[str]:
+    """``--store`` and ``--presets`` as absolute paths (a store's URL as it is), for the
+    served processes."""
     options: list[str] = []
     if store is not None:
-        options += ["--store", str(Path(store).expanduser().resolve())]
+        options += ["--store", store_argument(store_location(store))]
     for folder in presets:
         options += ["--presets", str(Path(folder).expanduser().resolve())]
     return options

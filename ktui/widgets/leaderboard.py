@@ -130,7 +130,12 @@ class LeaderboardTable(ScrollView, can_focus=True):
         if data != self._data:
             # New trials: rank and format them once; a sort or filter only reorders.
             self._data = data
-            self.columns = ("#", "trial", "state", objective, "epochs", "curve", *params, "why")
+            # Which worker (host/pid GPU) ran each trial, once more than one did.
+            by_worker = len({row.worker for row in rows if row.worker}) > 1
+            where = ("worker",) if by_worker else ()
+            self.columns = (
+                "#", "trial", "state", objective, "epochs", "curve", *where, *params, "why"
+            )  # fmt: skip
             self._ranked = rank(rows, direction)
             self._places = {row.number: place for place, row in enumerate(self._ranked, 1)}
             self._formatted = {
@@ -141,6 +146,7 @@ class LeaderboardTable(ScrollView, can_focus=True):
                     _value(row.objective),
                     f"{row.epochs}/{row.epochs_planned}" if row.epochs_planned else str(row.epochs),
                     sparkline(row.curve),
+                    *((row.worker,) if by_worker else ()),
                     *[_param(row.params.get(p, "")) for p in params],
                     row.reason if row.state != "finished" else "",
                 )
