@@ -173,8 +173,8 @@ def test_the_batch_size_is_the_global_batch() -> None:
 
 
 # ------------------------------------------------------------------- placement and health
-def test_where_a_run_ran_is_recorded_and_read_back(tmp_path: Path) -> None:
-    store = RunStore(tmp_path / "runs.sqlite")
+def test_where_a_run_ran_is_recorded_and_read_back(store_at: str | Path) -> None:
+    store = RunStore(store_at)
     run_id = store.create_run("tiny", values={}, data="random", epochs=1)
     assert read_placement(store, run_id) is None  # not recorded: nothing is made up
     placement = Placement(
@@ -186,10 +186,11 @@ def test_where_a_run_ran_is_recorded_and_read_back(tmp_path: Path) -> None:
     store.close()
 
 
-def test_every_workers_report_makes_the_health_line(tmp_path: Path) -> None:
-    store = RunStore(tmp_path / "runs.sqlite")
+def test_every_workers_report_makes_the_health_line(store_at: str | Path) -> None:
+    store = RunStore(store_at)
     now = time.time()
-    report_worker(store, WorkerReport("c1", 1, "h2", 12, "running", 2, 118, now))
+    report_worker(store, WorkerReport("c1", 1, "h2", 12, "starting", 0, 0, now - 5))
+    report_worker(store, WorkerReport("c1", 1, "h2", 12, "running", 2, 118, now))  # replaces
     report_worker(store, WorkerReport("c1", 0, "h1", 11, "running", 2, 120, now))
     report_worker(store, WorkerReport("c2", 0, "h9", 13, "running", 1, 5, now))
     reports = read_workers(store, "c1")
