@@ -1,6 +1,8 @@
-"""The run store: every run's settings, epochs, result and log, in SQLite.
+"""The run store: every run's settings, epochs, result and log, in SQLite (or, to share
+it between hosts, PostgreSQL: :mod:`ktui.store.backend_postgres`).
 
-Plain Python and :mod:`sqlite3`: nothing here imports TensorFlow, Keras or Textual.
+Plain Python, :mod:`sqlite3` and, for a ``postgresql://`` store only, psycopg: nothing
+here imports TensorFlow, Keras or Textual.
 See :mod:`ktui.store.db` for the file's layout and the concurrency rules; the records it
 returns are in :mod:`ktui.store.records`, its schema in :mod:`ktui.store.schema`.
 """

@@ -273,6 +273,29 @@ def set_version(db: PgConnection, version: int) -> None:
     )
 
 
+class PgSchema:
+    """The schema's version in ``ktui_schema``; a session advisory lock takes turns."""
+
+    def __init__(self, db: PgConnection, application_id: int) -> None:
+        self._db = db
+        self._application_id = application_id
+
+    def read(self) -> tuple[int, int]:
+        version, application, _ = versions(self._db)
+        return version, self._application_id if application == APPLICATION else 0
+
+    def write(self, version: int) -> None:
+        set_version(self._db, version)
+
+    def turn(self) -> contextlib.AbstractContextManager[None]:
+        return migration_lock(self._db)
+
+    def foreign_tables(self) -> int:
+        # A shared database may hold other programs' tables beside ktui's (Optuna's, for
+        # one): only a 'runs' table that is not ktui's is in the way (RunStore checks).
+        return 0
+
+
 WRITTEN_TABLES = ("runs", "epochs", "log", "commands", "run_tags", "lr_changes")
 """The tables every recording command writes to."""
 

@@ -36,8 +36,17 @@ What the store returns lives in :mod:`ktui.store.records`, how values sit in col
 in :mod:`ktui.store.rows`, and whether a run's process is alive in
 :mod:`ktui.store.liveness`; a run's best epoch follows :mod:`ktui.core.metrics`.
 
-Plain Python and :mod:`sqlite3` only: the command line lists runs without loading
-TensorFlow, and the UI reads the store from any thread.
+A PostgreSQL database (``--store postgresql://user@host/db``) holds the same schema,
+written by the same SQL and migrations: :mod:`ktui.store.dialect` is the connection
+both fit, :mod:`ktui.store.backend_postgres` the one that speaks PostgreSQL (its
+version table, its access checks, its messages). Only opening, the schema's version and
+error messages differ by database here. Its run folders stay on the host that trains
+(:attr:`RunStore.runs_dir`); access is the database's, so the file-permission rules
+above do not apply. An SQLite file on a network file system is refused
+(:mod:`ktui.store.network`).
+
+Plain Python and :mod:`sqlite3` (psycopg only for a PostgreSQL store): the command line
+lists runs without loading TensorFlow, and the UI reads the store from any thread.
 """
 
 from __future__ import annotations
@@ -51,7 +60,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from ktui.core.errors import KtuiError, StoreError, StoreUnavailable
 from ktui.core.files import PRIVATE_DIR
@@ -59,7 +68,7 @@ from ktui.core.metrics import BestEpoch, MetricPolicy, policy_of
 from ktui.core.paths import data_dir, no_access
 from ktui.core.store_url import DatabaseUrl, StoreLocation, store_location
 from ktui.store import network
-from ktui.store.dialect import Connection
+from ktui.store.dialect import Connection, SchemaKeeper, SqliteSchema
 from ktui.store.liveness import process_alive, process_token, recorded_alive, this_host
 from ktui.store.records import (
     COMMAND_KINDS,
@@ -78,9 +87,6 @@ from ktui.store.records import (
 )
 from ktui.store.rows import dumps, loads, metric_value
 from ktui.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
-
-if TYPE_CHECKING:
-    from ktui.store.backend_postgres import PgConnection
 
 DEFAULT_NAME = "runs.sqlite"
 """The store's usual file name; only a store of this name keeps its run folders in ``runs/``."""
@@ -307,8 +313,8 @@ class RunStore:
         self._busy_timeout = busy_timeout
         self._registered: str | None = None
         self._lock = threading.RLock()
-        self._pg: PgConnection | None = None
         self._db: Connection
+        self._schema: SchemaKeeper
         # Begins a transaction that writes, and one that reads a consistent snapshot.
         self._begin_write = "BEGIN IMMEDIATE"
         self._begin_snapshot = "BEGIN"
@@ -338,6 +344,7 @@ class RunStore:
                 location, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
             self._db = self._sqlite
+            self._schema = SqliteSchema(self._sqlite)
         try:
             self._open()
         except StoreUnavailable:
@@ -356,14 +363,15 @@ class RunStore:
         from ktui.store import backend_postgres as pg
 
         with self._errors("connect"):
-            self._pg = pg.PgConnection(url, timeout=min(self._busy_timeout, pg.CONNECT_TIMEOUT))
-        self._db = self._pg
+            conn = pg.PgConnection(url, timeout=min(self._busy_timeout, pg.CONNECT_TIMEOUT))
+        self._db = conn
+        self._schema = pg.PgSchema(conn, APPLICATION_ID)
         self._begin_write = "BEGIN"
         # Every read of a snapshot sees one moment, as an SQLite read transaction does.
         self._begin_snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         try:
             with self._errors("open"):
-                version, application, has_runs = pg.versions(self._pg)
+                version, application, has_runs = pg.versions(conn)
                 self._check_postgres(version, application, has_runs)
                 if version == 0 and self.read_only:
                     # Reading creates nothing, as for a file: a mistyped database name
@@ -375,10 +383,10 @@ class RunStore:
                     )
                 if version < SCHEMA_VERSION:
                     self._migrate()
-                if not self.read_only and not pg.can_write(self._pg):
-                    raise pg.read_only_error(url, self._pg.role)
+                if not self.read_only and not pg.can_write(conn):
+                    raise pg.read_only_error(url, conn.role)
         except BaseException:
-            self._pg.close()
+            conn.close()
             raise
 
     def _check_postgres(self, version: int, application: str | None, has_runs: bool) -> None:
@@ -422,6 +430,7 @@ class RunStore:
                 check_same_thread=False,
             )
             self._db = self._sqlite
+            self._schema = SqliteSchema(self._sqlite)
         try:
             with self._errors("open"):
                 version, app_id = self._versions()
@@ -490,24 +499,13 @@ class RunStore:
                 self._migrate()
 
     def _versions(self) -> tuple[int, int]:
-        if self._pg is not None:
-            from ktui.store import backend_postgres as pg
-
-            version, application, _ = pg.versions(self._pg)
-            return version, APPLICATION_ID if application == "ktui" else 0
-        version = int(self._sqlite.execute("PRAGMA user_version").fetchone()[0])
-        app_id = int(self._sqlite.execute("PRAGMA application_id").fetchone()[0])
-        return version, app_id
+        return self._schema.read()
 
     def _check_version(self, version: int, app_id: int) -> None:
         if app_id not in (0, APPLICATION_ID) or (version > 0 and app_id != APPLICATION_ID):
             raise self._not_a_store("it is another program's SQLite database")
-        if version == 0 and self._pg is None:
-            tables = self._sqlite.execute(
-                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
-            ).fetchone()[0]
-            if tables:
-                raise self._not_a_store("it is an SQLite database with other tables")
+        if version == 0 and self._schema.foreign_tables():
+            raise self._not_a_store("it is an SQLite database with other tables")
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"the run store {self.path} was written by a newer ktui (schema version "
@@ -516,16 +514,11 @@ class RunStore:
             )
 
     def _migrate(self) -> None:
-        if self._pg is None:
-            self._migrate_locked()
-            return
-        from ktui.store import backend_postgres as pg
-
-        with pg.migration_lock(self._pg):
-            self._migrate_locked()
-
-    def _migrate_locked(self) -> None:
         db = self._db
+        with self._schema.turn():
+            self._migrate_in_turn(db)
+
+    def _migrate_in_turn(self, db: Connection) -> None:
         db.execute(self._begin_write)
         try:
             # Another process may have migrated (or created) it while we waited.
@@ -538,12 +531,7 @@ class RunStore:
             # whole, so it needs no backup copy.
             for migration in MIGRATIONS[version:]:
                 migration(db)
-            if self._pg is not None:
-                from ktui.store import backend_postgres as pg
-
-                pg.set_version(self._pg, SCHEMA_VERSION)
-            else:
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._schema.write(SCHEMA_VERSION)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -645,7 +633,7 @@ class RunStore:
 
         A PostgreSQL store keeps them on the host that trains: ``runs/`` in
         ``<data dir>/postgres/<host>-<port>-<database>/``."""
-        if self._pg is not None or self._file.name == DEFAULT_NAME:
+        if isinstance(self.path, DatabaseUrl) or self._file.name == DEFAULT_NAME:
             return self._home / "runs"
         return self._home / f"{self._file.stem}.runs"
 
