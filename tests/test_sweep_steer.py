@@ -245,16 +245,16 @@ def test_importance_on_the_command_line(
     assert total == pytest.approx(1.0, abs=0.02)
 
 
-def test_a_version_10_store_marks_its_pruned_trials_runs_pruned(tmp_path: Path) -> None:
+def test_a_version_11_store_marks_its_pruned_trials_runs_pruned(tmp_path: Path) -> None:
     import sqlite3
 
     from ktui.store.schema import MIGRATIONS, SCHEMA_VERSION
 
     path = tmp_path / "runs.sqlite"
     db = sqlite3.connect(path)
-    for migration in MIGRATIONS[:10]:  # as a v10 ktui left it: pruned trials' runs "stopped"
+    for migration in MIGRATIONS[:11]:  # as a v11 ktui left it: pruned trials' runs "stopped"
         migration(db)
-    db.execute("PRAGMA user_version = 10")
+    db.execute("PRAGMA user_version = 11")
     for status in ("stopped", "stopped", "finished"):
         db.execute(
             "INSERT INTO runs (preset, status, started_at, folder) VALUES ('tiny', ?, 1, '')",
@@ -322,7 +322,7 @@ async def test_the_runs_screen_shows_and_filters_pruned_runs(tmp_path: Path) -> 
 
 
 def test_pruned_runs_and_steering_on_postgresql(postgres_url: str) -> None:
-    """The same SQL on PostgreSQL: the pruned status (migration v11), a stop's kept
+    """The same SQL on PostgreSQL: the pruned status (migration v12), a stop's kept
     reason, a re-run waiting for its slot, a change of range, a metric's curves."""
     catalog = load_catalog(preset_folders())
     with RunStore(postgres_url) as store:

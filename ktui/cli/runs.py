@@ -298,10 +298,10 @@ def show_run(store: RunStore, run_id: int, console: Console, *, full_log: bool =
         console.print(Text.assemble((title, "bold"), (run.status, _status_style(run.status) or "")))
     else:
         _print(console, title + run.status)
-    print_details(
-        console,
-        _details(run, store.tags(run_id).get(run_id, []), store.notes(run_id).get(run_id, "")),
-    )
+    rows = _details(run, store.tags(run_id).get(run_id, []), store.notes(run_id).get(run_id, ""))
+    after_device = rows.index(["device", run.device or "—"]) + 1
+    rows[after_device:after_device] = _where(store, run_id)
+    print_details(console, rows)
 
     console.print()
     _print(console, "Hyperparameters", "bold")
@@ -373,6 +373,23 @@ def print_details(console: Console, rows: Sequence[Sequence[str]]) -> None:
     for key, value in rows:
         grid.add_row(Text(key), Text(value))
     console.print(grid)
+
+
+def _where(store: RunStore, run_id: int) -> list[list[str]]:
+    """``where`` (strategy, replicas, devices, hosts) and, for a multi-worker run, each
+    worker's last report; nothing for a run recorded before ktui kept them."""
+    from ktui.core.distribute import health_line
+    from ktui.store.placement import read_placement, read_workers
+
+    placement = read_placement(store, run_id)
+    if placement is None:
+        return []
+    rows = [["where", placement.describe()]]
+    if placement.cluster:
+        reports = read_workers(store, placement.cluster)
+        rows.append(["workers", health_line(reports, placement.workers)])
+    rows += [["", note] for note in placement.notes]
+    return rows
 
 
 def _details(run: Run, tags: Sequence[str] = (), note: str = "") -> list[list[str]]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ktui.core.distribute import Placement
 from ktui.core.input_bound import EpochTiming
 from ktui.core.system import SystemSample
 
@@ -79,6 +80,9 @@ class RunStarted:
     versions: dict[str, str] = field(default_factory=dict)
     seed: int | None = None
     """The random seed the run was started with (None: not set, or unknown)."""
+    placement: Placement | None = None
+    """Where it runs: strategy, hosts, devices, replicas (None: not told, e.g. a
+    person's own ``fit``)."""
 
 
 @dataclass(frozen=True)

@@ -230,6 +230,8 @@ def launch_detached(
             argv.append("--tensorboard")
         if config.backend is not None:  # from --backend, the form or the preset
             argv += ["--backend", config.backend]
+        if config.strategy != "auto":
+            argv += ["--strategy", config.strategy]
         argv += ["--run-id", str(run_id)]
         try:
             fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

@@ -628,6 +628,9 @@ class TrainingScreen(Screen[None]):
             status.append(" · attached", style="bold")
         if self.started is not None:
             status.append(f" · {self.started.device}")
+            placement = self.started.placement
+            if placement is not None and placement.strategy != "auto":
+                status.append(f" · {placement.describe()}")
         status.append(f" · elapsed {format_seconds(elapsed)}")
         if self.learning_rate is not None:
             status.append(f" · lr {self.learning_rate:.3g}")

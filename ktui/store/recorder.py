@@ -49,6 +49,7 @@ from ktui.core.metrics import MetricPolicy
 from ktui.core.presets import RunConfig
 from ktui.store.db import RunStore
 from ktui.store.export import history_csv
+from ktui.store.placement import record_placement
 from ktui.store.records import EpochRecord
 from ktui.store.system import SystemRecorder
 from ktui.store.writer import WRITE_BUSY_TIMEOUT, StoreWriter
@@ -292,6 +293,9 @@ class RunRecorder:
                     epochs=event.epochs,
                 ),
             )
+            placement = event.placement
+            if placement is not None:
+                submit("where it runs", lambda store: record_placement(store, run_id, placement))
             self._flush()
         elif isinstance(event, EpochEnded):
             record = EpochRecord(

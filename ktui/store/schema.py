@@ -20,7 +20,7 @@ from ktui.core.metrics import BestEpoch, policy_of
 from ktui.store.dialect import Connection
 from ktui.store.rows import loads
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -371,6 +371,28 @@ def _v9_system(db: Connection) -> None:
     )
 
 
+def _v11_placement(db: Connection) -> None:
+    """Where a run ran (its strategy, hosts, devices and replicas, as JSON) and every
+    worker's last report of a multi-worker run (written and read by
+    :mod:`ktui.store.placement`). Additive: older runs have ``'{}'`` and no workers."""
+    db.execute("ALTER TABLE runs ADD COLUMN placement TEXT NOT NULL DEFAULT '{}'")
+    db.execute(
+        """
+        CREATE TABLE workers (
+            cluster TEXT NOT NULL,
+            rank INTEGER NOT NULL,
+            host TEXT NOT NULL DEFAULT '',
+            pid INTEGER NOT NULL DEFAULT 0,
+            phase TEXT NOT NULL DEFAULT '',
+            epoch INTEGER NOT NULL DEFAULT 0,
+            step INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (cluster, rank)
+        ) WITHOUT ROWID
+        """
+    )
+
+
 def _v10_sweep_workers(db: Connection) -> None:
     """Which worker runs a sweep's trial, and whether it is still there (issue 14):
     the GPU its worker was given (``CUDA_VISIBLE_DEVICES``) and the worker's latest
@@ -408,7 +430,7 @@ def _widen_status_check(db: Connection, old: str, new: str, statuses: tuple[str,
         db.execute("PRAGMA writable_schema = OFF")
 
 
-def _v11_pruned(db: Connection) -> None:
+def _v12_pruned(db: Connection) -> None:
     """The status ``pruned``: a sweep's trial whose run its pruner stopped (such runs
     were recorded ``stopped`` before; the sweep's trials say which, so they become
     ``pruned`` here, with the pruner's reason as the run's error)."""
@@ -437,7 +459,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v8_list_indexes,
     _v9_system,
     _v10_sweep_workers,
-    _v11_pruned,
+    _v11_placement,
+    _v12_pruned,
 )
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 
