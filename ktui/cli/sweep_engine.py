@@ -32,6 +32,7 @@ from ktui.core.events import EpochEnded, Event, LogLine, RunFailed, RunFinished
 from ktui.core.paths import logs_dir
 from ktui.core.presets import Preset, PresetCatalog, RunConfig
 from ktui.core.sweep import FAILURES_TO_PAUSE, ParamSpec, prune_reason
+from ktui.core.sweep_analysis import distributions as sweep_distributions
 from ktui.core.trainer import Trainer
 from ktui.runs import record_run
 from ktui.store import RunStore
@@ -68,21 +69,9 @@ def check_optuna() -> None:
 
 
 def distributions(params: tuple[ParamSpec, ...]) -> dict[str, Any]:
-    """Optuna distributions for a sweep's parameters."""
-    optuna = _optuna()
-    dists: dict[str, Any] = {}
-    for p in params:
-        if p.kind == "values":
-            dists[p.name] = optuna.distributions.CategoricalDistribution(list(p.values))
-        elif p.type == "int":
-            dists[p.name] = optuna.distributions.IntDistribution(
-                int(p.low or 0), int(p.high or 0), log=p.log
-            )
-        else:
-            dists[p.name] = optuna.distributions.FloatDistribution(
-                float(p.low or 0), float(p.high or 0), log=p.log
-            )
-    return dists
+    """Optuna distributions for a sweep's parameters (built in
+    :mod:`ktui.core.sweep_analysis`, which computes importance over the same ones)."""
+    return sweep_distributions(params, _optuna())
 
 
 def storage_for(store: Path) -> Any:
