@@ -113,6 +113,8 @@ class ParallelLine:
     shade: float | None
     """0 (worst) – 1 (best) for a scored finished trial; None draws it grey (pruned,
     stopped, failed)."""
+    gid: str = ""
+    """The line's id in the SVG (``trial-7``), so a reader can find each trial."""
 
 
 def parallel_figure(
@@ -137,9 +139,18 @@ def parallel_figure(
     for line in ordered:
         ys = [float("nan") if p is None else p for p in line.positions]
         if line.shade is None:
-            ax.plot(xs, ys, color="#9aa0a6", linewidth=1.0, linestyle="--", alpha=0.7)
+            ax.plot(
+                xs,
+                ys,
+                color="#9aa0a6",
+                linewidth=1.0,
+                linestyle="--",
+                alpha=0.7,
+                gid=line.gid or None,
+            )
         else:
-            ax.plot(xs, ys, color=cmap(0.15 + 0.8 * line.shade), linewidth=1.6, alpha=0.9)
+            color = cmap(0.15 + 0.8 * line.shade)
+            ax.plot(xs, ys, color=color, linewidth=1.6, alpha=0.9, gid=line.gid or None)
     for x, axis_ticks in zip(xs, ticks, strict=False):
         ax.axvline(x, color="#57606a", linewidth=1.0)
         for y, label in axis_ticks:

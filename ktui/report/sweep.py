@@ -131,9 +131,9 @@ def parallel_chart(report: SweepReport) -> Any | None:
     objective = axes[-1]
     finished = [i for i, r in enumerate(rows) if r.state == "finished"]
     lines = []
-    for i, _row in enumerate(rows):
+    for i, row in enumerate(rows):
         shade = objective.positions[i] if i in finished else None
-        lines.append(ParallelLine([a.positions[i] for a in axes], shade))
+        lines.append(ParallelLine([a.positions[i] for a in axes], shade, f"trial-{row.number}"))
     return parallel_figure([a.name for a in axes], [a.ticks for a in axes], lines)
 
 

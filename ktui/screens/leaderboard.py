@@ -22,6 +22,7 @@ from textual.widgets import Footer, Header, Static
 from ktui.core.errors import KtuiError
 from ktui.core.format import format_seconds
 from ktui.core.sweep import TRIAL_STATES, TrialRow, best, eta_seconds
+from ktui.screens.report import export_sweep_report
 from ktui.store import RunStore
 from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows
 from ktui.widgets.leaderboard import SORTS, LeaderboardTable
@@ -38,6 +39,7 @@ class LeaderboardScreen(Screen[None]):
         Binding("s", "sort", "Sort"),
         Binding("S", "reverse", "Reverse", show=False),
         Binding("f", "filter", "Filter"),
+        Binding("x", "report", "Report"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -183,6 +185,10 @@ class LeaderboardScreen(Screen[None]):
             self.notify("This trial has no run yet.", severity="warning")
             return
         self.post_message(self.OpenRun(row.run_id, live=row.state == "running"))
+
+    def action_report(self) -> None:
+        """Write the sweep's report (leaderboard, importance, parallel coordinates)."""
+        export_sweep_report(self, self.sweep_id)
 
     def action_back(self) -> None:
         """Back to the previous screen (or quit, when this is the first)."""
