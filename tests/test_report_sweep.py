@@ -21,7 +21,7 @@ from ktui.core.presets import Preset, load_catalog, shipped_presets_dir
 from ktui.core.sweep import TrialRow, build_spec, rank
 from ktui.core.sweep_analysis import finished_trials, parallel_axes, param_importances
 from ktui.core.system import SystemSampler
-from ktui.report import collect_sweep, write_report, write_sweep_report
+from ktui.report import write_report, write_sweep_report
 from ktui.store import RunStore
 from ktui.store.sweeps import SweepStore, leaderboard_rows
 
