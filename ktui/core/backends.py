@@ -217,6 +217,19 @@ def recorded(versions: Mapping[str, str]) -> str:
     return f"{name} {version}" if version else name
 
 
+#: The backends' short names, for a column that shows one per run.
+SHORT_NAMES = {"tensorflow": "tf", "jax": "jax", "torch": "torch"}
+
+
+def compact(recorded_text: str) -> str:
+    """:func:`recorded`'s text for a narrow column: ``tf 2.21.0``, ``jax 0.10.2``,
+    ``torch 2.13.0`` (a build suffix such as ``+cpu`` dropped)."""
+    name, _, version = recorded_text.partition(" ")
+    version = version.split("+", 1)[0]
+    short = SHORT_NAMES.get(name, name)
+    return f"{short} {version}" if version else short
+
+
 def layout_note(backend: str, order: str | None) -> str | None:
     """What the backend does with images in ``order`` (``channels_first`` or
     ``channels_last``), when it is not simply run as it is; for the model view.
