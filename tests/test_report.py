@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import run_ktui, run_python
 from runs_data import SPECS, fill
@@ -331,3 +332,19 @@ def test_wrong_predictions_of_images_are_inline_pngs(recorded: RunStore, tmp_pat
     assert "8 of 12 wrong predictions" in words
     assert "#0: digit 7 → digit 1 (0.99)" in words
     assert "1,000 test samples" in words  # 10×90 right + 100 off the diagonal
+
+
+def test_wrong_prediction_images_are_exact_pngs() -> None:
+    from matplotlib.image import imread
+
+    from ktui.report.charts import IMAGE_SCALE, image_png
+
+    rng = np.random.default_rng(1)
+    for pixels in (rng.random((28, 28)), rng.random((8, 6, 3))):
+        png = image_png(pixels)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        back = imread(io.BytesIO(png))  # decoded by Pillow, not by ktui
+        expected = np.round(pixels * 255) / 255
+        expected = np.repeat(np.repeat(expected, IMAGE_SCALE, axis=0), IMAGE_SCALE, axis=1)
+        assert back.shape == expected.shape
+        assert np.allclose(back, expected, atol=1e-6)

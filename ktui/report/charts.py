@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import re
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -243,15 +245,31 @@ IMAGE_SCALE = 4
 
 def image_png(pixels: np.ndarray[Any, Any]) -> bytes:
     """An image (``(h, w)`` grey or ``(h, w, 3)`` colour, floats in [0, 1]) as PNG bytes,
-    each pixel enlarged to a block so small images stay sharp in any viewer."""
-    require_matplotlib()
-    from matplotlib.image import imsave
+    each pixel enlarged to a block so small images stay sharp in any viewer.
 
+    Written directly (8-bit grey or RGB, zlib through the standard library) rather than
+    through matplotlib's ``imsave``, which costs a millisecond or two an image in
+    colour-mapping and Pillow: a report of 4 runs has 32 of them.
+    """
     a = np.clip(np.asarray(pixels, dtype=np.float64), 0.0, 1.0)
     a = np.repeat(np.repeat(a, IMAGE_SCALE, axis=0), IMAGE_SCALE, axis=1)
-    buffer = io.BytesIO()
-    if a.ndim == 2:
-        imsave(buffer, a, cmap="gray", vmin=0.0, vmax=1.0, format="png")
-    else:
-        imsave(buffer, a, format="png")
-    return buffer.getvalue()
+    levels = np.round(a * 255).astype(np.uint8)
+    if levels.ndim == 3 and levels.shape[2] == 1:
+        levels = levels[:, :, 0]
+    colour = 2 if levels.ndim == 3 else 0  # PNG colour types: RGB, greyscale
+    height, width = levels.shape[:2]
+    rows = levels.reshape(height, -1)
+    # Each row starts with its filter type (0: none).
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
