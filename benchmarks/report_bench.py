@@ -100,7 +100,8 @@ def fresh(store: Path, out: Path, rounds: int) -> None:
     print(
         f"fresh `ktui report 1 2 3 4`, {rounds} rounds: wall median "
         f"{statistics.median(walls):.2f} s (min {min(walls):.2f}), CPU median "
-        f"{statistics.median(cpus):.2f} s (min {min(cpus):.2f}); {out.stat().st_size / 1024:.0f} KiB"
+        f"{statistics.median(cpus):.2f} s (min {min(cpus):.2f}); "
+        f"{out.stat().st_size / 1024:.0f} KiB"
     )
 
 
