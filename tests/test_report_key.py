@@ -1,4 +1,4 @@
-"""The report key (``x``) on the run detail and compare screens."""
+"""The report key: ``x`` on the run detail and compare screens, ``w`` on a sweep's leaderboard."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ async def test_a_report_that_cannot_be_written_is_a_message(
     assert not (store.folder(1) / "report.html").exists()
 
 
-async def test_x_on_the_leaderboard_writes_the_sweeps_report(tmp_path: Path) -> None:
+async def test_w_on_the_leaderboard_writes_the_sweeps_report(tmp_path: Path) -> None:
     pytest.importorskip("optuna", reason="optuna is not installed (pip install 'ktui[sweep]')")
     from sweep_data import fill_sweep
 
@@ -99,7 +99,7 @@ async def test_x_on_the_leaderboard_writes_the_sweeps_report(tmp_path: Path) -> 
             app.push_screen(LeaderboardScreen(runs, sweep_id))
             await wait_for(pilot, lambda: isinstance(app.screen, LeaderboardScreen))
             await pilot.pause()
-            await pilot.press("x")
+            await pilot.press("w")  # x stops a trial there
             await wait_for(pilot, lambda: f"Report written to {target}" in notices(app))
             assert isinstance(app.screen, LeaderboardScreen)
     html = target.read_text(encoding="utf-8")

@@ -1,5 +1,5 @@
-"""The report of a sweep (``ktui report --sweep ID``), importance and parallel coordinates
-(``ktui.core.sweep_analysis``), and the system figures in a run's report.
+"""The report of a sweep (``ktui report --sweep ID``) with the importance and parallel
+coordinates of ``ktui.core.sweep_insight``, and the system figures in a run's report.
 
 Sweeps are recorded through the store's API (tests/sweep_data.py); importance is
 Optuna's own computation, checked against a direct call to Optuna over the same trials.
@@ -19,7 +19,7 @@ from test_report import assert_self_contained, parse
 
 from ktui.core.presets import Preset, load_catalog, shipped_presets_dir
 from ktui.core.sweep import TrialRow, build_spec, rank
-from ktui.core.sweep_analysis import finished_trials, parallel_axes, param_importances
+from ktui.core.sweep_insight import importances
 from ktui.core.system import SystemSampler
 from ktui.report import write_report, write_sweep_report
 from ktui.store import RunStore
@@ -101,20 +101,22 @@ def test_the_report_of_a_sweep(swept: tuple[RunStore, int], tmp_path: Path) -> N
     )
     for name, share in expected.items():
         assert f"{name} {share:.1%}" in words
-    assert "PED-ANOVA (PedAnovaImportanceEvaluator)" in words
+    assert "the PED-ANOVA evaluator (PedAnovaImportanceEvaluator)" in words
     assert f"over the {len(done)} finished trials" in words
 
-    # Three charts: importance, parallel coordinates, the best trial's loss curve.
-    assert len(parsed.svgs) == 3
-    assert parsed.figures == ["loss"]
+    # The charts: importance, parallel coordinates, the best trial's curves.
+    assert parsed.figures == ["loss", "accuracy"]
+    assert len(parsed.svgs) == 2 + len(parsed.figures)
     importance_svg = _svg_of(html, 'data-chart="importance')
     for name in expected:
         assert name in importance_svg
     parallel_svg = _svg_of(html, 'data-chart="parallel')
     for axis in ("units", "learning_rate", "loss"):
         assert f">{axis}<" in parallel_svg
-    # One line per trial that reached an objective (the failed one reached one too).
-    drawn = sorted(t.number for t in ranked if t.objective is not None)
+    # One line per trial that ended with an objective (finished, pruned; not the failed).
+    drawn = sorted(
+        t.number for t in ranked if t.objective is not None and t.state in ("finished", "pruned")
+    )
     lines = sorted(int(n) for n in re.findall(r'<g id="trial-(\d+)">', parallel_svg))
     assert lines == drawn
 
@@ -125,7 +127,7 @@ def test_a_sweep_report_as_markdown(swept: tuple[RunStore, int], tmp_path: Path)
     out = write_sweep_report(store, sweep_id, tmp_path / "sweep.md", "md")
     text = out.read_text(encoding="utf-8")
     files = tmp_path / "sweep_files"
-    for name in ("importance.png", "parallel.png", "best-loss.png"):
+    for name in ("importance.png", "parallel.png", "best-loss.png", "best-accuracy.png"):
         assert f"(sweep_files/{name})" in text
         assert (files / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     board = text.split("## Leaderboard", 1)[1].split("## Importance", 1)[0]
@@ -138,7 +140,7 @@ def test_a_sweep_with_nothing_finished_says_what_is_missing(tmp_path: Path, pres
         sweep_id = SweepStore(store).create_sweep(spec)
         out = write_sweep_report(store, sweep_id, tmp_path / "empty.html")
     words = parse(out.read_text(encoding="utf-8")).words
-    assert "No importance: importance needs at least 2 finished trials; this sweep has 0." in words
+    assert "No importance: importance needs at least 3 finished trials; this sweep has 0." in words
     assert "No trial reached an objective yet." in words
     assert "No trial has finished yet, so there is no best trial." in words
     assert "3 (3 queued)" in words  # the trials line
@@ -180,45 +182,13 @@ def test_importance_finds_the_parameter_that_matters(preset: Preset) -> None:
     pytest.importorskip("optuna", reason="optuna is not installed (pip install 'ktui[sweep]')")
     # The objective depends on the learning rate only: it must come out far ahead.
     rows, spec = _rows(preset, lambda units, lr: abs(math.log10(lr) + 3))
-    importance = param_importances(spec, rows)  # type: ignore[arg-type]
-    assert set(importance.values) == {"units", "learning_rate"}
-    assert importance.values["learning_rate"] > 0.8 > importance.values["units"]
-    assert math.isclose(sum(importance.values.values()), 1.0)
-    assert importance.evaluator == "PedAnovaImportanceEvaluator"
-    assert importance.trials == 30 and importance.note == ""
+    values = importances(rows, spec.params, "minimize")  # type: ignore[attr-defined]
+    assert set(values) == {"units", "learning_rate"}
+    assert values["learning_rate"] > 0.8 > values["units"]
+    assert math.isclose(sum(values.values()), 1.0)
     # And the other way round.
     rows, spec = _rows(preset, lambda units, lr: float(units))
-    assert param_importances(spec, rows).values["units"] > 0.8  # type: ignore[arg-type]
-
-
-def test_importance_counts_only_finished_trials(preset: Preset) -> None:
-    rows, spec = _rows(preset, lambda units, lr: lr)
-    unfinished = [
-        TrialRow(number=r.number, state="pruned", params=r.params, objective=r.objective)
-        for r in rows[:29]
-    ]
-    assert len(finished_trials([*unfinished, rows[29]])) == 1
-    importance = param_importances(spec, [*unfinished, rows[29]])  # type: ignore[arg-type]
-    assert importance.values == {}
-    assert importance.note == "importance needs at least 2 finished trials; this sweep has 1"
-
-
-def test_parallel_axes_place_values_on_their_scales(preset: Preset) -> None:
-    spec = build_spec(
-        preset, ["units=8,16,32", "learning_rate=1e-4..1e-2:log"], [], trials=3, workers=1
-    )
-    rows = [
-        TrialRow(1, "finished", {"units": 8, "learning_rate": 1e-3}, objective=0.5),
-        TrialRow(2, "finished", {"units": 32, "learning_rate": 1e-2}, objective=0.7),
-        TrialRow(3, "pruned", {"units": 16, "learning_rate": 1e-4}, objective=0.6),
-    ]
-    units, lr, objective = parallel_axes(spec, rows, "val_loss", "minimize")  # type: ignore[arg-type]
-    assert units.positions == [0.0, 1.0, 0.5]
-    assert [label for _, label in units.ticks] == ["8", "16", "32"]
-    assert lr.log and lr.positions == pytest.approx([0.5, 1.0, 0.0])
-    # Lower is better: the best trial (0.5) at the top.
-    assert objective.name == "val_loss"
-    assert objective.positions == pytest.approx([1.0, 0.0, 0.5])
+    assert importances(rows, spec.params, "minimize")["units"] > 0.8  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- system

@@ -369,7 +369,8 @@ def _keep(
 def exit_code(final: Event | None, stopped_by: int | None = None) -> int:
     """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (by Ctrl+C or from
     another ktui), 143 stopped by SIGTERM (``stopped_by``), 129 interrupted by a hang-up,
-    3 stopped because the loss diverged. A run that finished but could not be kept whole
+    3 stopped because the loss diverged, 0 for a sweep's trial its pruner stopped. A run
+    that finished but could not be kept whole
     (epochs or its end not in the store, the model not saved) exits with
     :data:`INCOMPLETE_EXIT` instead of 0 (see :func:`_train`).
 
@@ -379,9 +380,13 @@ def exit_code(final: Event | None, stopped_by: int | None = None) -> int:
     if isinstance(final, RunFinished):
         if final.status == "stopped" and stopped_by == signal.SIGTERM:
             return SIGTERM_EXIT
-        return {"finished": 0, "interrupted": HANGUP_EXIT, "diverged": DIVERGED_EXIT}.get(
-            final.status, 130
-        )
+        # A pruned trial ended where its sweep wanted it to: a success for the sweep.
+        return {
+            "finished": 0,
+            "pruned": 0,
+            "interrupted": HANGUP_EXIT,
+            "diverged": DIVERGED_EXIT,
+        }.get(final.status, 130)
     return 1
 
 
@@ -548,6 +553,8 @@ class HeadlessDisplay:
             self.note(f"Interrupted after {event.epochs_completed} epoch(s).")
         elif event.status == "diverged":
             self.note(f"Diverged: {event.message}.")
+        elif event.status == "pruned":
+            self.note(f"Pruned after {event.epochs_completed} epoch(s): {event.message}.")
         self.console.print(result_line(event), style="bold" if self.live else None, markup=False)
 
     def _failed(self, event: RunFailed) -> None:

@@ -329,8 +329,8 @@ def show_run(store: RunStore, run_id: int, console: Console, *, full_log: bool =
 
     if run.error:
         console.print()
-        label = "Diverged" if run.status == "diverged" else "Error"
-        _print(console, f"{label}: {run.error}", "bold red")
+        label = {"diverged": "Diverged", "pruned": "Pruned"}.get(run.status, "Error")
+        _print(console, f"{label}: {run.error}", "bold yellow" if label == "Pruned" else "bold red")
         if run.traceback:
             _print(console, run.traceback.rstrip(), "dim")
 

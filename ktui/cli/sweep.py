@@ -39,7 +39,9 @@ from ktui.core.sweep import (
     best,
     build_spec,
     eta_seconds,
+    parse_change,
     rank,
+    sweep_preset,
 )
 from ktui.store import RunStore
 from ktui.store.liveness import process_alive
@@ -47,6 +49,9 @@ from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows, require
 
 #: Seconds between the coordinator's looks at its workers and the store.
 POLL = 0.5
+
+#: The latest changes ``ktui sweeps show`` lists (``ktui sweeps export`` has them all).
+CHANGES_SHOWN = 10
 
 
 def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -102,6 +107,12 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "show", help="a sweep's leaderboard", description="A sweep's trials, ranked."
     )
     show.add_argument("id", help="the sweep's id (see `ktui sweeps`)")
+    show.add_argument(
+        "--importance",
+        action="store_true",
+        help="also how much each hyperparameter mattered to the objective (Optuna's "
+        "PED-ANOVA evaluator, over the finished trials)",
+    )
     resume = actions.add_parser(
         "resume",
         help="go on with a paused or interrupted sweep (re-queues unfinished trials)",
@@ -117,12 +128,29 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action.add_argument("id", help="the sweep's id")
     change = actions.add_parser(
         "change",
-        help="change a sweep's number of trials (even while it runs)",
-        description="Change the number of trials; trials not started yet follow it. "
-        "Recorded in the sweep's history of changes.",
+        help="change a sweep's number of trials or a hyperparameter's range (even while it runs)",
+        description="Change the number of trials, or how a swept hyperparameter varies "
+        "(narrow or widen a range, another list of values); trials not started yet follow "
+        "it. Recorded in the sweep's history of changes. A grid sweep's values cannot change.",
     )
     change.add_argument("id", help="the sweep's id")
-    change.add_argument("--trials", type=int, required=True, help="the new number of trials")
+    change.add_argument("--trials", type=int, help="the new number of trials")
+    change.add_argument(
+        "--param",
+        metavar="NAME=SPEC",
+        dest="params",
+        action="append",
+        default=[],
+        help="how a swept hyperparameter varies from now on: units=32,64 or "
+        "learning_rate=1e-4..1e-3:log (may be repeated)",
+    )
+    for name, text in (
+        ("stop-trial", "stop one running trial after its current batch (the sweep goes on)"),
+        ("rerun-trial", "try one trial's values again, as one more trial"),
+    ):
+        action = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        action.add_argument("id", help="the sweep's id")
+        action.add_argument("trial", type=int, help="the trial's number (see `ktui sweeps show`)")
     export = actions.add_parser(
         "export",
         help="a sweep's trials as csv or everything as json",
@@ -176,6 +204,8 @@ def sweep_command(
         sweep = require_sweep(sweeps, args.id)
         if action == "show":
             out.write(leaderboard_text(sweeps, sweep))
+            if args.importance:
+                out.write(importance_text(sweeps, sweep))
             return 0
         if action == "export":
             text = export_sweep(sweeps, sweep, args.format)
@@ -191,12 +221,22 @@ def sweep_command(
         if action == "pause":
             return _pause(sweeps, sweep, out)
         if action == "change":
-            sweeps.set_trials(sweep.id, args.trials)
+            return change_sweep(sweeps, sweep, catalog, args.trials, args.params, out)
+        if action == "stop-trial":
+            run_id = sweeps.stop_trial(sweep.id, args.trial)
+            print(
+                f"Sweep {sweep.id}: trial {args.trial} (run {run_id}) stops after its current "
+                "batch; the sweep goes on.",
+                file=out,
+            )
+            return 0
+        if action == "rerun-trial":
+            text = sweeps.rerun_trial(sweep.id, args.trial)
             changed = sweeps.get(sweep.id)
             print(
-                f"Sweep {sweep.id}: {sweep.settings.trials} → {args.trials} trials"
-                + (f" ({changed.reason})" if changed.status == "paused" else "")
-                + ".",
+                f"Sweep {sweep.id}: {text}."
+                + (f" It is {changed.status}: `ktui sweeps resume {sweep.id}` runs it."
+                   if changed.status != "running" else ""),
                 file=out,
             )
             return 0
@@ -205,6 +245,39 @@ def sweep_command(
     if action == "resume":
         return resume_sweep(store, sweep, presets=args.presets, detach=args.detach, out=out)
     raise KtuiError(f"unknown sweeps action {action!r}")
+
+
+def change_sweep(
+    sweeps: SweepStore,
+    sweep: SweepRecord,
+    catalog: PresetCatalog,
+    trials: int | None,
+    params: Sequence[str],
+    out: TextIO,
+) -> int:
+    """``ktui sweeps change ID [--trials N] [--param NAME=SPEC ...]``."""
+    if trials is None and not params:
+        raise KtuiError(
+            "nothing to change: give --trials N or --param NAME=SPEC",
+            hint=f"For example `ktui sweeps change {sweep.id} --trials 40` or "
+            f"`--param learning_rate=1e-4..1e-3:log`.",
+        )
+    # Check every --param against the preset before changing anything.
+    preset = sweep_preset(catalog, sweep.spec)
+    specs = [parse_change(preset, sweep.spec, text, sweep.id) for text in params]
+    if trials is not None:
+        sweeps.set_trials(sweep.id, trials)
+        changed = sweeps.get(sweep.id)
+        print(
+            f"Sweep {sweep.id}: {sweep.settings.trials} → {trials} trials"
+            + (f" ({changed.reason})" if changed.status == "paused" else "")
+            + ".",
+            file=out,
+        )
+    for spec in specs:
+        text = sweeps.change_param(sweep.id, spec)
+        print(f"Sweep {sweep.id}: {text}; trials not started yet follow it.", file=out)
+    return 0
 
 
 # --------------------------------------------------------------------------- starting
@@ -342,7 +415,7 @@ def coordinate(
             if study is None:
                 # Only to tell and enqueue: the pruner's settings do not matter here.
                 study = load_study(sweep, store, 1)
-            requeue(study, dead)
+            requeue(study, dead, sweeps.get(sweep_id).spec.params)
             for trial in dead:
                 _say(
                     out,
@@ -507,7 +580,10 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
     now = time.time()
     end = sweep.ended_at or now
     eta = eta_seconds(rows, s.trials, s.workers, now) if sweep.status == "running" else None
-    changes = [text for _, text in sweeps.changes(sweep.id)[1:]]
+    changes = [
+        f"  {time.strftime('%H:%M:%S', time.localtime(at))}  {text}"
+        for at, text in sweeps.changes(sweep.id)[1:]
+    ]
     lines = [
         f"Sweep {sweep.id} · {sweep.preset} · {_status(sweeps, sweep)}"
         + (f" ({sweep.reason})" if sweep.reason else ""),
@@ -517,7 +593,7 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
         + (f" · ETA {format_seconds(eta)}" if eta is not None else ""),
         f"sampler {s.sampler} · pruner {s.pruner} · {s.workers} worker(s) · "
         + " ".join(p.describe() for p in sweep.spec.params),
-        *([f"changes: {'; '.join(changes[-3:])}"] if changes else []),
+        *(["changes:", *changes[-CHANGES_SHOWN:]] if changes else []),
         "",
         f"{'#':>3} {'trial':>5}  {'state':<11} {s.objective:>10} {'epochs':>7} {'run':>5}  "
         "hyperparameters / why",
@@ -531,6 +607,25 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
         )
         if row.reason and row.state != "finished":
             lines.append(f"{'':>31}↳ {row.reason}")
+    return "\n".join(lines) + "\n"
+
+
+def importance_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
+    """``ktui sweeps show ID --importance``: a bar per swept hyperparameter."""
+    from ktui.core.sweep_insight import EVALUATOR, importance_bars, importances
+
+    rows = leaderboard_rows(sweep, sweeps.trials(sweep.id))
+    try:
+        values = importances(rows, sweep.spec.params, sweep.settings.direction)
+    except KtuiError as exc:
+        return f"\nImportance: none yet ({exc}).\n"
+    finished = sum(1 for r in rows if r.state == "finished")
+    lines = [
+        "",
+        f"Importance for {sweep.settings.objective} (Optuna's {EVALUATOR} evaluator, "
+        f"{finished} finished trials):",
+        *(f"  {line}" for line in importance_bars(values)),
+    ]
     return "\n".join(lines) + "\n"
 
 

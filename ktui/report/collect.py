@@ -7,6 +7,7 @@ content without loading any of them.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from ktui.core.input_bound import EpochTiming
 from ktui.core.insight import PREDICTIONS_FILE, Evaluation, load_evaluation
 from ktui.core.sweep import TrialRow, rank
 from ktui.core.sweep import best as best_trial
-from ktui.core.sweep_analysis import Importance, param_importances
+from ktui.core.sweep_insight import importances
 from ktui.core.system import SystemSample
 from ktui.store import EpochRecord, Run, RunStore
 from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows
@@ -202,6 +203,32 @@ def _notes(run: Run) -> str:
 
 
 @dataclass(frozen=True)
+class Importance:
+    """The swept hyperparameters' importance as the report shows it."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    """Parameter → share (summing to 1), most important first; empty when not computed."""
+    trials: int = 0
+    """The finished trials (with an objective) it was computed over."""
+    note: str = ""
+    """Why there are no figures, in one sentence."""
+
+
+def sweep_importance(sweep: SweepRecord, rows: Sequence[TrialRow]) -> Importance:
+    """:func:`ktui.core.sweep_insight.importances` of the sweep's trials, or why not."""
+    finished = sum(
+        1
+        for r in rows
+        if r.state == "finished" and r.objective is not None and math.isfinite(r.objective)
+    )
+    try:
+        values = importances(rows, sweep.spec.params, sweep.settings.direction)
+    except KtuiError as exc:
+        return Importance(trials=finished, note=exc.message)
+    return Importance(values=values, trials=finished)
+
+
+@dataclass(frozen=True)
 class SweepReport:
     """What the report of a sweep shows: its leaderboard, what mattered, its best trial."""
 
@@ -229,7 +256,7 @@ def collect_sweep(store: RunStore, sweep_id: int) -> SweepReport:
     sweeps = SweepStore(store)
     sweep = sweeps.get(sweep_id)
     rows = rank(leaderboard_rows(sweep, sweeps.trials(sweep_id)), sweep.settings.direction)
-    importance = param_importances(sweep.spec, rows)
+    importance = sweep_importance(sweep, rows)
     top = best_trial(rows, sweep.settings.direction)
     best: RunReport | None = None
     if top is not None and top.run_id is not None and store.has_run(top.run_id):

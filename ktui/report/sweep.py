@@ -8,14 +8,13 @@ the best trial; HTML is self-contained, Markdown gets PNG files beside it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 from typing import Any
 
 from ktui.core.format import format_metric, format_seconds
-from ktui.core.sweep import TrialRow
-from ktui.core.sweep_analysis import parallel_axes
+from ktui.core.sweep import format_param
+from ktui.core.sweep_insight import EVALUATOR, parallel_coordinates
 from ktui.report.charts import (
     ParallelLine,
     curve_figure,
@@ -27,11 +26,9 @@ from ktui.report.charts import (
 from ktui.report.collect import Report, SweepReport, format_value
 from ktui.report.render import CSS, _md_table, curves_for, final_rows
 
-EVALUATOR_WORDS = {
-    "PedAnovaImportanceEvaluator": "its default evaluator, PED-ANOVA",
-    "FanovaImportanceEvaluator": "fANOVA",
-    "MeanDecreaseImpurityImportanceEvaluator": "mean decrease impurity",
-}
+FEW_TRIALS = 10
+"""Below this many finished trials the importance is said to be a rough guide
+(PED-ANOVA compares the best tenth of the trials with all of them)."""
 
 
 def _time(timestamp: float | None) -> str:
@@ -108,33 +105,46 @@ def importance_text(report: SweepReport) -> str:
     imp = report.importance
     if not imp.values:
         return f"No importance: {imp.note}."
-    how = EVALUATOR_WORDS.get(imp.evaluator, imp.evaluator)
-    caution = f"; {imp.note}" if imp.note else ""
-    return (
-        f"Optuna's get_param_importances with {how} ({imp.evaluator}), over the "
-        f"{imp.trials} finished trials{caution}."
+    caution = (
+        f"; from only {imp.trials} finished trials, a rough guide"
+        if imp.trials < FEW_TRIALS
+        else ""
     )
-
-
-def _drawn(rows: Sequence[TrialRow]) -> list[TrialRow]:
-    """The trials a parallel-coordinates plot draws: those that reached an objective."""
-    return [r for r in rows if r.objective is not None and math.isfinite(r.objective)]
+    return (
+        f"Optuna's get_param_importances with the {EVALUATOR} evaluator "
+        f"(PedAnovaImportanceEvaluator), over the {imp.trials} finished trials{caution}."
+    )
 
 
 def parallel_chart(report: SweepReport) -> Any | None:
     """The parallel-coordinates figure (None with no trial that reached an objective)."""
-    rows = _drawn(report.rows)
-    if not rows or not report.sweep.spec.params:
+    spec = report.sweep.spec
+    if not spec.params:
         return None
     s = report.sweep.settings
-    axes = parallel_axes(report.sweep.spec, rows, s.objective, s.direction)
-    objective = axes[-1]
-    finished = [i for i, r in enumerate(rows) if r.state == "finished"]
-    lines = []
-    for i, row in enumerate(rows):
-        shade = objective.positions[i] if i in finished else None
-        lines.append(ParallelLine([a.positions[i] for a in axes], shade, f"trial-{row.number}"))
-    return parallel_figure([a.name for a in axes], [a.ticks for a in axes], lines)
+    axes, polylines = parallel_coordinates(report.rows, spec.params, s.direction)
+    if not polylines:
+        return None
+    states = {row.number: row.state for row in report.rows}
+    lines = [
+        ParallelLine(
+            line.positions,
+            line.shade if states.get(line.number) == "finished" else None,
+            f"trial-{line.number}",
+        )
+        for line in polylines
+    ]
+    ticks: list[list[tuple[float, str]]] = []
+    for axis, param in zip(axes, [*spec.params, None], strict=True):
+        if param is not None and param.kind == "values" and len(param.values) > 2:
+            # Every choice of a list, evenly spaced as the lines place them.
+            count = len(param.values)
+            ticks.append([(i / (count - 1), format_param(v)) for i, v in enumerate(param.values)])
+        else:
+            ticks.append([(0.0, axis.low), (1.0, axis.high)])
+    # The last axis is the objective's: named after it.
+    names = [a.name for a in axes[:-1]] + [s.objective]
+    return parallel_figure(names, ticks, lines)
 
 
 def _best_report(report: SweepReport) -> Report | None:

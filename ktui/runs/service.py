@@ -108,6 +108,13 @@ class RecordedRun:
         self.recorder.end_as = "interrupted"
         self.controls.stop()
 
+    def prune(self, reason: str) -> None:
+        """A sweep's pruner judged the run too weak: stop after the current batch,
+        recorded ``pruned`` with ``reason``."""
+        self.recorder.end_reason = reason
+        self.recorder.end_as = "pruned"
+        self.controls.stop()
+
     def abandon(self) -> None:
         """The process gives up on the run now (a second Ctrl+C): recorded ``interrupted``."""
         self.recorder.abandon()

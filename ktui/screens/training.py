@@ -87,6 +87,7 @@ _PHASE_STYLE = {
     "failed": "bold red",
     "interrupted": "bold red",
     "diverged": "bold red",
+    "pruned": "bold yellow",
 }
 
 
@@ -566,7 +567,8 @@ class TrainingScreen(Screen[None]):
             self.notify(f"The loss diverged: {event.message}.", severity="error")
         elif isinstance(event, RunFinished):
             self.phase = event.status
-            result.update(Text(result_line(event), style="bold"))
+            pruned = f"Pruned: {event.message}\n" if event.status == "pruned" else ""
+            result.update(Text(pruned + result_line(event), style="bold"))
             result.set_class(False, "failed")
         else:
             self.phase = "failed"

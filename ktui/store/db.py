@@ -737,7 +737,7 @@ class RunStore:
     def finish_run(
         self,
         run_id: int,
-        status: Literal["finished", "stopped", "interrupted", "diverged"] = "finished",
+        status: Literal["finished", "stopped", "interrupted", "diverged", "pruned"] = "finished",
         *,
         test_loss: float | None = None,
         test_accuracy: float | None = None,
@@ -747,10 +747,11 @@ class RunStore:
     ) -> None:
         """Record how a run ended without failing: all epochs, stopped by the user,
         stopped cleanly because its terminal hung up (``interrupted``), or its loss
-        became NaN (``diverged``; ``message`` says where, kept as the run's error)."""
-        if status not in ("finished", "stopped", "interrupted", "diverged"):
+        became NaN (``diverged``; ``message`` says where, kept as the run's error), or a
+        sweep's pruner stopped it (``pruned``; ``message`` says why)."""
+        if status not in ("finished", "stopped", "interrupted", "diverged", "pruned"):
             raise ValueError(
-                "finish_run: status must be finished, stopped, interrupted or diverged,"
+                "finish_run: status must be finished, stopped, interrupted, diverged or pruned,"
                 f" not {status!r}"
             )
         with self._write(f"record the end of run {run_id}") as db:

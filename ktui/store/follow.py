@@ -141,7 +141,7 @@ def final_event(run: Run) -> RunFinished | RunFailed | None:
         seconds=seconds or 0.0,
         test_loss=run.test_loss,
         test_accuracy=run.test_accuracy,
-        message=(run.error or "") if run.status == "diverged" else "",
+        message=(run.error or "") if run.status in ("diverged", "pruned") else "",
     )
 
 

@@ -13,7 +13,9 @@ from typing import Any, Literal, get_args
 
 from ktui.core.metrics import MetricPolicy, policy_of
 
-Status = Literal["running", "finished", "stopped", "failed", "interrupted", "diverged"]
+Status = Literal[
+    "running", "finished", "stopped", "failed", "interrupted", "diverged", "pruned"
+]
 """A run's state: still going, or how it ended."""
 
 STATUSES: tuple[Status, ...] = get_args(Status)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from ktui.core.metrics import BestEpoch
 from ktui.store.rows import loads
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -268,10 +268,15 @@ def _v7_diverged(db: sqlite3.Connection) -> None:
     Only the status column's CHECK list grows, which changes nothing stored: SQLite's
     documented way for that is to edit the table's text in the schema (rebuilding
     ``runs`` would cascade-delete every epoch through the foreign keys)."""
+    _widen_status_check(db, "'failed', 'interrupted')", "'failed', 'interrupted', 'diverged')")
+
+
+def _widen_status_check(db: sqlite3.Connection, old: str, new: str) -> None:
+    """Replace ``old`` by ``new`` in the runs table's status CHECK, in place (see
+    :func:`_v7_diverged` for why this way)."""
     (sql,) = db.execute(
         "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'runs'"
     ).fetchone()
-    old = "'failed', 'interrupted')"
     if old not in sql:
         raise sqlite3.DatabaseError("the runs table's status check is not the one ktui wrote")
     (schema_version,) = db.execute("PRAGMA schema_version").fetchone()
@@ -279,7 +284,7 @@ def _v7_diverged(db: sqlite3.Connection) -> None:
     try:
         db.execute(
             "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'runs'",
-            (sql.replace(old, "'failed', 'interrupted', 'diverged')"),),
+            (sql.replace(old, new),),
         )
         # Tell every connection the schema changed, so none keeps the old check.
         db.execute(f"PRAGMA schema_version = {int(schema_version) + 1}")
@@ -350,6 +355,19 @@ def _v9_system(db: sqlite3.Connection) -> None:
     )
 
 
+def _v10_pruned(db: sqlite3.Connection) -> None:
+    """The status ``pruned``: a sweep's trial whose run its pruner stopped (such runs
+    were recorded ``stopped`` before; the sweep's trials say which, so they become
+    ``pruned`` here, with the pruner's reason as the run's error)."""
+    _widen_status_check(db, "'interrupted', 'diverged')", "'interrupted', 'diverged', 'pruned')")
+    db.execute(
+        "UPDATE runs SET status = 'pruned', error = COALESCE(error, (SELECT reason FROM"
+        " sweep_trials WHERE sweep_trials.run_id = runs.id AND state = 'pruned' LIMIT 1))"
+        " WHERE status = 'stopped' AND id IN (SELECT run_id FROM sweep_trials"
+        " WHERE state = 'pruned' AND run_id IS NOT NULL)"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1,
     _v2,
@@ -360,6 +378,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v7_diverged,
     _v8_list_indexes,
     _v9_system,
+    _v10_pruned,
 )
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 
