@@ -38,7 +38,9 @@ from ktui.navigation import (
     OpenModel,
     OpenRunDetail,
     OpenRuns,
+    OpenSweep,
     OpenSweepInsight,
+    OpenSweeps,
     OpenTraining,
 )
 from ktui.screens.compare import CompareScreen
@@ -48,6 +50,7 @@ from ktui.screens.insights import ConfusionScreen, DataPreviewScreen, MistakesSc
 from ktui.screens.presets import PresetScreen
 from ktui.screens.run_detail import RunDetailScreen
 from ktui.screens.runs import RunsScreen
+from ktui.screens.sweeps import SweepsScreen
 from ktui.screens.training import TrainingScreen
 from ktui.store import RunStore
 
@@ -243,6 +246,19 @@ class KtuiApp(App[int]):
     @on(OpenRunDetail)
     def _open_run_detail(self, request: OpenRunDetail) -> None:
         self._open(request, RunDetailScreen(request.run_id))
+
+    @on(OpenSweeps)
+    def _open_sweeps(self, request: OpenSweeps) -> None:
+        self._open(request, SweepsScreen())
+
+    @on(OpenSweep)
+    def _open_sweep(self, request: OpenSweep) -> None:
+        if self.store is None:
+            self.notify("Sweeps need the run store, which is not open.", severity="error")
+            return
+        from ktui.screens.leaderboard import LeaderboardScreen
+
+        self._open(request, LeaderboardScreen(self.store, request.sweep_id))
 
     @on(OpenCompare)
     def _open_compare(self, request: OpenCompare) -> None:

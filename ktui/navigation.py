@@ -77,6 +77,18 @@ class OpenRunDetail(Navigate):
         self.run_id = run_id
 
 
+class OpenSweeps(Navigate):
+    """Open the list of recorded sweeps."""
+
+
+class OpenSweep(Navigate):
+    """Open the leaderboard of sweep ``sweep_id``."""
+
+    def __init__(self, sweep_id: int, *, replace: bool = False) -> None:
+        super().__init__(replace=replace)
+        self.sweep_id = sweep_id
+
+
 class OpenCompare(Navigate):
     """Compare the runs ``run_ids`` (2 to 4)."""
 

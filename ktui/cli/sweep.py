@@ -40,11 +40,18 @@ from ktui.core.sweep import (
     build_spec,
     eta_seconds,
     parse_change,
+    parse_duration,
     rank,
     sweep_preset,
 )
+from ktui.runs.sweeps import (
+    DetachedSweep,
+    check_engine,
+    ktui_argv,
+    launch_sweep,
+    start_coordinator,
+)
 from ktui.store import RunStore
-from ktui.store.liveness import process_alive
 from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows, require_sweep
 
 #: Seconds between the coordinator's looks at its workers and the store.
@@ -81,6 +88,14 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="fix a hyperparameter for every trial, e.g. --set epochs=3",
     )
     sweep.add_argument("--trials", type=int, default=20, help="the number of trials (20)")
+    sweep.add_argument(
+        "--time",
+        metavar="DURATION",
+        type=_duration,
+        dest="time_budget",
+        help="a time budget (30m, 2h, 1h30m): no new trial starts after it (running ones "
+        "finish); the sweep ends at its trials or its time, whichever comes first",
+    )
     sweep.add_argument("--workers", type=int, default=1, help="parallel worker processes (1)")
     sweep.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="tpe (default)")
     sweep.add_argument("--pruner", choices=PRUNERS, default="median", help="median (default)")
@@ -168,6 +183,13 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "sweep-run", description="A sweep's coordinator (internal: ktui sweep --detach)."
     )
     coordinator.add_argument("id", type=int)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def hide_internal(parser: argparse.ArgumentParser) -> None:
@@ -295,17 +317,21 @@ def start_sweep(
         sampler=args.sampler,
         pruner=args.pruner,
         objective=args.objective,
+        time_budget=args.time_budget,
     )
     from ktui.cli.run import prepare
-    from ktui.cli.sweep_engine import check_optuna
 
-    check_optuna()
+    check_engine()
     prepare(catalog, args.preset, args.assignments, None)  # the data is there
+    if args.detach:
+        # The dashboard's sweep form starts its sweeps the same way (ktui.runs.sweeps).
+        started = launch_sweep(spec, store=store, presets=args.presets)
+        print(f"Sweep {started.sweep_id}: {_describe(spec)}", file=out, flush=True)
+        _started(started, out)
+        return 0
     with RunStore(store) as runs:
         sweep_id = SweepStore(runs).create_sweep(spec)
     print(f"Sweep {sweep_id}: {_describe(spec)}", file=out, flush=True)
-    if args.detach:
-        return _detach(store, sweep_id, args.presets, out)
     return coordinate(store, sweep_id, presets=args.presets, out=out)
 
 
@@ -313,6 +339,8 @@ def _describe(spec: SweepSpec) -> str:
     s = spec.settings
     grid = spec.grid_size()
     grid_text = f", a grid of {grid}" if grid is not None else ""
+    if s.time_budget is not None:
+        grid_text += f", at most {format_seconds(s.time_budget)}"
     return (
         f"{spec.preset}, {' '.join(p.describe() for p in spec.params)}; {s.trials} trials"
         f"{grid_text}, {s.workers} worker(s), sampler {s.sampler}, pruner {s.pruner}, "
@@ -320,45 +348,13 @@ def _describe(spec: SweepSpec) -> str:
     )
 
 
-def output_file(runs: RunStore, sweep_id: int) -> Path:
-    """Where a detached sweep's coordinator and workers write their lines."""
-    folder = runs.runs_dir / "sweeps"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return folder / f"{sweep_id}.log"
-
-
-def _argv(store: Path, presets: Sequence[Path], *command: str) -> list[str]:
-    argv = [sys.executable, "-m", "ktui", "--store", str(store.resolve())]
-    for folder in presets:
-        argv += ["--presets", str(Path(folder).resolve())]
-    return argv + list(command)
-
-
-def _detach(store: Path, sweep_id: int, presets: Sequence[Path], out: TextIO) -> int:
-    with RunStore(store) as runs:
-        output = output_file(runs, sweep_id)
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            child = subprocess.Popen(
-                _argv(store, presets, "sweep-run", str(sweep_id)),
-                stdin=subprocess.DEVNULL,
-                stdout=fd,
-                stderr=fd,
-                start_new_session=True,
-                close_fds=True,
-            )
-        except OSError as exc:
-            SweepStore(runs).set_status(sweep_id, "stopped", f"could not start: {exc}")
-            raise KtuiError(f"could not start the sweep in the background: {exc}") from None
-        finally:
-            os.close(fd)
-        SweepStore(runs).adopt(sweep_id, child.pid)
+def _started(started: DetachedSweep, out: TextIO) -> None:
     print(
-        f"Started sweep {sweep_id} in the background (pid {child.pid}). "
-        f"Watch it with `ktui sweeps show {sweep_id}`; its output goes to {output}.",
+        f"Started sweep {started.sweep_id} in the background (pid {started.pid}). "
+        f"Watch it with `ktui sweeps show {started.sweep_id}`; its output goes to "
+        f"{started.output}.",
         file=out,
     )
-    return 0
 
 
 def resume_sweep(
@@ -376,7 +372,8 @@ def resume_sweep(
             raise KtuiError(f"sweep {sweep.id} has finished: all its trials ended")
         sweeps.set_status(sweep.id, "running", change="resumed")
     if detach:
-        return _detach(store, sweep.id, presets, out)
+        _started(start_coordinator(store, sweep.id, presets=presets), out)
+        return 0
     return coordinate(store, sweep.id, presets=presets, out=out)
 
 
@@ -446,6 +443,8 @@ def coordinate(
                     break
             else:
                 free = sweeps.free_slots(current)
+                if free and _time_is_up(sweeps, current, free, out):
+                    continue  # the next look sees the budget cut to the trials started
                 going = sweeps.running_count(sweep_id)
                 if free == 0 and not workers and sweeps.finish_if_done(sweep_id):
                     continue  # the next look sees it finished and ends
@@ -466,6 +465,22 @@ def coordinate(
         runs.close()
 
 
+def _time_is_up(sweeps: SweepStore, sweep: SweepRecord, free: int, out: TextIO) -> bool:
+    """When the sweep's time budget is spent, start no new trial: its number of trials
+    becomes the trials started (running ones finish). Returns whether it did."""
+    budget = sweep.settings.time_budget
+    if budget is None or time.time() - sweep.created_at < budget:
+        return False
+    started = sweep.settings.trials - free
+    try:
+        sweeps.add_change(sweep.id, f"time budget {format_seconds(budget)} spent")
+        sweeps.set_trials(sweep.id, started)
+    except KtuiError:
+        return False  # a worker took a slot meanwhile: the next look cuts again
+    _say(out, sweep.id, f"time budget {format_seconds(budget)} spent: no new trials")
+    return True
+
+
 def _spawn(
     store: Path, sweep_id: int, presets: Sequence[Path], out: TextIO
 ) -> subprocess.Popen[bytes]:
@@ -475,7 +490,7 @@ def _spawn(
         fileno = None
     out.flush()
     return subprocess.Popen(
-        _argv(store, presets, "sweep-worker", str(sweep_id)),
+        ktui_argv(store, presets, "sweep-worker", str(sweep_id)),
         stdin=subprocess.DEVNULL,
         stdout=fileno if fileno is not None else subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -559,15 +574,7 @@ def list_sweeps(sweeps: SweepStore, out: TextIO) -> int:
 
 def _status(sweeps: SweepStore, sweep: SweepRecord) -> str:
     """A running sweep whose processes are all gone shows as interrupted."""
-    if sweep.status == "running" and not sweeps.coordinator_alive(sweep):
-        going = [
-            t
-            for t in sweeps.trials(sweep.id)
-            if t.state == "running" and t.pid is not None and process_alive(t.pid, t.process)
-        ]
-        if not going:
-            return "interrupted"
-    return sweep.status
+    return sweeps.shown_status(sweep)
 
 
 def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:

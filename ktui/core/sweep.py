@@ -8,8 +8,12 @@ checked against a preset before anything trains, and the leaderboard's arithmeti
     dropout=0.1..0.5              a range, linear (an int hyperparameter gives an int range)
 
 Every mistake is a :class:`~ktui.core.errors.KtuiError` naming the ``--param`` (or
-setting) and what to do. Plain Python: the search engine (Optuna) is driven by the
-command line (:mod:`ktui.cli.sweep`), which turns a :class:`ParamSpec` into an Optuna
+setting) and what to do. The form's sweep mode builds the same spec from its fields
+(:func:`param_from_fields`, :func:`assemble_spec`), with the same checks worded for
+the field they belong to (:class:`SweepError` names it).
+
+Plain Python: the search engine (Optuna) is driven by the command line
+(:mod:`ktui.cli.sweep`), which turns a :class:`ParamSpec` into an Optuna
 distribution; nothing here imports it.
 """
 
@@ -25,7 +29,7 @@ from typing import Any, Literal
 
 from ktui.core.errors import KtuiError
 from ktui.core.metrics import lower_is_better
-from ktui.core.presets import Hyperparameter, Preset, PresetCatalog
+from ktui.core.presets import Hyperparameter, Preset, PresetCatalog, RunConfig
 from ktui.core.presets import load as load_preset
 
 Sampler = Literal["tpe", "random", "grid"]
@@ -66,6 +70,49 @@ FAILURES_TO_PAUSE = 3
 GRID_INT_LIMIT = 1000
 
 DEFAULT_OBJECTIVE = "val_loss"
+
+
+class SweepError(KtuiError):
+    """A mistake in a sweep, with the ``field`` it belongs to: a hyperparameter's name,
+    or one of the settings (``trials``, ``time``, ``workers``, ``sampler``, ``pruner``,
+    ``objective``), so the form can say it next to that field."""
+
+    def __init__(self, field: str, message: str, *, hint: str | None = None) -> None:
+        self.field = field
+        super().__init__(message, hint=hint)
+
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90s``, ``30m``, ``2h``, ``1h30m`` or a plain number of minutes;
+    raises ``ValueError`` saying what it expects."""
+    raw = text.strip().lower().replace(" ", "")
+    bad = ValueError(f"expected a time such as 30m, 2h, 1h30m or 90s, got {text.strip()!r}")
+    if not raw:
+        raise bad
+    try:
+        seconds = float(raw) * 60.0
+    except ValueError:
+        seconds = 0.0
+        number = ""
+        for char in raw:
+            if char.isdigit() or char == ".":
+                number += char
+            elif char in _DURATION_UNITS and number:
+                try:
+                    seconds += float(number) * _DURATION_UNITS[char]
+                except ValueError:
+                    raise bad from None
+                number = ""
+            else:
+                raise bad from None
+        if number:
+            raise bad from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"a time budget must be above 0, got {text.strip()!r}")
+    return seconds
 
 
 def direction_of(metric: str) -> Direction:
@@ -260,10 +307,13 @@ class SweepSettings:
     pruner: Pruner = "median"
     objective: str = DEFAULT_OBJECTIVE
     direction: Direction = "minimize"
+    time_budget: float | None = None
+    """Seconds after the sweep's start when no new trial starts (running ones finish);
+    None: only the number of trials bounds it."""
 
     def to_json(self) -> dict[str, Any]:
         """A plain dict for the store."""
-        return {
+        data: dict[str, Any] = {
             "trials": self.trials,
             "workers": self.workers,
             "sampler": self.sampler,
@@ -271,6 +321,9 @@ class SweepSettings:
             "objective": self.objective,
             "direction": self.direction,
         }
+        if self.time_budget is not None:
+            data["time_budget"] = self.time_budget
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SweepSettings:
@@ -278,6 +331,7 @@ class SweepSettings:
         sampler = data.get("sampler", "tpe")
         pruner = data.get("pruner", "median")
         objective = str(data.get("objective", DEFAULT_OBJECTIVE))
+        budget = data.get("time_budget")
         return cls(
             trials=int(data.get("trials", 1)),
             workers=int(data.get("workers", 1)),
@@ -285,6 +339,7 @@ class SweepSettings:
             pruner=pruner if pruner in PRUNERS else "median",
             objective=objective,
             direction="maximize" if data.get("direction") == "maximize" else "minimize",
+            time_budget=float(budget) if isinstance(budget, int | float) else None,
         )
 
 
@@ -406,6 +461,25 @@ def _version(key: str) -> int:
     return int(number) if number.isdigit() else 0
 
 
+@dataclass(frozen=True)
+class Wording:
+    """How the checks name what a person gave: the command line's options
+    (``--trials``) or the form's fields (``trials``)."""
+
+    trials: str = "--trials"
+    workers: str = "--workers"
+    sampler: str = "--sampler"
+    pruner: str = "--pruner"
+    objective: str = "--objective"
+    fixed: str = "--set"
+    param: str = "--param "
+    """Put before a spec's ``describe()`` to name it (``--param units=8,16``)."""
+
+
+CLI_WORDING = Wording()
+FORM_WORDING = Wording("trials", "workers", "sampler", "pruner", "objective", "", "")
+
+
 def build_spec(
     preset: Preset,
     params: Sequence[str],
@@ -416,6 +490,7 @@ def build_spec(
     sampler: str = "tpe",
     pruner: str = "median",
     objective: str | None = None,
+    time_budget: float | None = None,
 ) -> SweepSpec:
     """Check everything about a sweep that can be checked before anything trains;
     raises :class:`KtuiError` with where and what to do."""
@@ -440,14 +515,55 @@ def build_spec(
                 f"--set {spec.name}=...: {spec.name} is also swept by --param {spec.describe()}",
                 hint="Either fix it with --set or vary it with --param, not both.",
             )
+    return assemble_spec(
+        preset,
+        specs,
+        fixed,
+        trials=trials,
+        workers=workers,
+        sampler=sampler,
+        pruner=pruner,
+        objective=objective,
+        time_budget=time_budget,
+    )
+
+
+def assemble_spec(
+    preset: Preset,
+    specs: Sequence[ParamSpec],
+    fixed: Mapping[str, Any],
+    *,
+    trials: int = 20,
+    workers: int = 1,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    objective: str | None = None,
+    time_budget: float | None = None,
+    wording: Wording = CLI_WORDING,
+) -> SweepSpec:
+    """The checks of :func:`build_spec` after its parameters are parsed (the form's
+    sweep mode parses them from its fields): the settings, every trial a valid run,
+    the objective, the grid. Raises :class:`SweepError` naming the setting at fault
+    (or :class:`KtuiError` from the preset, for a value it refuses)."""
+    w = wording
+    if not specs:
+        raise SweepError(
+            "params",
+            "a sweep needs at least one hyperparameter to vary",
+            hint="Give one a list of values or a range.",
+        )
     if trials < 1:
-        raise KtuiError(f"--trials {trials}: a sweep needs at least 1 trial")
+        raise SweepError("trials", f"{w.trials} {trials}: a sweep needs at least 1 trial")
     if workers < 1:
-        raise KtuiError(f"--workers {workers}: a sweep needs at least 1 worker")
+        raise SweepError("workers", f"{w.workers} {workers}: a sweep needs at least 1 worker")
     if sampler not in SAMPLERS:
-        raise KtuiError(f"--sampler {sampler!r}: expected one of {', '.join(SAMPLERS)}")
+        raise SweepError(
+            "sampler", f"{w.sampler} {sampler!r}: expected one of {', '.join(SAMPLERS)}"
+        )
     if pruner not in PRUNERS:
-        raise KtuiError(f"--pruner {pruner!r}: expected one of {', '.join(PRUNERS)}")
+        raise SweepError("pruner", f"{w.pruner} {pruner!r}: expected one of {', '.join(PRUNERS)}")
+    if time_budget is not None and not (math.isfinite(time_budget) and time_budget > 0):
+        raise SweepError("time", f"a time budget must be above 0, got {time_budget!r}")
     # Every trial must be a valid run: resolve the lowest and the highest corner.
     for corner in (0, -1):
         values = dict(fixed)
@@ -461,16 +577,17 @@ def build_spec(
     # The preset's own objective ([fit] monitor) unless the person names another.
     objective = objective or config.monitor or default_objective(config.validation != "none")
     if objective.startswith("val_") and config.validation == "none":
-        raise KtuiError(
-            f"--objective {objective}: preset {preset.name} does not validate "
+        raise SweepError(
+            "objective",
+            f"{w.objective} {objective}: preset {preset.name} does not validate "
             '(fit.validation is "none"), so its runs never log validation metrics',
-            hint="Use a training metric such as --objective loss, or a preset with "
+            hint=f"Use a training metric such as {w.objective} loss, or a preset with "
             'fit.validation = "test" or a fraction.',
         )
     result = SweepSpec(
         preset=preset.name,
         params=tuple(specs),
-        fixed=fixed,
+        fixed=dict(fixed),
         source=preset.source,
         settings=SweepSettings(
             trials=trials,
@@ -480,22 +597,25 @@ def build_spec(
             objective=objective,
             # The preset's policy: its [fit] mode overrides the direction of its monitor.
             direction="minimize" if config.policy.lower_is_better(objective) else "maximize",
+            time_budget=time_budget,
         ),
     )
     if sampler == "grid":
         size = result.grid_size()
         if size is None:
             ranged = next(p for p in specs if p.grid_points() is None)
-            raise KtuiError(
-                f"--sampler grid: --param {ranged.describe()} is a range of real numbers, "
+            raise SweepError(
+                "sampler",
+                f"{w.sampler} grid: {w.param}{ranged.describe()} is a range of real numbers, "
                 "which has no grid",
-                hint=f"List its values (--param {ranged.name}=A,B,C), "
-                "or use --sampler random or tpe.",
+                hint=f"List its values ({w.param}{ranged.name}=A,B,C), "
+                f"or use {w.sampler} random or tpe.",
             )
         if size > trials:
-            raise KtuiError(
-                f"--sampler grid: the grid has {size} combinations but --trials is {trials}",
-                hint=f"Raise --trials to {size} to try them all, or use --sampler random "
+            raise SweepError(
+                "trials",
+                f"{w.sampler} grid: the grid has {size} combinations but {w.trials} is {trials}",
+                hint=f"Raise {w.trials} to {size} to try them all, or use {w.sampler} random "
                 f"to try {trials} of them at random.",
             )
     return result
@@ -521,6 +641,99 @@ def parse_change(preset: Preset, spec: SweepSpec, text: str, sweep_id: int) -> P
         preset.resolve({**spec.fixed, **others, new.name: value})
     spec.changed_param(new, sweep_id)
     return new
+
+
+def param_from_fields(
+    hp: Hyperparameter,
+    kind: Literal["list", "range", "choices"],
+    *,
+    values: str = "",
+    low: str = "",
+    high: str = "",
+    log: bool = False,
+    chosen: Sequence[Any] = (),
+) -> ParamSpec:
+    """One hyperparameter's sweep as the form's fields give it: a list of values typed
+    ``64,128,256``, a range from ``low`` to ``high`` (``log`` scale or not), or a subset
+    ``chosen`` of a choice's (or a bool's) values. The checks of :func:`parse_param`,
+    worded for the field; raises :class:`SweepError` (its field: ``hp.name``)."""
+    name = hp.name
+    if kind == "choices":
+        picked = [v for v in (hp.choices if hp.type == "choice" else (True, False)) if v in chosen]
+        if not picked:
+            raise SweepError(
+                name, f"{name}: no value chosen", hint="Pick at least one with space."
+            )
+        return ParamSpec(name=name, kind="values", type=hp.type, values=tuple(picked))
+    if kind == "list":
+        items = [item for item in values.split(",") if item.strip()]
+        if not items:
+            raise SweepError(
+                name, f"{name}: no values", hint="Type values separated by commas, e.g. 32,64,128."
+            )
+        parsed: list[Any] = []
+        for item in items:
+            try:
+                value = hp.parse(item)
+            except ValueError as exc:
+                raise SweepError(
+                    name,
+                    f"{name}: {item.strip()!r}: {exc}",
+                    hint=f"Each value must be {hp.describe_expected()}.",
+                ) from None
+            if value not in parsed:
+                parsed.append(value)
+        return ParamSpec(name=name, kind="values", type=hp.type, values=tuple(parsed))
+    if hp.type not in ("int", "float"):
+        raise SweepError(name, f"{name}: a {hp.type} has no range", hint="Choose its values.")
+    ends: list[Any] = []
+    for label, item in (("min", low), ("max", high)):
+        if not item.strip():
+            raise SweepError(name, f"{name}: the range has no {label}", hint=f"Type its {label}.")
+        try:
+            ends.append(hp.parse(item))
+        except ValueError as exc:
+            raise SweepError(
+                name,
+                f"{name}: its {label} {item.strip()!r}: {exc}",
+                hint="Keep the range within the preset's bounds.",
+            ) from None
+    start, end = ends
+    if start >= end:
+        raise SweepError(
+            name,
+            f"{name}: the range's min {_show(start)} is not below its max {_show(end)}",
+            hint="Make min the smaller value"
+            + (" (or set the field fixed for one value)." if start == end else "."),
+        )
+    if log and start <= 0:
+        raise SweepError(
+            name,
+            f"{name}: a log range must stay above 0, and its min is {_show(start)}",
+            hint=f"Start it above 0 (e.g. min {_show(end / 1000)}), or turn log off.",
+        )
+    return ParamSpec(name=name, kind="range", type=hp.type, low=start, high=end, log=log)
+
+
+def logged_metrics(config: RunConfig) -> list[str]:
+    """The metrics a run of ``config`` logs each epoch, as a sweep's objective may name
+    them: ``loss`` and the compiled metrics, their ``val_`` twins when it validates,
+    and the preset's ``[fit] monitor``."""
+    names = ["loss", *config.metrics]
+    if config.validation != "none":
+        names = [f"val_{n}" for n in names] + names
+    if config.monitor and config.monitor not in names:
+        names.insert(0, config.monitor)
+    return list(dict.fromkeys(names))
+
+
+def estimate_seconds(spec: SweepSpec, epochs: float, epoch_seconds: float) -> float:
+    """The sweep's total time if every trial runs all its ``epochs``: trials × epochs ×
+    seconds per epoch ÷ workers, at most the time budget. Pruning is not counted: it
+    only shortens a sweep."""
+    s = spec.settings
+    total = s.trials * epochs * epoch_seconds / max(1, s.workers)
+    return min(total, s.time_budget) if s.time_budget is not None else total
 
 
 def default_objective(validates: bool) -> str:

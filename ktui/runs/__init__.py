@@ -1,5 +1,6 @@
 """The run service: starting, recording, steering and re-running runs (see
-:mod:`ktui.runs.service`). Every way ktui runs a training goes through it.
+:mod:`ktui.runs.service`), and starting sweeps in the background
+(:mod:`ktui.runs.sweeps`). Every way ktui runs a training goes through it.
 
 Plain Python: importing it loads neither TensorFlow nor Textual.
 """
@@ -18,18 +19,23 @@ from ktui.runs.service import (
     record_fit,
     record_run,
 )
+from ktui.runs.sweeps import DetachedSweep, epoch_seconds, launch_sweep, start_coordinator
 
 __all__ = [
     "OUTPUT_FILE",
     "DetachedRun",
+    "DetachedSweep",
     "RecordedRun",
     "RerunPlan",
     "StopOnSignals",
     "ignoring_hangups",
+    "epoch_seconds",
     "launch_detached",
+    "launch_sweep",
     "plan_config",
     "plan_for_run",
     "plan_rerun",
     "record_fit",
     "record_run",
+    "start_coordinator",
 ]

@@ -1,4 +1,10 @@
-"""The hyperparameter form: typed fields generated from a preset, checked as you type."""
+"""The hyperparameter form: typed fields generated from a preset, checked as you type.
+
+``F4`` turns it into a sweep's form (:mod:`ktui.screens.sweep_fields`): each
+hyperparameter fixed, a list, a range or a choice of values, and the sweep's settings;
+``ctrl+r`` then starts the sweep in the background (:func:`ktui.runs.launch_sweep`, as
+``ktui sweep --detach``) and the app opens its leaderboard.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,17 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, Switch
+from textual.widgets import (
+    Button,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Select,
+    SelectionList,
+    Static,
+    Switch,
+)
 
 from ktui.core import backends
 from ktui.core import data as data_mod
@@ -25,8 +41,11 @@ from ktui.core.keras_names import plain_message
 from ktui.core.memory import fit_verdict
 from ktui.core.presets import Hyperparameter, Preset, RunConfig, dump_values
 from ktui.core.shapes import check_model
-from ktui.navigation import OpenDataPreview, OpenModel, OpenTraining
+from ktui.navigation import OpenDataPreview, OpenModel, OpenSweep, OpenTraining
+from ktui.runs import epoch_seconds, launch_sweep
+from ktui.screens import sweep_fields
 from ktui.screens.dialogs import AskDialog
+from ktui.screens.sweep_fields import SweepCheck, SweepFields
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
@@ -69,6 +88,8 @@ class FormScreen(Screen[None]):
     BINDINGS = [
         Binding("ctrl+r", "start", "Start", priority=True),
         Binding("ctrl+b", "start_background", "Start in background", priority=True),
+        # A text field takes letters; F4 next to the previews' F2 and F3.
+        Binding("f4", "sweep_mode", "Sweep mode"),
         Binding("ctrl+d", "reset", "Reset defaults", priority=True),
         Binding("ctrl+s", "save", "Save as preset", priority=True),
         # F-keys: the text fields take letters, and ctrl+v/ctrl+c are paste/copy there.
@@ -103,6 +124,14 @@ class FormScreen(Screen[None]):
         self._params_text: dict[tuple[tuple[str, Any], ...], str] = {}
         self._memory_text: dict[tuple[tuple[str, Any], ...], str] = {}
         self._debounce: Timer | None = None
+        self.sweep_mode = False
+        """Whether the form defines a sweep (F4) instead of one run."""
+        self.sweep_kinds: dict[str, sweep_fields.Kind] = {}
+        """How each hyperparameter varies in sweep mode (missing: fixed)."""
+        self.sweep_check: SweepCheck | None = None
+        """The sweep the fields describe, as last checked (sweep mode only)."""
+        self._epoch_time: tuple[float, int] | None = None
+        self._epoch_time_read = False
 
     @property
     def ktui(self) -> KtuiApp:
@@ -117,6 +146,7 @@ class FormScreen(Screen[None]):
                     Text.assemble((self.preset.name, "bold"), " · ", self.preset.description),
                     id="form-title",
                 )
+                yield from sweep_fields.settings_fields(self.preset)
                 with Vertical(classes="field", id="field-data"):
                     with Horizontal(classes="field-row"):
                         yield Label("data", classes="field-label")
@@ -154,6 +184,7 @@ class FormScreen(Screen[None]):
                 yield Static("", id="derived")
                 yield Button("Start  ^r", variant="success", id="start")
                 yield Button("Start in background  ^b", id="start-background")
+                yield Button("Sweep mode  F4", id="sweep-mode")
                 yield Button("Reset defaults  ^d", id="reset")
                 yield Button("Save as preset  ^s", id="save")
                 yield Button("Back  esc", id="back")
@@ -184,6 +215,7 @@ class FormScreen(Screen[None]):
         with Vertical(classes="field", id=f"field-{hp.name}"):
             with Horizontal(classes="field-row"):
                 yield Label(hp.name, classes="field-label")
+                yield from sweep_fields.kind_select(hp)
                 value = self.values[hp.name]
                 if hp.type == "choice":
                     yield Select(
@@ -191,17 +223,19 @@ class FormScreen(Screen[None]):
                         value=value,
                         allow_blank=False,
                         id=f"hp-{hp.name}",
-                        classes="field-input",
+                        classes="field-input fixed-input",
                     )
                 elif hp.type == "bool":
-                    yield Switch(value=bool(value), id=f"hp-{hp.name}")
+                    yield Switch(value=bool(value), id=f"hp-{hp.name}", classes="fixed-input")
                 else:
                     yield Input(
                         hp.format(value),
                         id=f"hp-{hp.name}",
-                        classes="field-input",
+                        classes="field-input fixed-input",
                         placeholder=hp.describe_expected(),
                     )
+                yield from sweep_fields.value_controls(hp)
+            yield from sweep_fields.choices_control(hp, self.values[hp.name])
             yield Static(hp.help, classes="field-help")
             yield Static("", classes="field-error", id=f"error-{hp.name}")
 
@@ -215,6 +249,9 @@ class FormScreen(Screen[None]):
         return None
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if _is_sweep_widget(event.input.id):
+            self._refresh()
+            return
         if event.input.id == "devices":
             self.devices = event.value.strip() or "all"
             self._refresh()
@@ -236,10 +273,31 @@ class FormScreen(Screen[None]):
         self._refresh()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        # Enter starts one run; a sweep (many runs) starts only by ^r or its button.
+        if self.sweep_mode:
+            return
         if event.input.id == "data-source" or self._name_of(event.input.id) is not None:
             self.action_start()
 
     def on_select_changed(self, event: Select.Changed) -> None:
+        widget_id = event.select.id or ""
+        if widget_id.startswith("kind-") and isinstance(event.value, str):
+            swept = widget_id.removeprefix("kind-")
+            field = self.query_one(f"#field-{swept}")
+            for kind in ("fixed", "list", "range", "choices"):
+                field.set_class(kind == event.value, f"kind-{kind}")
+            if event.value == "list":
+                listed = self.query_one(f"#list-{swept}", Input)
+                if not listed.value and swept not in self.errors:
+                    # The fixed value to start from: a list grows by typing ",128".
+                    hp = self.preset.hyperparameters[swept]
+                    listed.value = hp.format(self.values[swept])
+            self.sweep_kinds[swept] = event.value  # type: ignore[assignment]  # its options
+            self._refresh()
+            return
+        if _is_sweep_widget(widget_id):
+            self._refresh()
+            return
         if event.select.id == "backend-select":
             value = event.value
             self.backend = value if isinstance(value, str) and value != _AUTO_BACKEND else None
@@ -250,7 +308,15 @@ class FormScreen(Screen[None]):
             self.values[name] = event.value
             self._refresh()
 
+    def on_selection_list_selected_changed(
+        self, event: SelectionList.SelectedChanged[str]
+    ) -> None:
+        self._refresh()
+
     def on_switch_changed(self, event: Switch.Changed) -> None:
+        if _is_sweep_widget(event.switch.id):
+            self._refresh()
+            return
         name = self._name_of(event.switch.id)
         if name is not None:
             self.values[name] = event.value
@@ -258,6 +324,9 @@ class FormScreen(Screen[None]):
 
     def _refresh(self) -> None:
         """Show each field's error, enable Start only when all are valid, update figures."""
+        if self.sweep_mode:
+            self._refresh_sweep()
+            return
         for name in self.preset.hyperparameters:
             _show_error(self.query_one(f"#error-{name}", Static), self.errors.get(name, ""))
             self.query_one(f"#field-{name}").set_class(name in self.errors, "invalid")
@@ -282,6 +351,136 @@ class FormScreen(Screen[None]):
         self.query_one("#start", Button).disabled = blocked
         self.query_one("#start-background", Button).disabled = blocked or bool(devices_error)
         self._show_derived(config, status, problem)
+
+    # ------------------------------------------------------------------ sweep mode
+    def _sweep_fields(self) -> SweepFields:
+        """What the sweep mode's widgets hold now."""
+        fields = SweepFields(kinds=dict(self.sweep_kinds))
+        for name, kind in self.sweep_kinds.items():
+            if kind == "list":
+                fields.lists[name] = self.query_one(f"#list-{name}", Input).value
+            elif kind == "range":
+                fields.lows[name] = self.query_one(f"#min-{name}", Input).value
+                fields.highs[name] = self.query_one(f"#max-{name}", Input).value
+                fields.logs[name] = self.query_one(f"#log-{name}", Switch).value
+            elif kind == "choices":
+                chosen = self.query_one(f"#choices-{name}", SelectionList)
+                fields.chosen[name] = [str(v) for v in chosen.selected]
+        fields.trials = self.query_one("#sweep-trials", Input).value
+        fields.time = self.query_one("#sweep-time", Input).value
+        fields.workers = self.query_one("#sweep-workers", Input).value
+        for setting in ("sampler", "pruner", "objective"):
+            value = self.query_one(f"#sweep-{setting}", Select).value
+            if isinstance(value, str):
+                setattr(fields, setting, value)
+        return fields
+
+    def _refresh_sweep(self) -> None:
+        """Check the sweep as typed: each mistake at its field, Start only when the
+        whole sweep is valid, the grid, trials and estimated time beside."""
+        check = sweep_fields.check_sweep(
+            self.preset, self.values, self.errors, self._sweep_fields()
+        )
+        self.sweep_check = check
+        for name in self.preset.hyperparameters:
+            error = check.errors.get(name, "")
+            _show_error(self.query_one(f"#error-{name}", Static), error)
+            self.query_one(f"#field-{name}").set_class(bool(error), "invalid")
+        for setting in sweep_fields.SETTINGS:
+            error = check.errors.get(f"sweep-{setting}", "")
+            _show_error(self.query_one(f"#error-sweep-{setting}", Static), error)
+            self.query_one(f"#field-sweep-{setting}").set_class(bool(error), "invalid")
+        # A sweep's trials train on the preset's own data: its spec holds no other.
+        data_error = (
+            None
+            if self.data == self.default_data
+            else f"a sweep trains on the preset's data ({self.default_data}); put "
+            f"{self.data} in a copy of the preset to sweep on it, or F4 for one run"
+        )
+        _show_error(self.query_one("#error-data", Static), data_error or "")
+        self.query_one("#field-data").set_class(data_error is not None, "invalid")
+        devices_error = _devices_problem(self.devices)
+        _show_error(self.query_one("#error-devices", Static), devices_error or "")
+        self.query_one("#field-devices").set_class(devices_error is not None, "invalid")
+        blocked = check.spec is None or data_error is not None or devices_error is not None
+        self.query_one("#start", Button).disabled = blocked
+        self.query_one("#derived", Static).update(
+            sweep_fields.describe(check, self._epoch_time)
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A sweep always runs in the background: ^b has nothing to add in sweep mode.
+        return not (action == "start_background" and self.sweep_mode)
+
+    @on(Button.Pressed, "#sweep-mode")
+    def action_sweep_mode(self) -> None:
+        """Define a sweep instead of one run (F4 again: back to one run)."""
+        self.sweep_mode = not self.sweep_mode
+        self.set_class(self.sweep_mode, "sweeping")
+        self.refresh_bindings()
+        if self.sweep_mode and not self._epoch_time_read:
+            self._epoch_time_read = True
+            store = self.ktui.store
+            if store is not None:
+                try:
+                    self._epoch_time = epoch_seconds(store, self.preset.name)
+                except KtuiError:
+                    self._epoch_time = None  # no estimate is no reason to refuse a sweep
+        start = self.query_one("#start", Button)
+        start.label = "Start sweep  ^r" if self.sweep_mode else "Start  ^r"
+        self.query_one("#sweep-mode", Button).label = (
+            "One run  F4" if self.sweep_mode else "Sweep mode  F4"
+        )
+        self._refresh()
+        if self.sweep_mode:
+            self.query_one("#sweep-trials", Input).focus()
+
+    def _start_sweep(self) -> None:
+        """Record the sweep and start it in the background; open its leaderboard."""
+        self._refresh_sweep()
+        check = self.sweep_check
+        spec = check.spec if check is not None else None
+        if spec is None:
+            self.notify(
+                (check.problem if check is not None and check.problem else None)
+                or "Some sweep values are invalid; see the messages next to the fields.",
+                severity="error",
+            )
+            return
+        if self.data != self.default_data or _devices_problem(self.devices) is not None:
+            self.notify("Fix the fields marked in red first.", severity="error")
+            return
+        store = self.ktui.store
+        if store is None:
+            self.notify("Sweeps need the run store, which is not open.", severity="error")
+            return
+        config = self.preset.resolve({**spec.fixed})
+        status = data_mod.locate(config.data)
+        if status.state == "missing":
+            self.notify(status.message, severity="error", timeout=10)
+            return
+        preset_backend = self.preset.raw.get("backend")
+        if self.backend != (preset_backend if isinstance(preset_backend, str) else None):
+            # The spec holds no backend: its workers train on the preset's (or Keras's).
+            self.notify(
+                f"The backend field applies to one run; the sweep's trials train on "
+                f"{preset_backend or 'the default backend'}.",
+                severity="warning",
+                timeout=8,
+            )
+        try:
+            started = launch_sweep(
+                spec, store=store.path, env=system_mod.devices_environment(self.devices)
+            )
+        except KtuiError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        self.notify(
+            f"Sweep {started.sweep_id} runs in the background (pid {started.pid}); it goes "
+            f"on when ktui closes. Its output: {started.output}",
+            timeout=8,
+        )
+        self.post_message(OpenSweep(started.sweep_id))
 
     def config(self) -> RunConfig | None:
         """The run's config, or None while any value is invalid."""
@@ -388,7 +587,10 @@ class FormScreen(Screen[None]):
     # ------------------------------------------------------------------ actions
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
-        """Start a run with the form's values."""
+        """Start a run with the form's values (in sweep mode: the sweep)."""
+        if self.sweep_mode:
+            self._start_sweep()
+            return
         config = self._startable()
         if config is None:
             return
@@ -432,7 +634,10 @@ class FormScreen(Screen[None]):
     @on(Button.Pressed, "#start-background")
     def action_start_background(self) -> None:
         """Start the run in a process of its own that outlives ktui and the terminal
-        (like ``ktui run --detach``), and follow it here."""
+        (like ``ktui run --detach``), and follow it here. A sweep always runs so."""
+        if self.sweep_mode:
+            self._start_sweep()
+            return
         config = self._startable()
         if config is None:
             return
@@ -553,6 +758,14 @@ class FormScreen(Screen[None]):
     def action_back(self) -> None:
         """Back to the presets."""
         self.app.pop_screen()
+
+
+def _is_sweep_widget(widget_id: str | None) -> bool:
+    """Whether ``widget_id`` is one of the sweep mode's fields (kind, list, range,
+    choices, settings)."""
+    return bool(widget_id) and str(widget_id).startswith(
+        ("kind-", "list-", "min-", "max-", "log-", "choices-", "sweep-")
+    )
 
 
 def _train_samples(config: RunConfig) -> int | None:

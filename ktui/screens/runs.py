@@ -28,7 +28,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Select, Static
 
 from ktui.core.errors import StoreError
-from ktui.navigation import OpenCompare, OpenRunDetail, OpenTraining
+from ktui.navigation import OpenCompare, OpenRunDetail, OpenSweep, OpenSweeps, OpenTraining
 from ktui.presentation import (
     format_best,
     format_duration,
@@ -47,6 +47,7 @@ from ktui.screens.runs_table import (
     RunsTable,
 )
 from ktui.store import STATUSES, RunStore, RunSummary
+from ktui.store.sweeps import SweepStore
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
@@ -55,7 +56,7 @@ POLL_SECONDS = 2.0
 """How often the list is re-read while some run is still going."""
 
 _TABLE_ACTIONS = frozenset(
-    ("open", "mark", "compare", "rerun", "edit", "delete", "sort", "reverse")
+    ("open", "mark", "compare", "rerun", "edit", "delete", "sort", "reverse", "sweep")
 )
 
 
@@ -77,6 +78,8 @@ class RunsScreen(Screen[None]):
         Binding("r", "rerun", "Re-run"),
         Binding("e", "edit", "Edit & re-run"),
         Binding("d,delete", "delete", "Delete"),
+        Binding("w", "sweeps", "Sweeps"),
+        Binding("l", "sweep", "Trial's sweep", show=False),  # the footer has no room left
         Binding("escape", "back", "Back"),
     ]
 
@@ -526,6 +529,27 @@ class RunsScreen(Screen[None]):
             self.post_message(OpenTraining(None, attach=run.id))
             return
         self.post_message(OpenRunDetail(run.id))
+
+    def action_sweeps(self) -> None:
+        """The recorded sweeps; enter opens one's leaderboard."""
+        self.post_message(OpenSweeps())
+
+    def action_sweep(self) -> None:
+        """The leaderboard of the sweep the highlighted run is a trial of."""
+        run = self.current_run()
+        if run is None or self.store is None:
+            return
+        try:
+            found = SweepStore(self.store).sweep_of_run(run.id)
+        except StoreError as exc:
+            self.notify(f"Cannot read run {run.id}'s sweep: {exc}", severity="error")
+            return
+        if found is None:
+            self.notify(
+                f"Run {run.id} is not a trial of a sweep; w lists the sweeps.", severity="warning"
+            )
+            return
+        self.post_message(OpenSweep(found[0]))
 
     def action_mark(self) -> None:
         """Mark or unmark the highlighted run for comparison, then go to the next one."""

@@ -269,6 +269,19 @@ class SweepStore:
             return False
         return process_alive(sweep.pid, sweep.process)
 
+    def shown_status(self, sweep: SweepRecord) -> str:
+        """The sweep's status as people see it: a ``running`` sweep whose processes are
+        all gone (killed, a reboot) is ``interrupted``."""
+        if sweep.status == "running" and not self.coordinator_alive(sweep):
+            going = [
+                t
+                for t in self.trials(sweep.id)
+                if t.state == "running" and t.pid is not None and process_alive(t.pid, t.process)
+            ]
+            if not going:
+                return "interrupted"
+        return sweep.status
+
     def changes(self, sweep_id: int) -> list[tuple[float, str]]:
         """The sweep's history of changes, oldest first."""
         with self.runs._read(f"read sweep {sweep_id}'s history") as db:
@@ -518,6 +531,16 @@ class SweepStore:
                     float(value) if isinstance(value, int | float) else math.nan
                 )
         return {run_id: tuple(values) for run_id, values in curves.items()}
+
+    def sweep_of_run(self, run_id: int) -> tuple[int, int] | None:
+        """(sweep id, trial number) of the sweep whose trial run ``run_id`` is, or None
+        for a run of no sweep."""
+        with self.runs._read(f"read the sweep of run {run_id}") as db:
+            row = db.execute(
+                "SELECT sweep_id, trial FROM runs WHERE id = ? AND sweep_id IS NOT NULL",
+                (run_id,),
+            ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1] or 0))
 
     def failures_in_a_row(self, sweep_id: int) -> int:
         """How many of the latest ended trials failed, counting back to one that did not."""
