@@ -233,3 +233,33 @@ def test_system_figures_in_a_run_report(tmp_path: Path) -> None:
     assert "waiting" in waiting and "computing" in waiting
     # A run that recorded no samples has no System section.
     assert "<h2>System</h2>" not in plain and 'class="system"' not in plain
+
+
+def test_gpu_figures_in_a_run_report(tmp_path: Path) -> None:
+    # NVML's figures as the sampler records them (this machine may have no GPU).
+    from ktui.core.system import GpuSample, SystemSample
+    from ktui.store.system import record_samples
+
+    gib = 1024**3
+    samples = [
+        SystemSample(
+            time=1000.0 + 1.5 * i,
+            process_cpu=95.0,
+            process_rss=2 * gib,
+            machine_cpu=50.0,
+            memory_available=20 * gib,
+            memory_total=32 * gib,
+            gpus=(GpuSample(0, "NVIDIA H200", 80.0 + i, (30 + i) * gib, 140 * gib, 400.0, 60.0),),
+        )
+        for i in range(4)
+    ]
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        run_id = store.create_run("dummy_binary", values={}, epochs=1)
+        store.add_epoch(run_id, 1, {"loss": 0.7})
+        record_samples(store, run_id, samples)
+        html = write_report(store, [run_id], tmp_path / "r.html").read_text(encoding="utf-8")
+    words = parse(html).words
+    assert "GPU 82% average, 83% peak (NVIDIA H200)" in words
+    kinds = re.findall(r'<figure class="system" data-figure="([^"]+)">', html)
+    assert kinds == ["cpu", "memory", "gpu", "gpu-memory"]
+    assert "GPU0 NVIDIA H200" in _svg_of(html, 'data-figure="gpu')
