@@ -315,6 +315,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.which in ("leaderboard", "all"):
         if args.screen:
+            bench_leaderboard_screen(20, repeats=args.repeats or 5)  # for comparison
             bench_leaderboard_screen(repeats=args.repeats or 5)
         else:
             bench_leaderboard(20)  # the same start-up with few trials, for comparison

@@ -258,7 +258,7 @@ class KtuiApp(App[int]):
             return
         from ktui.screens.leaderboard import LeaderboardScreen
 
-        self._open(request, LeaderboardScreen(self.store, request.sweep_id))
+        self._open(request, LeaderboardScreen(self.store, request.sweep_id, self.catalog))
 
     @on(OpenCompare)
     def _open_compare(self, request: OpenCompare) -> None:

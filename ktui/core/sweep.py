@@ -181,7 +181,8 @@ class ParamSpec:
             "low": self.low,
             "high": self.high,
             "log": self.log,
-            "key": self.key,
+            # Only once a change renamed it in the study (older sweeps have no key).
+            **({"key": self.key} if self.key else {}),
         }
 
     @classmethod
