@@ -252,6 +252,7 @@ def list_runs(
                 format_epochs(run),
                 format_best(run),
                 format_error_percent(run),
+                backends.compact(run.backend),
                 format_time(run.started_at),
                 format_duration(run),
             ]
@@ -268,15 +269,16 @@ def list_runs(
         "epochs",
         "best",
         "test err %",
+        "backend",
         "started",
         "duration",
-        *(["tags"] if len(rows[0]) > 9 else []),
+        *(["tags"] if len(rows[0]) > 10 else []),
     ]
     print_table(
         console,
         headers,
         rows,
-        right=(0, 4, 6, 8),
+        right=(0, 4, 6, 9),
         styles={2: _status_style, 3: lambda cell: "dim" if cell == "defaults" else None},
         shrink=3,
     )

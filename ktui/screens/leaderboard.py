@@ -38,6 +38,7 @@ from ktui.core.sweep import (
 )
 from ktui.navigation import OpenCompare, OpenSweepInsight
 from ktui.screens.dialogs import AskDialog
+from ktui.screens.report import export_sweep_report
 from ktui.store import RunStore
 from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows
 from ktui.widgets.leaderboard import SORTS, LeaderboardTable
@@ -70,6 +71,8 @@ class LeaderboardScreen(Screen[None]):
         Binding("S", "reverse", "Reverse", show=False),
         Binding("f", "filter", "Filter"),
         Binding("m", "metric", "Metric"),
+        # x is this screen's stop-trial key; w writes the report (x on the run screens).
+        Binding("w", "report", "Report"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -250,6 +253,10 @@ class LeaderboardScreen(Screen[None]):
             self.notify("This trial has no run yet.", severity="warning")
             return
         self.post_message(self.OpenRun(row.run_id, live=row.state == "running"))
+
+    def action_report(self) -> None:
+        """Write the sweep's report (leaderboard, importance, parallel coordinates)."""
+        export_sweep_report(self, self.sweep_id)
 
     def action_metric(self) -> None:
         """Draw the sparklines of the next metric the trials logged (then the objective)."""

@@ -62,6 +62,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from ktui.core import backends
 from ktui.core.errors import KtuiError, StoreError, StoreUnavailable
 from ktui.core.files import PRIVATE_DIR
 from ktui.core.metrics import BestEpoch, MetricPolicy, policy_of
@@ -129,11 +130,11 @@ def disk_full(path: Path) -> bool:
 _SUMMARY_COLUMNS = (
     "id, preset, status, hyperparameters, defaults, data, device, started_at, ended_at,"
     " epochs_done, epochs_planned, best_metric, best_value, best_epoch, test_loss,"
-    " test_accuracy, error, monitor, monitor_mode"
+    " test_accuracy, error, monitor, monitor_mode, versions"
 )
 _SUMMARY_SIZE = _SUMMARY_COLUMNS.count(",") + 1
 _RUN_COLUMNS = (
-    _SUMMARY_COLUMNS + ", versions, model, info, seconds, error_type, traceback, pid, host, folder,"
+    _SUMMARY_COLUMNS + ", model, info, seconds, error_type, traceback, pid, host, folder,"
     " data_source, evaluation_skipped"
 )
 
@@ -1163,8 +1164,8 @@ class RunStore:
 
     def _run(self, row: Sequence[Any]) -> Run:
         summary = self._summary(row[:_SUMMARY_SIZE])
+        versions = row[_SUMMARY_SIZE - 1]  # the summary's last column
         (
-            versions,
             model,
             info,
             seconds,
@@ -1571,6 +1572,7 @@ class RunStore:
             error,
             monitor,
             monitor_mode,
+            versions,
         ) = row
         return RunSummary(
             id=run_id,
@@ -1592,4 +1594,5 @@ class RunStore:
             error=error,
             monitor=monitor,
             monitor_mode=monitor_mode or "auto",
+            backend=backends.recorded(loads(versions, {})),
         )
