@@ -39,6 +39,7 @@ from ktui.navigation import (
     OpenRunDetail,
     OpenRuns,
     OpenSweep,
+    OpenSweepInsight,
     OpenSweeps,
     OpenTraining,
 )
@@ -159,7 +160,7 @@ class KtuiApp(App[int]):
         if self.sweep_id is not None and self.store is not None:
             from ktui.screens.leaderboard import LeaderboardScreen
 
-            self.push_screen(LeaderboardScreen(self.store, self.sweep_id))
+            self.push_screen(LeaderboardScreen(self.store, self.sweep_id, self.catalog))
 
     def on_leaderboard_screen_open_run(self, message: LeaderboardScreen.OpenRun) -> None:
         """A trial chosen on a leaderboard: its live training screen, or its detail."""
@@ -257,11 +258,19 @@ class KtuiApp(App[int]):
             return
         from ktui.screens.leaderboard import LeaderboardScreen
 
-        self._open(request, LeaderboardScreen(self.store, request.sweep_id))
+        self._open(request, LeaderboardScreen(self.store, request.sweep_id, self.catalog))
 
     @on(OpenCompare)
     def _open_compare(self, request: OpenCompare) -> None:
         self._open(request, CompareScreen(request.run_ids))
+
+    @on(OpenSweepInsight)
+    def _open_sweep_insight(self, request: OpenSweepInsight) -> None:
+        if self.store is None:
+            return
+        from ktui.screens.sweep_insight import SweepInsightScreen
+
+        self._open(request, SweepInsightScreen(self.store, request.sweep_id))
 
     @on(OpenModel)
     def _open_model(self, request: OpenModel) -> None:

@@ -98,6 +98,14 @@ class OpenCompare(Navigate):
         self.run_ids = list(run_ids)
 
 
+class OpenSweepInsight(Navigate):
+    """Open sweep ``sweep_id``'s parameter importance and parallel coordinates."""
+
+    def __init__(self, sweep_id: int) -> None:
+        super().__init__()
+        self.sweep_id = sweep_id
+
+
 class OpenModel(Navigate):
     """Show a model: its ``summary`` when known, else the one ``config`` builds."""
 

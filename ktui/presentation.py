@@ -24,7 +24,7 @@ STATUS_TONE: dict[str, str] = {
     "stopped": "warning",
     "failed": "error",
     "interrupted": "secondary",
-    "pruned": "warning",  # a sweep's trial stopped by its pruner (its run is "stopped")
+    "pruned": "warning",  # a sweep's trial (and its run) stopped by the sweep's pruner
     "diverged": "error",
 }
 """The colour of each run status (and sweep trial state), as a tone: the screens draw

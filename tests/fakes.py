@@ -14,6 +14,7 @@ import numpy as np
 
 from ktui.core import insight
 from ktui.core.controls import RunControls
+from ktui.core.distribute import Placement
 from ktui.core.events import (
     BatchProgress,
     EpochEnded,
@@ -120,6 +121,10 @@ class FakeTrainer:
                 device="CPU (fake)",
                 data="fake data",
                 versions={"ktui": "test"},
+                # A strategy other than auto: two fake GPUs, as the engine would say.
+                placement=None
+                if config.strategy == "auto"
+                else Placement(config.strategy, 2, ("fakehost",), ("GPU:0", "GPU:1")),
             )
         )
         listener(PhaseChanged("running"))

@@ -52,11 +52,13 @@ def fill_sweep(store: RunStore, preset: Preset, trials: int = 8, *, seed: int = 
             value -= rng.uniform(0.0, 0.03)
             best = value if best is None else min(best, value)
             sweeps.report_epoch(claim, epoch, round(value, 4), round(best, 4))
-            store.add_epoch(run_id, epoch, {"loss": round(value, 4)})
+            store.add_epoch(
+                run_id, epoch, {"loss": round(value, 4), "accuracy": round(1 - value / 2, 4)}
+            )
         if state == "finished":
             store.finish_run(run_id, "finished", seconds=8.0)
         elif state == "pruned":
-            store.finish_run(run_id, "stopped", seconds=4.0)
+            store.finish_run(run_id, "pruned", seconds=4.0, message=reason)
         else:
             store.fail_run(run_id, reason)
         sweeps.end_trial(claim, state, reason=reason)

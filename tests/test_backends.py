@@ -309,3 +309,28 @@ async def test_the_form_starts_a_run_on_another_backend_in_the_background(
         await wait_for(pilot, lambda: bool(launched))
         assert app.screen is form  # not trained here, on this dashboard's TensorFlow
     assert launched == ["jax"] and trained == []
+
+
+def test_the_keras_json_that_keras_writes_itself_is_no_choice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Keras itself writes keras.json on its first import into an empty KERAS_HOME
+    # (the numpy backend: no TensorFlow needed to get the file).
+    home = tmp_path / "keras-home"
+    home.mkdir()
+    result = run_python("import keras", env={"KERAS_HOME": str(home), "KERAS_BACKEND": "numpy"})
+    assert result.returncode == 0, result.stderr
+    path = home / "keras.json"
+    written = path.read_text(encoding="utf-8")
+    assert json.loads(written)["backend"] == "tensorflow"  # whatever KERAS_BACKEND said
+    assert backends.written_by_keras(written)
+    env = {"KERAS_HOME": str(home)}
+    monkeypatch.setattr(backends, "is_installed", lambda name: name in ("jax", "torch"))
+    # Nobody chose: the first installed backend, not the TensorFlow of Keras's file.
+    assert backends.configured(env) is None
+    assert backends.choose(env=env) == BackendChoice("jax", DEFAULT_SOURCE)
+    # Edited by a person, in any way, it is a choice, TensorFlow included.
+    path.write_text(written.replace('"tensorflow"', '"torch"'), encoding="utf-8")
+    assert backends.choose(env=env) == BackendChoice("torch", str(path))
+    path.write_text(written + "\n", encoding="utf-8")
+    assert backends.choose(env=env) == BackendChoice("tensorflow", str(path))

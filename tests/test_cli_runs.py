@@ -150,6 +150,7 @@ def test_runs_lists_every_run_newest_first(
         "epochs",
         "best",
         "test err %",
+        "backend",
         "started",
         "duration",
     ]
@@ -164,7 +165,35 @@ def test_runs_lists_every_run_newest_first(
     assert dead[2:5] == ["interrupted", "units=8", "1/10"]
     failed = by_id[ids["failed"]]
     assert failed[2] == "failed" and failed[5] == "—" and failed[6] == "—"
+    # The backend and its version: recorded before ktui knew backends, TensorFlow's.
+    assert wide[7] == "tf 2.17.0" and failed[7] == "—"
     assert "\x1b[" not in out  # plain: no colours when piped
+
+
+def test_runs_lists_each_runs_backend_and_version(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    recorded = {
+        "tensorflow": {"backend": "tensorflow", "tensorflow": "2.21.0", "keras": "3.15.0"},
+        "jax": {"backend": "jax", "jax": "0.10.2", "keras": "3.15.0"},
+        "torch": {"backend": "torch", "torch": "2.13.0+cpu", "keras": "3.15.0"},
+    }
+    store_file = tmp_path / "runs.sqlite"
+    with RunStore(store_file) as store:
+        for versions in recorded.values():
+            run_id = store.create_run("dummy_binary", values={})
+            store.set_details(run_id, versions=versions)
+            store.finish_run(run_id)
+        assert [r.backend for r in store.list_runs(sort="id", reverse=True)] == [
+            "tensorflow 2.21.0",
+            "jax 0.10.2",
+            "torch 2.13.0+cpu",
+        ]
+    code, out = ktui(capsys, "--store", str(store_file), "runs")
+    assert code == 0
+    rows = table(out)
+    column = rows[0].index("backend")
+    assert [row[column] for row in rows[1:]] == ["torch 2.13.0", "jax 0.10.2", "tf 2.21.0"]
 
 
 def test_runs_filters_sorts_and_limits(
@@ -452,6 +481,11 @@ def test_real_training_is_recorded_then_listed(tmp_path: Path) -> None:
     listed = run_ktui("--store", str(store_file), "runs")
     assert listed.returncode == 0
     assert table(listed.stdout)[1][:5] == ["1", "tiny", "finished", "units=5", "2/2"]
+    # The backend this run really used, with its version.
+    backend = run.versions["backend"]
+    short = {"tensorflow": "tf"}.get(backend, backend)
+    version = run.versions[backend].split("+")[0]
+    assert table(listed.stdout)[1][7] == f"{short} {version}"
 
 
 def test_ktui_run_killed_with_sigkill_is_interrupted_with_its_epochs(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import run_ktui, run_python
 from runs_data import SPECS, fill
@@ -135,10 +136,19 @@ def test_the_report_of_a_real_run(real_run: Path, tmp_path: Path) -> None:
     assert_self_contained(parsed, html)
     # dummy_binary records loss and accuracy: one SVG chart each.
     assert parsed.figures == ["loss", "accuracy"]
-    assert len(parsed.svgs) == 2
+    from ktui.store.system import read_samples, read_timings
+
     with RunStore(real_run) as store:
         run = store.get_run(1)
         epochs = store.epochs(1)
+        samples = read_samples(store, 1)
+        timings = read_timings(store, 1)
+    # The run sampled its machine (its first sample comes 0.25 s in) and timed its
+    # steps: the report draws them, CPU and memory over time and the wait per epoch.
+    system = re.findall(r'<figure class="system" data-figure="([^"]+)">', html)
+    assert samples and "cpu" in system and "memory" in system
+    assert ("waiting" in system) == any(t.waiting_share is not None for t in timings)
+    assert len(parsed.svgs) == 2 + len(system)
     words = parsed.words
     assert "Run 1 — dummy_binary" in words
     assert "Changed from the preset's defaults: epochs." in words
@@ -202,7 +212,7 @@ def test_a_run_without_predictions_says_what_is_missing(recorded: RunStore, tmp_
 def test_tags_and_notes_where_the_store_has_them(recorded: RunStore) -> None:
     report = collect(recorded, [1])
     (part,) = report.runs
-    assert part.tags == [] and part.notes == "" and part.system == {}
+    assert part.tags == [] and part.notes == "" and part.samples == [] and part.timings == []
     assert "Tags and notes" not in render_html(report)
     with_notes = RunReport(
         run=part.run,
@@ -210,13 +220,11 @@ def test_tags_and_notes_where_the_store_has_them(recorded: RunStore) -> None:
         evaluation=None,
         tags=["baseline", "<b>bold</b>"],
         notes="Lower lr next time.\n<script>alert(1)</script>",
-        system={"cpu": "2 cores", "peak memory": "1.2 GB"},
     )
     html = render_html(dataclasses.replace(report, runs=[with_notes]))
     parsed = parse(html)
     assert "Tags and notes" in parsed.words and "baseline" in parsed.words
     assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;" in html
-    assert "System" in parsed.words and "peak memory" in parsed.words
 
 
 def test_markdown_with_png_files_beside_it(recorded: RunStore, tmp_path: Path) -> None:
@@ -324,3 +332,19 @@ def test_wrong_predictions_of_images_are_inline_pngs(recorded: RunStore, tmp_pat
     assert "8 of 12 wrong predictions" in words
     assert "#0: digit 7 → digit 1 (0.99)" in words
     assert "1,000 test samples" in words  # 10×90 right + 100 off the diagonal
+
+
+def test_wrong_prediction_images_are_exact_pngs() -> None:
+    from matplotlib.image import imread
+
+    from ktui.report.charts import IMAGE_SCALE, image_png
+
+    rng = np.random.default_rng(1)
+    for pixels in (rng.random((28, 28)), rng.random((8, 6, 3))):
+        png = image_png(pixels)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        back = imread(io.BytesIO(png))  # decoded by Pillow, not by ktui
+        expected = np.round(pixels * 255) / 255
+        expected = np.repeat(np.repeat(expected, IMAGE_SCALE, axis=0), IMAGE_SCALE, axis=1)
+        assert back.shape == expected.shape
+        assert np.allclose(back, expected, atol=1e-6)

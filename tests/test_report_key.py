@@ -1,4 +1,4 @@
-"""The report key (``x``) on the run detail and compare screens."""
+"""The report key: ``x`` on the run detail and compare screens, ``w`` on a sweep's leaderboard."""
 
 from __future__ import annotations
 
@@ -83,3 +83,25 @@ async def test_a_report_that_cannot_be_written_is_a_message(
         await pilot.press("x")
         await wait_for(pilot, lambda: "No report: reports need matplotlib" in notices(app))
     assert not (store.folder(1) / "report.html").exists()
+
+
+async def test_w_on_the_leaderboard_writes_the_sweeps_report(tmp_path: Path) -> None:
+    pytest.importorskip("optuna", reason="optuna is not installed (pip install 'ktui[sweep]')")
+    from sweep_data import fill_sweep
+
+    from ktui.screens.leaderboard import LeaderboardScreen
+
+    with RunStore(tmp_path / "runs.sqlite") as runs:
+        sweep_id = fill_sweep(runs, load_catalog([shipped_presets_dir()]).get("dummy_binary"))
+        app = make_app(store=runs)
+        target = runs.runs_dir / f"report-sweep-{sweep_id}.html"
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.push_screen(LeaderboardScreen(runs, sweep_id))
+            await wait_for(pilot, lambda: isinstance(app.screen, LeaderboardScreen))
+            await pilot.pause()
+            await pilot.press("w")  # x stops a trial there
+            await wait_for(pilot, lambda: f"Report written to {target}" in notices(app))
+            assert isinstance(app.screen, LeaderboardScreen)
+    html = target.read_text(encoding="utf-8")
+    assert f"<h1>Sweep {sweep_id} — dummy_binary</h1>" in html
+    assert 'data-chart="importance"' in html and 'data-chart="parallel"' in html

@@ -91,7 +91,7 @@ async def test_list_shows_every_run_newest_first(store: RunStore) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         assert shown_ids(screen) == [7, 6, 5, 4, 3, 2, 1]
-        # id, preset, values that differ, best, test error, status, date, duration
+        # id, preset, values that differ, best, test error, status, backend, date, duration
         assert row_text(screen, 2)[1:] == [
             "2",
             "dummy_binary",
@@ -99,6 +99,7 @@ async def test_list_shows_every_run_newest_first(store: RunStore) -> None:
             "0.8336 val_accuracy",
             "45.00",
             "finished",
+            "—",  # recorded without a backend or TensorFlow version
             "2026-01-02 10:00",
             "45.0s",
         ]
@@ -609,3 +610,30 @@ async def test_tags_show_in_a_column_and_filter_the_list(store: RunStore) -> Non
         await wait_for(pilot, lambda: detail.run is not None)  # type: ignore[attr-defined]
         title = str(detail.query_one("#detail-title", Static).render())
         assert "· tags baseline, good\nfirst try" in title
+
+
+async def test_the_history_shows_each_runs_backend(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as runs:
+        for versions in (
+            {"backend": "jax", "jax": "0.10.2"},
+            {"backend": "torch", "torch": "2.13.0+cpu"},
+            {"keras": "3.5.0", "tensorflow": "2.17.0"},  # before ktui recorded backends
+        ):
+            run_id = runs.create_run("dummy_binary", values={})
+            runs.set_details(run_id, versions=versions)
+            runs.finish_run(run_id)
+        app = make_app(store=runs)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await open_runs(pilot)
+            table = screen.query_one(DataTable)
+            labels = [str(column.label) for column in table.columns.values()]
+            assert labels.index("backend") == labels.index("status") + 1
+            assert [row_text(screen, i)[7] for i in (1, 2, 3)] == [
+                "jax 0.10.2",
+                "torch 2.13.0",
+                "tf 2.17.0",
+            ]
+            # At 80 columns the column may need scrolling: the line under the table has it.
+            await highlight(pilot, screen, 2)
+            current = str(screen.query_one("#runs-current", Static).render())
+            assert current.endswith("· torch 2.13.0+cpu")

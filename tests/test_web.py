@@ -6,6 +6,7 @@ driven by selenium (skipped, saying what to install, where either is missing).
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import socket
 import time
@@ -14,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser import chromium, serving, wait_for_text
+from browser import Served, chromium, serving, wait_for_text
 from conftest import REPO_ROOT, run_ktui, run_python
 
 from ktui.core.format import format_metric
@@ -224,3 +225,91 @@ def test_stopping_the_server_with_a_tab_open_ends_promptly(tmp_path: Path) -> No
         # websockets, which this bound still catches.
         code = served.process.wait(timeout=SHUTDOWN_SECONDS + 45)
     assert code == 0
+
+
+class _Tab:
+    """A browser tab's websocket without a browser: keys in, the screen's bytes out."""
+
+    def __init__(self, served: Served) -> None:
+        self.served = served
+        self.seen = b""
+
+    async def __aenter__(self) -> _Tab:
+        import aiohttp
+
+        with urllib.request.urlopen(self.served.url, timeout=10) as response:
+            cookie = response.headers["Set-Cookie"].split(";", 1)[0]
+        self.session = aiohttp.ClientSession(headers={"Cookie": cookie})
+        url = self.served.base.replace("http://", "ws://") + "/ws?width=120&height=40"
+        self.ws = await self.session.ws_connect(url)
+        self.reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        async for message in self.ws:
+            if isinstance(message.data, bytes):
+                self.seen += message.data
+
+    async def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.seen:
+            assert time.monotonic() < deadline, f"{text!r} did not appear in {timeout:.0f} s"
+            await asyncio.sleep(0.1)
+
+    async def press(self, keys: str) -> None:
+        await self.ws.send_json(["stdin", keys])
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.reader.cancel()
+        await self.session.close()
+
+
+def test_stopping_the_server_ends_a_tab_that_is_training(tmp_path: Path) -> None:
+    import psutil
+
+    store_path = tmp_path / "runs.sqlite"
+    presets = tmp_path / "presets"
+    _quick_dummy_binary(presets)
+    # Long enough that the run is still going when the server stops.
+    text = (presets / "dummy_binary.toml").read_text(encoding="utf-8")
+    (presets / "dummy_binary.toml").write_text(
+        text.replace("default = 3", "default = 5000", 1), encoding="utf-8"
+    )
+
+    def run_row() -> tuple[str, int] | None:
+        if not store_path.exists():
+            return None
+        with RunStore(store_path) as store:
+            runs = store.list_runs()
+        return (runs[0].status, runs[0].epochs_done) if runs else None
+
+    async def scenario(served: Served) -> list[psutil.Process]:
+        async with _Tab(served) as tab:
+            await tab.wait_for("dummy_binary", timeout=60)
+            await tab.press("\r")  # the first preset's form
+            await tab.wait_for("Reset", timeout=60)
+            await tab.press("\x12")  # ctrl+r: start
+            deadline = time.monotonic() + 120
+            while (row := run_row()) is None or row[1] < 1:
+                assert time.monotonic() < deadline, "the run did not start"
+                await asyncio.sleep(0.25)
+            tabs = psutil.Process(served.process.pid).children(recursive=True)
+            assert tabs, "no process for the tab"
+            served.process.terminate()
+            while served.process.poll() is None:
+                await asyncio.sleep(0.1)
+            return tabs
+
+    with serving(
+        "--store", str(store_path), "--presets", str(presets), "serve", "--port", "0"
+    ) as served:
+        tabs = asyncio.run(scenario(served))
+        assert served.process.returncode == 0
+    # Nothing of the tab is left, and its run was stopped cleanly, not left "running".
+    _, alive = psutil.wait_procs(tabs, timeout=5)
+    left = [p.cmdline() for p in alive]
+    for process in alive:  # a failing test leaves nothing behind either
+        process.kill()
+    assert left == []
+    row = run_row()
+    assert row is not None and row[0] == "interrupted" and row[1] >= 1

@@ -151,6 +151,7 @@ ENVIRONMENT = {
     '                   keras.json, whose "backend" is used when nothing else names one',
     "KERAS_BACKEND": "the Keras backend (tensorflow, jax, torch) when --backend and the\n"
     "                   preset name none",
+    "TF_CONFIG": "the cluster and this process's task of a --strategy multiworker run",
 }
 
 EXIT_CODES = {
@@ -365,6 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="the Keras backend: tensorflow, jax or torch (default: the preset's backend "
         "key, else KERAS_BACKEND or keras.json, else the first of them installed)",
+    )
+    run.add_argument(
+        "--strategy",
+        metavar="NAME",
+        help="how the run spreads over devices: auto (one device), mirrored (every local "
+        "GPU) or multiworker (several hosts, from TF_CONFIG; only the chief, task 0, "
+        "records; start one `ktui run` per host); default: the preset's strategy key",
     )
     # The training process of a detached run: record into run N, created by the parent.
     run.add_argument("--run-id", type=int, help=argparse.SUPPRESS)
@@ -708,6 +716,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     show_log=args.log,
                     tensorboard=args.tensorboard,
                     backend=args.backend,
+                    strategy=args.strategy,
                 )
             from ktui.cli.run import run_headless
 
@@ -721,6 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run_id=args.run_id,
                 tensorboard=args.tensorboard,
                 backend=args.backend,
+                strategy=args.strategy,
             )
         from ktui.cli.dashboard import open_dashboard
 

@@ -40,6 +40,14 @@ from ktui.core import backends
 from ktui.core import data as data_mod
 from ktui.core.capture import STDERR
 from ktui.core.controls import RunControls
+from ktui.core.distribute import (
+    Cluster,
+    WorkerReport,
+    cluster_from_environment,
+    health_line,
+    parse_tf_config,
+    per_replica_text,
+)
 from ktui.core.errors import KtuiError
 from ktui.core.events import (
     BatchProgress,
@@ -71,7 +79,8 @@ from ktui.runs import (
     launch_detached,
     record_run,
 )
-from ktui.store import RunStore
+from ktui.store import RunStore, fan_out
+from ktui.store.placement import WorkerBeat, clear_workers
 from ktui.store.recorder import CLOSE_WAIT, RunRecorder, describe_lost
 
 #: Exit code of a run stopped because its terminal hung up (128 + SIGHUP).
@@ -98,13 +107,24 @@ def prepare(
     assignments: Sequence[str],
     data: str | None,
     backend: str | None = None,
+    strategy: str | None = None,
 ) -> RunConfig:
     """Everything that can be refused before Keras is imported (``backend``: ``--backend``;
-    a backend that is not installed is refused here, with how to install it)."""
+    a backend that is not installed is refused here, with how to install it; ``strategy``:
+    ``--strategy``, whose ``TF_CONFIG`` and port are checked here)."""
     preset = catalog.get(name)
     values = preset.parse_assignments(assignments)
-    config = preset.resolve(values, data=data, backend=backend)
-    backends.require(backend_choice(config, from_option=backend is not None))
+    config = preset.resolve(values, data=data, backend=backend, strategy=strategy)
+    choice = backend_choice(config, from_option=backend is not None)
+    backends.require(choice)
+    if config.strategy != "auto" and choice.name == "torch":
+        raise KtuiError(
+            f"the {config.strategy} strategy is not available on the PyTorch backend "
+            "(Keras distributes only TensorFlow and JAX)",
+            hint="Use --backend tensorflow or --backend jax, or --strategy auto.",
+        )
+    if config.strategy == "multiworker":
+        cluster_from_environment()  # a malformed TF_CONFIG or a taken port: said now
     status = data_mod.locate(config.data)
     if status.state == "missing":
         raise KtuiError(
@@ -150,6 +170,7 @@ def run_headless(
     run_id: int | None = None,
     tensorboard: bool = False,
     backend: str | None = None,
+    strategy: str | None = None,
 ) -> int:
     """Run a preset to the end, drawing progress on ``out`` and recording it in the run
     store (``store``, else :func:`~ktui.core.paths.store_path`); returns the exit code.
@@ -162,7 +183,7 @@ def run_headless(
     check_tensorboard(tensorboard)
     with ignoring_hangups() if run_id is not None else contextlib.nullcontext():
         try:
-            config = prepare(catalog, name, assignments, data, backend)
+            config = prepare(catalog, name, assignments, data, backend, strategy)
         except KtuiError as exc:
             if run_id is not None:  # the parent checked this; if it changed since, say so
                 with contextlib.suppress(KtuiError), RunStore(store_path(store)) as runs:
@@ -176,6 +197,15 @@ def run_headless(
         display = HeadlessDisplay(
             Console(file=out or sys.stdout, highlight=False), show_log=show_log
         )
+        cluster = (
+            parse_tf_config(os.environ.get("TF_CONFIG"))
+            if config.strategy == "multiworker"
+            else None
+        )
+        if cluster is not None and not cluster.is_chief:
+            # Only the chief records the run: this worker trains, shows and reports.
+            runs.close()
+            return _run_worker(config, cluster, store, display, log_path, trainer, show_log)
         events: queue.Queue[Event] = queue.Queue()
         controls = RunControls()
         # Store trouble met while training is said at once, between the epoch lines.
@@ -186,9 +216,34 @@ def run_headless(
                 with contextlib.suppress(OSError):
                     display.note(notices.get_nowait())
 
+        beat: WorkerBeat | None = None
+        if cluster is not None:
+            clear_workers(runs, cluster.key)  # a former run of this cluster starts afresh
+            beat = WorkerBeat(
+                runs.path,
+                cluster.key,
+                cluster.rank,
+                on_dead=lambda report: worker_died(report),
+                warn=notices.put,
+            )
+            display.health = lambda: health_line(beat.reports, cluster.size) if beat else ""
         recorded = record_run(
-            runs, config, controls, display=events.put, run_id=run_id, warn=notices.put
+            runs,
+            config,
+            controls,
+            display=events.put if beat is None else fan_out(events.put, beat),
+            run_id=run_id,
+            warn=notices.put,
         )
+
+        def worker_died(report: WorkerReport) -> None:
+            assert cluster is not None
+            failure = _dead_worker_failure(cluster, report)
+            recorded.recorder(failure)  # the store first: the display may end the process
+            events.put(failure)
+
+        if beat is not None:
+            beat.start()
         STDERR.start(log_path)
 
         def hang_up() -> None:
@@ -232,6 +287,94 @@ def run_headless(
             return 130
         finally:
             recorded.close()
+            if beat is not None:
+                beat.close()
+
+
+#: ``RunFailed.error_type`` of a run that lost a worker (see :func:`_dead_worker_failure`).
+WORKER_LOST = "WorkerLost"
+
+
+def _dead_worker_failure(cluster: Cluster, report: WorkerReport) -> RunFailed:
+    """The run's end when another worker of its cluster is gone: it names the worker."""
+    return RunFailed(
+        message=f"worker {cluster.describe(report.rank)} on {report.host} (pid {report.pid}) "
+        f"stopped reporting {report.age():.0f} s ago at epoch {report.epoch}, step "
+        f"{report.step}: its process ended or its host is unreachable. The other workers "
+        "would wait for it forever, so the run ends here; restart every worker to run again",
+        error_type=WORKER_LOST,
+        traceback="",
+    )
+
+
+def _run_worker(
+    config: RunConfig,
+    cluster: Cluster,
+    store: StoreLocation | str | None,
+    display: HeadlessDisplay,
+    log_path: Path,
+    trainer: Trainer | None,
+    show_log: bool,
+) -> int:
+    """A worker of a multi-worker run that is not its chief: it trains its part and
+    draws it, reports its step to the store (:class:`WorkerBeat`) and records nothing
+    else — the chief records the run. Its stop (Ctrl+C) is agreed on with the others."""
+    events: queue.Queue[Event] = queue.Queue()
+    controls = RunControls()
+    beat = WorkerBeat(
+        store_path(store),
+        cluster.key,
+        cluster.rank,
+        on_dead=lambda report: events.put(_dead_worker_failure(cluster, report)),
+        warn=lambda text: events.put(LogLine(text)),
+    )
+    display.health = lambda: health_line(beat.reports, cluster.size)
+    listener = fan_out(events.put, beat)
+    display.note(f"Worker {cluster.describe()}: the chief (w0) records the run.")
+    final: Event | None = None
+    with StopOnSignals(controls) as signals:
+        beat.start()
+        try:
+            STDERR.start(log_path)  # before TensorFlow loads: its lines go to the log
+            if trainer is None:
+                name = backends.activate(backend_choice(config)).name
+                display.note(f"Loading Keras ({name})…")
+                from ktui.training.engine import KerasTrainer
+
+                trainer = KerasTrainer()
+            worker = threading.Thread(
+                target=trainer.run, args=(config, listener, controls), daemon=True
+            )
+            worker.start()
+            while final is None:
+                try:
+                    event = events.get(timeout=0.2)
+                except queue.Empty:
+                    if not worker.is_alive() and events.empty():
+                        final = RunFailed("the training thread ended without a result", "", "")
+                        display.show(final)
+                    continue
+                if isinstance(event, LogLine) and event.text.startswith("ktui:"):
+                    display.note(event.text)
+                    continue
+                display.show(event)
+                if isinstance(event, RunFinished | RunFailed):
+                    final = event
+        finally:
+            beat.close()
+            display.close()
+    if isinstance(final, RunFailed) and final.error_type == WORKER_LOST:
+        _leave_now(1)
+    return exit_code(final, signals.received[0] if signals.received else None)
+
+
+def _leave_now(code: int) -> None:
+    """End the process now: its training thread waits in a collective for a worker that
+    is gone, and would hold the interpreter's exit (TensorFlow joins its threads)."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def _train(
@@ -326,6 +469,8 @@ def _train(
         )
     recorded.close()
     runs.close()
+    if isinstance(final, RunFailed) and final.error_type == WORKER_LOST:
+        _leave_now(1)  # the store has the run's end (recorded.close() waited for it)
     if signals.hung_up:
         return HANGUP_EXIT
     code = exit_code(final, signals.received[0] if signals.received else None)
@@ -370,7 +515,8 @@ def _keep(
 def exit_code(final: Event | None, stopped_by: int | None = None) -> int:
     """``ktui run``'s exit code: 0 finished, 1 failed, 130 stopped (by Ctrl+C or from
     another ktui), 143 stopped by SIGTERM (``stopped_by``), 129 interrupted by a hang-up,
-    3 stopped because the loss diverged. A run that finished but could not be kept whole
+    3 stopped because the loss diverged, 0 for a sweep's trial its pruner stopped. A run
+    that finished but could not be kept whole
     (epochs or its end not in the store, the model not saved) exits with
     :data:`INCOMPLETE_EXIT` instead of 0 (see :func:`_train`).
 
@@ -380,9 +526,13 @@ def exit_code(final: Event | None, stopped_by: int | None = None) -> int:
     if isinstance(final, RunFinished):
         if final.status == "stopped" and stopped_by == signal.SIGTERM:
             return SIGTERM_EXIT
-        return {"finished": 0, "interrupted": HANGUP_EXIT, "diverged": DIVERGED_EXIT}.get(
-            final.status, 130
-        )
+        # A pruned trial ended where its sweep wanted it to: a success for the sweep.
+        return {
+            "finished": 0,
+            "pruned": 0,
+            "interrupted": HANGUP_EXIT,
+            "diverged": DIVERGED_EXIT,
+        }.get(final.status, 130)
     return 1
 
 
@@ -398,6 +548,7 @@ def start_detached(
     tensorboard: bool = False,
     out: TextIO | None = None,
     backend: str | None = None,
+    strategy: str | None = None,
 ) -> int:
     """``ktui run --detach``: check everything, record the run, start its training in
     a process of its own session, print the run id and return at once (exit code 0).
@@ -406,7 +557,7 @@ def start_detached(
     The training process (``ktui run ... --run-id N``) has no terminal: its stdin is
     ``/dev/null`` and its output goes to ``output.log`` in the run's folder.
     """
-    config = prepare(catalog, name, assignments, data, backend)
+    config = prepare(catalog, name, assignments, data, backend, strategy)
     check_tensorboard(tensorboard)
     path = store_path(store).resolve()
     started = launch_detached(
@@ -449,6 +600,8 @@ class HeadlessDisplay:
         self._sample: SystemSample | None = None
         self._noted_gpu = False
         """The newest system sample (set from the sampler's thread; read per epoch)."""
+        self.health: Callable[[], str] | None = None
+        """The workers' health line of a multi-worker run, drawn after each epoch."""
 
     def mute(self) -> None:
         """The terminal hung up: draw nothing more (called from a signal handler).
@@ -484,6 +637,9 @@ class HeadlessDisplay:
                 self._batch(event)
             case EpochEnded():
                 self._print(epoch_line(event))
+                if self.health is not None:
+                    with contextlib.suppress(Exception):  # a line is not worth the run
+                        self._print(f"  workers: {self.health()}", style="dim")
                 if self._progress is not None and self._task is not None:
                     self._progress.reset(
                         self._task, description=f"Epoch {event.epoch + 1}/{self._epochs}"
@@ -549,6 +705,8 @@ class HeadlessDisplay:
             self.note(f"Interrupted after {event.epochs_completed} epoch(s).")
         elif event.status == "diverged":
             self.note(f"Diverged: {event.message}.")
+        elif event.status == "pruned":
+            self.note(f"Pruned after {event.epochs_completed} epoch(s): {event.message}.")
         self.console.print(result_line(event), style="bold" if self.live else None, markup=False)
 
     def _failed(self, event: RunFailed) -> None:
@@ -613,13 +771,21 @@ class HeadlessDisplay:
                     f"{layer.name} ({layer.kind})", layer.output_shape, f"{layer.params:,}"
                 )
             self.console.print(table)
+        placement = event.placement
+        batch = f"batch {format_count(event.batch_size)}"
+        if placement is not None and placement.replicas > 1 and event.batch_size:
+            batch = per_replica_text(event.batch_size, placement.replicas)
         self.console.print(
             f"{event.model.total_params:,} parameters · {format_count(event.train_samples)}"
-            f" training samples · batch {format_count(event.batch_size)}"
+            f" training samples · {batch}"
             f" → {event.steps_per_epoch} steps per epoch"
             f" · {event.epochs} epochs",
             markup=False,
         )
+        if placement is not None and placement.strategy != "auto":
+            self.console.print(f"Where: {placement.describe()}", markup=False)
+            for note in placement.notes:
+                self.note(f"ktui: {note}")
         if self.live:
             self._progress = Progress(
                 TextColumn("{task.description}"),

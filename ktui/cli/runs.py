@@ -252,6 +252,7 @@ def list_runs(
                 format_epochs(run),
                 format_best(run),
                 format_error_percent(run),
+                backends.compact(run.backend),
                 format_time(run.started_at),
                 format_duration(run),
             ]
@@ -268,15 +269,16 @@ def list_runs(
         "epochs",
         "best",
         "test err %",
+        "backend",
         "started",
         "duration",
-        *(["tags"] if len(rows[0]) > 9 else []),
+        *(["tags"] if len(rows[0]) > 10 else []),
     ]
     print_table(
         console,
         headers,
         rows,
-        right=(0, 4, 6, 8),
+        right=(0, 4, 6, 9),
         styles={2: _status_style, 3: lambda cell: "dim" if cell == "defaults" else None},
         shrink=3,
     )
@@ -298,10 +300,10 @@ def show_run(store: RunStore, run_id: int, console: Console, *, full_log: bool =
         console.print(Text.assemble((title, "bold"), (run.status, _status_style(run.status) or "")))
     else:
         _print(console, title + run.status)
-    print_details(
-        console,
-        _details(run, store.tags(run_id).get(run_id, []), store.notes(run_id).get(run_id, "")),
-    )
+    rows = _details(run, store.tags(run_id).get(run_id, []), store.notes(run_id).get(run_id, ""))
+    after_device = rows.index(["device", run.device or "—"]) + 1
+    rows[after_device:after_device] = _where(store, run_id)
+    print_details(console, rows)
 
     console.print()
     _print(console, "Hyperparameters", "bold")
@@ -329,8 +331,8 @@ def show_run(store: RunStore, run_id: int, console: Console, *, full_log: bool =
 
     if run.error:
         console.print()
-        label = "Diverged" if run.status == "diverged" else "Error"
-        _print(console, f"{label}: {run.error}", "bold red")
+        label = {"diverged": "Diverged", "pruned": "Pruned"}.get(run.status, "Error")
+        _print(console, f"{label}: {run.error}", "bold yellow" if label == "Pruned" else "bold red")
         if run.traceback:
             _print(console, run.traceback.rstrip(), "dim")
 
@@ -373,6 +375,23 @@ def print_details(console: Console, rows: Sequence[Sequence[str]]) -> None:
     for key, value in rows:
         grid.add_row(Text(key), Text(value))
     console.print(grid)
+
+
+def _where(store: RunStore, run_id: int) -> list[list[str]]:
+    """``where`` (strategy, replicas, devices, hosts) and, for a multi-worker run, each
+    worker's last report; nothing for a run recorded before ktui kept them."""
+    from ktui.core.distribute import health_line
+    from ktui.store.placement import read_placement, read_workers
+
+    placement = read_placement(store, run_id)
+    if placement is None:
+        return []
+    rows = [["where", placement.describe()]]
+    if placement.cluster:
+        reports = read_workers(store, placement.cluster)
+        rows.append(["workers", health_line(reports, placement.workers)])
+    rows += [["", note] for note in placement.notes]
+    return rows
 
 
 def _details(run: Run, tags: Sequence[str] = (), note: str = "") -> list[list[str]]:

@@ -46,8 +46,10 @@ from ktui.core.sweep import (
     best,
     build_spec,
     eta_seconds,
+    parse_change,
     parse_duration,
     rank,
+    sweep_preset,
 )
 from ktui.core.workers import plan_devices, worker_environment
 from ktui.runs.sweeps import (
@@ -63,6 +65,9 @@ from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows, require
 
 #: Seconds between the coordinator's looks at its workers and the store.
 POLL = 0.5
+
+#: The latest changes ``ktui sweeps show`` lists (``ktui sweeps export`` has them all).
+CHANGES_SHOWN = 10
 
 
 def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -126,6 +131,12 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "show", help="a sweep's leaderboard", description="A sweep's trials, ranked."
     )
     show.add_argument("id", help="the sweep's id (see `ktui sweeps`)")
+    show.add_argument(
+        "--importance",
+        action="store_true",
+        help="also how much each hyperparameter mattered to the objective (Optuna's "
+        "PED-ANOVA evaluator, over the finished trials)",
+    )
     resume = actions.add_parser(
         "resume",
         help="go on with a paused or interrupted sweep (re-queues unfinished trials)",
@@ -150,14 +161,33 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     join.add_argument("id", help="the sweep's id (see `ktui sweeps`)")
     change = actions.add_parser(
         "change",
-        help="change a sweep's number of trials or workers (even while it runs)",
-        description="Change the number of trials (trials not started yet follow it) or "
-        "of the coordinator's worker processes (started or retired between trials). "
-        "Recorded in the sweep's history of changes.",
+        help="change a sweep's number of trials or workers, or a hyperparameter's range "
+        "(even while it runs)",
+        description="Change the number of trials, how a swept hyperparameter varies "
+        "(narrow or widen a range, another list of values: trials not started yet follow "
+        "them) or the number of the coordinator's worker processes (started or retired "
+        "between trials). Recorded in the sweep's history of changes. A grid sweep's "
+        "values cannot change.",
     )
     change.add_argument("id", help="the sweep's id")
     change.add_argument("--trials", type=int, help="the new number of trials")
     change.add_argument("--workers", type=int, help="the new number of worker processes")
+    change.add_argument(
+        "--param",
+        metavar="NAME=SPEC",
+        dest="params",
+        action="append",
+        default=[],
+        help="how a swept hyperparameter varies from now on: units=32,64 or "
+        "learning_rate=1e-4..1e-3:log (may be repeated)",
+    )
+    for name, text in (
+        ("stop-trial", "stop one running trial after its current batch (the sweep goes on)"),
+        ("rerun-trial", "try one trial's values again, as one more trial"),
+    ):
+        action = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        action.add_argument("id", help="the sweep's id")
+        action.add_argument("trial", type=int, help="the trial's number (see `ktui sweeps show`)")
     export = actions.add_parser(
         "export",
         help="a sweep's trials as csv or everything as json",
@@ -218,6 +248,8 @@ def sweep_command(
         sweep = require_sweep(sweeps, args.id)
         if action == "show":
             out.write(leaderboard_text(sweeps, sweep))
+            if args.importance:
+                out.write(importance_text(sweeps, sweep))
             return 0
         if action == "export":
             text = export_sweep(sweeps, sweep, args.format)
@@ -233,7 +265,25 @@ def sweep_command(
         if action == "pause":
             return _pause(sweeps, sweep, out)
         if action == "change":
-            return _change(sweeps, sweep, args, out)
+            return _change(sweeps, sweep, catalog, args, out)
+        if action == "stop-trial":
+            run_id = sweeps.stop_trial(sweep.id, args.trial)
+            print(
+                f"Sweep {sweep.id}: trial {args.trial} (run {run_id}) stops after its current "
+                "batch; the sweep goes on.",
+                file=out,
+            )
+            return 0
+        if action == "rerun-trial":
+            text = sweeps.rerun_trial(sweep.id, args.trial)
+            changed = sweeps.get(sweep.id)
+            print(
+                f"Sweep {sweep.id}: {text}."
+                + (f" It is {changed.status}: `ktui sweeps resume {sweep.id}` runs it."
+                   if changed.status != "running" else ""),
+                file=out,
+            )
+            return 0
         if action == "stop":
             return _stop(runs, sweeps, sweep, out)
     if action == "resume":
@@ -341,13 +391,25 @@ def join_sweep(
     return worker_main(store, sweep.id, catalog)
 
 
-def _change(sweeps: SweepStore, sweep: SweepRecord, args: argparse.Namespace, out: TextIO) -> int:
-    """``ktui sweeps change ID --trials N --workers M``."""
-    if args.trials is None and args.workers is None:
+def _change(
+    sweeps: SweepStore,
+    sweep: SweepRecord,
+    catalog: PresetCatalog,
+    args: argparse.Namespace,
+    out: TextIO,
+) -> int:
+    """``ktui sweeps change ID [--trials N] [--workers M] [--param NAME=SPEC ...]``."""
+    if args.trials is None and args.workers is None and not args.params:
         raise KtuiError(
             "sweeps change: say what to change",
-            hint=f"e.g. `ktui sweeps change {sweep.id} --trials 40` or `--workers 2`.",
+            hint=f"e.g. `ktui sweeps change {sweep.id} --trials 40`, `--workers 2` or "
+            "`--param learning_rate=1e-4..1e-3:log`.",
         )
+    # Every --param is checked against the preset before anything changes.
+    specs = []
+    if args.params:
+        preset = sweep_preset(catalog, sweep.spec)
+        specs = [parse_change(preset, sweep.spec, text, sweep.id) for text in args.params]
     if args.workers is not None:
         sweeps.set_workers(sweep.id, args.workers)
         running = sweep.status == "running" and sweeps.coordinator_alive(sweep)
@@ -369,6 +431,9 @@ def _change(sweeps: SweepStore, sweep: SweepRecord, args: argparse.Namespace, ou
             + ".",
             file=out,
         )
+    for spec in specs:
+        text = sweeps.change_param(sweep.id, spec)
+        print(f"Sweep {sweep.id}: {text}; trials not started yet follow it.", file=out)
     return 0
 
 
@@ -410,7 +475,7 @@ def coordinate(
             if study is None:
                 # Only to tell and enqueue: the pruner's settings do not matter here.
                 study = load_study(sweep, store, 1)
-            requeue(study, dead, store)
+            requeue(study, dead, store, sweeps.get(sweep_id).spec.params)
             for trial in dead:
                 why = (
                     "its worker ended mid-trial"
@@ -633,7 +698,10 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
     now = time.time()
     end = sweep.ended_at or now
     eta = eta_seconds(rows, s.trials, s.workers, now) if sweep.status == "running" else None
-    changes = [text for _, text in sweeps.changes(sweep.id)[1:]]
+    changes = [
+        f"  {time.strftime('%H:%M:%S', time.localtime(at))}  {text}"
+        for at, text in sweeps.changes(sweep.id)[1:]
+    ]
     # Which worker (host/pid GPU) ran each trial, once more than one did.
     by_worker = len({r.worker for r in rows if r.worker}) > 1
     width = max((len(r.worker) for r in rows), default=0) if by_worker else 0
@@ -647,7 +715,7 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
         + (f" · ETA {format_seconds(eta)}" if eta is not None else ""),
         f"sampler {s.sampler} · pruner {s.pruner} · {s.workers} worker(s) · "
         + " ".join(p.describe() for p in sweep.spec.params),
-        *([f"changes: {'; '.join(changes[-3:])}"] if changes else []),
+        *(["changes:", *changes[-CHANGES_SHOWN:]] if changes else []),
         "",
         f"{'#':>3} {'trial':>5}  {'state':<11} {s.objective:>10} {'epochs':>7} {'run':>5}  "
         f"{where}hyperparameters / why",
@@ -663,6 +731,25 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
         )
         if row.reason and row.state != "finished":
             lines.append(f"{'':>{31 + len(where)}}↳ {row.reason}")
+    return "\n".join(lines) + "\n"
+
+
+def importance_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
+    """``ktui sweeps show ID --importance``: a bar per swept hyperparameter."""
+    from ktui.core.sweep_insight import EVALUATOR, importance_bars, importances
+
+    rows = leaderboard_rows(sweep, sweeps.trials(sweep.id))
+    try:
+        values = importances(rows, sweep.spec.params, sweep.settings.direction)
+    except KtuiError as exc:
+        return f"\nImportance: none yet ({exc}).\n"
+    finished = sum(1 for r in rows if r.state == "finished")
+    lines = [
+        "",
+        f"Importance for {sweep.settings.objective} (Optuna's {EVALUATOR} evaluator, "
+        f"{finished} finished trials):",
+        *(f"  {line}" for line in importance_bars(values)),
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -43,7 +43,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -121,17 +121,34 @@ def distributions(params: tuple[ParamSpec, ...]) -> dict[str, Any]:
     optuna = _optuna()
     dists: dict[str, Any] = {}
     for p in params:
+        # Under the name Optuna knows it by (a changed list of choices has a new one).
         if p.kind == "values":
-            dists[p.name] = optuna.distributions.CategoricalDistribution(list(p.values))
+            dists[p.optuna_key] = optuna.distributions.CategoricalDistribution(list(p.values))
         elif p.type == "int":
-            dists[p.name] = optuna.distributions.IntDistribution(
+            dists[p.optuna_key] = optuna.distributions.IntDistribution(
                 int(p.low or 0), int(p.high or 0), log=p.log
             )
         else:
-            dists[p.name] = optuna.distributions.FloatDistribution(
+            dists[p.optuna_key] = optuna.distributions.FloatDistribution(
                 float(p.low or 0), float(p.high or 0), log=p.log
             )
     return dists
+
+
+def to_optuna(params: Mapping[str, Any], specs: tuple[ParamSpec, ...]) -> dict[str, Any]:
+    """A trial's values by the names the study knows now, for ``enqueue_trial``; a value
+    a list no longer holds is left out (Optuna cannot take it: the sampler picks one)."""
+    return {
+        p.optuna_key: params[p.name]
+        for p in specs
+        if p.name in params and (p.kind == "range" or params[p.name] in p.values)
+    }
+
+
+def from_optuna(values: Mapping[str, Any], specs: tuple[ParamSpec, ...]) -> dict[str, Any]:
+    """A trial's values by hyperparameter name (the inverse of :func:`to_optuna`)."""
+    names = {p.optuna_key: p.name for p in specs}
+    return {names.get(key, key): value for key, value in values.items()}
 
 
 def storage_for(store: StoreLocation) -> Any:
@@ -245,7 +262,12 @@ def load_study(sweep: SweepRecord, store: StoreLocation, epochs: int) -> optuna.
     raise AssertionError("unreachable")
 
 
-def requeue(study: optuna.Study, trials: list[TrialRecord], store: StoreLocation) -> None:
+def requeue(
+    study: optuna.Study,
+    trials: list[TrialRecord],
+    store: StoreLocation,
+    specs: tuple[ParamSpec, ...],
+) -> None:
     """Give interrupted trials' hyperparameters back to the study, to be tried again
     first; their Optuna trials (left running by a dead worker) are marked failed."""
     optuna = _optuna()
@@ -255,7 +277,7 @@ def requeue(study: optuna.Study, trials: list[TrialRecord], store: StoreLocation
                 with contextlib.suppress(Exception):  # already told (a race with another)
                     study.tell(trial.optuna_number, state=optuna.trial.TrialState.FAIL)
             if trial.params:
-                study.enqueue_trial(dict(trial.params), skip_if_exists=False)
+                study.enqueue_trial(to_optuna(trial.params, specs), skip_if_exists=False)
 
 
 def tell(study: optuna.Study, trial: Any, value: float | None = None, *, state: Any = None) -> None:
@@ -290,9 +312,20 @@ class TrialOutcome:
     """Set when the objective is not among the metrics the model logs: those it logs."""
 
 
-EpochHook = Callable[[EpochEnded, RunControls, Callable[[str], None]], None]
-"""Called in the training thread at each epoch end, with the run's controls (to stop
-it) and a function that writes a line into the run's log."""
+@dataclass
+class TrialRun:
+    """What an epoch hook may do to the trial's run while it trains."""
+
+    controls: RunControls
+    """The run's controls (``stop()`` ends it after the current batch)."""
+    log: Callable[[str], None]
+    """Writes a line into the run's log."""
+    prune: Callable[[str], None]
+    """Stops the run after the current batch, recorded ``pruned`` with the reason."""
+
+
+EpochHook = Callable[[EpochEnded, TrialRun], None]
+"""Called in the training thread at each epoch end, with the trial's run."""
 
 
 def train_trial(
@@ -321,11 +354,13 @@ def train_trial(
     def log(text: str) -> None:
         recorded.recorder(LogLine(text))
 
+    handle = TrialRun(controls, log, recorded.prune)
+
     def listener(event: Event) -> None:
         service_listener(event)
         if isinstance(event, EpochEnded):
             try:
-                on_epoch(event, controls, log)
+                on_epoch(event, handle)
             except Exception as exc:  # noqa: BLE001 - the sweep's trouble, not the run's
                 log(f"ktui: the sweep could not judge this epoch: {exc}")
 
@@ -374,7 +409,6 @@ class Worker:
         self.study = load_study(
             self.sweep, store, self.preset.resolve(self.sweep.spec.fixed).epochs
         )
-        self.dists = distributions(self.sweep.spec.params)
 
     def say(self, text: str) -> None:
         """A plain log line (a terminal that went away is no reason to stop)."""
@@ -416,7 +450,8 @@ class Worker:
         hyperparameters back to the study; returns those this worker marked."""
         dead = self.sweeps.interrupt_dead(self.sweep.id, timeout=self.timeout)
         if dead:
-            requeue(self.study, dead, self.store_path)
+            specs = self.sweeps.get(self.sweep.id).spec.params
+            requeue(self.study, dead, self.store_path, specs)
             for trial in dead:
                 self.say(f"trial {trial.number}: {trial.reason} (run {trial.run_id})")
         return dead
@@ -478,10 +513,15 @@ class Worker:
 
     def _one(self, claim: Claim) -> None:
         optuna = _optuna()
+        # The sweep as it is now: a change of its ranges applies from the next trial on.
+        self.sweep = self.sweeps.get(self.sweep.id)
+        specs = self.sweep.spec.params
         s = self.sweep.settings
         with study_lock(self.store_path):
-            trial = self.study.ask(self.dists)
-        params = dict(trial.params)
+            if claim.rerun is not None:  # a person asked for these values again
+                self.study.enqueue_trial(to_optuna(claim.rerun, specs), skip_if_exists=False)
+            trial = self.study.ask(distributions(specs))
+        params = from_optuna(trial.params, specs)
         label = f"trial {claim.number} of {s.trials}"
         try:
             config = self.preset.resolve({**self.sweep.spec.fixed, **params})
@@ -498,12 +538,12 @@ class Worker:
         objective = s.objective
         minimize = s.direction == "minimize"
 
-        def on_epoch(event: EpochEnded, controls: RunControls, log: Callable[[str], None]) -> None:
+        def on_epoch(event: EpochEnded, run: TrialRun) -> None:
             state["epochs"] = event.epoch
             value = event.metrics.get(objective)
             if value is None:
                 state["missing"] = sorted(event.metrics)
-                controls.stop()
+                run.controls.stop()
                 return
             value = float(value)
             best = state["best"]
@@ -516,8 +556,8 @@ class Worker:
                 trial.report(value, event.epoch)
             if trial.should_prune():
                 state["pruned"] = self._reason(value, event.epoch, trial.number)
-                log(f"ktui: pruned by sweep {self.sweep.id}: {state['pruned']}")
-                controls.stop()
+                run.log(f"ktui: pruned by sweep {self.sweep.id}: {state['pruned']}")
+                run.prune(state["pruned"])
 
         run_id, final = self._train(config, claim, trial.number, params, on_epoch, label)
         self._finish(claim, trial, final, state, label, run_id)

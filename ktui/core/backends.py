@@ -8,6 +8,13 @@ the form's field, then a preset's ``backend`` key). When nobody chose, ktui take
 first of TensorFlow, JAX and PyTorch that is installed, so a JAX-only environment
 works without any configuration.
 
+Keras writes a ``keras.json`` itself the first time it is imported, if there is
+none, always with ``"backend": "tensorflow"`` (it writes it before it reads
+``KERAS_BACKEND``). That file is nobody's choice: ktui recognises it — its text is
+exactly what Keras writes (:data:`KERAS_WRITTEN`) — and treats it as no choice, so
+the first installed backend still applies. A ``keras.json`` a person edited (any
+change: another backend, another key, even a reformatting) is their choice and wins.
+
 Plain Python: whether a backend is installed is decided with
 :func:`importlib.util.find_spec`, which finds a package without importing it, so
 nothing here loads Keras, TensorFlow, JAX or PyTorch.
@@ -36,6 +43,24 @@ _ALIASES = {"tf": "tensorflow", "pytorch": "torch"}
 
 #: :attr:`BackendChoice.source` when nobody chose and ktui took the first installed.
 DEFAULT_SOURCE = "the first installed"
+
+#: The settings Keras 3 writes to a new ``keras.json`` on its first import
+#: (``keras/src/backend/config.py``: its defaults, written with ``indent=4`` and no
+#: newline, before ``KERAS_BACKEND`` is applied).
+KERAS_DEFAULTS = {
+    "floatx": "float32",
+    "epsilon": 1e-07,
+    "backend": "tensorflow",
+    "image_data_format": "channels_last",
+}
+
+#: The exact text of a ``keras.json`` that Keras wrote and nobody changed.
+KERAS_WRITTEN = json.dumps(KERAS_DEFAULTS, indent=4)
+
+
+def written_by_keras(text: str) -> bool:
+    """Whether a ``keras.json``'s text is the one Keras writes by itself (no choice)."""
+    return text == KERAS_WRITTEN
 
 
 @dataclass(frozen=True)
@@ -92,7 +117,8 @@ def keras_home(env: Mapping[str, str] | None = None) -> Path:
 
 def configured(env: Mapping[str, str] | None = None) -> BackendChoice | None:
     """The backend the person configured for Keras itself (``KERAS_BACKEND``, then
-    ``keras.json``), or None when neither says. A value ktui does not support is
+    ``keras.json``), or None when neither says — and when ``keras.json`` is the file
+    Keras wrote by itself (:func:`written_by_keras`). A value ktui does not support is
     returned as written: Keras would use it, so ktui reports it rather than overrule it."""
     env = os.environ if env is None else env
     value = env.get("KERAS_BACKEND", "").strip()
@@ -100,9 +126,12 @@ def configured(env: Mapping[str, str] | None = None) -> BackendChoice | None:
         return BackendChoice(_ALIASES.get(value.lower(), value.lower()), "KERAS_BACKEND")
     path = keras_home(env) / "keras.json"
     try:
-        settings = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        settings = json.loads(text)
     except (OSError, ValueError):
         return None  # Keras ignores a missing or unreadable keras.json too
+    if written_by_keras(text):
+        return None  # Keras's own first-import file: nobody chose TensorFlow
     backend = settings.get("backend") if isinstance(settings, dict) else None
     if isinstance(backend, str) and backend.strip():
         return BackendChoice(_ALIASES.get(backend.lower(), backend.lower()), str(path))
@@ -215,6 +244,19 @@ def recorded(versions: Mapping[str, str]) -> str:
         return "—"
     version = versions.get(name)
     return f"{name} {version}" if version else name
+
+
+#: The backends' short names, for a column that shows one per run.
+SHORT_NAMES = {"tensorflow": "tf", "jax": "jax", "torch": "torch"}
+
+
+def compact(recorded_text: str) -> str:
+    """:func:`recorded`'s text for a narrow column: ``tf 2.21.0``, ``jax 0.10.2``,
+    ``torch 2.13.0`` (a build suffix such as ``+cpu`` dropped)."""
+    name, _, version = recorded_text.partition(" ")
+    version = version.split("+", 1)[0]
+    short = SHORT_NAMES.get(name, name)
+    return f"{short} {version}" if version else short
 
 
 def layout_note(backend: str, order: str | None) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ktui.core.distribute import Placement
 from ktui.core.input_bound import EpochTiming
 from ktui.core.system import SystemSample
 
@@ -22,11 +23,12 @@ LearningRateSource = Literal["ktui", "command", "schedule"]
 """Who changed a run's learning rate: a key in this ktui, a command through the run store
 (another ktui, ``ktui runs lr``), or the model's own schedule or callbacks."""
 
-FinalStatus = Literal["finished", "stopped", "interrupted", "diverged"]
+FinalStatus = Literal["finished", "stopped", "interrupted", "diverged", "pruned"]
 """How a run that did not fail ended: all epochs done, stopped by the user,
 interrupted (its terminal hung up and it stopped cleanly, or — seen by a follower —
-its process died), or diverged (its loss became NaN or infinite, and it was stopped
-there, or — a person's own ``fit`` — recorded so)."""
+its process died), diverged (its loss became NaN or infinite, and it was stopped
+there, or — a person's own ``fit`` — recorded so), or pruned (a sweep's trial its
+pruner stopped after an epoch: the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,9 @@ class RunStarted:
     versions: dict[str, str] = field(default_factory=dict)
     seed: int | None = None
     """The random seed the run was started with (None: not set, or unknown)."""
+    placement: Placement | None = None
+    """Where it runs: strategy, hosts, devices, replicas (None: not told, e.g. a
+    person's own ``fit``)."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,8 @@ class RunFinished:
     test_loss: float | None = None
     test_accuracy: float | None = None
     message: str = ""
-    """Why it ended so, for the user: set for ``diverged`` (where, and what to try)."""
+    """Why it ended so, for the user: set for ``diverged`` (where, and what to try) and
+    ``pruned`` (the pruner's judgement)."""
 
     @property
     def test_error_percent(self) -> float | None:

@@ -6,6 +6,7 @@ A preset file has these parts (see ``presets/*.toml`` for complete examples)::
     description = "..."
     seed = 7                      # optional; a number or "$hyperparameter"
     backend = "jax"               # optional Keras backend: tensorflow | jax | torch
+    strategy = "mirrored"         # optional: auto | mirrored | multiworker (ktui.core.distribute)
 
     [data]                        # where the arrays come from, and their preprocessing
     source = "mnist"              # random | mnist | fashion_mnist | path/to/file.npz
@@ -54,6 +55,7 @@ import tomli_w
 
 from ktui.core.backends import BACKENDS, normalize
 from ktui.core.data import DataSource, Transform, TransformSpecError, parse_source, parse_transform
+from ktui.core.distribute import STRATEGIES, normalize_strategy
 from ktui.core.errors import KtuiError, PresetError
 from ktui.core.keras_names import (
     ACTIVATIONS,
@@ -76,6 +78,7 @@ _TOP_KEYS = {
     "description",
     "seed",
     "backend",
+    "strategy",
     "data",
     "model",
     "compile",
@@ -225,12 +228,14 @@ class Preset:
         *,
         data: str | None = None,
         backend: str | None = None,
+        strategy: str | None = None,
     ) -> RunConfig:
         """Fill in hyperparameter ``values`` (defaults for the rest) and return a run's config.
 
         ``data`` overrides the preset's data source (``--data``), ``backend`` its
-        Keras backend (``--backend``). Raises :class:`PresetError` for an unknown
-        name or an invalid value, :class:`KtuiError` for an unknown backend.
+        Keras backend (``--backend``), ``strategy`` its strategy (``--strategy``).
+        Raises :class:`PresetError` for an unknown name or an invalid value,
+        :class:`KtuiError` for an unknown backend or strategy.
         """
         merged = self.defaults()
         for name, value in (values or {}).items():
@@ -243,6 +248,8 @@ class Preset:
         config = _build_config(self, merged, data)
         if backend is not None:
             config = replace(config, backend=normalize(backend, where="--backend"))
+        if strategy is not None:
+            config = replace(config, strategy=normalize_strategy(strategy, where="--strategy"))
         return config
 
     def parse_assignments(self, assignments: Iterable[str]) -> dict[str, Any]:
@@ -306,6 +313,9 @@ class RunConfig:
     """The Keras backend the preset or the person asked for; None: Keras's own setting
     (``KERAS_BACKEND``, ``keras.json``), else the first installed (see
     :mod:`ktui.core.backends`)."""
+    strategy: str = "auto"
+    """How the run spreads over devices: ``auto`` (one), ``mirrored`` (every local GPU)
+    or ``multiworker`` (several hosts, from ``TF_CONFIG``); see :mod:`ktui.core.distribute`."""
 
     @property
     def classes(self) -> int | None:
@@ -822,6 +832,15 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
             raise check.fail(
                 "backend", f"expected one of {', '.join(BACKENDS)}, got {raw['backend']!r}"
             )
+    strategy = raw.get("strategy", "auto")
+    try:
+        strategy = normalize_strategy(strategy) if isinstance(strategy, str) else None
+    except KtuiError:
+        strategy = None
+    if strategy is None:
+        raise check.fail(
+            "strategy", f"expected one of {', '.join(STRATEGIES)}, got {raw['strategy']!r}"
+        )
 
     optimizer = text("compile", "optimizer")
     loss = text("compile", "loss")
@@ -859,6 +878,7 @@ def _build_config(preset: Preset, values: Mapping[str, Any], data: str | None) -
         mode=mode,
         source_text=source_text,
         backend=backend,
+        strategy=strategy,
     )
 
 

@@ -23,12 +23,14 @@ import difflib
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from ktui.core.errors import KtuiError
 from ktui.core.metrics import lower_is_better
-from ktui.core.presets import Hyperparameter, Preset, RunConfig
+from ktui.core.presets import Hyperparameter, Preset, PresetCatalog, RunConfig
+from ktui.core.presets import load as load_preset
 
 Sampler = Literal["tpe", "random", "grid"]
 SAMPLERS: tuple[Sampler, ...] = ("tpe", "random", "grid")
@@ -132,6 +134,25 @@ class ParamSpec:
     low: float | None = None
     high: float | None = None
     log: bool = False
+    key: str = ""
+    """The parameter's name in the Optuna study (empty: :attr:`name`). A change that
+    Optuna cannot follow under the same name (another list of choices, a list become
+    a range, a log scale switched) gives it a new one: see :meth:`SweepSpec.changed_param`."""
+
+    @property
+    def optuna_key(self) -> str:
+        """The name Optuna knows this parameter by."""
+        return self.key or self.name
+
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` is one this spec can give (a list's member, within a range)."""
+        if self.kind == "values":
+            return value in self.values
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return False
+        return float(self.low or 0) <= number <= float(self.high or 0)
 
     def describe(self) -> str:
         """The spec as ``--param`` takes it: ``units=64,128`` or ``lr=0.0001..0.01:log``."""
@@ -160,6 +181,8 @@ class ParamSpec:
             "low": self.low,
             "high": self.high,
             "log": self.log,
+            # Only once a change renamed it in the study (older sweeps have no key).
+            **({"key": self.key} if self.key else {}),
         }
 
     @classmethod
@@ -173,7 +196,15 @@ class ParamSpec:
             low=data.get("low"),
             high=data.get("high"),
             log=bool(data.get("log")),
+            key=str(data.get("key") or ""),
         )
+
+
+def format_param(value: object) -> str:
+    """A hyperparameter's value in a sweep's lines: ``0.001``, ``64``, ``true``."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.4g}"
+    return _show(value)
 
 
 def _show(value: object) -> str:
@@ -335,6 +366,68 @@ class SweepSpec:
             size *= len(points)
         return size
 
+    def changed_param(self, new: ParamSpec, sweep_id: int) -> ParamChange:
+        """The spec with ``new`` in place of the swept parameter of its name, and the
+        change in words; a :class:`KtuiError` says why not and what to do instead.
+
+        Optuna lets a study's search space change between trials (define-by-run): a
+        range may narrow or widen under the same name, and the sampler keeps learning
+        from the trials before. A list of choices may not change under the same name
+        (Optuna refuses "dynamic value space"), nor a range's scale, nor a list become
+        a range: such a change gives the parameter a new name in the study, which the
+        sampler learns afresh. The grid sampler fixes its grid when the study starts,
+        so a grid sweep's parameters cannot change at all.
+        """
+        option = f"--param {new.describe()!r}"
+        old = next((p for p in self.params if p.name == new.name), None)
+        if old is None:
+            swept = ", ".join(p.name for p in self.params)
+            raise KtuiError(
+                f"{option}: sweep {sweep_id} does not vary {new.name}",
+                hint=f"It varies {swept}; a change applies to those (a new hyperparameter "
+                "needs a new sweep).",
+            )
+        if self.settings.sampler == "grid":
+            raise KtuiError(
+                f"{option}: sweep {sweep_id} searches a grid, which Optuna's grid sampler "
+                "fixes when the sweep starts",
+                hint="Add trials with --trials, or start a new sweep with the new grid "
+                "(or with --sampler random or tpe, whose ranges can change while they run).",
+            )
+        if new.kind == old.kind and new.values == old.values and (new.low, new.high, new.log) == (
+            old.low,
+            old.high,
+            old.log,
+        ):
+            raise KtuiError(f"{option}: sweep {sweep_id} already varies {old.describe()}")
+        same_name = new.kind == "range" and old.kind == "range" and new.log == old.log
+        if same_name:
+            placed = replace(new, key=old.key)
+            note = ""
+        else:
+            version = max(1, _version(old.key)) + 1
+            placed = replace(new, key=f"{new.name}#{version}")
+            note = (
+                " (Optuna cannot change a list of choices or a scale in place: "
+                "the sampler learns this one afresh)"
+            )
+        params = tuple(placed if p.name == new.name else p for p in self.params)
+        return ParamChange(params, f"{old.describe()} → {new.describe()}{note}")
+
+    def check_rerun(self, params: Mapping[str, Any], number: int, sweep_id: int) -> None:
+        """Refuse a re-run of trial ``number`` whose value of a list is no longer in it
+        (Optuna cannot give a categorical parameter a value outside its choices)."""
+        for spec in self.params:
+            value = params.get(spec.name)
+            if spec.kind == "values" and spec.name in params and value not in spec.values:
+                listed = ",".join(_show(v) for v in (*spec.values, value))
+                raise KtuiError(
+                    f"trial {number}'s {spec.name}={format_param(params[spec.name])} is no "
+                    f"longer among the sweep's {spec.describe()}",
+                    hint=f"Add it back first: `ktui sweeps change {sweep_id} --param "
+                    f"{spec.name}={listed}`.",
+                )
+
     def to_json(self) -> dict[str, Any]:
         """A plain dict for the store (settings are stored on their own)."""
         return {
@@ -354,6 +447,19 @@ class SweepSpec:
             settings=SweepSettings.from_json(settings),
             source=str(spec.get("source", "")),
         )
+
+
+@dataclass(frozen=True)
+class ParamChange:
+    """A change of a sweep's parameters: the new ones, and the change in words."""
+
+    params: tuple[ParamSpec, ...]
+    text: str
+
+
+def _version(key: str) -> int:
+    _, _, number = key.rpartition("#")
+    return int(number) if number.isdigit() else 0
 
 
 @dataclass(frozen=True)
@@ -514,6 +620,28 @@ def assemble_spec(
                 f"to try {trials} of them at random.",
             )
     return result
+
+
+def sweep_preset(catalog: PresetCatalog, spec: SweepSpec) -> Preset:
+    """The preset a sweep trains: its own file when it still exists, else by name."""
+    source = Path(spec.source)
+    if spec.source and source.is_file():
+        return load_preset(source)
+    return catalog.get(spec.preset)
+
+
+def parse_change(preset: Preset, spec: SweepSpec, text: str, sweep_id: int) -> ParamSpec:
+    """A ``--param`` changing a sweep that exists, checked as far as it can be before
+    the store is touched: parsed against the preset, each end of a range (each value
+    of a list) a valid run with the sweep's other values, and a change the sweep can
+    take (:meth:`SweepSpec.changed_param`)."""
+    new = parse_param(preset, text)
+    others = {p.name: (p.values[0] if p.kind == "values" else p.low) for p in spec.params}
+    ends = new.values if new.kind == "values" else (new.low, new.high)
+    for value in ends:
+        preset.resolve({**spec.fixed, **others, new.name: value})
+    spec.changed_param(new, sweep_id)
+    return new
 
 
 def param_from_fields(

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
 from ktui.core.errors import KtuiError
-from ktui.report.collect import Report, RunReport, collect, parse_run_ids
+from ktui.report.collect import (
+    Report,
+    RunReport,
+    SweepReport,
+    collect,
+    collect_sweep,
+    parse_run_ids,
+)
 from ktui.store import RunStore
 
 ReportFormat = Literal["html", "md"]
@@ -28,10 +35,14 @@ __all__ = [
     "Report",
     "ReportFormat",
     "RunReport",
+    "SweepReport",
     "collect",
+    "collect_sweep",
     "default_name",
+    "default_sweep_name",
     "parse_run_ids",
     "write_report",
+    "write_sweep_report",
 ]
 
 
@@ -53,11 +64,55 @@ def write_report(
 
     require_matplotlib()
     report = collect(store, run_ids)
+    from ktui.report.render import render_html, render_markdown
+
+    return _write(
+        output,
+        fmt,
+        default_name(run_ids, fmt),
+        lambda: render_html(report),
+        lambda files: render_markdown(report, files),
+    )
+
+
+def default_sweep_name(sweep_id: int, fmt: ReportFormat = "html") -> str:
+    """``report-sweep-3.html``."""
+    return f"report-sweep-{sweep_id}.{fmt}"
+
+
+def write_sweep_report(
+    store: RunStore, sweep_id: int, output: Path, fmt: ReportFormat = "html"
+) -> Path:
+    """Write the report of sweep ``sweep_id`` (leaderboard, importance, parallel
+    coordinates, the best trial's curves) to ``output``; returns the path written.
+    Mistakes are :class:`KtuiError` as for :func:`write_report`."""
+    from ktui.report.charts import require_matplotlib
+
+    require_matplotlib()
+    report = collect_sweep(store, sweep_id)
+    from ktui.report.sweep import render_sweep_html, render_sweep_markdown
+
+    return _write(
+        output,
+        fmt,
+        default_sweep_name(sweep_id, fmt),
+        lambda: render_sweep_html(report),
+        lambda files: render_sweep_markdown(report, files),
+    )
+
+
+def _write(
+    output: Path,
+    fmt: ReportFormat,
+    suggestion: str,
+    html: Callable[[], str],
+    markdown: Callable[[str], tuple[str, dict[str, bytes]]],
+) -> Path:
     output = output.expanduser()
     if output.is_dir():
         raise KtuiError(
             f"cannot write the report to {output}: it is a folder",
-            hint=f"Give a file name, e.g. -o {output / default_name(run_ids, fmt)}.",
+            hint=f"Give a file name, e.g. -o {output / suggestion}.",
         )
     folder = output.parent
     if not folder.is_dir():
@@ -65,14 +120,12 @@ def write_report(
             f"cannot write the report to {output}: the folder {folder} does not exist",
             hint="Create it first, or give another path with -o.",
         )
-    from ktui.report.render import render_html, render_markdown
-
     try:
         if fmt == "html":
-            _write_atomic(output, render_html(report).encode("utf-8"))
+            _write_atomic(output, html().encode("utf-8"))
         else:
             files = f"{output.stem}_files"
-            text, pngs = render_markdown(report, files)
+            text, pngs = markdown(files)
             if pngs:
                 (folder / files).mkdir(exist_ok=True)
                 for name, data in pngs.items():

@@ -7,16 +7,23 @@ content without loading any of them.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from ktui import __version__
 from ktui.core.errors import KtuiError, StoreError
 from ktui.core.format import order_metrics
+from ktui.core.input_bound import EpochTiming
 from ktui.core.insight import PREDICTIONS_FILE, Evaluation, load_evaluation
+from ktui.core.sweep import TrialRow, rank
+from ktui.core.sweep import best as best_trial
+from ktui.core.sweep_insight import importances
+from ktui.core.system import SystemSample
 from ktui.store import EpochRecord, Run, RunStore
+from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows
+from ktui.store.system import read_samples, read_timings
 
 MAX_RUNS = 8
 """A report of more runs than this would be a table nobody reads; sweeps get their own."""
@@ -34,8 +41,10 @@ class RunReport:
     """What the report cannot show for this run, in words (e.g. no saved predictions)."""
     tags: list[str] = field(default_factory=list)
     notes: str = ""
-    system: dict[str, Any] = field(default_factory=dict)
-    """System figures (CPU, memory, GPU) where the run recorded them; empty until it does."""
+    samples: list[SystemSample] = field(default_factory=list)
+    """The machine while the run trained (CPU, memory, GPUs), where it was sampled."""
+    timings: list[EpochTiming] = field(default_factory=list)
+    """Per epoch, the step time spent waiting for data versus computing, where measured."""
 
     @property
     def final(self) -> dict[str, float]:
@@ -116,7 +125,10 @@ def parse_run_ids(texts: Sequence[str]) -> list[int]:
             raise KtuiError(f"run {run_id} is named twice")
         ids.append(run_id)
     if not ids:
-        raise KtuiError("a report needs at least one run id")
+        raise KtuiError(
+            "a report needs at least one run id",
+            hint="`ktui runs` lists the runs; `ktui report --sweep ID` reports a sweep.",
+        )
     if len(ids) > MAX_RUNS:
         raise KtuiError(f"a report takes at most {MAX_RUNS} runs, got {len(ids)}")
     return ids
@@ -165,11 +177,12 @@ def _run_report(store: RunStore, run_id: int) -> RunReport:
         missing=missing,
         tags=_tags(run),
         notes=_notes(run),
-        system=_system(run),
+        samples=read_samples(store, run_id),
+        timings=read_timings(store, run_id),
     )
 
 
-# Tags, notes and system figures are being added to the store by other work; read them
+# Tags and notes are being added to the store by other work; read them
 # where a run has them and leave them out where it does not, so this module works with
 # either store.
 def _tags(run: Run) -> list[str]:
@@ -189,9 +202,71 @@ def _notes(run: Run) -> str:
     return ""
 
 
-def _system(run: Run) -> dict[str, Any]:
-    """The hook for system figures: a ``system`` mapping on the run or in its info."""
-    system = getattr(run, "system", None)
-    if system is None:
-        system = run.info.get("system") if isinstance(run.info, Mapping) else None
-    return dict(system) if isinstance(system, Mapping) else {}
+@dataclass(frozen=True)
+class Importance:
+    """The swept hyperparameters' importance as the report shows it."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    """Parameter → share (summing to 1), most important first; empty when not computed."""
+    trials: int = 0
+    """The finished trials (with an objective) it was computed over."""
+    note: str = ""
+    """Why there are no figures, in one sentence."""
+
+
+def sweep_importance(sweep: SweepRecord, rows: Sequence[TrialRow]) -> Importance:
+    """:func:`ktui.core.sweep_insight.importances` of the sweep's trials, or why not."""
+    finished = sum(
+        1
+        for r in rows
+        if r.state == "finished" and r.objective is not None and math.isfinite(r.objective)
+    )
+    try:
+        values = importances(rows, sweep.spec.params, sweep.settings.direction)
+    except KtuiError as exc:
+        return Importance(trials=finished, note=exc.message)
+    return Importance(values=values, trials=finished)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What the report of a sweep shows: its leaderboard, what mattered, its best trial."""
+
+    sweep: SweepRecord
+    rows: list[TrialRow]
+    """Every slot of the budget, ranked as the leaderboard ranks them."""
+    importance: Importance
+    best: RunReport | None
+    """The best finished trial's run, for its curves; None before any finished."""
+    best_trial: TrialRow | None
+    changes: list[tuple[float, str]]
+    """The sweep's history of changes (created, budget changed, paused...)."""
+    created_at: float
+    version: str = __version__
+
+    @property
+    def title(self) -> str:
+        """``Sweep 3 — dummy_binary``."""
+        return f"Sweep {self.sweep.id} — {self.sweep.preset}"
+
+
+def collect_sweep(store: RunStore, sweep_id: int) -> SweepReport:
+    """Read what the report of sweep ``sweep_id`` shows; an unknown id is a
+    :class:`StoreError` naming the known ones."""
+    sweeps = SweepStore(store)
+    sweep = sweeps.get(sweep_id)
+    rows = rank(leaderboard_rows(sweep, sweeps.trials(sweep_id)), sweep.settings.direction)
+    importance = sweep_importance(sweep, rows)
+    top = best_trial(rows, sweep.settings.direction)
+    best: RunReport | None = None
+    if top is not None and top.run_id is not None and store.has_run(top.run_id):
+        best = _run_report(store, top.run_id)
+    return SweepReport(
+        sweep=sweep,
+        rows=rows,
+        importance=importance,
+        best=best,
+        best_trial=top,
+        changes=sweeps.changes(sweep_id),
+        created_at=time.time(),
+    )

@@ -18,6 +18,7 @@ from typing import Any
 
 from ktui.core.format import format_metric, format_seconds
 from ktui.core.insight import Evaluation, image_view
+from ktui.core.system_report import input_rows, system_rows
 from ktui.report.charts import (
     PALETTE,
     Curve,
@@ -25,8 +26,12 @@ from ktui.report.charts import (
     figure_png,
     figure_svg,
     image_png,
+    series_figure,
+    wait_figure,
 )
 from ktui.report.collect import Report, RunReport, format_value
+
+GIB = 1024**3
 
 MAX_MISTAKES = 8
 """Wrong predictions shown per run, most confident first."""
@@ -188,6 +193,109 @@ def mistakes_of(evaluation: Evaluation, limit: int = MAX_MISTAKES) -> list[Mista
     return pictures
 
 
+def system_figures(part: RunReport) -> list[tuple[str, Any]]:
+    """The run's machine over time as ``(name, figure)``: CPU, memory, per GPU its
+    utilisation and memory (where NVML saw one), and per epoch the wait for data
+    (where it was measured). Empty for a run that recorded none of them."""
+    figures: list[tuple[str, Any]] = []
+    samples = part.samples
+    if samples:
+        start = samples[0].time
+        minutes = [(s.time - start) / 60 for s in samples]
+        figures.append(
+            (
+                "cpu",
+                series_figure(
+                    "CPU",
+                    [
+                        ("training process", minutes, [s.process_cpu for s in samples]),
+                        ("machine", minutes, [s.machine_cpu for s in samples]),
+                    ],
+                    ylabel="% (process: 100 = one core)",
+                ),
+            )
+        )
+
+        def used(s: Any) -> float | None:
+            if s.memory_total is None or s.memory_available is None:
+                return None
+            return float(s.memory_total - s.memory_available) / GIB
+
+        figures.append(
+            (
+                "memory",
+                series_figure(
+                    "memory",
+                    [
+                        (
+                            "process (resident)",
+                            minutes,
+                            [
+                                None if s.process_rss is None else s.process_rss / GIB
+                                for s in samples
+                            ],
+                        ),
+                        ("machine in use", minutes, [used(s) for s in samples]),
+                    ],
+                    ylabel="GiB",
+                ),
+            )
+        )
+        gpus = sorted({(g.index, g.name) for s in samples for g in s.gpus})
+        if gpus:
+
+            def gpu_value(s: Any, index: int, what: str) -> float | None:
+                for g in s.gpus:
+                    if g.index == index:
+                        if what == "util":
+                            return None if g.utilization is None else float(g.utilization)
+                        return None if g.memory_used is None else g.memory_used / GIB
+                return None
+
+            figures.append(
+                (
+                    "gpu",
+                    series_figure(
+                        "GPU utilisation",
+                        [
+                            (f"GPU{i} {name}", minutes, [gpu_value(s, i, "util") for s in samples])
+                            for i, name in gpus
+                        ],
+                        ylabel="%",
+                        ylim=(0, 105),
+                    ),
+                )
+            )
+            figures.append(
+                (
+                    "gpu-memory",
+                    series_figure(
+                        "GPU memory in use",
+                        [
+                            (f"GPU{i}", minutes, [gpu_value(s, i, "memory") for s in samples])
+                            for i, _ in gpus
+                        ],
+                        ylabel="GiB",
+                    ),
+                )
+            )
+    measured = [t for t in part.timings if t.waiting_share is not None]
+    if measured:
+        waiting = [t.waiting_share or 0.0 for t in measured]
+        figures.append(
+            (
+                "waiting",
+                wait_figure([t.epoch for t in measured], waiting, [1 - w for w in waiting]),
+            )
+        )
+    return figures
+
+
+def system_table(part: RunReport) -> list[list[str]]:
+    """Averages and peaks over the run, and the verdict on its wait for data."""
+    return system_rows(part.samples) + input_rows(part.timings, part.run.data)
+
+
 def _ratio(value: float) -> str:
     return "—" if not math.isfinite(value) else f"{value * 100:.1f}%"
 
@@ -341,13 +449,21 @@ def _run_html(part: RunReport, several: bool) -> str:
     if part.run.model:
         out.append(f"<{level}>Model</{level}>")
         out.append(_model_html(part.run.model))
-    if part.system:
+    table = system_table(part)
+    if table:
         out.append(f"<{level}>System</{level}>")
         rows = "".join(
-            f"<tr><th>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>"
-            for k, v in part.system.items()
+            f"<tr><th>{escape(label)}</th><td>{escape(text)}</td></tr>" for label, text in table
         )
         out.append(f"<table><tbody>{rows}</tbody></table>")
+        figures = system_figures(part)
+        if figures:
+            out.append('<div class="charts">')
+            for name, fig in figures:
+                out.append(f'<figure class="system" data-figure="{escape(name)}">')
+                out.append(figure_svg(fig))
+                out.append("</figure>")
+            out.append("</div>")
     if part.missing:
         out.append(f"<{level}>Not in this report</{level}>")
         items = "".join(f"<li>{escape(m)}</li>" for m in part.missing)
@@ -521,9 +637,14 @@ def render_markdown(report: Report, files: str) -> tuple[str, dict[str, bytes]]:
                     for layer in layers
                 ],
             )
-        if part.system:
+        table = system_table(part)
+        if table:
             out += [f"{prefix} System", ""]
-            out += _md_table(["", "value"], [[str(k), str(v)] for k, v in part.system.items()])
+            out += _md_table(["", "value"], table)
+            for figure_name, fig in system_figures(part):
+                name = f"run{part.run.id}-system-{figure_name}.png"
+                pngs[name] = figure_png(fig)
+                out += [f"![{figure_name}]({files}/{name})", ""]
         if part.missing:
             out += [f"{prefix} Not in this report", ""]
             out += [f"- {m}" for m in part.missing] + [""]

@@ -109,6 +109,13 @@ class RecordedRun:
         self.recorder.end_as = "interrupted"
         self.controls.stop()
 
+    def prune(self, reason: str) -> None:
+        """A sweep's pruner judged the run too weak: stop after the current batch,
+        recorded ``pruned`` with ``reason``."""
+        self.recorder.end_reason = reason
+        self.recorder.end_as = "pruned"
+        self.controls.stop()
+
     def abandon(self) -> None:
         """The process gives up on the run now (a second Ctrl+C): recorded ``interrupted``."""
         self.recorder.abandon()
@@ -223,6 +230,8 @@ def launch_detached(
             argv.append("--tensorboard")
         if config.backend is not None:  # from --backend, the form or the preset
             argv += ["--backend", config.backend]
+        if config.strategy != "auto":
+            argv += ["--strategy", config.strategy]
         argv += ["--run-id", str(run_id)]
         try:
             fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

@@ -35,6 +35,7 @@ from textual.widgets import (
 from ktui.core import backends
 from ktui.core import data as data_mod
 from ktui.core import system as system_mod
+from ktui.core.distribute import STRATEGIES, per_replica_text
 from ktui.core.errors import KtuiError, PresetError
 from ktui.core.events import ModelSummary
 from ktui.core.keras_names import plain_message
@@ -120,6 +121,9 @@ class FormScreen(Screen[None]):
         preset_backend = preset.raw.get("backend")
         self.backend: str | None = preset_backend if isinstance(preset_backend, str) else None
         """The backend chosen in the form (or the preset's); None: the dashboard's own."""
+        preset_strategy = preset.raw.get("strategy")
+        self.strategy = preset_strategy if preset_strategy in STRATEGIES else "auto"
+        """The strategy chosen in the form (or the preset's): auto, mirrored, multiworker."""
         self.errors: dict[str, str] = {}
         self._params_text: dict[tuple[tuple[str, Any], ...], str] = {}
         self._memory_text: dict[tuple[tuple[str, Any], ...], str] = {}
@@ -163,6 +167,7 @@ class FormScreen(Screen[None]):
                     )
                     yield Static("", classes="field-error", id="error-data")
                 yield from self._backend_field()
+                yield from self._strategy_field()
                 for hp in self.preset.hyperparameters.values():
                     yield from self._field(hp)
                 with Vertical(classes="field", id="field-devices"):
@@ -208,6 +213,24 @@ class FormScreen(Screen[None]):
             yield Static(
                 f"backend: the Keras backend to train on; this dashboard runs {here}. "
                 "A run on another backend trains in a background process of its own.",
+                classes="field-help",
+            )
+
+    def _strategy_field(self) -> ComposeResult:
+        with Vertical(classes="field", id="field-strategy"):
+            with Horizontal(classes="field-row"):
+                yield Label("strategy", classes="field-label")
+                yield Select(
+                    [(name, name) for name in STRATEGIES],
+                    value=self.strategy,
+                    allow_blank=False,
+                    id="strategy-select",
+                    classes="field-input",
+                )
+            yield Static(
+                "strategy: auto trains on one device; mirrored on every local GPU; "
+                "multiworker on several hosts (TF_CONFIG; a background run). "
+                "batch_size is then the global batch, split over the replicas.",
                 classes="field-help",
             )
 
@@ -280,6 +303,11 @@ class FormScreen(Screen[None]):
             self.action_start()
 
     def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "strategy-select":
+            if isinstance(event.value, str):
+                self.strategy = event.value
+            self._refresh()
+            return
         widget_id = event.select.id or ""
         if widget_id.startswith("kind-") and isinstance(event.value, str):
             swept = widget_id.removeprefix("kind-")
@@ -491,6 +519,7 @@ class FormScreen(Screen[None]):
                 self.values,
                 data=None if self.data == self.default_data else self.data,
                 backend=self.backend,
+                strategy=self.strategy,
             )
         except KtuiError:
             return None
@@ -553,6 +582,9 @@ class FormScreen(Screen[None]):
             lines.append(f"{steps:,}  (⌈{samples:,} / {config.batch_size}⌉)\n")
             lines.append("Total steps ", style="bold")
             lines.append(f"{steps * config.epochs:,}  ({config.epochs} epochs)\n")
+        if config.strategy != "auto":
+            lines.append("Batch ", style="bold")
+            lines.append(f"{_batch_meaning(config, self.devices)}\n")
         key = tuple(sorted(config.values.items()))
         lines.append("Parameters ", style="bold")
         lines.append(self._params_text.get(key, "counting…"))
@@ -594,8 +626,11 @@ class FormScreen(Screen[None]):
         config = self._startable()
         if config is None:
             return
-        if config.backend is not None and config.backend != backends.current():
-            # Keras's backend is fixed once loaded: another one needs a process of its own.
+        if (
+            config.backend is not None and config.backend != backends.current()
+        ) or config.strategy == "multiworker":
+            # Keras's backend is fixed once loaded, and a multi-worker strategy must be set
+            # up before TensorFlow starts: either needs a process of its own.
             self.action_start_background()
             return
         if self.devices != "all":
@@ -758,6 +793,20 @@ class FormScreen(Screen[None]):
     def action_back(self) -> None:
         """Back to the presets."""
         self.app.pop_screen()
+
+
+def _batch_meaning(config: RunConfig, devices: str) -> str:
+    """What batch_size means under the strategy: the global batch, per replica."""
+    gpus = [part for part in devices.split(",") if part.strip().isdigit()]
+    if config.strategy == "mirrored" and gpus:
+        return per_replica_text(config.batch_size, len(gpus))
+    where = "every GPU (one replica on a CPU)" if config.strategy == "mirrored" else (
+        "every worker's devices"
+    )
+    return (
+        f"{config.batch_size} global, split over {where}: per replica = "
+        f"{config.batch_size} / replicas"
+    )
 
 
 def _is_sweep_widget(widget_id: str | None) -> bool:

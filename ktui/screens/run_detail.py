@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 from rich.table import Table
@@ -324,6 +325,12 @@ def _result(run: Run, theme: dict[str, str]) -> Text:
         text = Text(f"Failed: {run.error or 'no message was recorded'}", style="bold")
         text.stylize(theme.get("text-error", ""))
         return text
+    if run.status == "pruned" and run.error:
+        # The sweep's reason first: why this run has fewer epochs than planned.
+        text = Text(f"Pruned: {run.error}", style="bold")
+        text.stylize(theme.get("text-warning", ""))
+        rest = _result(replace(run, status="stopped", error=None), theme)
+        return text + Text(" · ") + rest
     if run.test_accuracy is not None:
         return Text(
             f"Test loss {format_metric(run.test_loss)} · accuracy {run.test_accuracy * 100:.2f}% · "

@@ -413,6 +413,8 @@ class RunsScreen(Screen[None]):
         if run.error:
             text.append(f" · {run.error}", style=self.app.theme_variables.get("text-error", ""))
         text.append(f" · started {format_time(run.started_at)} · {format_duration(run)}")
+        if run.backend != "—":
+            text.append(f" · {run.backend}")
         if run.id in self.tags:
             text.append(f" · tags {format_tags(self.tags[run.id])}")
         if run.id in self.notes:

@@ -27,6 +27,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
+from ktui.core.backends import compact
 from ktui.core.format import format_metric
 from ktui.presentation import (
     STATUS_TONE,
@@ -91,6 +92,10 @@ COLUMNS: tuple[Column, ...] = (
 TAGS_COLUMN = "tags"
 """The tags column's key, after the status: shown only when some run in the store has
 tags (it does not sort)."""
+
+BACKEND_COLUMN = "backend"
+"""The backend column's key (``tf 2.21.0``), after the status and the tags: the backend
+and its version each run recorded (it does not sort)."""
 
 SORT_COLUMNS: dict[str, Column] = {column.key: column for column in COLUMNS}
 
@@ -471,8 +476,10 @@ class RunsTable(DataTable[Text]):
         self.add_column(" ", key="mark")
         for column in COLUMNS:
             self.add_column(labels[column.key], key=column.key)
-            if column.key == "status" and self._show_tags:
-                self.add_column(TAGS_COLUMN, key=TAGS_COLUMN)
+            if column.key == "status":
+                if self._show_tags:
+                    self.add_column(TAGS_COLUMN, key=TAGS_COLUMN)
+                self.add_column(BACKEND_COLUMN, key=BACKEND_COLUMN)
 
     def _best_text(self, run: RunSummary) -> str:
         if self._best_metric is not None:
@@ -491,6 +498,7 @@ class RunsTable(DataTable[Text]):
             Text(self._best_text(run)),
             Text(format_error_percent(run), justify="right"),
             Text(run.status, style=styles.get(run.status, "")),
+            Text(compact(run.backend), style="dim"),
             Text(format_time(run.started_at)),
             Text(format_duration(run), justify="right"),
         ]

@@ -95,6 +95,7 @@ _PHASE_STYLE = {
     "failed": "bold red",
     "interrupted": "bold red",
     "diverged": "bold red",
+    "pruned": "bold yellow",
 }
 
 
@@ -589,7 +590,8 @@ class TrainingScreen(Screen[None]):
             self.notify(f"The loss diverged: {event.message}.", severity="error")
         elif isinstance(event, RunFinished):
             self.phase = event.status
-            result.update(Text(result_line(event), style="bold"))
+            pruned = f"Pruned: {event.message}\n" if event.status == "pruned" else ""
+            result.update(Text(pruned + result_line(event), style="bold"))
             result.set_class(False, "failed")
         else:
             self.phase = "failed"
@@ -634,6 +636,9 @@ class TrainingScreen(Screen[None]):
             status.append(" · attached", style="bold")
         if self.started is not None:
             status.append(f" · {self.started.device}")
+            placement = self.started.placement
+            if placement is not None and placement.strategy != "auto":
+                status.append(f" · {placement.describe()}")
         status.append(f" · elapsed {format_seconds(elapsed)}")
         if self.learning_rate is not None:
             status.append(f" · lr {self.learning_rate:.3g}")

@@ -62,6 +62,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from ktui.core import backends
 from ktui.core.errors import KtuiError, StoreError, StoreUnavailable
 from ktui.core.files import PRIVATE_DIR
 from ktui.core.metrics import BestEpoch, MetricPolicy, policy_of
@@ -129,11 +130,11 @@ def disk_full(path: Path) -> bool:
 _SUMMARY_COLUMNS = (
     "id, preset, status, hyperparameters, defaults, data, device, started_at, ended_at,"
     " epochs_done, epochs_planned, best_metric, best_value, best_epoch, test_loss,"
-    " test_accuracy, error, monitor, monitor_mode"
+    " test_accuracy, error, monitor, monitor_mode, versions"
 )
 _SUMMARY_SIZE = _SUMMARY_COLUMNS.count(",") + 1
 _RUN_COLUMNS = (
-    _SUMMARY_COLUMNS + ", versions, model, info, seconds, error_type, traceback, pid, host, folder,"
+    _SUMMARY_COLUMNS + ", model, info, seconds, error_type, traceback, pid, host, folder,"
     " data_source, evaluation_skipped"
 )
 
@@ -821,7 +822,7 @@ class RunStore:
     def finish_run(
         self,
         run_id: int,
-        status: Literal["finished", "stopped", "interrupted", "diverged"] = "finished",
+        status: Literal["finished", "stopped", "interrupted", "diverged", "pruned"] = "finished",
         *,
         test_loss: float | None = None,
         test_accuracy: float | None = None,
@@ -831,10 +832,11 @@ class RunStore:
     ) -> None:
         """Record how a run ended without failing: all epochs, stopped by the user,
         stopped cleanly because its terminal hung up (``interrupted``), or its loss
-        became NaN (``diverged``; ``message`` says where, kept as the run's error)."""
-        if status not in ("finished", "stopped", "interrupted", "diverged"):
+        became NaN (``diverged``; ``message`` says where, kept as the run's error), or a
+        sweep's pruner stopped it (``pruned``; ``message`` says why)."""
+        if status not in ("finished", "stopped", "interrupted", "diverged", "pruned"):
             raise ValueError(
-                "finish_run: status must be finished, stopped, interrupted or diverged,"
+                "finish_run: status must be finished, stopped, interrupted, diverged or pruned,"
                 f" not {status!r}"
             )
         with self._write(f"record the end of run {run_id}") as db:
@@ -1162,8 +1164,8 @@ class RunStore:
 
     def _run(self, row: Sequence[Any]) -> Run:
         summary = self._summary(row[:_SUMMARY_SIZE])
+        versions = row[_SUMMARY_SIZE - 1]  # the summary's last column
         (
-            versions,
             model,
             info,
             seconds,
@@ -1570,6 +1572,7 @@ class RunStore:
             error,
             monitor,
             monitor_mode,
+            versions,
         ) = row
         return RunSummary(
             id=run_id,
@@ -1591,4 +1594,5 @@ class RunStore:
             error=error,
             monitor=monitor,
             monitor_mode=monitor_mode or "auto",
+            backend=backends.recorded(loads(versions, {})),
         )

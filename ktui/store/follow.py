@@ -21,9 +21,11 @@ Plain Python: no TensorFlow, Keras or Textual.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, assert_never, get_args
 
+from ktui.core.distribute import Placement
 from ktui.core.errors import KtuiError, StoreError
 from ktui.core.events import (
     BatchProgress,
@@ -45,6 +47,7 @@ from ktui.core.events import (
 )
 from ktui.store.control import send_command
 from ktui.store.db import RunStore
+from ktui.store.placement import read_placement
 from ktui.store.records import (
     CommandKind,
     LearningRateRecord,
@@ -89,8 +92,9 @@ def model_summary(model: dict[str, Any] | None) -> ModelSummary:
     )
 
 
-def run_started(run: Run) -> RunStarted:
-    """The :class:`RunStarted` a recorded run began with, rebuilt from its details."""
+def run_started(run: Run, placement: Placement | None = None) -> RunStarted:
+    """The :class:`RunStarted` a recorded run began with, rebuilt from its details
+    (``placement``: where it runs, as recorded)."""
     info = run.info
     epochs = _int(info.get("epochs")) or run.epochs_planned or 0
     return RunStarted(
@@ -107,6 +111,7 @@ def run_started(run: Run) -> RunStarted:
         data=run.data,
         versions={str(k): str(v) for k, v in run.versions.items()},
         seed=info.get("seed") if isinstance(info.get("seed"), int) else None,
+        placement=placement,
     )
 
 
@@ -141,7 +146,7 @@ def final_event(run: Run) -> RunFinished | RunFailed | None:
         seconds=seconds or 0.0,
         test_loss=run.test_loss,
         test_accuracy=run.test_accuracy,
-        message=(run.error or "") if run.status == "diverged" else "",
+        message=(run.error or "") if run.status in ("diverged", "pruned") else "",
     )
 
 
@@ -201,7 +206,10 @@ class RunFollower:
 
         if not self._started and run.model is not None:
             self._started = True
-            events.append(run_started(run))
+            placement = None
+            with contextlib.suppress(StoreError):  # a label: not worth the follow
+                placement = read_placement(self.store, run.id)
+            events.append(run_started(run, placement))
         for line_id, text in snap.log:
             self._log_id = line_id
             events.append(LogLine(text))

@@ -49,6 +49,7 @@ from ktui.core.metrics import MetricPolicy
 from ktui.core.presets import RunConfig
 from ktui.store.db import RunStore
 from ktui.store.export import history_csv
+from ktui.store.placement import record_placement
 from ktui.store.records import EpochRecord
 from ktui.store.system import SystemRecorder
 from ktui.store.writer import WRITE_BUSY_TIMEOUT, StoreWriter
@@ -131,7 +132,10 @@ class RunRecorder:
         self.end_as: FinalStatus | None = None
         """Set to ``"interrupted"`` when the process's terminal hung up and the run was
         stopped for that: its end is then recorded with this status, whatever the
-        trainer reports (finished or stopped), with all its finished epochs."""
+        trainer reports (finished or stopped), with all its finished epochs; or to
+        ``"pruned"`` when a sweep's pruner stopped the run, with :attr:`end_reason`."""
+        self.end_reason = ""
+        """Why the run ended as :attr:`end_as` (kept as the run's message), when set."""
         self.lost: list[str] = []
         """What :meth:`close` found could not be written to the store."""
         self._warn = warn
@@ -207,7 +211,7 @@ class RunRecorder:
             case _:
                 assert_never(event)
         if isinstance(event, RunFinished) and self.end_as is not None:
-            event = replace(event, status=self.end_as)
+            event = replace(event, status=self.end_as, message=self.end_reason or event.message)
         with self._write_lock:
             if self.final is not None:
                 return
@@ -289,6 +293,9 @@ class RunRecorder:
                     epochs=event.epochs,
                 ),
             )
+            placement = event.placement
+            if placement is not None:
+                submit("where it runs", lambda store: record_placement(store, run_id, placement))
             self._flush()
         elif isinstance(event, EpochEnded):
             record = EpochRecord(

@@ -13,7 +13,9 @@ from typing import Any, Literal, get_args
 
 from ktui.core.metrics import MetricPolicy, policy_of
 
-Status = Literal["running", "finished", "stopped", "failed", "interrupted", "diverged"]
+Status = Literal[
+    "running", "finished", "stopped", "failed", "interrupted", "diverged", "pruned"
+]
 """A run's state: still going, or how it ended."""
 
 STATUSES: tuple[Status, ...] = get_args(Status)
@@ -73,6 +75,9 @@ class RunSummary:
     """The objective the run asked for (a preset's ``[fit] monitor``); None: the default."""
     monitor_mode: str = field(default="auto", kw_only=True)
     """``auto``, ``min`` or ``max``: the monitored metric's direction."""
+    backend: str = field(default="—", kw_only=True)
+    """The Keras backend the run used and its version, as recorded (``jax 0.10.2``;
+    ``—`` when unknown): :func:`ktui.core.backends.recorded` of its versions."""
 
     @property
     def policy(self) -> MetricPolicy:

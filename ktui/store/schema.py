@@ -20,7 +20,7 @@ from ktui.core.metrics import BestEpoch, policy_of
 from ktui.store.dialect import Connection
 from ktui.store.rows import loads
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 12
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -371,12 +371,81 @@ def _v9_system(db: Connection) -> None:
     )
 
 
+def _v11_placement(db: Connection) -> None:
+    """Where a run ran (its strategy, hosts, devices and replicas, as JSON) and every
+    worker's last report of a multi-worker run (written and read by
+    :mod:`ktui.store.placement`). Additive: older runs have ``'{}'`` and no workers."""
+    db.execute("ALTER TABLE runs ADD COLUMN placement TEXT NOT NULL DEFAULT '{}'")
+    db.execute(
+        """
+        CREATE TABLE workers (
+            cluster TEXT NOT NULL,
+            rank INTEGER NOT NULL,
+            host TEXT NOT NULL DEFAULT '',
+            pid INTEGER NOT NULL DEFAULT 0,
+            phase TEXT NOT NULL DEFAULT '',
+            epoch INTEGER NOT NULL DEFAULT 0,
+            step INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (cluster, rank)
+        ) WITHOUT ROWID
+        """
+    )
+
+
 def _v10_sweep_workers(db: Connection) -> None:
     """Which worker runs a sweep's trial, and whether it is still there (issue 14):
     the GPU its worker was given (``CUDA_VISIBLE_DEVICES``) and the worker's latest
     heartbeat, by which a trial of another host is judged (its pid cannot be)."""
     db.execute("ALTER TABLE sweep_trials ADD COLUMN device TEXT")
     db.execute("ALTER TABLE sweep_trials ADD COLUMN heartbeat_at REAL")
+
+
+def _widen_status_check(db: Connection, old: str, new: str, statuses: tuple[str, ...]) -> None:
+    """Let the runs table's status CHECK take ``statuses``, in place, as :func:`_v7_diverged`
+    does: on SQLite ``old`` becomes ``new`` in the table's text, on PostgreSQL the
+    constraint is replaced."""
+    if not isinstance(db, sqlite3.Connection):
+        listed = ", ".join(f"'{status}'" for status in statuses)
+        db.execute(
+            "ALTER TABLE runs DROP CONSTRAINT runs_status_check, ADD CONSTRAINT"
+            f" runs_status_check CHECK (status IN ({listed}))"
+        )
+        return
+    (sql,) = db.execute(
+        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'runs'"
+    ).fetchone()
+    if old not in sql:
+        raise sqlite3.DatabaseError("the runs table's status check is not the one ktui wrote")
+    (schema_version,) = db.execute("PRAGMA schema_version").fetchone()
+    db.execute("PRAGMA writable_schema = ON")
+    try:
+        db.execute(
+            "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'runs'",
+            (sql.replace(old, new),),
+        )
+        # Tell every connection the schema changed, so none keeps the old check.
+        db.execute(f"PRAGMA schema_version = {int(schema_version) + 1}")
+    finally:
+        db.execute("PRAGMA writable_schema = OFF")
+
+
+def _v12_pruned(db: Connection) -> None:
+    """The status ``pruned``: a sweep's trial whose run its pruner stopped (such runs
+    were recorded ``stopped`` before; the sweep's trials say which, so they become
+    ``pruned`` here, with the pruner's reason as the run's error)."""
+    _widen_status_check(
+        db,
+        "'interrupted', 'diverged')",
+        "'interrupted', 'diverged', 'pruned')",
+        ("running", "finished", "stopped", "failed", "interrupted", "diverged", "pruned"),
+    )
+    db.execute(
+        "UPDATE runs SET status = 'pruned', error = COALESCE(error, (SELECT reason FROM"
+        " sweep_trials WHERE sweep_trials.run_id = runs.id AND state = 'pruned' LIMIT 1))"
+        " WHERE status = 'stopped' AND id IN (SELECT run_id FROM sweep_trials"
+        " WHERE state = 'pruned' AND run_id IS NOT NULL)"
+    )
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -390,6 +459,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v8_list_indexes,
     _v9_system,
     _v10_sweep_workers,
+    _v11_placement,
+    _v12_pruned,
 )
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 

@@ -3,7 +3,7 @@
 Each trial is an ordinary run (``runs.sweep_id`` and ``runs.trial`` say which sweep
 and trial it is); its row in ``sweep_trials`` adds what only the sweep knows: the
 trial's number in the budget ("trial 7 of 20"), its state (``pruned`` is a sweep's
-word: the run itself ends ``stopped``), its objective per epoch and why it was pruned.
+word too: its run ends ``pruned``), its objective per epoch and why it was pruned.
 
 Worker processes take trials with :meth:`SweepStore.claim_trial`, one short write
 transaction that holds the sweep's row first (SQLite's ``BEGIN IMMEDIATE`` holds the
@@ -23,6 +23,7 @@ own tables (Optuna's) live in a file of their own beside an SQLite store
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -35,15 +36,18 @@ from ktui.core.paths import data_dir
 from ktui.core.store_url import DatabaseUrl, StoreLocation
 from ktui.core.sweep import (
     FAILURES_TO_PAUSE,
+    ParamSpec,
     SweepSettings,
     SweepSpec,
     SweepStatus,
     TrialRow,
     TrialState,
+    format_param,
 )
 from ktui.core.workers import heartbeat_timeout, worker_label
 from ktui.store.db import RunStore
 from ktui.store.liveness import process_alive, process_token, this_host
+from ktui.store.rows import loads
 
 #: Trial states that end a trial (it will not change again).
 ENDED: tuple[TrialState, ...] = ("finished", "pruned", "failed", "stopped", "interrupted")
@@ -126,6 +130,13 @@ class Claim:
 
     id: int
     number: int
+    rerun: dict[str, Any] | None = None
+    """Hyperparameters to try in this slot, when it re-runs a trial (see
+    :meth:`SweepStore.rerun_trial`): the worker gives them to the study first."""
+
+
+#: The key of the sweep's spec (JSON) holding re-runs not yet taken by a worker.
+RERUNS = "reruns"
 
 
 _TRIAL_COLUMNS = (
@@ -350,6 +361,103 @@ class SweepStore:
             (sweep_id, time.time(), text),
         )
 
+    def change_param(self, sweep_id: int, param: ParamSpec) -> str:
+        """Replace how the swept hyperparameter ``param.name`` varies, for the trials not
+        started yet; recorded in the history. Returns the change in words.
+
+        The caller checks ``param`` against the preset (:func:`ktui.core.sweep.parse_param`);
+        here the sweep's own rules: the hyperparameter must be swept already, with the
+        same kind (a range stays a range, a list a list) and scale, and not by the grid
+        sampler (its grid is fixed when the study starts).
+        """
+        with self.runs._write(f"change sweep {sweep_id}") as db:
+            row = db.execute(
+                "SELECT spec, settings, status FROM sweeps WHERE id = ?", (sweep_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no sweep {sweep_id} in {self.runs.path}")
+            raw = json.loads(row[0])
+            spec = SweepSpec.from_json(raw, json.loads(row[1]))
+            change = spec.changed_param(param, sweep_id)  # raises with what to do
+            raw["params"] = [p.to_json() for p in change.params]
+            db.execute("UPDATE sweeps SET spec = ? WHERE id = ?", (json.dumps(raw), sweep_id))
+            self._change(db, sweep_id, change.text)
+        return change.text
+
+    def rerun_trial(self, sweep_id: int, number: int) -> str:
+        """Try trial ``number``'s hyperparameters again, as one more trial of the budget
+        (the next worker to take a slot gives them to the study with
+        ``enqueue_trial``); recorded in the history. Returns the change in words."""
+        with self.runs._write(f"re-run trial {number} of sweep {sweep_id}") as db:
+            row = db.execute(
+                "SELECT spec, settings, status FROM sweeps WHERE id = ?", (sweep_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no sweep {sweep_id} in {self.runs.path}")
+            found = db.execute(
+                "SELECT params FROM sweep_trials WHERE sweep_id = ? AND number = ?"
+                " AND params IS NOT NULL ORDER BY id DESC LIMIT 1",
+                (sweep_id, number),
+            ).fetchone()
+            if found is None:
+                raise StoreError(
+                    f"trial {number} of sweep {sweep_id} has not started, so it has no "
+                    "values to re-run",
+                    hint=f"`ktui sweeps show {sweep_id}` lists the trials that have.",
+                )
+            params = json.loads(found[0] or "{}")
+            raw = json.loads(row[0])
+            spec = SweepSpec.from_json(raw, json.loads(row[1]))
+            spec.check_rerun(params, number, sweep_id)  # a choice dropped since: refused
+            raw[RERUNS] = [*raw.get(RERUNS, []), params]
+            settings = json.loads(row[1])
+            before = int(settings.get("trials", 0))
+            settings["trials"] = before + 1
+            db.execute(
+                "UPDATE sweeps SET spec = ?, settings = ? WHERE id = ?",
+                (json.dumps(raw), json.dumps(settings), sweep_id),
+            )
+            if row[2] == "finished":
+                db.execute(
+                    "UPDATE sweeps SET status = 'paused', reason = ?, ended_at = NULL WHERE id = ?",
+                    (f"a trial was added: `ktui sweeps resume {sweep_id}` runs it", sweep_id),
+                )
+            shown = " ".join(f"{k}={format_param(v)}" for k, v in params.items())
+            text = (
+                f"trial {number} re-run with the same values ({shown}); "
+                f"trials {before} → {before + 1}"
+            )
+            self._change(db, sweep_id, text)
+        return text
+
+    def stop_trial(self, sweep_id: int, number: int) -> int:
+        """Stop trial ``number`` after its current batch (the sweep goes on: the trial
+        ends ``stopped``); recorded in the history. Returns its run's id."""
+        with self.runs._read(f"read trial {number} of sweep {sweep_id}") as db:
+            row = db.execute(
+                "SELECT id, state, run_id FROM sweep_trials WHERE sweep_id = ? AND number = ?"
+                " ORDER BY id DESC LIMIT 1",
+                (sweep_id, number),
+            ).fetchone()
+        if row is None or row[1] != "running" or row[2] is None:
+            state = "queued" if row is None else str(row[1])
+            raise StoreError(
+                f"trial {number} of sweep {sweep_id} is {state}, not running; nothing to stop",
+                hint=f"Lower the budget instead (`ktui sweeps change {sweep_id} --trials N`)"
+                if state == "queued"
+                else f"`ktui sweeps rerun-trial {sweep_id} {number}` tries its values again.",
+            )
+        row_id, _, run_id = row
+        self.runs.add_command(int(run_id), "stop")  # a StoreError when it ended meanwhile
+        with self.runs._write(f"stop trial {number} of sweep {sweep_id}") as db:
+            db.execute(
+                "UPDATE sweep_trials SET reason = 'stopped by you'"
+                " WHERE id = ? AND state = 'running'",
+                (row_id,),
+            )
+            self._change(db, sweep_id, f"trial {number} (run {run_id}) stopped")
+        return int(run_id)
+
     # -- trials -----------------------------------------------------------------------
     def claim_trial(
         self, sweep_id: int, *, pid: int | None = None, device: str | None = None
@@ -361,7 +469,7 @@ class SweepStore:
         with self.runs._write(f"take a trial of sweep {sweep_id}") as db:
             _lock_sweep(db, sweep_id)
             row = db.execute(
-                "SELECT status, settings FROM sweeps WHERE id = ?", (sweep_id,)
+                "SELECT status, settings, spec FROM sweeps WHERE id = ?", (sweep_id,)
             ).fetchone()
             if row is None or row[0] != "running":
                 return None
@@ -382,7 +490,16 @@ class SweepStore:
                 " process, device, heartbeat_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
                 (sweep_id, free[0], now, pid, this_host(), process_token(pid), device, now),
             )
-            return Claim(int(cursor.lastrowid or 0), free[0])
+            # A re-run waiting for a slot takes this one (in the same transaction, so
+            # two workers never take the same re-run).
+            raw = json.loads(row[2])
+            waiting = list(raw.get(RERUNS) or [])
+            rerun = None
+            if waiting:
+                rerun = dict(waiting.pop(0))
+                raw[RERUNS] = waiting
+                db.execute("UPDATE sweeps SET spec = ? WHERE id = ?", (json.dumps(raw), sweep_id))
+            return Claim(int(cursor.lastrowid or 0), free[0], rerun)
 
     def heartbeat(self, claim: Claim) -> bool:
         """The trial's worker is still there. ``False`` when the trial is no longer
@@ -442,8 +559,10 @@ class SweepStore:
         """Record how the trial ended (``objective`` and ``epochs`` kept as they were
         when ``None``)."""
         with self.runs._write(f"record the end of trial {claim.number}") as db:
+            # A trial stopped by a person keeps the reason recorded then ("stopped by you").
+            keep = "CASE WHEN reason != '' THEN reason ELSE ? END" if state == "stopped" else "?"
             db.execute(
-                "UPDATE sweep_trials SET state = ?, reason = ?, ended_at = ?,"
+                f"UPDATE sweep_trials SET state = ?, reason = {keep}, ended_at = ?,"
                 " objective = COALESCE(?, objective), epochs = COALESCE(?, epochs)"
                 " WHERE id = ? AND state = 'running'",
                 (state, reason, time.time(), objective, epochs, claim.id),
@@ -459,6 +578,34 @@ class SweepStore:
                 (sweep_id,),
             ).fetchall()
         return [_trial(tuple(r[:-1]), r[-1]) for r in rows]
+
+    def _epoch_metrics(self, sweep_id: int) -> list[tuple[int, dict[str, Any]]]:
+        """(run id, metrics) of every epoch of the sweep's trials' runs, in order. Decoded
+        here, not in SQL: the store's SQL is the same on SQLite and PostgreSQL."""
+        with self.runs._read(f"read the epochs of sweep {sweep_id}") as db:
+            rows = db.execute(
+                "SELECT e.run_id, e.metrics FROM sweep_trials t JOIN epochs e"
+                " ON e.run_id = t.run_id WHERE t.sweep_id = ? ORDER BY e.run_id, e.epoch",
+                (sweep_id,),
+            ).fetchall()
+        return [(int(run_id), loads(metrics, {})) for run_id, metrics in rows]
+
+    def metric_names(self, sweep_id: int) -> list[str]:
+        """Every metric the sweep's trials' runs logged in an epoch, sorted."""
+        names: set[str] = set()
+        for _, metrics in self._epoch_metrics(sweep_id):
+            names.update(metrics)
+        return sorted(names)
+
+    def metric_curves(self, sweep_id: int, metric: str) -> dict[int, tuple[float, ...]]:
+        """Each trial run's ``metric`` per epoch, by run id (one query for the sweep)."""
+        curves: dict[int, list[float]] = {}
+        for run_id, metrics in self._epoch_metrics(sweep_id):
+            value = metrics.get(metric)
+            curves.setdefault(run_id, []).append(
+                float(value) if isinstance(value, int | float) else math.nan
+            )
+        return {run_id: tuple(values) for run_id, values in curves.items()}
 
     def sweep_of_run(self, run_id: int) -> tuple[int, int] | None:
         """(sweep id, trial number) of the sweep whose trial run ``run_id`` is, or None

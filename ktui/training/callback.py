@@ -5,18 +5,28 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
 
 from ktui.core.controls import RunControls
-from ktui.core.events import BatchProgress, EpochEnded, LearningRateChanged, Listener, PhaseChanged
+from ktui.core.events import (
+    BatchProgress,
+    EpochEnded,
+    LearningRateChanged,
+    LearningRateSource,
+    Listener,
+    PhaseChanged,
+)
 from ktui.core.format import order_metrics
 from ktui.core.metrics import divergence_message, non_finite_loss
 
 #: Batch updates are sent at most this often; more would cost speed and nobody can read them.
 BATCH_INTERVAL = 0.05
+
+#: Seconds between two votes of paused workers (each vote is one small collective).
+PAUSED_VOTE_INTERVAL = 0.2
 
 
 def current_learning_rate(model: keras.Model) -> float:
@@ -77,11 +87,20 @@ class EventCallback(keras.callbacks.Callback):
         batch_size: int | None = None,
         *,
         stop_on_divergence: bool = True,
+        agree: Callable[[Sequence[float]], list[float]] | None = None,
+        agree_every: int = 5,
     ) -> None:
         """``train_samples`` and ``batch_size`` are per epoch and per step, ``None`` when
         unknown (a dataset or generator): samples per second are then reported from
         whichever is known, or as ``None``. ``stop_on_divergence``: end training at the
-        first non-finite loss (ktui's own runs) or only note it (a person's own ``fit``)."""
+        first non-finite loss (ktui's own runs) or only note it (a person's own ``fit``).
+
+        ``agree``: the run is one worker of several (a multi-worker strategy), and this
+        sums a vector over all of them (a collective every worker calls at the same
+        step). Pause, stop and learning-rate requests are then applied only every
+        ``agree_every`` steps, where every worker votes with its own requests (only the
+        chief has pause and learning-rate ones; any worker's stop stops all), so every
+        worker applies them at the same step and none is left waiting in a collective."""
         super().__init__()
         self.async_safe = True
         self._listener = listener
@@ -97,6 +116,9 @@ class EventCallback(keras.callbacks.Callback):
         self._stopping = False
         self._batches_begun = 0
         self._known_rate: float | None = None  # the rate as last seen, to notice a schedule's
+        self._agree = agree
+        self._agree_every = max(1, agree_every)
+        self._global_step = 0
         self.epochs_completed = 0
         self.stop_on_divergence = stop_on_divergence
         self.divergence: str | None = None
@@ -104,6 +126,9 @@ class EventCallback(keras.callbacks.Callback):
 
     # -- control (training thread) -------------------------------------------------
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        if self._agree is not None:
+            self._agreed_batch_begin(batch)
+            return
         controls = self._controls
         if controls.paused and not controls.stop_requested:
             self._listener(PhaseChanged("paused"))
@@ -118,27 +143,64 @@ class EventCallback(keras.callbacks.Callback):
         self._check_stop("after the current batch")
         request = controls.take_learning_rate_request()
         if request is not None:
-            before = _settable_rate(self.model)
-            try:
-                self.model.optimizer.learning_rate = request.value
-            except (TypeError, ValueError) as exc:
-                # A preset with a learning-rate schedule has no single value to set.
-                self._listener(
-                    LearningRateChanged(
-                        math.nan, self._epoch, batch + 1, str(exc), before, request.source
-                    )
-                )
-            else:
-                self._known_rate = request.value
-                self._listener(
-                    LearningRateChanged(
-                        request.value,
-                        self._epoch,
-                        batch + 1,
-                        previous=before,
-                        source=request.source,
-                    )
-                )
+            self._set_rate(request.value, batch, request.source)
+
+    def _set_rate(self, value: float, batch: int, source: LearningRateSource) -> None:
+        before = _settable_rate(self.model)
+        try:
+            self.model.optimizer.learning_rate = value
+        except (TypeError, ValueError) as exc:
+            # A preset with a learning-rate schedule has no single value to set.
+            self._listener(
+                LearningRateChanged(math.nan, self._epoch, batch + 1, str(exc), before, source)
+            )
+        else:
+            self._known_rate = value
+            self._listener(
+                LearningRateChanged(value, self._epoch, batch + 1, previous=before, source=source)
+            )
+
+    # -- control agreed between workers (multi-worker runs) ---------------------------
+    def _agreed_batch_begin(self, batch: int) -> None:
+        self._batches_begun += 1
+        if batch == 0:
+            self._notice_schedule()
+        self._global_step += 1
+        if self._global_step % self._agree_every or self._stopping:
+            return
+        stop, paused, rate, source = self._vote()
+        if paused and not stop:
+            self._listener(PhaseChanged("paused", f"every worker, at step {self._global_step}"))
+            started = time.monotonic()
+            while paused and not stop:
+                time.sleep(PAUSED_VOTE_INTERVAL)
+                stop, paused, later, later_source = self._vote()
+                if later > 0:
+                    rate, source = later, later_source
+            self._paused_seconds += time.monotonic() - started
+            if not stop:
+                self._listener(PhaseChanged("running"))
+        if stop:
+            self._controls.stop()  # a worker that did not ask learns of it here
+            self._check_stop(f"at step {self._global_step}, on every worker")
+        if rate > 0:
+            self._set_rate(rate, batch, source)
+
+    def _vote(self) -> tuple[bool, bool, float, LearningRateSource]:
+        """One round: every worker's (stop, paused, learning rate) summed over all."""
+        controls = self._controls
+        request = controls.take_learning_rate_request()
+        assert self._agree is not None
+        total = self._agree(
+            [
+                1.0 if controls.stop_requested else 0.0,
+                1.0 if controls.paused else 0.0,
+                request.value if request is not None else 0.0,
+            ]
+        )
+        # Only one worker (the chief) has a rate to give at a time: the sum is its rate.
+        source: LearningRateSource = request.source if request is not None else "command"
+        return total[0] > 0, total[1] > 0, total[2], source
 
     def _check_stop(self, detail: str) -> None:
         if self._controls.stop_requested and not self._stopping:
@@ -245,5 +307,8 @@ class EventCallback(keras.callbacks.Callback):
             )
         )
         # A stop asked for during this epoch's last batch, its validation or by a
-        # listener of the event above ends the run here, before another epoch begins.
-        self._check_stop("after this epoch")
+        # listener of the event above ends the run here, before another epoch begins
+        # (between workers only where they agreed: one ending alone would leave the
+        # others waiting for it in a collective).
+        if self._agree is None:
+            self._check_stop("after this epoch")

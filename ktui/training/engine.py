@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 import traceback
@@ -16,6 +17,7 @@ from ktui.core import data as data_mod
 from ktui.core import insight
 from ktui.core.capture import STDERR, StderrCapture
 from ktui.core.controls import RunControls
+from ktui.core.distribute import AGREE_EVERY, parse_tf_config
 from ktui.core.errors import DataError, KtuiError
 from ktui.core.events import (
     EvaluationSkipped,
@@ -38,6 +40,7 @@ from ktui.training.callback import EventCallback
 
 # Re-exported: the device line and versions come from the backend in use (devices.py).
 from ktui.training.devices import backend, describe_device, versions  # noqa: F401
+from ktui.training.distribute import open_distribution
 from ktui.training.gpu import device_total_memory, is_out_of_memory
 from ktui.training.save import save_model
 from ktui.training.watch import RunWatch
@@ -182,22 +185,43 @@ class KerasTrainer:
             if isinstance(config.validation, float):
                 data_mod.check_validation_split(dataset, config.validation)
             listener(PhaseChanged("building model"))
+            cluster = (
+                parse_tf_config(os.environ.get("TF_CONFIG"))
+                if config.strategy == "multiworker"
+                else None
+            )
             with _BUILDING:  # taken first, also by describe: never the other way round
                 stack.enter_context(_SESSION.running())
+                # Before the seed and the build: a strategy must exist before the model
+                # (its variables are made in the strategy's scope), and TensorFlow's
+                # devices can only be arranged before its runtime starts.
+                distribution = open_distribution(config.strategy, cluster)
+                stack.enter_context(distribution.scope())
                 if config.seed is not None:
                     keras.utils.set_random_seed(config.seed)
                 model = build_model(config, input_shape)
+                distribution.prepare(model)
             fit_args: dict[str, Any] = {}
             train_samples = dataset.train_samples
+            batch_size = config.batch_size
+            test_samples = dataset.test_samples  # all of them, also when shared out below
+            if distribution.shard is not None:
+                dataset, batch_size = _share(dataset, batch_size, *distribution.shard)
             validation_samples = 0
             if config.validation == "test":
                 fit_args["validation_data"] = (dataset.x_test, dataset.y_test)
-                validation_samples = dataset.test_samples
+                validation_samples = test_samples
             elif isinstance(config.validation, float):
                 fit_args["validation_split"] = config.validation
                 validation_samples = int(train_samples * config.validation)
                 train_samples -= validation_samples
-            callback = EventCallback(listener, controls, train_samples)
+            callback = EventCallback(
+                listener,
+                controls,
+                train_samples,
+                agree=distribution.agree,
+                agree_every=AGREE_EVERY,
+            )
             # The machine and the wait for data, beside the run (ktui.training.watch).
             watch = RunWatch(listener, data_kind="arrays", batch_size=config.batch_size)
             stack.callback(watch.stop)  # before the final event: its last sample first
@@ -209,7 +233,7 @@ class KerasTrainer:
                     model=summary_for_oom,
                     train_samples=train_samples,
                     validation_samples=validation_samples,
-                    test_samples=dataset.test_samples,
+                    test_samples=test_samples,
                     batch_size=config.batch_size,
                     epochs=config.epochs,
                     steps_per_epoch=config.steps_per_epoch(train_samples),
@@ -217,15 +241,18 @@ class KerasTrainer:
                     data=dataset.origin,
                     versions=versions(),
                     seed=config.seed,
+                    placement=distribution.placement,
                 )
             )
             watch.start()
-            if not controls.stop_requested:
+            # A worker of several always starts: the others would wait for it in their
+            # first collective. An early stop is agreed on at the first agreement step.
+            if not controls.stop_requested or distribution.agree is not None:
                 listener(PhaseChanged("running"))
                 model.fit(
                     dataset.x_train,
                     dataset.y_train,
-                    batch_size=config.batch_size,
+                    batch_size=batch_size,
                     epochs=config.epochs,
                     shuffle=config.shuffle,
                     verbose=0,
@@ -241,11 +268,11 @@ class KerasTrainer:
             # whose loss became NaN: its weights are NaN too.
             trained = (callback.epochs_completed > 0 or not stopped) and not diverged
             if trained:
-                listener(PhaseChanged("evaluating", f"{dataset.test_samples} test samples"))
+                listener(PhaseChanged("evaluating", f"{test_samples} test samples"))
                 scores = model.evaluate(
                     dataset.x_test,
                     dataset.y_test,
-                    batch_size=config.batch_size,
+                    batch_size=batch_size,
                     verbose=0,
                     return_dict=True,
                 )
@@ -255,6 +282,8 @@ class KerasTrainer:
                 _confusion(model, dataset, config, artifacts, listener, test_accuracy is not None)
             if artifacts is not None and trained:
                 save_model(model, artifacts, listener)
+            elif trained and not distribution.is_chief:
+                _save_as_worker(model, listener)
             elif artifacts is not None and diverged:
                 listener(LogLine("ktui: the loss diverged; not evaluated, no model saved."))
             elif artifacts is not None:
@@ -292,6 +321,41 @@ class KerasTrainer:
                 unsubscribe()
         listener(final)
         return final
+
+
+def _share(
+    dataset: data_mod.Dataset, batch_size: int, rank: int, processes: int
+) -> tuple[data_mod.Dataset, int]:
+    """This process's share of the data and of the global batch (JAX multi-process).
+
+    Keras puts the processes' batches together into one global batch, so each gives
+    ``batch_size / processes`` samples a step, from its own every-n-th sample."""
+    if batch_size % processes:
+        nearest = batch_size - batch_size % processes or processes
+        raise KtuiError(
+            f"batch_size {batch_size} cannot be shared by {processes} processes",
+            hint=f"Use a multiple of {processes}, e.g. {nearest}.",
+        )
+    import dataclasses
+
+    shared = dataclasses.replace(
+        dataset,
+        x_train=dataset.x_train[rank::processes],
+        y_train=dataset.y_train[rank::processes],
+        x_test=dataset.x_test[rank::processes],
+        y_test=dataset.y_test[rank::processes],
+    )
+    return shared, batch_size // processes
+
+
+def _save_as_worker(model: keras.Model, listener: Listener) -> None:
+    """A worker's part of the chief's save: saving under MultiWorkerMirroredStrategy is
+    a collective every worker joins (the chief would wait for the others), so a worker
+    saves too, into a folder that is deleted at once."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ktui-worker-") as folder:
+        save_model(model, Path(folder), listener)
 
 
 #: At most this many characters of an unexpected error reach the user; the log has all.

@@ -2,22 +2,31 @@
 
 textual-serve runs a command (here ``python -m ktui`` with the same global options)
 in a child process per browser tab and relays its screen over a websocket; the app
-in the tab is the real one. textual-serve has no authentication of its own, so
+in the tab is the real one. textual-serve only asks a tab's app to quit when its
+websocket ends and never waits for the process, so an app that does not quit then —
+one that is training — would outlive the server: stopping the server hangs up every
+tab's process still going (SIGHUP, which stops its run after the batch and records it
+``interrupted``, as a dropped SSH session does) and kills what is left after
+:data:`HANGUP_SECONDS` (:func:`end_app_processes`).
+
+textual-serve has no authentication of its own, so
 :class:`TokenServer` adds one aiohttp middleware that checks every request — the
 page, its scripts and styles, the websocket, downloads — for a random token: in the
 URL's ``?token=`` (the address ``ktui serve`` prints) or in the cookie the first
 page sets for the rest. Without it the answer is 403.
 
-Plain Python over textual-serve and aiohttp (an optional dependency, ``ktui[web]``);
+Plain Python over textual-serve, aiohttp (an optional dependency, ``ktui[web]``) and psutil;
 nothing here imports Textual, TensorFlow or Keras: the child process does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import logging
+import os
 import secrets
 import shlex
 import signal
@@ -42,6 +51,10 @@ TOKEN_PARAMETER = "token"
 SHUTDOWN_SECONDS = 10.0
 """How long stopping the server waits for the tabs' ktui processes to quit."""
 
+HANGUP_SECONDS = 15.0
+"""How long a hung-up tab's ktui gets to stop its run after the current batch, record it
+and exit, before it is killed."""
+
 REFUSED = (
     "ktui: this address needs its token. Open the URL that `ktui serve` printed "
     "(it ends in ?token=...).\n"
@@ -61,8 +74,50 @@ def require_textual_serve() -> None:
 
 def app_command(global_options: Sequence[str]) -> str:
     """The shell command textual-serve runs per browser tab: this Python, ``-m ktui``,
-    the same global options (``--store``, ``--presets``)."""
-    return shlex.join([sys.executable, "-m", "ktui", *global_options])
+    the same global options (``--store``, ``--presets``).
+
+    ``exec``: textual-serve runs it through ``/bin/sh -c``, and dash forks the command
+    instead of replacing itself, so without it each tab's process would be a shell's
+    child, and what stops the shell would leave ktui running.
+    """
+    return "exec " + shlex.join([sys.executable, "-m", "ktui", *global_options])
+
+
+def app_processes() -> list[Any]:
+    """The tabs' processes: this process's descendants in its own session.
+
+    A run that a tab starts in the background (``ctrl+b``), and a sweep's workers, have
+    sessions of their own: they are meant to outlive the tab and the server, and are
+    not in this list.
+    """
+    import psutil
+
+    session = os.getsid(0)
+    found = []
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(OSError):
+                if os.getsid(child.pid) == session:
+                    found.append(child)
+    return found
+
+
+def end_app_processes(processes: Sequence[Any], hangup_seconds: float = HANGUP_SECONDS) -> int:
+    """Hang up ``processes`` (psutil processes), wait up to ``hangup_seconds`` for them to
+    exit, then kill the rest; returns how many had to be killed."""
+    import psutil
+
+    alive = []
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.send_signal(signal.SIGHUP)
+            alive.append(process)
+    _, alive = psutil.wait_procs(alive, timeout=hangup_seconds)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(alive, timeout=5)
+    return len(alive)
 
 
 def is_loopback(host: str) -> bool:
@@ -153,6 +208,7 @@ def _make_server_class() -> type[Any]:
             self.sessions: set[asyncio.Task[Any]] = set()
             self.stopping = False
             self.stopper: asyncio.Future[None] | None = None
+            self.hangup_seconds = HANGUP_SECONDS
 
         def _valid(self, given: str | None) -> bool:
             return given is not None and secrets.compare_digest(
@@ -219,9 +275,16 @@ def _make_server_class() -> type[Any]:
             self.stopper = asyncio.ensure_future(self._end_sessions_then_exit())
 
         async def _end_sessions_then_exit(self) -> None:
-            # Ending a session closes its websocket and tells its ktui to quit. It has to
-            # happen while the server still reads from its connections: aiohttp's own
-            # shutdown stops that first, and then waits out every open websocket.
+            # A tab's ktui asked to quit (what ending its session does) while it trains
+            # does not quit, and no longer answers a hang-up either; hung up first, it
+            # stops its run after the batch, records it and exits, as when a terminal
+            # closes. Killed only if that fails.
+            left = app_processes()
+            if left:
+                await asyncio.to_thread(end_app_processes, left, self.hangup_seconds)
+            # Ending a session closes its websocket. It has to happen while the server
+            # still reads from its connections: aiohttp's own shutdown stops that first,
+            # and then waits out every open websocket.
             sessions = list(self.sessions)
             for task in sessions:
                 task.cancel()
@@ -242,15 +305,22 @@ def _make_server_class() -> type[Any]:
             asyncio.set_event_loop(loop)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, self.request_exit)
-            web.run_app(
-                self._make_app(),
-                sock=sock,
-                handle_signals=False,
-                loop=loop,
-                access_log=None,
-                shutdown_timeout=SHUTDOWN_SECONDS,
-                print=None,
-            )
+            try:
+                web.run_app(
+                    self._make_app(),
+                    sock=sock,
+                    handle_signals=False,
+                    loop=loop,
+                    access_log=None,
+                    shutdown_timeout=SHUTDOWN_SECONDS,
+                    print=None,
+                )
+            finally:
+                # However the server ended (a second Ctrl+C stops it at once), no tab's
+                # process outlives it.
+                left = app_processes()
+                if left:
+                    end_app_processes(left, hangup_seconds=2.0)
 
     return TokenServer
 

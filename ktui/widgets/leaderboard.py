@@ -101,11 +101,13 @@ class LeaderboardTable(ScrollView, can_focus=True):
         self.reverse = False
         self.state_filter: str | None = None
         """Show only trials in this state (``None``: all)."""
+        self.marked: list[int] = []
+        """Trial numbers marked (to compare their runs), in the order marked."""
         self.shown: list[TrialRow] = []
         """The rows, in the order shown."""
         self.columns: tuple[str, ...] = ()
-        self.cells: list[tuple[str | Text, ...]] = []
-        """Each shown row's cells, as drawn."""
+        self._marked: set[int] = set()
+        self._why = 3
         self._widths: list[int] = []
         self._key: tuple[Any, ...] | None = None
         self._data: tuple[Any, ...] | None = None
@@ -120,10 +122,12 @@ class LeaderboardTable(ScrollView, can_focus=True):
         params: Sequence[str],
         objective: str,
         direction: Direction,
+        curve: str = "curve",
     ) -> None:
-        """Show ``rows`` (sorted and filtered as asked); nothing happens if nothing changed."""
-        data = (tuple(rows), tuple(params), objective, direction)
-        key = (data, self.sort_by, self.reverse, self.state_filter)
+        """Show ``rows`` (sorted and filtered as asked); nothing happens if nothing changed.
+        ``curve`` heads the sparklines' column (which metric they draw)."""
+        data = (tuple(rows), tuple(params), objective, direction, curve)
+        key = (data, self.sort_by, self.reverse, self.state_filter, tuple(self.marked))
         if key == self._key:
             return
         self._key = key
@@ -134,7 +138,7 @@ class LeaderboardTable(ScrollView, can_focus=True):
             by_worker = len({row.worker for row in rows if row.worker}) > 1
             where = ("worker",) if by_worker else ()
             self.columns = (
-                "#", "trial", "state", objective, "epochs", "curve", *where, *params, "why"
+                "", "#", "trial", "state", objective, "epochs", curve, *where, *params, "why"
             )  # fmt: skip
             self._ranked = rank(rows, direction)
             self._places = {row.number: place for place, row in enumerate(self._ranked, 1)}
@@ -152,14 +156,18 @@ class LeaderboardTable(ScrollView, can_focus=True):
                 )
                 for row in self._ranked
             }
+            # Widths over every trial, not only those a filter shows: the columns stay
+            # put when the filter changes, and a sort or filter costs no measuring.
+            self._widths = [1] + [len(c) for c in self.columns[1:]]  # the mark: one cell
+            for formatted in self._formatted.values():
+                for index, cell in enumerate(formatted[:-1], 1):  # "why" takes the rest
+                    if len(cell) > self._widths[index]:
+                        self._widths[index] = len(cell)
+            self._why = max((len(f[-1]) for f in self._formatted.values()), default=3)
         chosen = [r for r in self._ranked if self.state_filter in (None, r.state)]
         self.shown = self._sorted(chosen, self._places, direction)
-        self.cells = [self._formatted[row.number] for row in self.shown]
-        self._widths = [len(c) for c in self.columns]
-        for cells in self.cells:
-            for index, cell in enumerate(cells[:-1]):  # "why" takes what is left
-                self._widths[index] = max(self._widths[index], len(cell))
-        width = sum(w + 2 for w in self._widths) + max((len(c[-1]) for c in self.cells), default=3)
+        self._marked = set(self.marked)
+        width = sum(w + 2 for w in self._widths) + self._why
         self.virtual_size = Size(width, len(self.shown) + 1)
         self.cursor_row = min(self.cursor_row, max(0, len(self.shown) - 1))
         self.post_message(self.Highlighted(self.current))
@@ -184,6 +192,23 @@ class LeaderboardTable(ScrollView, can_focus=True):
                 ),
             )
         return list(reversed(rows)) if self.reverse else rows
+
+    def _cells(self, index: int) -> tuple[str | Text, ...]:
+        """The cells of shown row ``index``, as drawn (built only for lines on screen)."""
+        row = self.shown[index]
+        return ("●" if row.number in self._marked else " ", *self._formatted[row.number])
+
+    @property
+    def cells(self) -> list[tuple[str | Text, ...]]:
+        """Each shown row's cells, as drawn."""
+        return [self._cells(index) for index in range(len(self.shown))]
+
+    def toggle_mark(self, number: int) -> None:
+        """Mark trial ``number``, or unmark it (call :meth:`show` after)."""
+        if number in self.marked:
+            self.marked.remove(number)
+        else:
+            self.marked.append(number)
 
     @property
     def current(self) -> TrialRow | None:
@@ -212,14 +237,14 @@ class LeaderboardTable(ScrollView, can_focus=True):
             segments = self._line(self.columns, base + Style(bold=True))
         else:
             index = scroll_y + y - 1
-            if index >= len(self.cells):
+            if index >= len(self.shown):
                 return Strip.blank(width, base)
             style = base
             if index == self.cursor_row:
                 style = base + Style(reverse=True)
             elif index % 2:
                 style = base + Style(dim=False, bgcolor="grey11")
-            segments = self._line(self.cells[index], style)
+            segments = self._line(self._cells(index), style)
         strip = Strip(segments).crop(scroll_x, scroll_x + width)
         return strip.extend_cell_length(width, base if y == 0 else style if y else base)
 
