@@ -227,9 +227,18 @@ def test_a_detached_run_steered_through_postgresql_keeps_every_epoch_across_a_re
         paused = run_ktui("--store", postgres_url, "runs", "pause", str(run_id), timeout=60)
         assert paused.returncode == 0, paused.stderr
         wait_for(lambda: store.progress(run_id).phase == "paused", 20, "paused")
+        # The epochs that waited in memory may still be landing: the pause is written
+        # straight away, the queued epochs by the writer's retry. Every epoch before the
+        # one the pause holds must arrive, and then nothing more while it is held.
+        paused_in = store.progress(run_id).epoch
+        assert paused_in is not None
+        wait_for(
+            lambda: store.get_run(run_id).epochs_done >= paused_in - 1, 20, "the queued epochs"
+        )
         held = store.get_run(run_id).epochs_done
         time.sleep(0.5)
         assert store.get_run(run_id).epochs_done == held
+        assert store.progress(run_id).epoch == paused_in
         # This process sends the learning rate, the resume and the stop.
         send_command(store, run_id, "learning_rate", 0.0123)
         send_command(store, run_id, "resume")
