@@ -9,6 +9,11 @@ installs ktui with TensorFlow, its default Keras backend, into it (a few minutes
 later calls reinstall only when ``pyproject.toml`` changed. ``KTUI_VENV`` puts the
 environment elsewhere; ``KTUI_EXTRAS=jax`` (or ``torch``, ``gpu``; comma-separated)
 installs other backends instead of TensorFlow.
+
+The tests run in parallel processes (pytest-xdist, one test file per process at a
+time): ``KTUI_TEST_WORKERS`` sets how many (default: the CPU count, at most 4;
+``1`` runs them in this process, as plain pytest does). ARGS that choose ``-n``
+themselves win.
 """
 
 from __future__ import annotations
@@ -41,6 +46,18 @@ def ensure_environment(extras: str) -> None:
     stamp.write_text(wanted)
 
 
+def parallel(args: list[str]) -> list[str]:
+    """pytest-xdist's options for the suite, unless ``args`` choose their own."""
+    chosen = ("-n", "--numprocesses", "no:xdist")
+    if any(a in chosen or a.startswith(("-n", "--numprocesses=")) for a in args):
+        return []
+    default = min(os.cpu_count() or 1, 4)
+    workers = int(os.environ.get("KTUI_TEST_WORKERS", default) or default)
+    # A file's tests share its module fixtures (one training, one server): keep them in
+    # one process.
+    return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("ktui", "test"):
         print(__doc__, file=sys.stderr)
@@ -54,7 +71,7 @@ def main(argv: list[str]) -> int:
         args = [str(BIN / "ktui"), *rest]
     else:
         ensure_environment(f"[{backends},test]")
-        args = [str(BIN / "python"), "-m", "pytest", *rest]
+        args = [str(BIN / "python"), "-m", "pytest", *parallel(rest), *rest]
     if os.name == "nt":
         return subprocess.call(args, cwd=ROOT if command == "test" else None)
     if command == "test":
