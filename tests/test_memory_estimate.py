@@ -105,7 +105,9 @@ def sample():
         done.wait(0.002)
 sampler = threading.Thread(target=sample)
 sampler.start()
-model.fit(x, y, batch_size=big, epochs=1, verbose=0)
+# Several big batches: on a busy machine the sampler thread may sleep through one
+# batch's short peak, not through all of them.
+model.fit(x, y, batch_size=big, epochs=4, verbose=0)
 done.set()
 sampler.join()
 summary = summarize(model)

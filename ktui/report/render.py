@@ -471,17 +471,23 @@ def _run_html(part: RunReport, several: bool) -> str:
     return "\n".join(out)
 
 
+def document_start(title: str, version: str, created_at: float | None) -> list[str]:
+    """The lines that open a report's HTML document: head, styles, title, when made."""
+    return [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="meta">A ktui {escape(version)} report, made {escape(_time(created_at))}.</p>',
+    ]
+
+
 def render_html(report: Report) -> str:
     """The whole report as one HTML document that needs nothing but itself."""
     several = len(report.runs) > 1
     out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(report.title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{escape(report.title)}</h1>",
-        f'<p class="meta">A ktui {escape(report.version)} report, made '
-        f"{escape(_time(report.created_at))}.</p>",
+        *document_start(report.title, report.version, report.created_at),
         "<h2>Runs</h2>" if several else "<h2>Run</h2>",
         f"<table>{_head(report, num=False)}<tbody>",
     ]

@@ -8,7 +8,6 @@ the best trial; HTML is self-contained, Markdown gets PNG files beside it.
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -24,17 +23,11 @@ from ktui.report.charts import (
     parallel_figure,
 )
 from ktui.report.collect import Report, SweepReport, format_value
-from ktui.report.render import CSS, _md_table, curves_for, final_rows
+from ktui.report.render import _md_table, _time, curves_for, document_start, final_rows
 
 FEW_TRIALS = 10
 """Below this many finished trials the importance is said to be a rough guide
 (PED-ANOVA compares the best tenth of the trials with all of them)."""
-
-
-def _time(timestamp: float | None) -> str:
-    return (
-        "—" if timestamp is None else datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
-    )
 
 
 def _objective(value: float | None) -> str:
@@ -156,13 +149,7 @@ def _best_report(report: SweepReport) -> Report | None:
 def render_sweep_html(report: SweepReport) -> str:
     """The sweep's report as one HTML document that needs nothing but itself."""
     out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(report.title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{escape(report.title)}</h1>",
-        f'<p class="meta">A ktui {escape(report.version)} report, made '
-        f"{escape(_time(report.created_at))}.</p>",
+        *document_start(report.title, report.version, report.created_at),
         "<h2>Sweep</h2><table><tbody>",
     ]
     for label, text in settings_rows(report):
