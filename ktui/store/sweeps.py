@@ -73,13 +73,15 @@ def optuna_url(store: DatabaseUrl) -> str:
     return f"postgresql+psycopg://{rest}"
 
 
-def _lock_sweep(db: Any, sweep_id: int) -> None:
-    """Hold the sweep's row until the transaction ends, so two workers that take
+def _locked_sweep(db: Any, sweep_id: int, columns: str) -> Any:
+    """The sweep's ``columns`` (its row, or ``None`` when there is no such sweep),
+    read with the row held until the transaction ends, so two workers that take
     trials at once queue here instead of both seeing the same slot free. (SQLite's
     ``BEGIN IMMEDIATE`` holds the whole file already; PostgreSQL's ``READ COMMITTED``
-    needs the row lock an UPDATE takes, and a later statement then sees what the
+    needs the row lock an UPDATE takes, and the SELECT after it then sees what the
     other committed.)"""
     db.execute("UPDATE sweeps SET status = status WHERE id = ?", (sweep_id,))
+    return db.execute(f"SELECT {columns} FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
 
 
 @dataclass(frozen=True)
@@ -260,10 +262,7 @@ class SweepStore:
         """Change the sweep's budget (applied to trials not yet started), recorded in its
         history; a finished sweep given more trials runs again."""
         with self.runs._write(f"change sweep {sweep_id}") as db:
-            _lock_sweep(db, sweep_id)
-            row = db.execute(
-                "SELECT settings, status FROM sweeps WHERE id = ?", (sweep_id,)
-            ).fetchone()
+            row = _locked_sweep(db, sweep_id, "settings, status")
             if row is None:
                 raise StoreError(f"no sweep {sweep_id} in {self.runs.path}")
             settings = json.loads(row[0])
@@ -304,8 +303,7 @@ class SweepStore:
                 hint=f"To start no new trials, pause it: `ktui sweeps pause {sweep_id}`.",
             )
         with self.runs._write(f"change sweep {sweep_id}") as db:
-            _lock_sweep(db, sweep_id)
-            row = db.execute("SELECT settings FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+            row = _locked_sweep(db, sweep_id, "settings")
             if row is None:
                 raise StoreError(f"no sweep {sweep_id} in {self.runs.path}")
             settings = json.loads(row[0])
@@ -467,10 +465,7 @@ class SweepStore:
         is taken."""
         pid = os.getpid() if pid is None else pid
         with self.runs._write(f"take a trial of sweep {sweep_id}") as db:
-            _lock_sweep(db, sweep_id)
-            row = db.execute(
-                "SELECT status, settings, spec FROM sweeps WHERE id = ?", (sweep_id,)
-            ).fetchone()
+            row = _locked_sweep(db, sweep_id, "status, settings, spec")
             if row is None or row[0] != "running":
                 return None
             trials = int(json.loads(row[1]).get("trials", 0))
@@ -695,10 +690,7 @@ class SweepStore:
         """Mark a running sweep ``finished`` once every slot is taken and no trial is
         going; returns whether this call did (workers and the coordinator all try)."""
         with self.runs._write(f"finish sweep {sweep_id}") as db:
-            _lock_sweep(db, sweep_id)
-            row = db.execute(
-                "SELECT status, settings FROM sweeps WHERE id = ?", (sweep_id,)
-            ).fetchone()
+            row = _locked_sweep(db, sweep_id, "status, settings")
             if row is None or row[0] != "running":
                 return False
             trials = int(json.loads(row[1]).get("trials", 0))
