@@ -12,6 +12,7 @@ cannot be taken for an answer.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -76,6 +77,9 @@ def main() -> int:
             },
         )
         return 1
+    # Keras's clear_session (before each build) runs a full collection; with the heap
+    # that loading Keras left frozen, a preview costs ~40 ms of CPU instead of ~270.
+    gc.freeze()
     _send(out, {"ready": True, "backend": name, "pid": os.getpid()})
     for line in sys.stdin:
         if line.strip():
