@@ -69,7 +69,7 @@ async def probe(seconds):
     while time.perf_counter() < end:
         t = time.perf_counter()
         await asyncio.sleep(0.01)
-        lags.append(time.perf_counter() - t - 0.01)
+        lags.append((t, time.perf_counter() - t - 0.01))
 
 async def drive(pilot):
     await pilot.pause()
@@ -83,8 +83,14 @@ async def drive(pilot):
     result["key_ms"] = (time.perf_counter() - t) * 1000
     # The event loop's own CPU meanwhile: the form's work, whatever else the machine runs.
     result["key_cpu_ms"] = (time.thread_time() - cpu) * 1000
+    form_built = time.perf_counter()
     await task
-    result["lag"] = sorted(lags)
+    result["lag"] = sorted(lag for _, lag in lags)
+    # The same without the samples that waited on the form's own build (its compose
+    # and first layout, one long step of the loop): the lag the preview's load causes.
+    result["lag_outside_form"] = sorted(
+        lag for start, lag in lags if start + 0.01 + lag < t or start > form_built
+    )
     result["tf_here"] = "tensorflow" in sys.modules
     if RUN:
         # The first run in the TUI: its trainer imports Keras in this process.
@@ -92,7 +98,7 @@ async def drive(pilot):
         task = asyncio.create_task(probe(WINDOW))
         await pilot.press("ctrl+r")
         await task
-        result["run_lag"] = sorted(lags)
+        result["run_lag"] = sorted(lag for _, lag in lags)
     print(json.dumps(result), flush=True)
     pilot.app.exit(0)
 
@@ -132,11 +138,13 @@ def bench_keys(preview: str, repeats: int, window: float = 8.0) -> None:
     keys: list[float] = []
     cpu: list[float] = []
     lag: list[float] = []
+    outside: list[float] = []
     for _ in range(repeats):
         result = _keys_child(preview, window, run=False)
         keys.append(float(result["key_ms"]))  # type: ignore[arg-type]
         cpu.append(float(result["key_cpu_ms"]))  # type: ignore[arg-type]
         lag.extend(result["lag"])  # type: ignore[arg-type]
+        outside.extend(result["lag_outside_form"])  # type: ignore[arg-type]
         print(
             f"  Enter → form {keys[-1]:.0f} ms (event loop's CPU {cpu[-1]:.0f} ms); "
             f"Keras loaded in the UI's process: {result['tf_here']}",
@@ -145,7 +153,8 @@ def bench_keys(preview: str, repeats: int, window: float = 8.0) -> None:
     print(
         f"keys ({preview} preview): Enter → form, median of {repeats}: {median(keys):.0f} ms "
         f"(max {max(keys):.0f}; the event loop's CPU {median(cpu):.0f} ms); event-loop lag "
-        f"over the first {window:.0f} s: {_lag_text(lag)} (targets: < 100 ms; p95 < 25 ms)"
+        f"over the first {window:.0f} s: {_lag_text(lag)}; without the form's own build: "
+        f"{_lag_text(outside)} (targets: < 100 ms; p95 < 25 ms)"
     )
 
 

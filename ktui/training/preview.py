@@ -12,6 +12,7 @@ cannot be taken for an answer.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -58,6 +59,10 @@ def answer(line: str, trainer: Any) -> dict[str, Any]:
 def main() -> int:
     """Serve previews until stdin ends."""
     out = _protocol_stream()
+    # Background work: on a busy machine the dashboard (and its runs) go first, so
+    # loading Keras here does not take the CPU a key's screen needs.
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
     try:
         from ktui.training.devices import backend
         from ktui.training.engine import KerasTrainer
