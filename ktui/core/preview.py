@@ -36,6 +36,7 @@ import queue
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,7 +212,9 @@ class ProcessPreviewer:
         self._started = 0
         #: The backend the child loaded, once it said it is ready.
         self.backend: str | None = None
-        atexit.register(self.close)
+        # A last guard (the app closes it on exit, the child ends at its stdin's end);
+        # weakly, so a previewer nobody uses any more is not kept alive for it.
+        atexit.register(_close_if_alive, weakref.ref(self))
 
     @property
     def pid(self) -> int | None:
@@ -394,6 +397,12 @@ class ProcessPreviewer:
 
     def _log_note(self) -> str:
         return f" What it wrote is in {self.log_path}." if self.log_path is not None else ""
+
+
+def _close_if_alive(ref: weakref.ref[ProcessPreviewer]) -> None:
+    previewer = ref()
+    if previewer is not None:
+        previewer.close()
 
 
 def _hint_text(answer: Mapping[str, Any]) -> str | None:
