@@ -32,6 +32,7 @@ from ktui.core.preview import (
     CHILD_MODULE,
     PreviewClosed,
     PreviewSuperseded,
+    PreviewUnavailable,
     ProcessPreviewer,
     config_of,
     request_of,
@@ -135,7 +136,7 @@ def test_a_child_killed_mid_request_fails_that_preview_and_the_next_one_works() 
         assert len(outcome) == 1 and isinstance(outcome[0], KtuiError)
         message = str(outcome[0])
         assert "the model preview process stopped" in message
-        assert "The next preview starts it again" in message
+        assert "the next preview starts it again" in message
         assert "Traceback" not in message
 
         summary = previewer.describe(config("dummy_binary", units=8))
@@ -239,7 +240,7 @@ def test_a_child_that_never_answers_times_out_and_the_next_request_starts_anothe
             with pytest.raises(KtuiError, match="did not load Keras within 1 s") as caught:
                 previewer.describe(config())
             assert time.monotonic() - started < 10
-            assert "The next preview starts it again" in str(caught.value)
+            assert "the next preview starts it again" in str(caught.value)
             assert previewer.starts == attempt
             assert previewer.pid is None  # the stuck one was stopped
     finally:
@@ -262,7 +263,9 @@ def test_a_child_that_cannot_start_is_a_one_line_message(tmp_path: Path) -> None
             previewer.describe(config())
     finally:
         previewer.close()
-    assert str(caught.value).startswith("the model preview process could not start: ")
+    assert str(caught.value).startswith("the model preview process could not start (")
+    assert "No such file or directory; the next preview starts it again" in str(caught.value)
+    assert "\n" not in str(caught.value)
     assert "Traceback" not in str(caught.value)
 
 
@@ -314,16 +317,22 @@ def test_closing_fails_waiting_requests_and_stops_the_child(tmp_path: Path) -> N
 class RecordingPreviewer:
     """A :class:`~ktui.core.preview.Previewer` that answers at once and remembers."""
 
-    def __init__(self, supersede: set[str] | None = None) -> None:
+    def __init__(
+        self, supersede: set[str] | None = None, unavailable: set[str] | None = None
+    ) -> None:
         self.asked: list[tuple[str, str]] = []
         self.closed = False
         self.supersede = set(supersede or ())
+        self.unavailable = set(unavailable or ())
 
     def describe(self, config: RunConfig, *, channel: str = "preview") -> ModelSummary:
         self.asked.append((config.preset.name, channel.split(":")[0]))
         if config.preset.name in self.supersede:
             self.supersede.discard(config.preset.name)
             raise PreviewSuperseded
+        if config.preset.name in self.unavailable:
+            self.unavailable.discard(config.preset.name)
+            raise PreviewUnavailable("the model preview process stopped (exit code -9)")
         return SUMMARY
 
     def close(self) -> None:
@@ -380,6 +389,22 @@ async def test_the_preview_process_ends_with_the_app(
         os.kill(pid, 0)
 
 
+async def test_a_preview_process_that_failed_is_one_line_and_asked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(backends, "loaded", lambda: None)
+    previewer = RecordingPreviewer(unavailable={"dummy_binary"})
+    app = make_app(previewer=previewer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        note = app.screen.query_one("#preview-note")
+        await wait_for(pilot, lambda: "exit code -9" in str(note.render()))
+        shown = str(note.render())
+        assert shown.count("\n") == 0 and "the next preview starts it again" in shown
+        await pilot.press("down", "up")  # back on it: the preview is asked for again
+        await wait_for(pilot, lambda: "1,409 parameters" in str(note.render()))
+    assert previewer.asked.count(("dummy_binary", "presets")) == 2
+
+
 def test_the_app_uses_a_preview_process_with_the_real_trainer_only() -> None:
     from ktui.app import create_app
 
@@ -409,6 +434,9 @@ def test_enter_while_the_preview_loads_keras_opens_the_form_and_keras_stays_out(
             await pilot.press("enter")
             assert type(pilot.app.screen).__name__ == "FormScreen"
             print("form while loading:", previewer.backend is None, flush=True)
+            await pilot.press("f4")  # the key once reported lost while TensorFlow loaded
+            print("sweep mode:", pilot.app.screen.sweep_mode, flush=True)
+            await pilot.press("f4")
             deadline = time.monotonic() + 150
             derived = pilot.app.screen.query_one("#derived")
             while "counting" in str(derived.render()) and time.monotonic() < deadline:
@@ -425,6 +453,7 @@ def test_enter_while_the_preview_loads_keras_opens_the_form_and_keras_stays_out(
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert "form while loading: True" in lines
+    assert "sweep mode: True" in lines
     # dummy_binary's defaults (Dense 64, Dense 64, Dense 1 on 20 inputs), counted by the child
     assert f"parameters: {20 * 64 + 64 + 64 * 64 + 64 + 64 + 1:,}" in lines
     assert "keras here: []" in lines

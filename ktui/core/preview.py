@@ -76,6 +76,16 @@ class PreviewClosed(KtuiError):
         super().__init__("the model preview is closed")
 
 
+class PreviewUnavailable(KtuiError):
+    """The preview process could not start, stopped, or did not answer in time: says
+    so in one line. Unlike a model's error it is not the preset's: the next request
+    starts a new process, so a screen should ask again rather than keep the message."""
+
+    def __init__(self, what: str, log_path: Path | None = None) -> None:
+        log = f" (its log: {log_path})" if log_path is not None else ""
+        super().__init__(f"{what}; the next preview starts it again{log}")
+
+
 class Previewer(Protocol):
     """Builds and summarises models somewhere that does not hold up the caller's UI."""
 
@@ -248,7 +258,7 @@ class ProcessPreviewer:
         # The dispatcher's own timeouts end every request; this one is a last guard
         # (requests queued behind others wait for those too).
         if not request.done.wait(self.start_timeout + 4 * self.answer_timeout):
-            raise KtuiError("the model preview did not answer in time; it is tried again next time")
+            raise PreviewUnavailable("the model preview did not answer in time")
         if request.error is not None:
             raise request.error
         assert request.summary is not None
@@ -302,21 +312,20 @@ class ProcessPreviewer:
             except queue.Empty:
                 self._discard(child)
                 what = "answer" if child.ready else "load Keras"
-                raise KtuiError(
+                raise PreviewUnavailable(
                     f"the model preview process did not {what} within {timeout:.0f} s "
                     "and was stopped",
-                    hint=f"The next preview starts it again.{self._log_note()}",
+                    self.log_path,
                 ) from None
             if answer is None:
                 self._discard(child)
                 code = child.process.poll()
-                raise KtuiError(
-                    f"the model preview process stopped (exit code {code})",
-                    hint=f"The next preview starts it again.{self._log_note()}",
+                raise PreviewUnavailable(
+                    f"the model preview process stopped (exit code {code})", self.log_path
                 )
             if "fatal" in answer:
                 self._discard(child)
-                raise KtuiError(str(answer["fatal"]), hint=_hint_text(answer))
+                raise PreviewUnavailable(str(answer["fatal"]), self.log_path)
             if answer.get("ready"):
                 child.ready = True
                 self.backend = str(answer.get("backend") or "") or None
@@ -358,9 +367,9 @@ class ProcessPreviewer:
                 close_fds=True,
             )
         except OSError as exc:
-            raise KtuiError(
-                f"the model preview process could not start: {exc.strerror or exc}",
-                hint=f"Tried: {' '.join(self._command)}",
+            raise PreviewUnavailable(
+                f"the model preview process could not start ({' '.join(self._command)}): "
+                f"{exc.strerror or exc}"
             ) from None
         finally:
             if log is not None:
@@ -395,19 +404,11 @@ class ProcessPreviewer:
             return None
         return os.fdopen(fd, "ab")
 
-    def _log_note(self) -> str:
-        return f" What it wrote is in {self.log_path}." if self.log_path is not None else ""
-
 
 def _close_if_alive(ref: weakref.ref[ProcessPreviewer]) -> None:
     previewer = ref()
     if previewer is not None:
         previewer.close()
-
-
-def _hint_text(answer: Mapping[str, Any]) -> str | None:
-    hint = answer.get("hint")
-    return hint if isinstance(hint, str) else None
 
 
 def _read_answers(child: _Child) -> None:
