@@ -6,10 +6,13 @@
     python benchmarks/ui_bench.py keys       # Enter → form while the model preview loads Keras
     python benchmarks/ui_bench.py keys --preview in-process   # the same, previews in a thread
     python benchmarks/ui_bench.py first-run  # event-loop lag while the first run imports Keras
+    python benchmarks/ui_bench.py form       # Enter → form for each shipped preset: CPU, wall
+    python benchmarks/ui_bench.py form --repeats 15 --sweep   # and F4 → sweep mode
     python benchmarks/ui_bench.py all
 
 The app runs headless (Textual's own test driver), built by the same factory the
-CLI uses, with the real Keras trainer and the machine's real image data.
+CLI uses, with the real Keras trainer and the machine's real image data (``form``: a
+trainer that only describes a fixed model, since the form's own work is measured).
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from common import (
 )
 
 from ktui.app import create_app
-from ktui.core.presets import load_catalog, shipped_presets_dir
+from ktui.core.events import Event, LayerInfo, Listener, ModelSummary
+from ktui.core.presets import RunConfig, load_catalog, shipped_presets_dir
 from ktui.screens.training import TrainingScreen
 
 CHILD = """
@@ -253,13 +257,118 @@ def bench_lag(epochs: int) -> None:
     )
 
 
+class _DescribeOnly:
+    """A trainer that describes a fixed model and trains nothing: the form benchmark
+    measures the screen, not Keras (its parameter count comes after the form is shown)."""
+
+    def describe(self, config: RunConfig) -> ModelSummary:
+        return ModelSummary((LayerInfo("dense", "Dense", "(None, 10)", 7850),), 7850, 7850)
+
+    def run(self, config: RunConfig, listener: Listener, controls: object, **_: object) -> Event:
+        raise NotImplementedError("the form benchmark starts no run")
+
+
+async def _loop_steps(steps: list[float], stop: asyncio.Event) -> None:
+    """Record how late a 1 ms sleep wakes up: the longest is the longest step of the loop."""
+    while not stop.is_set():
+        t = time.perf_counter()
+        await asyncio.sleep(0.001)
+        steps.append(time.perf_counter() - t - 0.001)
+
+
+async def _form_rounds(repeats: int, sweep: bool) -> dict[str, dict[str, list[float]]]:
+    from textual.widgets import OptionList
+
+    from ktui.screens.form import FormScreen
+    from ktui.screens.presets import PresetScreen
+
+    catalog = load_catalog([shipped_presets_dir()])
+    app = create_app(catalog, trainer_factory=_DescribeOnly)
+    figures: dict[str, dict[str, list[float]]] = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(1.0)  # the preset screen's first preview
+        await app.workers.wait_for_complete()
+        names = list(catalog.presets)
+        for round_ in range(repeats + 1):  # the first round warms the caches: not counted
+            for index, name in enumerate(names):
+                presets = app.screen
+                assert isinstance(presets, PresetScreen)
+                presets.query_one("#preset-list", OptionList).highlighted = index
+                await pilot.pause()
+                await app.workers.wait_for_complete()
+                steps: list[float] = []
+                stop = asyncio.Event()
+                probe = asyncio.create_task(_loop_steps(steps, stop))
+                await asyncio.sleep(0.02)
+                steps.clear()
+                t, cpu = time.perf_counter(), time.thread_time()
+                # pilot.press returns once the new screen is composed, laid out and idle.
+                await pilot.press("enter")
+                await pilot.pause()
+                wall, used = time.perf_counter() - t, time.thread_time() - cpu
+                stop.set()
+                await probe
+                form = app.screen
+                assert isinstance(form, FormScreen) and form.preset.name == name, form
+                row = figures.setdefault(name, {})
+                if round_:
+                    row.setdefault("wall", []).append(wall)
+                    row.setdefault("cpu", []).append(used)
+                    row.setdefault("step", []).append(max(steps, default=0.0))
+                    row.setdefault("widgets", []).append(float(len(form.query("*"))))
+                if sweep:
+                    t, cpu = time.perf_counter(), time.thread_time()
+                    await pilot.press("f4")
+                    await pilot.pause()
+                    if round_:
+                        row.setdefault("f4_wall", []).append(time.perf_counter() - t)
+                        row.setdefault("f4_cpu", []).append(time.thread_time() - cpu)
+                    assert form.sweep_mode
+                await pilot.press("escape")
+                await pilot.pause()
+                await app.workers.wait_for_complete()
+    return figures
+
+
+def bench_form(repeats: int, sweep: bool) -> None:
+    """Enter on each shipped preset → its form shown and ready for keys: the event
+    loop's CPU (this thread's), the wall time and the longest step of the loop meanwhile
+    (a 1 ms probe's lateness); ``sweep``: then F4, the sweep mode's first build."""
+    figures = asyncio.run(_form_rounds(repeats, sweep))
+    for name, row in figures.items():
+        line = (
+            f"  {name:<14} {median(row['cpu']) * 1000:5.0f} ms CPU, "
+            f"{median(row['wall']) * 1000:5.0f} ms wall, longest loop step "
+            f"{median(row['step']) * 1000:4.0f} ms (max {max(row['step']) * 1000:.0f}); "
+            f"{row['widgets'][0]:.0f} widgets"
+        )
+        if sweep:
+            line += (
+                f"; F4 {median(row['f4_cpu']) * 1000:.0f} ms CPU, "
+                f"{median(row['f4_wall']) * 1000:.0f} ms wall"
+            )
+        print(line, flush=True)
+    cpu = [c for row in figures.values() for c in row["cpu"]]
+    wall = [w for row in figures.values() for w in row["wall"]]
+    step = [s for row in figures.values() for s in row["step"]]
+    print(
+        f"form: Enter → form, median of {repeats} × {len(figures)} presets: "
+        f"{median(cpu) * 1000:.0f} ms CPU, {median(wall) * 1000:.0f} ms wall (max "
+        f"{max(wall) * 1000:.0f}); longest loop step median {median(step) * 1000:.0f} ms, "
+        f"max {max(step) * 1000:.0f} ms (targets: < 100 ms; no step over 50 ms)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=["start", "training", "lag", "keys", "first-run", "all"])
+    parser.add_argument(
+        "which", choices=["start", "training", "lag", "keys", "first-run", "form", "all"]
+    )
     parser.add_argument("--preview", choices=["process", "in-process"], default="process")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--sweep", action="store_true", help="form: F4 too (sweep mode)")
     args = parser.parse_args()
     if args.which in ("start", "all"):
         bench_start()
@@ -271,6 +380,8 @@ def main() -> None:
         bench_keys(args.preview, args.repeats)
     if args.which in ("first-run", "all"):
         bench_first_run()
+    if args.which in ("form", "all"):
+        bench_form(args.repeats, args.sweep)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ hyperparameter fixed, a list, a range or a choice of values, and the sweep's set
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -16,13 +17,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.compose import compose
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import (
     Button,
-    Footer,
     Header,
     Input,
     Label,
@@ -48,6 +50,7 @@ from ktui.runs import epoch_seconds, launch_sweep
 from ktui.screens import sweep_fields
 from ktui.screens.dialogs import AskDialog
 from ktui.screens.sweep_fields import SweepCheck, SweepFields
+from ktui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
@@ -137,6 +140,12 @@ class FormScreen(Screen[None]):
         """The sweep the fields describe, as last checked (sweep mode only)."""
         self._epoch_time: tuple[float, int] | None = None
         self._epoch_time_read = False
+        self._sweep_built = False
+        """Whether the sweep mode's settings and kinds are mounted (at the first F4)."""
+        self._controls_built: set[str] = set()
+        """The hyperparameters whose list, range or choices widgets are mounted."""
+        self._sweep_seen: dict[str, object] = {}
+        """Each sweep widget's value as last handled, by widget id."""
 
     @property
     def ktui(self) -> KtuiApp:
@@ -151,7 +160,7 @@ class FormScreen(Screen[None]):
                     Text.assemble((self.preset.name, "bold"), " · ", self.preset.description),
                     id="form-title",
                 )
-                yield from sweep_fields.settings_fields(self.preset)
+                # The sweep mode's settings come here (after the title) at the first F4.
                 with Vertical(classes="field", id="field-data"):
                     with Horizontal(classes="field-row"):
                         yield Label("data", classes="field-label")
@@ -160,6 +169,9 @@ class FormScreen(Screen[None]):
                             id="data-source",
                             classes="field-input",
                             placeholder="random, mnist, fashion_mnist or a .npz path",
+                            # The form checks every value itself; Textual's validation
+                            # would only flip a class on each input as it mounts (a restyle).
+                            validate_on=(),
                         )
                     yield Static(
                         "data: random, mnist, fashion_mnist, or a .npz file with x_train, "
@@ -179,6 +191,7 @@ class FormScreen(Screen[None]):
                             id="devices",
                             classes="field-input",
                             placeholder="all, cpu, or GPU numbers: 0,1",
+                            validate_on=(),
                         )
                     yield Static(
                         "devices: the GPUs a background run (^b) trains on, as nvidia-smi "
@@ -194,7 +207,7 @@ class FormScreen(Screen[None]):
                 yield Button("Reset defaults  ^d", id="reset")
                 yield Button("Save as preset  ^s", id="save")
                 yield Button("Back  esc", id="back")
-        yield Footer()
+        yield KeysFooter()
 
     def _backend_field(self) -> ComposeResult:
         here = backends.current()
@@ -239,7 +252,7 @@ class FormScreen(Screen[None]):
         with Vertical(classes="field", id=f"field-{hp.name}"):
             with Horizontal(classes="field-row"):
                 yield Label(hp.name, classes="field-label")
-                yield from sweep_fields.kind_select(hp)
+                # Sweep mode puts its kind here, and the kind's controls after the value.
                 value = self.values[hp.name]
                 if hp.type == "choice":
                     yield Select(
@@ -257,9 +270,8 @@ class FormScreen(Screen[None]):
                         id=f"hp-{hp.name}",
                         classes="field-input fixed-input",
                         placeholder=hp.describe_expected(),
+                        validate_on=(),
                     )
-                yield from sweep_fields.value_controls(hp)
-            yield from sweep_fields.choices_control(hp, self.values[hp.name])
             yield Static(hp.help, classes="field-help")
             yield Static("", classes="field-error", id=f"error-{hp.name}")
 
@@ -267,34 +279,55 @@ class FormScreen(Screen[None]):
         self._refresh()
 
     # ------------------------------------------------------------------ editing
+    # Every field posts a Changed as it mounts, with the value it was built with: the
+    # handlers refresh only on a change of what the form holds, so opening the form
+    # costs one refresh (on_mount's), not one per field.
     def _name_of(self, widget_id: str | None) -> str | None:
         if widget_id and widget_id.startswith("hp-"):
             return widget_id.removeprefix("hp-")
         return None
 
+    def _is_news(self, widget_id: str | None, value: object) -> bool:
+        """Whether a sweep widget's value differs from the one last handled (or, for
+        a widget just built, from the one it was built with); remembers it."""
+        if widget_id is None:
+            return True
+        if widget_id in self._sweep_seen and self._sweep_seen[widget_id] == value:
+            return False
+        self._sweep_seen[widget_id] = value
+        return True
+
     def on_input_changed(self, event: Input.Changed) -> None:
-        if _is_sweep_widget(event.input.id):
-            self._refresh()
+        widget_id = event.input.id
+        if _is_sweep_widget(widget_id):
+            if self._is_news(widget_id, event.value):
+                self._refresh()
             return
-        if event.input.id == "devices":
-            self.devices = event.value.strip() or "all"
-            self._refresh()
+        if widget_id == "devices":
+            devices = event.value.strip() or "all"
+            if devices != self.devices:
+                self.devices = devices
+                self._refresh()
             return
-        if event.input.id == "data-source":
-            self.data = event.value.strip()
-            self._refresh()
+        if widget_id == "data-source":
+            data = event.value.strip()
+            if data != self.data:
+                self.data = data
+                self._refresh()
             return
-        name = self._name_of(event.input.id)
+        name = self._name_of(widget_id)
         if name is None:
             return
         hp = self.preset.hyperparameters[name]
+        before = (self.values.get(name), self.errors.get(name))
         try:
             self.values[name] = hp.parse(event.value)
         except ValueError:
             self.errors[name] = f"expects {hp.describe_expected()}"
         else:
             self.errors.pop(name, None)
-        self._refresh()
+        if (self.values.get(name), self.errors.get(name)) != before:
+            self._refresh()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # Enter starts one run; a sweep (many runs) starts only by ^r or its button.
@@ -303,51 +336,60 @@ class FormScreen(Screen[None]):
         if event.input.id == "data-source" or self._name_of(event.input.id) is not None:
             self.action_start()
 
-    def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "strategy-select":
-            if isinstance(event.value, str):
-                self.strategy = event.value
-            self._refresh()
-            return
+    async def on_select_changed(self, event: Select.Changed) -> None:
         widget_id = event.select.id or ""
-        if widget_id.startswith("kind-") and isinstance(event.value, str):
+        value = event.value
+        if widget_id == "strategy-select":
+            if isinstance(value, str) and value != self.strategy:
+                self.strategy = value
+                self._refresh()
+            return
+        if widget_id.startswith("kind-") and isinstance(value, str):
             swept = widget_id.removeprefix("kind-")
-            field = self.query_one(f"#field-{swept}")
-            for kind in ("fixed", "list", "range", "choices"):
-                field.set_class(kind == event.value, f"kind-{kind}")
-            if event.value == "list":
+            if value == self.sweep_kinds.get(swept, "fixed"):
+                return
+            await self._build_value_controls(swept)
+            self.query_one(f"#field-{swept}").update_classes(
+                {f"kind-{kind}": kind == value for kind in ("fixed", "list", "range", "choices")}
+            )
+            if value == "list":
                 listed = self.query_one(f"#list-{swept}", Input)
                 if not listed.value and swept not in self.errors:
                     # The fixed value to start from: a list grows by typing ",128".
                     hp = self.preset.hyperparameters[swept]
                     listed.value = hp.format(self.values[swept])
-            self.sweep_kinds[swept] = event.value  # type: ignore[assignment]  # its options
+            self.sweep_kinds[swept] = value  # type: ignore[assignment]  # its options
             self._refresh()
             return
         if _is_sweep_widget(widget_id):
-            self._refresh()
+            if self._is_news(widget_id, value):
+                self._refresh()
             return
-        if event.select.id == "backend-select":
-            value = event.value
-            self.backend = value if isinstance(value, str) and value != _AUTO_BACKEND else None
-            self._refresh()
+        if widget_id == "backend-select":
+            backend = value if isinstance(value, str) and value != _AUTO_BACKEND else None
+            if backend != self.backend:
+                self.backend = backend
+                self._refresh()
             return
-        name = self._name_of(event.select.id)
-        if name is not None and isinstance(event.value, str):
-            self.values[name] = event.value
+        name = self._name_of(widget_id)
+        if name is not None and isinstance(value, str) and value != self.values.get(name):
+            self.values[name] = value
             self._refresh()
 
     def on_selection_list_selected_changed(
         self, event: SelectionList.SelectedChanged[str]
     ) -> None:
-        self._refresh()
+        if self._is_news(event.selection_list.id, tuple(event.selection_list.selected)):
+            self._refresh()
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
-        if _is_sweep_widget(event.switch.id):
-            self._refresh()
+        widget_id = event.switch.id
+        if _is_sweep_widget(widget_id):
+            if self._is_news(widget_id, event.value):
+                self._refresh()
             return
-        name = self._name_of(event.switch.id)
-        if name is not None:
+        name = self._name_of(widget_id)
+        if name is not None and event.value != self.values.get(name):
             self.values[name] = event.value
             self._refresh()
 
@@ -441,9 +483,60 @@ class FormScreen(Screen[None]):
         # A sweep always runs in the background: ^b has nothing to add in sweep mode.
         return not (action == "start_background" and self.sweep_mode)
 
+    # Most of the form's widgets are the sweep mode's (a kind per hyperparameter, each
+    # kind's fields, the settings): the one-run form, opened dozens of times a day,
+    # builds none of them. The first F4 mounts the settings and the kinds, and a kind
+    # chosen for the first time its fields, where compose would have put them.
+    def _remember(self, widgets: list[Widget]) -> None:
+        """Take the values ``widgets`` (just mounted) hold as handled: the Changed
+        each posts as it mounts is no news."""
+        for widget in widgets:
+            for node in (widget, *widget.query("*")):
+                if isinstance(node, Input | Select | Switch):
+                    self._sweep_seen[node.id or ""] = node.value
+                elif isinstance(node, SelectionList):
+                    self._sweep_seen[node.id or ""] = tuple(node.selected)
+
+    async def _build_sweep(self) -> None:
+        """Mount the sweep's settings (after the title) and each hyperparameter's kind
+        (after its label)."""
+        self._sweep_built = True
+        fields = self.query_one("#form-fields", VerticalScroll)
+        settings = compose(fields, sweep_fields.settings_fields(self.preset))
+        mounts = [fields.mount_all(settings, after="#form-title")]
+        kinds: list[Widget] = []
+        for hp in self.preset.hyperparameters.values():
+            label = self.query_one(f"#field-{hp.name} .field-label", Label)
+            row = label.parent
+            assert isinstance(row, Widget)
+            new = compose(row, sweep_fields.kind_select(hp))
+            kinds += new
+            mounts.append(row.mount_all(new, after=label))
+        await asyncio.gather(*mounts)
+        self._remember(settings + kinds)
+
+    async def _build_value_controls(self, name: str) -> None:
+        """Mount ``name``'s list, range (after its value) and choices (under its row)."""
+        if name in self._controls_built:
+            return
+        self._controls_built.add(name)
+        hp = self.preset.hyperparameters[name]
+        fixed = self.query_one(f"#hp-{name}")
+        row = fixed.parent
+        assert isinstance(row, Widget)
+        controls = compose(row, sweep_fields.value_controls(hp))
+        choices = compose(row, sweep_fields.choices_control(hp, self.values[name]))
+        if controls:
+            await row.mount_all(controls, after=fixed)
+        if choices:
+            await self.query_one(f"#field-{name}").mount_all(choices, after=row)
+        self._remember(controls + choices)
+
     @on(Button.Pressed, "#sweep-mode")
-    def action_sweep_mode(self) -> None:
+    async def action_sweep_mode(self) -> None:
         """Define a sweep instead of one run (F4 again: back to one run)."""
+        if not self._sweep_built:
+            await self._build_sweep()
         self.sweep_mode = not self.sweep_mode
         self.set_class(self.sweep_mode, "sweeping")
         self.refresh_bindings()
