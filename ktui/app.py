@@ -76,6 +76,10 @@ def keras_trainer() -> Trainer:
     return KerasTrainer()
 
 
+#: How many presets' forms are kept to open again at once (~100 widgets each).
+KEPT_FORMS = 8
+
+
 class KtuiApp(App[int]):
     """ktui's dashboard."""
 
@@ -122,6 +126,8 @@ class KtuiApp(App[int]):
         self._trainer_factory = trainer_factory
         self._trainer: Trainer | None = None
         self._trainer_lock = threading.Lock()
+        self._forms: dict[str, FormScreen] = {}
+        """The forms closed before, by preset, to open again at once (the newest last)."""
 
     def trainer(self) -> Trainer:
         """The trainer, created on first use (call from a worker thread: it may import TF)."""
@@ -269,12 +275,39 @@ class KtuiApp(App[int]):
         self._open(request, RunsScreen())
 
     @on(OpenForm)
-    def _open_form(self, request: OpenForm) -> None:
+    async def _open_form(self, request: OpenForm) -> None:
         stack = self.screen_stack
         if request.reuse_below and len(stack) > 1 and isinstance(stack[-2], FormScreen):
             self.pop_screen()  # the form the run came from, its values as they were
             return
-        self._open(request, FormScreen(request.preset, request.values, request.data))
+        # A form closed before is kept (installed: Textual does not remove it when it is
+        # popped) and opened again as new: building one is most of its opening time.
+        name = f"form:{request.preset.name}"
+        form = self._forms.pop(name, None)
+        if form is not None and form in stack:
+            # In use below (a rerun from its run): a new form, removed when closed.
+            self._forms[name] = form
+            self._open(request, FormScreen(request.preset, request.values, request.data))
+            return
+        if form is not None and form.preset is not request.preset:
+            await self._forget_form(form)  # the preset was loaded again
+            form = None
+        if form is not None:
+            await form.reopen(request.values, request.data)
+        else:
+            form = FormScreen(request.preset, request.values, request.data)
+            self.install_screen(form, name)
+        self._forms[name] = form  # the newest last
+        for old in list(self._forms.values())[:-KEPT_FORMS]:
+            if old not in stack:
+                del self._forms[next(k for k, v in self._forms.items() if v is old)]
+                await self._forget_form(old)
+        self._open(request, form)
+
+    async def _forget_form(self, form: FormScreen) -> None:
+        self.uninstall_screen(form)
+        if form.is_running:
+            await form.remove()
 
     @on(OpenTraining)
     def _open_training(self, request: OpenTraining) -> None:

@@ -151,6 +151,59 @@ class FormScreen(Screen[None]):
     def ktui(self) -> KtuiApp:
         return cast("KtuiApp", self.app)
 
+    async def reopen(self, values: dict[str, Any] | None = None, data: str | None = None) -> None:
+        """Make this form, opened before and now off the screen stack, what a new one
+        would be: the preset's defaults and ``values``, ``data``, one run, the first
+        field focused; the parameter counts already made are kept. Building a form is
+        most of the time it takes to open (a hundred widgets), so the app keeps them."""
+        if self._debounce is not None:
+            self._debounce.stop()
+        fresh = FormScreen(self.preset, values, data)
+        for name in ("values", "data", "devices", "backend", "strategy"):
+            setattr(self, name, getattr(fresh, name))
+        self.errors.clear()
+        self.sweep_kinds.clear()
+        self.sweep_check = None
+        self._epoch_time_read = False  # runs may have been recorded since
+        if self.sweep_mode:
+            self.sweep_mode = False
+            self.set_class(False, "sweeping")
+            self.query_one("#start", Button).label = "Start  ^r"
+            self.query_one("#sweep-mode", Button).label = "Sweep mode  F4"
+            self.refresh_bindings()
+        if self._sweep_built:
+            # Built again at the next F4, as in a new form.
+            await self.query(".sweep-only, .sweep-list, .sweep-range, .sweep-choices").remove()
+            for swept in self.preset.hyperparameters:
+                self.query_one(f"#field-{swept}").remove_class(
+                    "kind-fixed", "kind-list", "kind-range", "kind-choices"
+                )
+            self._sweep_built = False
+            self._controls_built.clear()
+            self._sweep_seen.clear()
+        self._fill(self.query_one("#data-source", Input), self.data)
+        self._fill(self.query_one("#devices", Input), self.devices)
+        self.query_one("#backend-select", Select).value = self.backend or _AUTO_BACKEND
+        self.query_one("#strategy-select", Select).value = self.strategy
+        for hp in self.preset.hyperparameters.values():
+            widget = self.query_one(f"#hp-{hp.name}")
+            value = self.values[hp.name]
+            if isinstance(widget, Input):
+                self._fill(widget, hp.format(value))
+            elif isinstance(widget, Select):
+                widget.value = value
+            elif isinstance(widget, Switch):
+                widget.value = bool(value)
+        self.query_one("#form-fields", VerticalScroll).scroll_home(animate=False)
+        self.set_focus(self.query_one("#data-source", Input))
+        self._refresh()
+
+    @staticmethod
+    def _fill(field: Input, text: str) -> None:
+        """Put ``text`` in ``field`` with the cursor at its end, as a new field has it."""
+        field.value = text
+        field.cursor_position = len(text)
+
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
