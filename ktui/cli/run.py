@@ -63,6 +63,7 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
     SystemSampled,
+    WorkersReported,
 )
 from ktui.core.files import is_complete_model
 from ktui.core.format import epoch_line, format_count, format_metric, format_rate, result_line
@@ -654,6 +655,8 @@ class HeadlessDisplay:
                     self._print(f"[tf] ktui: no confusion matrix: {event.reason}", style="dim")
             case EvaluationReady():
                 pass  # shown by `ktui runs show ID --confusion`
+            case WorkersReported():
+                pass  # this process reads its cluster's health itself (``health``)
             case RunFinished():
                 self._finished(event)
             case RunFailed():

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Sta
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ktui.core.controls import RunControls
+from ktui.core.distribute import WORKER_TIMEOUT, health_line
 from ktui.core.errors import KtuiError, StoreError, StoreUnavailable
 from ktui.core.events import (
     BatchProgress,
@@ -38,6 +39,7 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
     SystemSampled,
+    WorkersReported,
 )
 from ktui.core.format import (
     format_count,
@@ -203,6 +205,8 @@ class TrainingScreen(Screen[None]):
         self.no_evaluation = ""
         """Why the run made no confusion matrix (its :class:`EvaluationSkipped`)."""
         self.input_verdict: str | None = None
+        self.worker_health: WorkersReported | None = None
+        """A multi-worker run's workers as the store last had them (attached runs)."""
         """The last epoch's input-bound line (``input-bound: 46 % of step time …``)."""
 
     @property
@@ -415,6 +419,10 @@ class TrainingScreen(Screen[None]):
             case SystemSampled():
                 self.query_one(SystemPanel).add_sample(event.sample)
                 return  # every second or two: nothing else changes with it
+            case WorkersReported():
+                self.worker_health = event
+                self._show_status()
+                return  # once a second: the keys do not change with it
             case InputTiming():
                 if event.verdict != self.input_verdict and event.verdict is not None:
                     self._log(f"ktui: epoch {event.timing.epoch}: {event.verdict}")
@@ -642,6 +650,18 @@ class TrainingScreen(Screen[None]):
         status.append(f" · elapsed {format_seconds(elapsed)}")
         if self.learning_rate is not None:
             status.append(f" · lr {self.learning_rate:.3g}")
+        if self.worker_health is not None and self.final is None:
+            # Every worker's health, as the chief's `ktui run` prints it after each epoch.
+            workers = self.worker_health
+            silent = any(
+                r.age(workers.at) >= WORKER_TIMEOUT / 4 and r.phase != "finished"
+                for r in workers.reports
+            ) or len(workers.reports) < workers.workers
+            status.append("\n")
+            status.append(
+                health_line(workers.reports, workers.workers, now=workers.at),
+                style="bold yellow" if silent else "dim",
+            )
         if self.input_verdict is not None:
             status.append("\n")
             status.append(self.input_verdict, style="bold yellow")
