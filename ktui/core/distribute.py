@@ -252,6 +252,9 @@ class Placement:
     """:attr:`Cluster.key` of a multi-worker run; empty otherwise."""
     notes: tuple[str, ...] = field(default=())
     """What the strategy made of the machine (``no GPU: mirrored runs on one CPU replica``)."""
+    visible_devices: str | None = None
+    """The process's ``CUDA_VISIBLE_DEVICES`` (``--devices``, the form's devices, a sweep
+    worker's GPU); None when it was not set (every GPU). A re-run sets it again."""
 
     def describe(self) -> str:
         """``mirrored · 2 replicas (GPU:0, GPU:1) · gpu1`` for the status line and
@@ -287,6 +290,9 @@ class Placement:
                 workers=int(data.get("workers") or 1),
                 cluster=str(data.get("cluster") or ""),
                 notes=tuple(str(n) for n in data.get("notes") or ()),
+                visible_devices=None
+                if data.get("visible_devices") is None
+                else str(data["visible_devices"]),
             )
         except (TypeError, ValueError):
             return None

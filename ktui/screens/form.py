@@ -680,15 +680,10 @@ class FormScreen(Screen[None]):
         if store is None:
             self.notify("Background runs need the run store, which is not open.", severity="error")
             return
+        from ktui.core import rerun as rerun_mod
         from ktui.runs import launch_detached
 
-        # repr keeps every digit of a float; the form's display format rounds.
-        assignments = [
-            f"{name}={value!r}"
-            if isinstance(value, float)
-            else f"{name}={self.preset.hyperparameters[name].format(value)}"
-            for name, value in config.values.items()
-        ]
+        assignments = rerun_mod.assignments(self.preset, config.values)
         data = None if self.data == self.default_data else self.data
         if _devices_problem(self.devices) is not None:
             self.notify(_devices_problem(self.devices) or "", severity="error", timeout=10)

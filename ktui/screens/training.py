@@ -60,10 +60,10 @@ from ktui.navigation import (
     OpenMistakes,
     OpenModel,
     OpenRuns,
-    OpenTraining,
 )
-from ktui.runs import RecordedRun, RerunPlan, plan_config, plan_for_run, record_run
+from ktui.runs import RecordedRun, RerunPlan, plan_config, plan_recorded, record_run
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
+from ktui.screens.run_actions import start_rerun
 from ktui.store.follow import RemoteControls, RunFollower, controls_for
 from ktui.widgets.chart import MetricChart, Series, metric_groups
 from ktui.widgets.ids import data_id
@@ -753,7 +753,7 @@ class TrainingScreen(Screen[None]):
                 store = self.ktui.store
                 if store is None or self.run_id is None:
                     raise KtuiError("this run is not in an open run store")
-                plan = plan_for_run(self.ktui.catalog.presets, store.get_run(self.run_id))
+                plan = plan_recorded(self.ktui.catalog.presets, store, self.run_id)
         except KtuiError as exc:
             self.notify(f"Cannot re-run: {exc}", severity="error", timeout=10)
             return None
@@ -775,7 +775,7 @@ class TrainingScreen(Screen[None]):
         except KtuiError as exc:
             self.notify(f"Cannot re-run: {exc}", severity="error", timeout=10)
             return
-        self.post_message(OpenTraining(config, replace=True))
+        start_rerun(self, plan, config, replace=True)
 
     def action_edit(self) -> None:
         """The form, with this run's values, to change something and run again."""

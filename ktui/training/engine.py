@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -241,7 +242,11 @@ class KerasTrainer:
                     data=dataset.origin,
                     versions=versions(),
                     seed=config.seed,
-                    placement=distribution.placement,
+                    # The GPUs this process was given, so a re-run is given them too.
+                    placement=dataclasses.replace(
+                        distribution.placement,
+                        visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+                    ),
                 )
             )
             watch.start()
