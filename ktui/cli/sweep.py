@@ -21,6 +21,7 @@ its current batch and is recorded ``stopped``. A hang-up leaves it going.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -33,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from ktui.core.errors import KtuiError
+from ktui.core.errors import KtuiError, StoreError
 from ktui.core.format import format_seconds
 from ktui.core.presets import PresetCatalog
 from ktui.core.store_url import StoreLocation
@@ -51,7 +52,12 @@ from ktui.core.sweep import (
     rank,
     sweep_preset,
 )
-from ktui.core.workers import plan_devices, worker_environment
+from ktui.core.workers import (
+    heartbeat_interval,
+    heartbeat_timeout,
+    plan_devices,
+    worker_environment,
+)
 from ktui.runs.sweeps import (
     DetachedSweep,
     check_engine,
@@ -491,7 +497,14 @@ def coordinate(
 
         requeue_dead()
         announced = False
+        # Another host judges this sweep alive by this beat (it cannot see our pid).
+        beat_every = heartbeat_interval(heartbeat_timeout())
+        next_beat = time.monotonic() + beat_every
         while True:
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + beat_every
+                with contextlib.suppress(StoreError):  # a missed beat; the next may land
+                    sweeps.coordinator_beat(sweep_id)
             if stopping and not announced:
                 announced = True
                 _say(out, sweep_id, "stopping: running trials end after their current batch")

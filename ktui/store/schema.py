@@ -20,7 +20,7 @@ from ktui.core.metrics import BestEpoch, policy_of
 from ktui.store.dialect import Connection
 from ktui.store.rows import loads
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -466,6 +466,13 @@ def _v13_bounded_values_index(db: Connection) -> None:
     )
 
 
+def _v14_sweep_heartbeat(db: Connection) -> None:
+    """The heartbeat of a sweep's coordinator (the detached sweep process), written every
+    few seconds as its workers' are: another host tells a sweep that is going from one
+    whose coordinator died by it, not by whether a trial happens to be running."""
+    db.execute("ALTER TABLE sweeps ADD COLUMN heartbeat_at REAL")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1,
     _v2,
@@ -480,6 +487,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v11_placement,
     _v12_pruned,
     _v13_bounded_values_index,
+    _v14_sweep_heartbeat,
 )
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 

@@ -99,6 +99,8 @@ class SweepRecord:
     pid: int | None
     host: str | None
     process: str | None
+    heartbeat_at: float | None = None
+    """When its coordinator last wrote that it is there (Unix time; None: never)."""
 
     @property
     def settings(self) -> SweepSettings:
@@ -146,7 +148,8 @@ _TRIAL_COLUMNS = (
     " id, optuna_number, pid, host, process, device, heartbeat_at"
 )
 _SWEEP_COLUMNS = (
-    "id, spec, settings, status, reason, study, created_at, ended_at, pid, host, process"
+    "id, spec, settings, status, reason, study, created_at, ended_at, pid, host, process,"
+    " heartbeat_at"
 )
 
 
@@ -186,6 +189,7 @@ def _sweep(row: tuple[Any, ...]) -> SweepRecord:
         pid=row[8],
         host=row[9],
         process=row[10],
+        heartbeat_at=row[11],
     )
 
 
@@ -318,15 +322,30 @@ class SweepStore:
         """Make process ``pid`` (of this host) the sweep's coordinator."""
         with self.runs._write(f"record sweep {sweep_id}'s process") as db:
             db.execute(
-                "UPDATE sweeps SET pid = ?, host = ?, process = ? WHERE id = ?",
-                (pid, this_host(), process_token(pid), sweep_id),
+                "UPDATE sweeps SET pid = ?, host = ?, process = ?, heartbeat_at = ? WHERE id = ?",
+                (pid, this_host(), process_token(pid), time.time(), sweep_id),
             )
 
-    def coordinator_alive(self, sweep: SweepRecord) -> bool:
-        """Whether the sweep's coordinating process still runs (on this host)."""
-        if sweep.pid is None or sweep.host != this_host():
+    def coordinator_beat(self, sweep_id: int) -> None:
+        """The sweep's coordinator is still there (it calls this every
+        :func:`~ktui.core.workers.heartbeat_interval` seconds)."""
+        with self.runs._write(f"record the heartbeat of sweep {sweep_id}") as db:
+            db.execute("UPDATE sweeps SET heartbeat_at = ? WHERE id = ?", (time.time(), sweep_id))
+
+    def coordinator_alive(
+        self, sweep: SweepRecord, *, timeout: float | None = None, now: float | None = None
+    ) -> bool:
+        """Whether the sweep's coordinating process still runs: by its process on this
+        host, by its heartbeat (at most ``timeout`` seconds old, default
+        :func:`heartbeat_timeout`) on another."""
+        if sweep.pid is None:
             return False
-        return process_alive(sweep.pid, sweep.process)
+        if sweep.host == this_host():
+            return process_alive(sweep.pid, sweep.process)
+        if sweep.heartbeat_at is None:
+            return False
+        timeout = heartbeat_timeout() if timeout is None else timeout
+        return (time.time() if now is None else now) - sweep.heartbeat_at <= timeout
 
     def shown_status(self, sweep: SweepRecord) -> str:
         """The sweep's status as people see it: a ``running`` sweep whose processes are
