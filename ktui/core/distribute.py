@@ -196,6 +196,16 @@ def _is_local(host: str) -> bool:
     return bool(wanted & own)
 
 
+def workers_on_this_machine(cluster: Cluster) -> int:
+    """How many of ``cluster``'s tasks have an address on this machine (this one too)."""
+    local = 0
+    for index, (_, address) in enumerate(cluster.tasks):
+        parts = _split_address(address)
+        if index == cluster.rank or (parts is not None and _is_local(parts[0])):
+            local += 1
+    return local
+
+
 def check_port(cluster: Cluster) -> None:
     """Refuse (:class:`KtuiError`) a port of this task that another process holds.
 

@@ -18,7 +18,7 @@ from ktui.core import data as data_mod
 from ktui.core import insight
 from ktui.core.capture import STDERR, StderrCapture
 from ktui.core.controls import RunControls
-from ktui.core.distribute import AGREE_EVERY, parse_tf_config
+from ktui.core.distribute import AGREE_EVERY, Cluster, parse_tf_config
 from ktui.core.errors import DataError, KtuiError
 from ktui.core.events import (
     EvaluationSkipped,
@@ -41,7 +41,7 @@ from ktui.training.callback import EventCallback
 
 # Re-exported: the device line and versions come from the backend in use (devices.py).
 from ktui.training.devices import backend, describe_device, versions  # noqa: F401
-from ktui.training.distribute import open_distribution
+from ktui.training.distribute import open_distribution, repeating_input
 from ktui.training.gpu import device_total_memory, is_out_of_memory
 from ktui.training.save import save_model
 from ktui.training.watch import RunWatch
@@ -254,14 +254,29 @@ class KerasTrainer:
             # first collective. An early stop is agreed on at the first agreement step.
             if not controls.stop_requested or distribution.agree is not None:
                 listener(PhaseChanged("running"))
+                inputs: dict[str, Any] = {
+                    "x": dataset.x_train,
+                    "y": dataset.y_train,
+                    "batch_size": batch_size,
+                    "shuffle": config.shuffle,
+                }
+                if distribution.repeat_input:
+                    # One pipeline for the whole fit (see ktui.training.distribute).
+                    split = fit_args.pop("validation_split", None)
+                    data, more = repeating_input(
+                        dataset.x_train,
+                        dataset.y_train,
+                        batch_size=batch_size,
+                        shuffle=config.shuffle,
+                        seed=_shared_seed(config.seed, cluster),
+                        validation_split=split,
+                    )
+                    inputs = {"x": data, **more}
                 model.fit(
-                    dataset.x_train,
-                    dataset.y_train,
-                    batch_size=batch_size,
                     epochs=config.epochs,
-                    shuffle=config.shuffle,
                     verbose=0,
                     callbacks=[callback, *watch.callbacks(), *self._extra_callbacks(artifacts)],
+                    **inputs,
                     **fit_args,
                 )
             # A stop that came after the last epoch's last batch changed nothing.
@@ -393,6 +408,14 @@ def user_message(exc: BaseException) -> str:
         text = text[: MESSAGE_LIMIT - 1].rstrip() + "…"
     name = type(exc).__name__
     return f"{name}: {text}" if text else name
+
+
+def _shared_seed(seed: int | None, cluster: Cluster | None) -> int:
+    """The shuffling seed of a multi-worker run: every worker must shuffle alike, so
+    without the run's own seed, one the cluster's workers share (its id)."""
+    if seed is not None:
+        return seed
+    return int(cluster.key, 16) % 2**31 if cluster is not None else 0
 
 
 def _confusion(
