@@ -299,7 +299,13 @@ class KerasTrainer:
                 test_loss = float(scores["loss"]) if "loss" in scores else None
                 accuracy = accuracy_metric(scores)
                 test_accuracy = None if accuracy is None else float(scores[accuracy])
-                _confusion(model, dataset, config, artifacts, listener, test_accuracy is not None)
+                if distribution.shard is not None:
+                    # Every process decides alike, so none is left in a collective.
+                    listener(EvaluationSkipped(MULTIPROCESS_JAX_NO_CONFUSION))
+                else:
+                    _confusion(
+                        model, dataset, config, artifacts, listener, test_accuracy is not None
+                    )
             if artifacts is not None and trained:
                 save_model(model, artifacts, listener)
             elif trained and not distribution.is_chief:
@@ -341,6 +347,16 @@ class KerasTrainer:
                 unsubscribe()
         listener(final)
         return final
+
+
+#: Why a multi-process JAX run makes no confusion matrix (README: Several devices and
+#: hosts). Keras's predict there yields arrays spread over every process's devices,
+#: which no process may read alone; gathering them takes collectives that every
+#: process must join, batch by batch, in Keras's own predict loop.
+MULTIPROCESS_JAX_NO_CONFUSION = (
+    "a multi-worker run on JAX makes no confusion matrix: each prediction is spread over "
+    "every worker's devices, and no one worker can read it"
+)
 
 
 def _share(
