@@ -299,12 +299,15 @@ def test_pause_holds_and_stop_ends_mid_epoch(tmp_path: Path) -> None:
 def test_pause_holds_and_resume_continues() -> None:
     controls = RunControls()
     paused = threading.Event()
+    sampled_while_paused = threading.Event()
 
     def react(event: Event) -> None:
         if isinstance(event, EpochEnded) and event.epoch == 1:
             controls.pause()
         elif isinstance(event, PhaseChanged) and event.phase == "paused":
             paused.set()
+        elif isinstance(event, SystemSampled) and paused.is_set():
+            sampled_while_paused.set()
 
     recorder: list[Recorder] = []
     finals: list[Event] = []
@@ -318,7 +321,9 @@ def test_pause_holds_and_resume_continues() -> None:
     thread.start()
     try:
         assert paused.wait(WAIT), "the run never reported that it paused"
-        thread.join(0.5)
+        # Held through at least one of the sampler's intervals (1.5 s): the machine is
+        # still watched while training holds, and that sample lands inside the pause.
+        assert sampled_while_paused.wait(WAIT), "no system sample arrived during the pause"
         assert thread.is_alive()
         assert controls.paused
     finally:
@@ -337,10 +342,13 @@ def test_pause_holds_and_resume_continues() -> None:
         "running",
         "evaluating",
     ]
-    # Nothing of epoch 2 happened before the pause was lifted.
+    # Nothing of epoch 2 happened before the pause was lifted: between "paused" and
+    # "running" only the sampler's thread spoke (it samples on while training holds).
     positions = [i for i, e in enumerate(rec.events) if isinstance(e, PhaseChanged)]
     pause_at, resume_at = positions[3], positions[4]
-    assert resume_at == pause_at + 1
+    during = rec.events[pause_at + 1 : resume_at]
+    assert during and all(isinstance(e, SystemSampled) for e in during), during
+    assert all(e.epoch == 1 for e in rec.events[:pause_at] if isinstance(e, BatchProgress))
 
 
 def test_stop_from_another_thread_mid_epoch() -> None:
