@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ktui.core.capture import STDERR
 from ktui.core.controls import RunControls
@@ -552,6 +552,10 @@ class Worker:
             ):
                 state["best"] = value
             self.sweeps.report_epoch(claim, event.epoch, value, state["best"])
+            if s.pruner == "none":
+                # Nothing would judge it: the curve is in ktui's store already, and two
+                # writes and a read of the study per epoch are a trial's cost for nothing.
+                return
             with study_lock(self.store_path):
                 trial.report(value, event.epoch)
             if trial.should_prune():
@@ -559,8 +563,25 @@ class Worker:
                 run.log(f"ktui: pruned by sweep {self.sweep.id}: {state['pruned']}")
                 run.prune(state["pruned"])
 
+        trainer = self._trainer()
+        if hasattr(trainer, "predict_test"):  # the Keras trainer (a fake has none)
+            cast(Any, trainer).predict_test = lambda: self._best_so_far(state)
         run_id, final = self._train(config, claim, trial.number, params, on_epoch, label)
         self._finish(claim, trial, final, state, label, run_id)
+
+    def _best_so_far(self, state: Mapping[str, Any]) -> bool:
+        """Whether the trial that just trained beats every finished trial of the sweep
+        (asked by the trainer before it predicts the test set: only such trials get
+        their predictions and confusion matrix, see ``KerasTrainer.predict_test``)."""
+        value = state["best"]
+        if value is None or state["pruned"] or state["missing"] or not math.isfinite(value):
+            return False
+        try:
+            with study_lock(self.store_path):
+                top = float(self.study.best_value)
+        except ValueError:  # no trial has finished yet
+            return True
+        return bool(value < top if self.sweep.settings.direction == "minimize" else value > top)
 
     def _train(
         self,
