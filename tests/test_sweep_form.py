@@ -24,7 +24,7 @@ from ktui.screens.form import FormScreen
 from ktui.screens.leaderboard import LeaderboardScreen
 from ktui.screens.presets import PresetScreen
 from ktui.screens.runs import RunsScreen
-from ktui.screens.sweep_fields import SweepFields, check_sweep
+from ktui.screens.sweep_fields import SweepFields, check_sweep, describe
 from ktui.screens.sweeps import SweepsScreen
 from ktui.store import RunStore
 from ktui.store.sweeps import SweepStore
@@ -81,6 +81,17 @@ def test_each_mistake_is_kept_at_its_field(
     assert check.spec is None
     assert said in check.errors[where], check.errors
     assert set(check.errors) == {where}
+
+
+def test_no_trial_count_with_a_time_budget_is_a_time_only_sweep(preset: Preset) -> None:
+    check = _check(preset, kinds={"units": "list"}, lists={"units": "8,16"}, trials=" ", time="10m")
+    assert check.errors == {} and check.spec is not None
+    assert check.spec.settings.trials is None and check.spec.settings.time_budget == 600.0
+    shown = describe(check, (2.0, 3)).plain
+    assert "until the time is spent" in shown and "≈ 10m00s" in shown
+    # Neither a count nor a time: the trials field says what it needs.
+    empty = _check(preset, kinds={"units": "list"}, lists={"units": "8,16"}, trials="")
+    assert empty.spec is None and "not a whole number" in empty.errors["sweep-trials"]
 
 
 def test_a_valid_sweep_has_its_spec_grid_and_epochs(preset: Preset) -> None:

@@ -665,7 +665,8 @@ def _time_is_up(sweeps: SweepStore, sweep: SweepRecord, out: TextIO) -> bool:
     _say(
         out,
         sweep.id,
-        f"time budget {format_seconds(budget)} spent after {started} trials: no new trials",
+        f"time budget {format_seconds(budget)} spent after {started} "
+        f"trial{'s' if started != 1 else ''}: no new trials",
     )
     return True
 

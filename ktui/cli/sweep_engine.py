@@ -56,7 +56,7 @@ from ktui.core.events import EpochEnded, Event, LogLine, RunFailed, RunFinished
 from ktui.core.paths import logs_dir
 from ktui.core.presets import Preset, PresetCatalog, RunConfig
 from ktui.core.store_url import DatabaseUrl, StoreLocation
-from ktui.core.sweep import FAILURES_TO_PAUSE, ParamSpec, prune_reason
+from ktui.core.sweep import FAILURES_TO_PAUSE, ParamSpec, prune_reason, trial_progress
 from ktui.core.trainer import Trainer
 from ktui.core.workers import (
     heartbeat_interval,
@@ -436,7 +436,11 @@ class Worker:
             self._beating.set()
             beat.join(timeout=5)
         if self.sweeps.finish_if_done(self.sweep.id):
-            self.say("finished: every trial of the budget ended")
+            self.say(
+                "finished: every trial of the budget ended"
+                if self.sweep.settings.time_budget is None
+                else "finished: every trial of the budget ended, or its time was spent"
+            )
         self.runs.close()
         return 130 if self.leaving else 0
 
@@ -522,7 +526,7 @@ class Worker:
                 self.study.enqueue_trial(to_optuna(claim.rerun, specs), skip_if_exists=False)
             trial = self.study.ask(distributions(specs))
         params = from_optuna(trial.params, specs)
-        label = f"trial {claim.number} of {s.trials}"
+        label = trial_progress(claim.number, s.trials)
         try:
             config = self.preset.resolve({**self.sweep.spec.fixed, **params})
         except KtuiError as exc:

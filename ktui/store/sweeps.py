@@ -771,7 +771,8 @@ class SweepStore:
                 sweep_id,
                 f"finished: all {settings.trials} trials ended"
                 if settings.trials is not None and int(taken) >= settings.trials
-                else f"finished: its time budget was spent after {int(taken)} trials",
+                else f"finished: its time budget was spent after {int(taken)} "
+                f"trial{'s' if int(taken) != 1 else ''}",
             )
         return True
 
