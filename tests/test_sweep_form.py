@@ -430,3 +430,31 @@ def test_sweep_form_snapshot(snap_compare: Any, tmp_path: Path, size: tuple[int,
     assert snap_compare(
         make_app(user_presets_dir=tmp_path), terminal_size=size, run_before=_sweep_form
     )
+
+
+async def test_the_form_s_backend_is_carried_into_the_sweep(
+    preset: Preset, store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backend field applies to a sweep too: recorded in its spec, which every
+    worker loads before its trials (see tests/test_sweep_backend.py)."""
+    monkeypatch.setattr(
+        sweep_launch,
+        "start_coordinator",
+        lambda path, sweep_id, **_: sweep_launch.DetachedSweep(sweep_id, 4242, path),
+    )
+    monkeypatch.setattr(
+        "ktui.core.backends.is_installed", lambda name: name in ("tensorflow", "jax")
+    )
+    app = make_app(store=store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_sweep_form(pilot, preset)
+        screen.query_one("#kind-units", Select).value = "list"
+        await pilot.pause()
+        await type_into(pilot, screen, "list-units", "8,16")
+        await type_into(pilot, screen, "sweep-trials", "2")
+        screen.backend = "jax"  # what choosing it in #backend-select sets
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, LeaderboardScreen), what="board")
+        (sweep,) = SweepStore(store).all()
+        assert sweep.spec.backend == "jax"

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from ktui.core import backends
 from ktui.core.errors import KtuiError
 from ktui.core.format import format_seconds
 from ktui.core.presets import PresetCatalog
@@ -125,6 +126,13 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help=f"the metric to optimise (default: the preset's [fit] monitor, else "
         f"{DEFAULT_OBJECTIVE}, or loss for a preset without validation); its direction "
         "comes from the metric policy",
+    )
+    sweep.add_argument(
+        "--backend",
+        metavar="NAME",
+        help="the Keras backend every trial trains on: tensorflow, jax or torch (default: "
+        "the preset's backend key, else KERAS_BACKEND or keras.json, else the first "
+        "installed)",
     )
     sweep.add_argument(
         "--detach",
@@ -331,10 +339,13 @@ def start_sweep(
         pruner=args.pruner,
         objective=args.objective,
         time_budget=args.time_budget,
+        backend=args.backend,
     )
     from ktui.cli.run import prepare
 
     check_engine()
+    # Installed? Refused here, with how to install it, before anything is recorded.
+    trial_backend(spec, preset.resolve(spec.fixed).backend)
     prepare(catalog, args.preset, args.assignments, None)  # the data is there
     if args.detach:
         # The dashboard's sweep form starts its sweeps the same way (ktui.runs.sweeps).
@@ -348,6 +359,16 @@ def start_sweep(
     return coordinate(store, sweep_id, presets=args.presets, out=out)
 
 
+def trial_backend(spec: SweepSpec, preset_backend: str | None) -> backends.BackendChoice:
+    """The backend a sweep's trials train on: the sweep's (``--backend``, the form's
+    field), else the preset's ``backend`` key, else Keras's own setting; a
+    :class:`KtuiError` when it is not installed."""
+    if spec.backend is not None:
+        return backends.require(backends.choose(spec.backend, source="the sweep's backend"))
+    source = f"{spec.source or spec.preset}: backend"
+    return backends.require(backends.choose(preset_backend, source=source))
+
+
 def _describe(spec: SweepSpec) -> str:
     s = spec.settings
     grid = spec.grid_size()
@@ -355,6 +376,8 @@ def _describe(spec: SweepSpec) -> str:
     if s.time_budget is not None:
         grid_text += f", at most {format_seconds(s.time_budget)}"
     trials = "trials until the time is spent" if s.trials is None else f"{s.trials} trials"
+    if spec.backend is not None:
+        grid_text += f", on {spec.backend}"
     return (
         f"{spec.preset}, {' '.join(p.describe() for p in spec.params)}; {trials}"
         f"{grid_text}, {s.workers} worker(s), sampler {s.sampler}, pruner {s.pruner}, "

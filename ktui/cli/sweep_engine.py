@@ -49,6 +49,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from ktui.core import backends
 from ktui.core.capture import STDERR
 from ktui.core.controls import RunControls
 from ktui.core.errors import KtuiError
@@ -502,6 +503,12 @@ class Worker:
 
     def _trainer(self) -> Trainer:
         if self.trainer is None:
+            from ktui.cli.sweep import trial_backend
+
+            # Keras reads KERAS_BACKEND once, at its import: the sweep's backend first
+            # (every worker of the sweep, the coordinator's and joined ones alike).
+            preset_backend = self.preset.resolve(self.sweep.spec.fixed).backend
+            backends.activate(trial_backend(self.sweep.spec, preset_backend))
             from ktui.training.engine import KerasTrainer
 
             self.trainer = KerasTrainer()
@@ -528,7 +535,9 @@ class Worker:
         params = from_optuna(trial.params, specs)
         label = trial_progress(claim.number, s.trials)
         try:
-            config = self.preset.resolve({**self.sweep.spec.fixed, **params})
+            config = self.preset.resolve(
+                {**self.sweep.spec.fixed, **params}, backend=self.sweep.spec.backend
+            )
         except KtuiError as exc:
             self.sweeps.start_trial(
                 claim, self.sweep.id, optuna_number=trial.number, params=params, run_id=None

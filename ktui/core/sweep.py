@@ -366,6 +366,9 @@ class SweepSpec:
     settings: SweepSettings
     source: str = ""
     """The preset's file, so every worker trains exactly this preset."""
+    backend: str | None = None
+    """The Keras backend every trial trains on (``--backend``, the form's field); None:
+    the preset's ``backend`` key, else Keras's own setting, as for one run."""
 
     def grid_size(self) -> int | None:
         """Combinations in the full grid; ``None`` when a float range makes it infinite."""
@@ -446,6 +449,7 @@ class SweepSpec:
             "params": [p.to_json() for p in self.params],
             "fixed": dict(self.fixed),
             "source": self.source,
+            **({"backend": self.backend} if self.backend else {}),
         }
 
     @classmethod
@@ -457,6 +461,7 @@ class SweepSpec:
             fixed=dict(spec.get("fixed") or {}),
             settings=SweepSettings.from_json(settings),
             source=str(spec.get("source", "")),
+            backend=str(spec["backend"]) if spec.get("backend") else None,
         )
 
 
@@ -504,6 +509,7 @@ def build_spec(
     pruner: str = "median",
     objective: str | None = None,
     time_budget: float | None = None,
+    backend: str | None = None,
 ) -> SweepSpec:
     """Check everything about a sweep that can be checked before anything trains;
     raises :class:`KtuiError` with where and what to do."""
@@ -538,6 +544,7 @@ def build_spec(
         pruner=pruner,
         objective=objective,
         time_budget=time_budget,
+        backend=backend,
     )
 
 
@@ -553,6 +560,7 @@ def assemble_spec(
     objective: str | None = None,
     time_budget: float | None = None,
     wording: Wording = CLI_WORDING,
+    backend: str | None = None,
 ) -> SweepSpec:
     """The checks of :func:`build_spec` after its parameters are parsed (the form's
     sweep mode parses them from its fields): the settings, every trial a valid run,
@@ -592,7 +600,7 @@ def assemble_spec(
                 if spec.kind == "values"
                 else (spec.low if corner == 0 else spec.high)
             )
-        config = preset.resolve(values)
+        config = preset.resolve(values, backend=backend)  # an unknown backend: refused
     # The preset's own objective ([fit] monitor) unless the person names another.
     objective = objective or config.monitor or default_objective(config.validation != "none")
     if objective.startswith("val_") and config.validation == "none":
@@ -608,6 +616,7 @@ def assemble_spec(
         params=tuple(specs),
         fixed=dict(fixed),
         source=preset.source,
+        backend=config.backend if backend is not None else None,
         settings=SweepSettings(
             trials=trials,
             workers=workers if trials is None else min(workers, trials),
