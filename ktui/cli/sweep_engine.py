@@ -99,6 +99,11 @@ STUDY_ATTEMPTS = 4
 #: elsewhere to end (or to be re-queued, when their worker died).
 WAIT_POLL = 1.0
 
+#: Set (to anything) in a worker's environment, it kills itself right after taking a
+#: slot that re-runs a trial, before it gives the values to the study: the tests'
+#: way to stop a worker at exactly that point (tests/test_sweep_worker.py).
+TEST_DIE_AFTER_CLAIM = "KTUI_TEST_DIE_AFTER_RERUN_CLAIM"
+
 
 def _optuna() -> Any:
     try:
@@ -273,12 +278,29 @@ def requeue(
     first; their Optuna trials (left running by a dead worker) are marked failed."""
     optuna = _optuna()
     with study_lock(store):
+        waiting: list[dict[str, Any]] | None = None
         for trial in trials:
             if trial.optuna_number is not None:
                 with contextlib.suppress(Exception):  # already told (a race with another)
                     study.tell(trial.optuna_number, state=optuna.trial.TrialState.FAIL)
-            if trial.params:
-                study.enqueue_trial(to_optuna(trial.params, specs), skip_if_exists=False)
+            if not trial.params:
+                continue
+            values = to_optuna(trial.params, specs)
+            if trial.optuna_number is None:
+                # A re-run whose worker died before it asked the study: if it died
+                # after giving the values to the study, they wait there already and the
+                # next ask takes them (enqueued twice, they would be tried twice).
+                if waiting is None:
+                    waiting = [
+                        dict(t.system_attrs.get("fixed_params") or {})
+                        for t in study.get_trials(
+                            deepcopy=False, states=(optuna.trial.TrialState.WAITING,)
+                        )
+                    ]
+                if values in waiting:
+                    waiting.remove(values)
+                    continue
+            study.enqueue_trial(values, skip_if_exists=False)
 
 
 def tell(study: optuna.Study, trial: Any, value: float | None = None, *, state: Any = None) -> None:
@@ -528,11 +550,18 @@ class Worker:
         self.sweep = self.sweeps.get(self.sweep.id)
         specs = self.sweep.spec.params
         s = self.sweep.settings
+        if claim.rerun is not None and os.environ.get(TEST_DIE_AFTER_CLAIM):
+            os.kill(os.getpid(), signal.SIGKILL)  # the tests' way to die at this point
         with study_lock(self.store_path):
             if claim.rerun is not None:  # a person asked for these values again
                 self.study.enqueue_trial(to_optuna(claim.rerun, specs), skip_if_exists=False)
             trial = self.study.ask(distributions(specs))
         params = from_optuna(trial.params, specs)
+        # Which study trial holds the slot, at once: a worker that dies from here on
+        # leaves a trial whose Optuna twin is told failed when it is re-queued.
+        self.sweeps.start_trial(
+            claim, self.sweep.id, optuna_number=trial.number, params=params, run_id=None
+        )
         label = trial_progress(claim.number, s.trials)
         try:
             config = self.preset.resolve(

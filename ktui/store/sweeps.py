@@ -535,13 +535,11 @@ class SweepStore:
             free = [n for n in range(1, trials + 1) if n not in taken]
             if not free:
                 return None
-            cursor = db.execute(
-                "INSERT INTO sweep_trials (sweep_id, number, state, started_at, pid, host,"
-                " process, device, heartbeat_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                (sweep_id, free[0], now, pid, this_host(), process_token(pid), device, now),
-            )
             # A re-run waiting for a slot takes this one (in the same transaction, so
-            # two workers never take the same re-run).
+            # two workers never take the same re-run). Its values go into the trial's
+            # row at once: a worker that dies before it gives them to the study leaves
+            # an interrupted trial whose values are re-queued like any other's
+            # (:meth:`interrupt_dead`), so the re-run is never lost.
             raw = json.loads(row[2])
             waiting = list(raw.get(RERUNS) or [])
             rerun = None
@@ -549,6 +547,22 @@ class SweepStore:
                 rerun = dict(waiting.pop(0))
                 raw[RERUNS] = waiting
                 db.execute("UPDATE sweeps SET spec = ? WHERE id = ?", (json.dumps(raw), sweep_id))
+            cursor = db.execute(
+                "INSERT INTO sweep_trials (sweep_id, number, state, started_at, pid, host,"
+                " process, device, heartbeat_at, params)"
+                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    sweep_id,
+                    free[0],
+                    now,
+                    pid,
+                    this_host(),
+                    process_token(pid),
+                    device,
+                    now,
+                    json.dumps(rerun or {}),
+                ),
+            )
             return Claim(int(cursor.lastrowid or 0), free[0], rerun)
 
     def heartbeat(self, claim: Claim) -> bool:
