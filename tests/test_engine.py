@@ -634,7 +634,8 @@ def test_a_run_validated_on_the_test_set_is_not_evaluated_twice(
     evaluate = keras.Model.evaluate
 
     def counted(self: keras.Model, *args: Any, **kwargs: Any) -> Any:
-        passes.append(1)
+        if not kwargs.get("_use_cached_eval_dataset"):  # not fit's own validation
+            passes.append(1)
         return evaluate(self, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "evaluate", counted)
