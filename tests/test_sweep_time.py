@@ -162,13 +162,12 @@ def test_a_time_only_sweep_end_to_end(ktui_dirs: KtuiDirs) -> None:
     is spent, then the sweep finishes; the leaderboard says "trial N", with no "of"."""
     result = run_ktui(
         "sweep", "dummy_binary", "--param", "units=8,16", "--set", "epochs=1",
-        "--time", "25s", "--workers", "1", "--sampler", "random", "--pruner", "none",
+        "--time", "30s", "--workers", "1", "--sampler", "random", "--pruner", "none",
         timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout
     assert "trials until the time is spent" in out
-    assert "spent after" in out and "no new trials" in out
     with RunStore(ktui_dirs.data / "runs.sqlite") as runs:
         sweeps = SweepStore(runs)
         (sweep,) = sweeps.all()
@@ -176,7 +175,12 @@ def test_a_time_only_sweep_end_to_end(ktui_dirs: KtuiDirs) -> None:
         assert sweep.status == "finished" and sweep.settings.trials is None
         assert trials and all(t.state == "finished" for t in trials)
         assert [t.number for t in trials] == list(range(1, len(trials) + 1))
-        deadline = sweep.created_at + 25
+        # Said by the coordinator, or by the worker that took no trial after it.
+        assert (
+            f"finished: its time budget was spent after {len(trials)} "
+            f"trial{'s' if len(trials) != 1 else ''}"
+        ) in [text for _, text in sweeps.changes(sweep.id)]
+        deadline = sweep.created_at + 30
         assert all(t.started_at is not None and t.started_at < deadline for t in trials)
         assert out.count("started as run") == len(trials)
         assert f"trial {len(trials)} · best loss" in out
