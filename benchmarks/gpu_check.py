@@ -264,7 +264,7 @@ def run_quietly() -> int:
     from ktui.core.capture import StderrCapture
 
     capture = StderrCapture()
-    log = Path(tempfile.gettempdir()) / f"ktui-gpu-check-{os.getpid()}.log"
+    log = Path(tempfile.mkdtemp(prefix="ktui-gpu-check-")) / "stderr.log"
     capture.start(log)
     try:
         code = main()
