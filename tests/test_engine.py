@@ -24,6 +24,8 @@ from ktui.core.errors import PresetError
 from ktui.core.events import (
     BatchProgress,
     EpochEnded,
+    EvaluationReady,
+    EvaluationSkipped,
     Event,
     LearningRateChanged,
     LogLine,
@@ -629,3 +631,41 @@ def test_a_preview_built_while_another_starts_names_its_layers_apart(
         assert isinstance(summary, ModelSummary), (name, summary)
         names = [layer.name for layer in summary.layers]
         assert len(names) == 2 and len(set(names)) == 2, names
+
+
+def test_a_run_validated_on_the_test_set_is_not_evaluated_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its last epoch's validation was the test set with the final weights: the test
+    figures are those (exactly what evaluate gives), with no second pass."""
+    passes: list[int] = []
+    evaluate = keras.Model.evaluate
+
+    def counted(self: keras.Model, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("_use_cached_eval_dataset"):  # not fit's own validation
+            passes.append(1)
+        return evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "evaluate", counted)
+    final, rec = train(tiny_config({"epochs": 2}, validation='"test"'))
+    assert isinstance(final, RunFinished) and final.status == "finished"
+    last = rec.of(EpochEnded)[-1].metrics
+    assert passes == []
+    assert final.test_loss == last["val_loss"] and final.test_accuracy == last["val_accuracy"]
+    # Another validation (or none) still evaluates the test set after the fit.
+    final, _ = train(tiny_config({"epochs": 1}, validation="0.25"))
+    assert isinstance(final, RunFinished) and final.test_loss is not None and passes == [1]
+
+
+def test_a_trainer_may_leave_out_the_test_set_predictions() -> None:
+    """A sweep's worker predicts only for its best trials (``predict_test``): the others
+    say why they have no confusion matrix, and keep their test figures."""
+    trainer = engine.KerasTrainer(capture=None, download=no_network)
+    asked: list[int] = []
+    trainer.predict_test = lambda: bool(asked.append(1))
+    recorder = Recorder()
+    final = trainer.run(tiny_config({"epochs": 1}), recorder, RunControls())
+    assert isinstance(final, RunFinished) and final.test_accuracy is not None
+    assert asked == [1] and not recorder.of(EvaluationReady)
+    (skipped,) = recorder.of(EvaluationSkipped)
+    assert skipped.reason == engine.DEFERRED_PREDICTIONS

@@ -8,6 +8,7 @@ hyperparameter fixed, a list, a range or a choice of values, and the sweep's set
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -488,15 +489,15 @@ class FormScreen(Screen[None]):
         if status.state == "missing":
             self.notify(status.message, severity="error", timeout=10)
             return
-        preset_backend = self.preset.raw.get("backend")
-        if self.backend != (preset_backend if isinstance(preset_backend, str) else None):
-            # The spec holds no backend: its workers train on the preset's (or Keras's).
-            self.notify(
-                f"The backend field applies to one run; the sweep's trials train on "
-                f"{preset_backend or 'the default backend'}.",
-                severity="warning",
-                timeout=8,
-            )
+        if self.backend is not None:
+            # Every trial trains on the backend chosen here (recorded with each run);
+            # the sweep's workers load it, whatever this dashboard runs on.
+            try:
+                backends.require(backends.BackendChoice(self.backend, "the form"))
+            except KtuiError as exc:
+                self.notify(str(exc), severity="error", timeout=10)
+                return
+            spec = dataclasses.replace(spec, backend=self.backend)
         try:
             started = launch_sweep(
                 spec, store=store.path, env=system_mod.devices_environment(self.devices)

@@ -35,6 +35,7 @@ from ktui.core.sweep import (
     eta_seconds,
     parse_change,
     sweep_preset,
+    trial_progress,
 )
 from ktui.navigation import OpenCompare, OpenSweepInsight
 from ktui.screens.dialogs import AskDialog
@@ -184,10 +185,15 @@ class LeaderboardScreen(Screen[None]):
         started = sum(1 for r in rows if r.state != "queued")
         top = best(rows, s.direction)
         now = time.time()
-        eta = eta_seconds(rows, s.trials, s.workers, now) if sweep.status == "running" else None
+        eta = (
+            eta_seconds(rows, s.trials, s.workers, now, s.deadline(sweep.created_at))
+            if sweep.status == "running"
+            else None
+        )
         parts = [
             f"Sweep {sweep.id} · {sweep.preset} · {sweep.status}",
-            f"trial {started} of {s.trials}",
+            trial_progress(started, s.trials)
+            + (f" in {format_seconds(s.time_budget)}" if s.time_budget is not None else ""),
             f"best {s.objective} "
             + (f"{top.objective:.4g} (trial {top.number})" if top and top.objective else "—"),
             f"elapsed {format_seconds((sweep.ended_at or now) - sweep.created_at)}",

@@ -89,7 +89,7 @@ class SweepsScreen(Screen[None]):
                         str(sweep.id),
                         sweep.preset,
                         shown,
-                        f"{done}/{sweep.settings.trials}",
+                        f"{done}/{'∞' if sweep.settings.trials is None else sweep.settings.trials}",
                         "—" if top is None or top.objective is None else f"{top.objective:.4g}",
                         sweep.settings.objective,
                         " ".join(p.describe() for p in sweep.spec.params),

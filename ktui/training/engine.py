@@ -8,7 +8,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,12 @@ class KerasTrainer:
         self._capture = capture
         self._download = download
         self._tensorboard = tensorboard
+        self.predict_test: Callable[[], bool] | None = None
+        """Asked after the test set is evaluated whether to predict it too (the
+        confusion matrix and wrong predictions); ``None`` (the default): always. A
+        sweep's worker predicts only for a trial that is the best so far
+        (:mod:`ktui.cli.sweep_engine`): a second pass over the test set per trial, with
+        its own tracing, is the largest cost a trial adds to its ``fit``."""
 
     def _extra_callbacks(self, artifacts: Path | None) -> list[keras.callbacks.Callback]:
         if not self._tensorboard or artifacts is None:
@@ -252,6 +258,7 @@ class KerasTrainer:
             watch.start()
             # A worker of several always starts: the others would wait for it in their
             # first collective. An early stop is agreed on at the first agreement step.
+            history: dict[str, list[Any]] = {}
             if not controls.stop_requested or distribution.agree is not None:
                 listener(PhaseChanged("running"))
                 inputs: dict[str, Any] = {
@@ -272,13 +279,14 @@ class KerasTrainer:
                         validation_split=split,
                     )
                     inputs = {"x": data, **more}
-                model.fit(
+                fitted = model.fit(
                     epochs=config.epochs,
                     verbose=0,
                     callbacks=[callback, *watch.callbacks(), *self._extra_callbacks(artifacts)],
                     **inputs,
                     **fit_args,
                 )
+                history = dict(getattr(fitted, "history", None) or {})
             # A stop that came after the last epoch's last batch changed nothing.
             stopped = controls.stop_requested and callback.epochs_completed < config.epochs
             diverged = callback.divergence is not None
@@ -289,23 +297,27 @@ class KerasTrainer:
             trained = (callback.epochs_completed > 0 or not stopped) and not diverged
             if trained:
                 listener(PhaseChanged("evaluating", f"{test_samples} test samples"))
-                scores = model.evaluate(
-                    dataset.x_test,
-                    dataset.y_test,
-                    batch_size=batch_size,
-                    verbose=0,
-                    return_dict=True,
-                )
+                scores = _last_validation(history, config, stopped, distribution.shard)
+                if scores is None:
+                    scores = model.evaluate(
+                        dataset.x_test,
+                        dataset.y_test,
+                        batch_size=batch_size,
+                        verbose=0,
+                        return_dict=True,
+                    )
                 test_loss = float(scores["loss"]) if "loss" in scores else None
                 accuracy = accuracy_metric(scores)
                 test_accuracy = None if accuracy is None else float(scores[accuracy])
                 if distribution.shard is not None:
                     # Every process decides alike, so none is left in a collective.
                     listener(EvaluationSkipped(MULTIPROCESS_JAX_NO_CONFUSION))
-                else:
+                elif self.predict_test is None or self.predict_test():
                     _confusion(
                         model, dataset, config, artifacts, listener, test_accuracy is not None
                     )
+                else:
+                    listener(EvaluationSkipped(DEFERRED_PREDICTIONS))
             if artifacts is not None and trained:
                 save_model(model, artifacts, listener)
             elif trained and not distribution.is_chief:
@@ -357,6 +369,38 @@ MULTIPROCESS_JAX_NO_CONFUSION = (
     "a multi-worker run on JAX makes no confusion matrix: each prediction is spread over "
     "every worker's devices, and no one worker can read it"
 )
+
+
+#: Why a sweep's trial has no confusion matrix (see :attr:`KerasTrainer.predict_test`).
+DEFERRED_PREDICTIONS = (
+    "not predicted for this trial: a sweep predicts the test set (the confusion matrix) "
+    "only for a trial that was the best so far when it ended"
+)
+
+
+def _last_validation(
+    history: dict[str, list[Any]],
+    config: RunConfig,
+    stopped: bool,
+    shard: tuple[int, int] | None,
+) -> dict[str, float] | None:
+    """The test set's scores from the fit's last validation, when that validation was
+    on the test set with the final weights: a run that validates on the test set
+    (``fit.validation = "test"``) and trained all its epochs has just evaluated it,
+    batch for batch as ``evaluate`` would (same data, same batch size, no weight
+    changed since). ``None`` when ``evaluate`` must run: another validation, a run
+    stopped early (its weights moved after its last validation), or a process that
+    validated only its own share of the data."""
+    if config.validation != "test" or stopped or shard is not None:
+        return None
+    scores = {
+        key.removeprefix("val_"): values[-1]
+        for key, values in history.items()
+        if key.startswith("val_") and len(values) == config.epochs
+    }
+    if "loss" not in scores:
+        return None
+    return {key: float(value) for key, value in scores.items()}
 
 
 def _share(
