@@ -25,7 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Select, Static
+from textual.widgets import DataTable, Header, Label, Select, Static
 
 from ktui.core.errors import StoreError
 from ktui.navigation import OpenCompare, OpenRunDetail, OpenSweep, OpenSweeps, OpenTraining
@@ -48,6 +48,7 @@ from ktui.screens.runs_table import (
 )
 from ktui.store import STATUSES, RunStore, RunSummary
 from ktui.store.sweeps import SweepStore
+from ktui.widgets.footer import KtuiFooter
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
@@ -169,7 +170,7 @@ class RunsScreen(Screen[None]):
         yield Static("", id="runs-empty")
         yield Static("", id="runs-count")
         yield Static("", id="runs-current")
-        yield Footer()
+        yield KtuiFooter()
 
     def on_mount(self) -> None:
         self._show_tag_filter(False)
