@@ -45,6 +45,7 @@ from ktui.screens.runs_table import (
     SORT_COLUMNS,
     WINDOW,
     RunsTable,
+    Window,
 )
 from ktui.store import STATUSES, RunStore, RunSummary
 from ktui.store.sweeps import SweepStore
@@ -206,16 +207,20 @@ class RunsScreen(Screen[None]):
         )
         return runs, store.tags_of(run.id for run in runs)
 
-    def _fetch(self, start: int, count: int) -> tuple[list[RunSummary], dict[int, list[str]]]:
-        """The table's ``fetch``: another window (it moved past this one)."""
+    def _fetch(self, start: int, count: int) -> Window:
+        """The table's ``fetch``: another window, read on the event loop when the cursor
+        moves past this one or ahead of it in a thread worker (so it only reads)."""
         store = self.store
         if store is None:
-            return [], {}
+            return Window([], {})
         runs, tags = self._read_window(store, start, count)
-        self.runs, self.tags = runs, tags
-        self._by_id = {run.id: run for run in runs}
-        self.notes = store.notes_of(self._by_id)
-        return runs, tags
+        return Window(runs, tags, store.notes_of(run.id for run in runs))
+
+    def on_runs_table_moved(self, message: RunsTable.Moved) -> None:
+        # The table shows another window: what the screen knows of it follows.
+        window = message.window
+        self.runs, self.tags, self.notes = window.runs, dict(window.tags), window.notes
+        self._by_id = {run.id: run for run in window.runs}
 
     def reload(self) -> None:
         """Read the window again and show it (the cursor stays on its run)."""
