@@ -39,9 +39,9 @@ class Keys(App[None]):
 
 def _counting(footer: type[Footer]) -> type[Footer]:
     class Counting(footer):  # type: ignore[misc, valid-type]
-        async def recompose(self) -> None:
-            self.app.builds += 1
-            await super().recompose()
+        def compose(self) -> ComposeResult:
+            self.app.builds += 1  # the keys built once more
+            yield from super().compose()
 
     return Counting
 

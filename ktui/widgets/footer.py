@@ -5,8 +5,8 @@ Textual's footer rebuilds its keys (one widget each) every time the screen says 
 bindings changed — on mount, on every focus change, after ``refresh_bindings`` — even
 when the keys it shows are the same, and each new key restyles itself twice on mount
 (its ``compact`` reactive starts True and is then bound to the footer's False). On
-the leaderboard that was about a third of the time the screen took to open (six
-rebuilds of 14 keys; profiled 2026-12-02). :class:`KtuiFooter` draws the same keys
+the leaderboard that was about a third of the CPU time the screen took to open (its
+14 keys built several times over; profiled 2026-12-02). :class:`KtuiFooter` draws the same keys
 the same way, but rebuilds only when what it would show differs, and starts each
 key at the footer's ``compact`` so that it is styled once.
 """
@@ -43,13 +43,20 @@ class KtuiFooter(Footer):
         palette_key = None if palette is None else (palette[1].key, palette[2])
         return (keys, palette_key, self.compact, self.show_command_palette)
 
-    def bindings_changed(self, screen: Screen[object]) -> None:
-        """Rebuild the keys when the screen's bindings changed what they would show."""
-        if self._bindings_ready and screen is self.screen and self.is_attached:
-            shown = self._what_to_show(screen)
-            if shown == self._shown:
-                return
-        super().bindings_changed(screen)
+    async def recompose(self) -> None:
+        """Rebuild the keys, unless they would be the same as those shown.
+
+        Textual asks for a rebuild after each change of the screen's bindings (after
+        the next refresh: two changes in a row ask twice); the first rebuild shows the
+        latest keys, the second finds nothing to do.
+        """
+        if (
+            self._bindings_ready
+            and self.is_attached
+            and self._what_to_show(self.screen) == self._shown
+        ):
+            return
+        await super().recompose()
 
     def compose(self) -> ComposeResult:
         if self._bindings_ready:
