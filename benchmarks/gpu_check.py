@@ -253,5 +253,27 @@ def main() -> int:
     return 1 if FAILED else 0
 
 
+def run_quietly() -> int:
+    """:func:`main` with what TensorFlow, XLA and CUDA write to fd 2 kept in a log file.
+
+    Their lines are diagnostics for someone debugging a driver, not for this report;
+    the last line says where they are.
+    """
+    import tempfile
+
+    from ktui.core.capture import StderrCapture
+
+    capture = StderrCapture()
+    log = Path(tempfile.mkdtemp(prefix="ktui-gpu-check-")) / "stderr.log"
+    capture.start(log)
+    try:
+        code = main()
+    finally:
+        capture.stop()
+    if capture.line_count:
+        print(f"(the frameworks wrote {capture.line_count} line(s) to stderr; they are in {log})")
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_quietly())

@@ -3,6 +3,9 @@
     python benchmarks/ui_bench.py start      # `ktui` to the first screen ready for keys
     python benchmarks/ui_bench.py training   # mnist_mlp epoch time under the TUI vs plain fit
     python benchmarks/ui_bench.py lag        # event-loop lag while mnist_cnn trains
+    python benchmarks/ui_bench.py keys       # Enter → form while the model preview loads Keras
+    python benchmarks/ui_bench.py keys --preview in-process   # the same, previews in a thread
+    python benchmarks/ui_bench.py first-run  # event-loop lag while the first run imports Keras
     python benchmarks/ui_bench.py all
 
 The app runs headless (Textual's own test driver), built by the same factory the
@@ -48,6 +51,121 @@ assert "tensorflow" not in sys.modules
 app = create_app(load_catalog(preset_folders()))
 app.run(headless=True, auto_pilot=ready)
 """
+
+
+KEYS_CHILD = """
+import asyncio, json, sys, time
+from ktui.cli import preset_folders
+from ktui.core.presets import load_catalog
+from ktui.app import create_app, keras_trainer
+
+IN_PROCESS, WINDOW, RUN = sys.argv[1] == "in-process", float(sys.argv[2]), sys.argv[3] == "run"
+lags = []
+result = {}
+
+async def probe(seconds):
+    # Lag = how late a 10 ms sleep wakes up on the app's own event loop.
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        await asyncio.sleep(0.01)
+        lags.append((t, time.perf_counter() - t - 0.01))
+
+async def drive(pilot):
+    await pilot.pause()
+    task = asyncio.create_task(probe(WINDOW))
+    await asyncio.sleep(1.0)
+    t, cpu = time.perf_counter(), time.thread_time()
+    # pilot.press returns once the key's screen is composed, laid out and idle.
+    await pilot.press("enter")
+    while type(pilot.app.screen).__name__ != "FormScreen":
+        await asyncio.sleep(0.001)
+    result["key_ms"] = (time.perf_counter() - t) * 1000
+    # The event loop's own CPU meanwhile: the form's work, whatever else the machine runs.
+    result["key_cpu_ms"] = (time.thread_time() - cpu) * 1000
+    form_built = time.perf_counter()
+    await task
+    result["lag"] = sorted(lag for _, lag in lags)
+    # The same without the samples that waited on the form's own build (its compose
+    # and first layout, one long step of the loop): the lag the preview's load causes.
+    result["lag_outside_form"] = sorted(
+        lag for start, lag in lags if start + 0.01 + lag < t or start > form_built
+    )
+    result["tf_here"] = "tensorflow" in sys.modules
+    if RUN:
+        # The first run in the TUI: its trainer imports Keras in this process.
+        lags.clear()
+        task = asyncio.create_task(probe(WINDOW))
+        await pilot.press("ctrl+r")
+        await task
+        result["run_lag"] = sorted(lag for _, lag in lags)
+    print(json.dumps(result), flush=True)
+    pilot.app.exit(0)
+
+factory = (lambda: keras_trainer()) if IN_PROCESS else keras_trainer
+app = create_app(load_catalog(preset_folders()), trainer_factory=factory)
+app.run(headless=True, auto_pilot=drive)
+"""
+
+
+def _keys_child(preview: str, window: float, run: bool) -> dict[str, object]:
+    child = subprocess.run(
+        [sys.executable, "-c", KEYS_CHILD, preview, str(window), "run" if run else "-"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+        check=False,
+    )
+    lines = [line for line in child.stdout.splitlines() if line.startswith("{")]
+    if child.returncode != 0 or not lines:
+        sys.exit(f"keys benchmark: the child failed ({child.returncode}): {child.stderr[-2000:]}")
+    result: dict[str, object] = __import__("json").loads(lines[-1])
+    return result
+
+
+def _lag_text(lag: list[float]) -> str:
+    return (
+        f"p50 {percentile(lag, 50) * 1000:.1f} ms, p95 {percentile(lag, 95) * 1000:.1f} ms, "
+        f"max {max(lag) * 1000:.0f} ms"
+    )
+
+
+def bench_keys(preview: str, repeats: int, window: float = 8.0) -> None:
+    """Enter pressed 1 s after the first screen, while the preset screen's first
+    model preview loads Keras (in the preview process, or in a thread here)."""
+    keys: list[float] = []
+    cpu: list[float] = []
+    lag: list[float] = []
+    outside: list[float] = []
+    for _ in range(repeats):
+        result = _keys_child(preview, window, run=False)
+        keys.append(float(result["key_ms"]))  # type: ignore[arg-type]
+        cpu.append(float(result["key_cpu_ms"]))  # type: ignore[arg-type]
+        lag.extend(result["lag"])  # type: ignore[arg-type]
+        outside.extend(result["lag_outside_form"])  # type: ignore[arg-type]
+        print(
+            f"  Enter → form {keys[-1]:.0f} ms (event loop's CPU {cpu[-1]:.0f} ms); "
+            f"Keras loaded in the UI's process: {result['tf_here']}",
+            flush=True,
+        )
+    print(
+        f"keys ({preview} preview): Enter → form, median of {repeats}: {median(keys):.0f} ms "
+        f"(max {max(keys):.0f}; the event loop's CPU {median(cpu):.0f} ms); event-loop lag "
+        f"over the first {window:.0f} s: {_lag_text(lag)}; without the form's own build: "
+        f"{_lag_text(outside)} (targets: < 100 ms; p95 < 25 ms)"
+    )
+
+
+def bench_first_run(window: float = 8.0) -> None:
+    """Event-loop lag while the first run started in the TUI imports Keras (the
+    training screen's in-process trainer), after a keys run."""
+    result = _keys_child("process", window, run=True)
+    print(
+        f"first-run: event-loop lag over the {window:.0f} s after ctrl+r (the run's trainer "
+        f"imports Keras in the UI's process): {_lag_text(result['run_lag'])}"  # type: ignore[arg-type]
+    )
 
 
 def bench_start(repeats: int = 7) -> None:
@@ -137,7 +255,9 @@ def bench_lag(epochs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=["start", "training", "lag", "all"])
+    parser.add_argument("which", choices=["start", "training", "lag", "keys", "first-run", "all"])
+    parser.add_argument("--preview", choices=["process", "in-process"], default="process")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
@@ -147,6 +267,10 @@ def main() -> None:
         bench_training(args.rounds, args.epochs)
     if args.which in ("lag", "all"):
         bench_lag(max(2, args.epochs // 2))
+    if args.which in ("keys", "all"):
+        bench_keys(args.preview, args.repeats)
+    if args.which in ("first-run", "all"):
+        bench_first_run()
 
 
 if __name__ == "__main__":

@@ -25,8 +25,11 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.theme import Theme
 
+from ktui.core import backends
 from ktui.core.errors import KtuiError
-from ktui.core.presets import PresetCatalog
+from ktui.core.events import ModelSummary
+from ktui.core.presets import PresetCatalog, RunConfig
+from ktui.core.preview import PreviewClosed, Previewer, ProcessPreviewer
 from ktui.core.trainer import Trainer
 from ktui.navigation import (
     Navigate,
@@ -97,8 +100,12 @@ class KtuiApp(App[int]):
         sweep: int | None = None,
         theme: str | None = None,
         config_path: Path | None = None,
+        previewer: Previewer | None = None,
     ) -> None:
         super().__init__()
+        self.previewer = previewer
+        """Builds model previews in a process of its own until this process has loaded
+        Keras (see :meth:`describe_model`); None: always with :meth:`trainer`."""
         self.start_theme = theme
         """The theme to open with (``theme`` in config.toml), or None for Textual's."""
         self.config_path = config_path
@@ -125,6 +132,36 @@ class KtuiApp(App[int]):
                 # frozen, the collector's full passes skip it (else 100+ ms UI stalls).
                 gc.freeze()
             return self._trainer
+
+    def describe_model(self, config: RunConfig, *, channel: str) -> ModelSummary:
+        """Build ``config``'s model and summarise it; call from a worker thread.
+
+        Until this process has loaded Keras the :attr:`previewer`'s process does it:
+        loading TensorFlow in a thread here would hold the GIL, and the event loop,
+        for seconds. Once a run here has loaded Keras a build costs ~40 ms of CPU here
+        (measured, with the heap frozen by :meth:`trainer`), so it is done here and the
+        preview process, which holds ~700 MB, is closed.
+        Raises :class:`KtuiError`, or :class:`~ktui.core.preview.PreviewSuperseded`
+        when a newer request of the same ``channel`` replaced this one.
+        """
+        previewer = self.previewer
+        if previewer is not None:
+            if self._trainer is None and backends.loaded() is None:
+                try:
+                    return previewer.describe(config, channel=channel)
+                except PreviewClosed:
+                    if self._trainer is None and backends.loaded() is None:
+                        raise  # the app is closing
+                    # closed by the switch to in-process below, meanwhile: build it here
+            else:
+                self.previewer = None
+                previewer.close()
+        return self.trainer().describe(config)
+
+    def on_unmount(self) -> None:
+        # The preview process would end at its stdin's end anyway; this is at once.
+        if self.previewer is not None:
+            self.previewer.close()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Textual's commands plus every key of the current screen and of the app, shown
@@ -365,9 +402,18 @@ def create_app(
     sweep: int | None = None,
     theme: str | None = None,
     config_path: Path | None = None,
+    previewer: Previewer | None = None,
 ) -> KtuiApp:
     """Build the app; the CLI and the tests share this. ``theme`` is the theme to open
-    with; a theme picked in the app is saved to ``config_path`` (config.toml)."""
+    with; a theme picked in the app is saved to ``config_path`` (config.toml).
+
+    With the real trainer, model previews are built in a process of their own
+    (``previewer`` defaults to a :class:`~ktui.core.preview.ProcessPreviewer` logging
+    to ``preview.log`` in ktui's log folder); a fake trainer describes in-process."""
+    if previewer is None and trainer_factory is keras_trainer:
+        from ktui.core.paths import logs_dir
+
+        previewer = ProcessPreviewer(log_path=logs_dir() / "preview.log")
     return KtuiApp(
         catalog,
         trainer_factory,
@@ -378,4 +424,5 @@ def create_app(
         sweep=sweep,
         theme=theme,
         config_path=config_path,
+        previewer=previewer,
     )

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 from conftest import KtuiDirs, run_ktui, run_python
 
-from ktui.cli import EXIT_CODES, SHELLS, build_parser, main, parse_args
+from ktui.cli import (
+    EXIT_CODES,
+    SHELLS,
+    _merge_global_options,
+    build_parser,
+    command_named,
+    main,
+    parse_args,
+)
 from ktui.core.config import Config, ConfigError, load_config, save_setting
 from ktui.core.paths import data_dir, store_path
 
@@ -83,6 +91,39 @@ def test_global_options_before_and_after_every_subcommand(command: tuple[str, ..
         assert args.presets == [Path("p1")]
         assert not [key for key in vars(args) if "__" in key]
     assert vars(before) == vars(after) == vars(middle)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_the_parser_of_the_named_command_alone_reads_the_line_as_the_whole_one(
+    command: tuple[str, ...],
+) -> None:
+    # parse_args builds only the command's own subcommand (the others' definitions
+    # import what that command does not need); the result must be the same.
+    for argv in (
+        list(command),
+        ["--store", "a.db", "--presets=p1", *command, "--presets", "p2"],
+    ):
+        assert command_named(argv) == command[0]
+        whole = build_parser().parse_args(argv)
+        alone = build_parser(command[0]).parse_args(argv)
+        assert vars(alone) == vars(whole)
+        assert vars(parse_args(argv)) == vars(_merge_global_options(whole))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--help"],
+        ["--version"],
+        ["--sto", "a.db", "report", "3"],  # an abbreviation: argparse's to read
+        ["--store"],
+        ["repor", "3"],
+        ["--store", "report", "runs"],  # the store is a file called "report"
+    ],
+)
+def test_a_line_whose_command_is_not_certain_gets_the_whole_parser(argv: list[str]) -> None:
+    assert command_named(argv) == ("runs" if argv[-1:] == ["runs"] else None)
 
 
 def test_global_options_on_both_sides_add_up_or_the_last_wins() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
+import json
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -19,8 +20,10 @@ import pytest
 from conftest import run_ktui, run_python
 from runs_data import SPECS, fill
 
+from ktui.core.errors import KtuiError
 from ktui.core.presets import load_catalog, shipped_presets_dir
-from ktui.report import collect, write_report
+from ktui.report import Report, collect, write_report
+from ktui.report.charts import curve_figure
 from ktui.report.collect import RunReport
 from ktui.report.render import render_html
 from ktui.store import RunStore
@@ -295,6 +298,101 @@ def test_the_report_package_loads_no_keras_tensorflow_or_textual() -> None:
     result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+# What a fresh `ktui report` must not load: it reads the store and draws, so the UI,
+# the training side, the system sampler, the sweep engine and presets, the recorder and
+# the control channel are dead weight there (each cost the command line's start), and
+# pyplot would go looking for a GUI toolkit.
+NOT_FOR_A_REPORT = (
+    "textual",
+    "rich",
+    "tensorflow",
+    "keras",
+    "psutil",
+    "shtab",
+    "matplotlib.pyplot",
+    "ktui.app",
+    "ktui.training",
+    "ktui.cli.sweep",
+    "ktui.cli.runs",
+    "ktui.cli.run",
+    "ktui.core.presets",
+    "ktui.core.data",
+    "ktui.core.sweep",
+    "ktui.store.control",
+    "ktui.store.recorder",
+    "ktui.store.sweeps",
+)
+
+
+def test_ktui_report_loads_only_what_draws_the_report(recorded: RunStore, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    argv = ["--store", str(recorded.path), "report", "1", "2", "-o", str(out)]
+    code = (
+        f"import gc, json, sys\nfrom ktui.cli import main\ncode = main({argv!r})\n"
+        "print(json.dumps({'code': code, 'gc': gc.isenabled(), 'modules': sorted(sys.modules)}))"
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["code"] == 0 and out.is_file()
+    modules = set(seen["modules"])
+    # The check sees real imports: the report was drawn by matplotlib's SVG backend.
+    assert {"matplotlib.figure", "matplotlib.backends.backend_svg", "ktui.store.db"} <= modules
+    loaded = sorted(
+        m for m in modules for heavy in NOT_FOR_A_REPORT if m == heavy or m.startswith(heavy + ".")
+    )
+    assert loaded == [], loaded
+    assert seen["gc"] is True  # paused while the report is made, not after
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_garbage_collector_rests_while_a_report_is_made_and_is_as_it_was_after(
+    recorded: RunStore, tmp_path: Path, enabled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    import ktui.report.render
+
+    drawing: list[bool] = []
+
+    def render(report: Report) -> str:
+        drawing.append(gc.isenabled())
+        return render_html(report)
+
+    monkeypatch.setattr(ktui.report.render, "render_html", render)
+    after: list[bool] = []
+    original = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        write_report(recorded, [1], tmp_path / "r.html")
+        after.append(gc.isenabled())
+        with pytest.raises(KtuiError):
+            write_report(recorded, [999], tmp_path / "r.html")
+        after.append(gc.isenabled())
+    finally:
+        if original:
+            gc.enable()
+    assert drawing == [False]
+    assert after == [enabled, enabled]
+
+
+def test_chart_titles_sit_where_matplotlib_itself_would_put_them(recorded: RunStore) -> None:
+    from ktui.report.charts import figure_svg, series_figure
+    from ktui.report.render import curves_for
+
+    report = collect(recorded, [1, 2])
+    figures = [
+        curve_figure("loss", curves_for(report, "loss")),
+        series_figure("memory", [("process", [0.0, 1.0, 2.0], [1.0, None, 3.0])]),
+    ]
+    for fig in figures:
+        fixed = figure_svg(fig)
+        axes = fig.axes[0]
+        axes.set_title(axes.get_title())  # no y: matplotlib places it, measuring the ticks
+        assert figure_svg(fig) == fixed
 
 
 assert len(SPECS) >= 5  # runs_data's runs 1-5 are used above

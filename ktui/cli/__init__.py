@@ -13,14 +13,18 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ktui import __version__
 from ktui.core.config import load_config
 from ktui.core.errors import KtuiError
 from ktui.core.paths import store_path, user_presets_dir
-from ktui.core.presets import PresetCatalog, load_catalog, shipped_presets_dir
 from ktui.core.store_url import store_location
+
+if TYPE_CHECKING:
+    # Presets are read by the commands that train or open the dashboard; importing them
+    # brings the data layer and NumPy, which `ktui runs` and `ktui report` start without.
+    from ktui.core.presets import PresetCatalog
 
 SHELLS = ("bash", "zsh", "fish")
 """The shells ``ktui completion`` writes a script for."""
@@ -28,6 +32,8 @@ SHELLS = ("bash", "zsh", "fish")
 
 def preset_folders(extra: Sequence[Path] = ()) -> list[Path]:
     """Shipped presets, then the user's folder, then ``--presets`` folders (later wins)."""
+    from ktui.core.presets import shipped_presets_dir
+
     return [shipped_presets_dir(), user_presets_dir(), *extra]
 
 
@@ -277,8 +283,38 @@ def _sub(
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for ``ktui`` and its subcommands."""
+COMMANDS = (
+    "run",
+    "attach",
+    "presets",
+    "runs",
+    "serve",
+    "report",
+    "sweep",
+    "sweeps",
+    "sweep-worker",
+    "sweep-run",
+    "completion",
+)
+"""Every subcommand, internal ones included."""
+
+_SWEEP_COMMANDS = ("sweep", "sweeps", "sweep-worker", "sweep-run")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser for ``ktui`` and its subcommands.
+
+    With ``only`` (one of :data:`COMMANDS`), the ``runs`` and sweep subcommands are
+    left out unless they are ``only``: their definitions import the store's records
+    and the sweep engine's core, which the other commands do not need at start (a
+    fresh ``ktui report`` spends its time drawing, not parsing). Every subcommand's
+    own parser is the same either way; :func:`parse_args` asks for this only when it
+    has seen which command the line names.
+    """
+
+    def wanted(*names: str) -> bool:
+        return only is None or only in names
+
     parser = _Parser(
         prog="ktui",
         description="Train Keras models from a terminal dashboard. "
@@ -412,17 +448,20 @@ def build_parser() -> argparse.ArgumentParser:
             (0, 1, 2),
         ),
     )
-    _add_runs_parser(sub)
+    if wanted("runs"):
+        _add_runs_parser(sub)
     from ktui.cli.report import add_report_parser
     from ktui.cli.serve import add_serve_parser
-    from ktui.cli.sweep import add_sweep_parsers, hide_internal
 
     # Defined beside their commands; the cast: our subparsers are ArgumentParsers too.
     plain = cast("argparse._SubParsersAction[argparse.ArgumentParser]", sub)
     add_serve_parser(plain)
     add_report_parser(plain)
-    add_sweep_parsers(plain)
-    _finish_sweep_help(sub.choices)
+    if wanted(*_SWEEP_COMMANDS):
+        from ktui.cli.sweep import add_sweep_parsers
+
+        add_sweep_parsers(plain)
+        _finish_sweep_help(sub.choices)
     _finish_help(
         sub.choices["serve"],
         ["ktui serve", "ktui serve --port 8080 --store runs.db"],
@@ -450,8 +489,37 @@ def build_parser() -> argparse.ArgumentParser:
         _epilog(["ktui completion bash", "ktui completion zsh > ~/.zfunc/_ktui"], (), (0, 2)),
     )
     completion.add_argument("shell", choices=SHELLS, help="the shell: " + ", ".join(SHELLS))
-    hide_internal(parser)
+    _hide_internal(parser)
     return parser
+
+
+def _hide_internal(parser: argparse.ArgumentParser) -> None:
+    """Keep the internal commands (a sweep's worker and coordinator) out of ``ktui --help``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            action._choices_actions = [
+                a for a in action._choices_actions if a.dest not in ("sweep-worker", "sweep-run")
+            ]
+
+
+def command_named(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names, when that is certain without argparse: the first
+    word after any global options given in full (``--store PATH``, ``--presets=DIR``).
+    None for anything else — no command, ``--help``, ``--version``, an abbreviated or
+    unknown option before the command, a word that is no command — and then the whole
+    parser is built, so argparse answers exactly as it always does."""
+    flags = {option.flag for option in GLOBAL_OPTIONS}
+    words = iter(argv)
+    for word in words:
+        if word in flags:
+            next(words, None)  # the option's value, whatever it looks like
+        elif any(word.startswith(flag + "=") for flag in flags):
+            continue
+        elif word.startswith("-"):
+            return None
+        else:
+            return word if word in COMMANDS else None
+    return None
 
 
 def _add_runs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
@@ -629,7 +697,8 @@ def _learning_rate(text: str) -> float:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``ktui``'s command line, global options anywhere on it."""
-    return _merge_global_options(build_parser().parse_args(argv))
+    words = sys.argv[1:] if argv is None else list(argv)
+    return _merge_global_options(build_parser(command_named(words)).parse_args(words))
 
 
 def print_completion(shell: str, out: TextIO | None = None) -> int:
@@ -664,6 +733,8 @@ def _catalog(args: argparse.Namespace) -> PresetCatalog:
     for folder in args.presets:
         if not folder.is_dir():
             raise KtuiError(f"--presets {folder}: no such folder")
+    from ktui.core.presets import load_catalog
+
     return load_catalog(preset_folders(args.presets))
 
 

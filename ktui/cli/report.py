@@ -6,6 +6,8 @@ Its parser and handler live here so the command line's main module only wires th
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 from pathlib import Path
 
 from ktui.cli.extras import add_extra_command
@@ -54,6 +56,12 @@ def add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def report_command(args: argparse.Namespace) -> int:
     """Write the report; returns 0 (mistakes raise :class:`~ktui.core.errors.KtuiError`)."""
+    # This process ends once the report is written, and as it ends Python would walk
+    # everything matplotlib made, collection after collection (0.18 s of CPU, a fifth
+    # of a fresh `ktui report`), only for the process to go: frozen, the collector
+    # skips it. Exit handlers still run and the standard streams are still flushed; the
+    # store and the report are closed before this runs.
+    atexit.register(gc.freeze)
     from ktui.core.errors import KtuiError
     from ktui.report import default_name, parse_run_ids, write_report
     from ktui.store import RunStore

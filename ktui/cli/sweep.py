@@ -214,15 +214,6 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def hide_internal(parser: argparse.ArgumentParser) -> None:
-    """Keep the internal commands out of ``ktui --help``."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            action._choices_actions = [
-                a for a in action._choices_actions if a.dest not in ("sweep-worker", "sweep-run")
-            ]
-
-
 def sweep_command(
     args: argparse.Namespace,
     catalog: PresetCatalog,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import zipfile
 from pathlib import Path
 
@@ -33,10 +34,15 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 def private_dir(path: Path) -> Path:
-    """Make ``path`` (and missing parents) and leave it owner-only (0700); returns it."""
+    """Make ``path`` (and missing parents) and leave it owner-only (0700); returns it.
+
+    A shared folder that already exists with the sticky bit (``/tmp``, a team's
+    drop folder) is left as it is: tightening it would lock every other user out.
+    """
     path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     with contextlib.suppress(OSError):  # not ours (an existing folder of another user)
-        os.chmod(path, PRIVATE_DIR)
+        if not os.stat(path).st_mode & stat.S_ISVTX:
+            os.chmod(path, PRIVATE_DIR)
     return path
 
 

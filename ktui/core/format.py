@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from ktui.core.events import EpochEnded, RunFinished
+if TYPE_CHECKING:
+    from ktui.core.events import EpochEnded, RunFinished
 
 
 def order_metrics(metrics: Mapping[str, float]) -> dict[str, float]:

@@ -27,9 +27,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
+
+# psutil is imported where a reading is taken, not here: ktui.core.system is also the
+# home of SystemSample, which reports and the store read without sampling anything,
+# and importing psutil costs a fresh `ktui report` about 25 ms.
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -279,6 +284,8 @@ class SystemSampler:
             return
         if self.gpus is None:
             self.gpus = GpuReader()
+        import psutil
+
         try:
             self._process = psutil.Process(self._pid)
             self._process.cpu_percent(None)  # the first call only sets the baseline
@@ -323,6 +330,8 @@ class SystemSampler:
     # ------------------------------------------------------------------ sampling
     def sample(self) -> SystemSample:
         """One reading now (the thread calls this; tests may too)."""
+        import psutil
+
         process_cpu = process_rss = None
         if self._process is not None:
             # Two plain readings, no psutil oneshot(): they come from two files
@@ -542,6 +551,8 @@ def free_memory(devices: str | None = None) -> tuple[str, int | None]:
             if gpu.memory_total is not None and gpu.memory_used is not None:
                 return f"GPU{gpu.index} ({gpu.name})", gpu.memory_total - gpu.memory_used
     try:
+        import psutil
+
         return "this machine", int(psutil.virtual_memory().available)
     except Exception:  # noqa: BLE001 - unknown: the estimate is said alone
         return "this machine", None

@@ -8,9 +8,11 @@ dependency). Nothing here imports TensorFlow, Keras or Textual; the CLI
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -62,17 +64,18 @@ def write_report(
     """
     from ktui.report.charts import require_matplotlib
 
-    require_matplotlib()
-    report = collect(store, run_ids)
-    from ktui.report.render import render_html, render_markdown
+    with _collector_paused():
+        require_matplotlib()
+        report = collect(store, run_ids)
+        from ktui.report.render import render_html, render_markdown
 
-    return _write(
-        output,
-        fmt,
-        default_name(run_ids, fmt),
-        lambda: render_html(report),
-        lambda files: render_markdown(report, files),
-    )
+        return _write(
+            output,
+            fmt,
+            default_name(run_ids, fmt),
+            lambda: render_html(report),
+            lambda files: render_markdown(report, files),
+        )
 
 
 def default_sweep_name(sweep_id: int, fmt: ReportFormat = "html") -> str:
@@ -88,17 +91,38 @@ def write_sweep_report(
     Mistakes are :class:`KtuiError` as for :func:`write_report`."""
     from ktui.report.charts import require_matplotlib
 
-    require_matplotlib()
-    report = collect_sweep(store, sweep_id)
-    from ktui.report.sweep import render_sweep_html, render_sweep_markdown
+    with _collector_paused():
+        require_matplotlib()
+        report = collect_sweep(store, sweep_id)
+        from ktui.report.sweep import render_sweep_html, render_sweep_markdown
 
-    return _write(
-        output,
-        fmt,
-        default_sweep_name(sweep_id, fmt),
-        lambda: render_sweep_html(report),
-        lambda files: render_sweep_markdown(report, files),
-    )
+        return _write(
+            output,
+            fmt,
+            default_sweep_name(sweep_id, fmt),
+            lambda: render_sweep_html(report),
+            lambda files: render_sweep_markdown(report, files),
+        )
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a report is made (as it was after).
+
+    Importing matplotlib makes some 60,000 objects the collector tracks and drawing
+    makes thousands more; the collector would walk them over and over as they appear
+    (about 190 collections, 0.08–0.1 s of CPU in a fresh ``ktui report``: a tenth of
+    it) and find nothing to free. The few cycles a report leaves (a figure and its
+    artists) wait for the next collection after it. Nested or concurrent reports are
+    fine: whoever found the collector on turns it back on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _write(

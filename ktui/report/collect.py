@@ -11,19 +11,22 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ktui import __version__
 from ktui.core.errors import KtuiError, StoreError
 from ktui.core.format import order_metrics
 from ktui.core.input_bound import EpochTiming
 from ktui.core.insight import PREDICTIONS_FILE, Evaluation, load_evaluation
-from ktui.core.sweep import TrialRow, rank
-from ktui.core.sweep import best as best_trial
-from ktui.core.sweep_insight import importances
 from ktui.core.system import SystemSample
 from ktui.store import EpochRecord, Run, RunStore
-from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows
 from ktui.store.system import read_samples, read_timings
+
+if TYPE_CHECKING:
+    # A sweep's report reads these where it is collected: a report of runs (and a
+    # fresh `ktui report`) needs neither the sweep engine's core nor its store.
+    from ktui.core.sweep import TrialRow
+    from ktui.store.sweeps import SweepRecord
 
 MAX_RUNS = 8
 """A report of more runs than this would be a table nobody reads; sweeps get their own."""
@@ -216,6 +219,8 @@ class Importance:
 
 def sweep_importance(sweep: SweepRecord, rows: Sequence[TrialRow]) -> Importance:
     """:func:`ktui.core.sweep_insight.importances` of the sweep's trials, or why not."""
+    from ktui.core.sweep_insight import importances
+
     finished = sum(
         1
         for r in rows
@@ -253,6 +258,10 @@ class SweepReport:
 def collect_sweep(store: RunStore, sweep_id: int) -> SweepReport:
     """Read what the report of sweep ``sweep_id`` shows; an unknown id is a
     :class:`StoreError` naming the known ones."""
+    from ktui.core.sweep import best as best_trial
+    from ktui.core.sweep import rank
+    from ktui.store.sweeps import SweepStore, leaderboard_rows
+
     sweeps = SweepStore(store)
     sweep = sweeps.get(sweep_id)
     rows = rank(leaderboard_rows(sweep, sweeps.trials(sweep_id)), sweep.settings.direction)

@@ -40,6 +40,7 @@ from ktui.core.events import ModelSummary
 from ktui.core.keras_names import plain_message
 from ktui.core.memory import fit_verdict
 from ktui.core.presets import Hyperparameter, Preset, RunConfig, dump_values
+from ktui.core.preview import PreviewSuperseded, PreviewUnavailable
 from ktui.core.shapes import check_model
 from ktui.navigation import OpenDataPreview, OpenModel, OpenSweep, OpenTraining
 from ktui.runs import epoch_seconds, launch_sweep
@@ -602,9 +603,13 @@ class FormScreen(Screen[None]):
     def _count_params(self, config: RunConfig, key: tuple[tuple[str, Any], ...]) -> None:
         memory = ""
         try:
-            summary = self.ktui.trainer().describe(config)
+            summary = self.ktui.describe_model(config, channel=f"form:{id(self)}")
             text = f"{summary.total_params:,}"
             memory = _memory_verdict(summary, config)
+        except PreviewSuperseded:
+            return  # newer values are being counted; these are counted again if they return
+        except PreviewUnavailable as exc:  # the process, not the model: next values ask again
+            text = str(exc)
         except KtuiError as exc:
             text = f"cannot build the model: {exc}"
         except Exception as exc:  # noqa: BLE001 - shown in place of the count

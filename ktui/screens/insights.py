@@ -52,6 +52,7 @@ from ktui.core.pictures import (
     metrics_table,
 )
 from ktui.core.presets import RunConfig
+from ktui.core.preview import PreviewSuperseded
 from ktui.navigation import EvaluationSource
 from ktui.widgets.footer import KtuiFooter
 
@@ -217,7 +218,9 @@ class ModelScreen(InsightScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="insight")
     def _build(self, config: RunConfig) -> None:
         try:
-            summary = self.ktui.trainer().describe(config)
+            summary = self.ktui.describe_model(config, channel=f"model:{id(self)}")
+        except PreviewSuperseded:  # only by a newer request of this very screen
+            return
         except KtuiError as exc:
             self.post_message(self.Built(None, str(exc)))
         except Exception as exc:  # noqa: BLE001 - shown in place of the model

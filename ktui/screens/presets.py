@@ -18,6 +18,7 @@ from ktui.core import data as data_mod
 from ktui.core.errors import KtuiError, PresetError
 from ktui.core.events import ModelSummary
 from ktui.core.presets import Preset
+from ktui.core.preview import PreviewSuperseded, PreviewUnavailable
 from ktui.core.shapes import check_model
 from ktui.navigation import OpenForm, OpenRuns
 from ktui.widgets.footer import KtuiFooter
@@ -47,6 +48,9 @@ class PresetScreen(Screen[None]):
         name: str
         summary: ModelSummary | None
         error: str | None
+        """None with no summary: the request was superseded (the person moved on)."""
+        transient: bool = False
+        """The preview process failed, not the model: asked again next time."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -193,7 +197,12 @@ class PresetScreen(Screen[None]):
     @work(thread=True, group="preview", exit_on_error=False, description="model preview")
     def _build_preview(self, preset: Preset) -> None:
         try:
-            summary = self.app.trainer().describe(preset.resolve())  # type: ignore[attr-defined]
+            summary = self.app.describe_model(preset.resolve(), channel="presets")  # type: ignore[attr-defined]
+        except PreviewSuperseded:
+            # The person moved on before it was built: built again if they come back.
+            self.post_message(self.PreviewReady(preset.name, None, None))
+        except PreviewUnavailable as exc:  # not the preset's fault: shown, not kept
+            self.post_message(self.PreviewReady(preset.name, None, str(exc), transient=True))
         except KtuiError as exc:
             self.post_message(self.PreviewReady(preset.name, None, str(exc)))
         except Exception as exc:  # noqa: BLE001 - shown in place of the preview
@@ -203,10 +212,20 @@ class PresetScreen(Screen[None]):
 
     def on_preset_screen_preview_ready(self, message: PreviewReady) -> None:
         self._pending.discard(message.name)
+        current = self.selected
+        if message.summary is None and message.error is None:  # superseded
+            if current is not None and current.name == message.name:
+                self._show_preview(current)  # back on it meanwhile: asks again
+            return
+        if message.transient:
+            if current is not None and current.name == message.name:
+                self.query_one("#preview-note", Static).update(
+                    Text(message.error or "", style="red")
+                )
+            return
         self._previews[message.name] = (
             message.summary if message.summary is not None else message.error or "?"
         )
-        current = self.selected
         if current is not None and current.name == message.name:
             self._show_preview(current)
 
