@@ -18,6 +18,9 @@ from collections.abc import Hashable
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
+
+# Not exported by textual.widgets (8.2); tests/test_footer.py checks that the keys
+# still look as in Textual's own footer, should a later Textual move or change it.
 from textual.widgets._footer import FooterKey
 
 
