@@ -23,7 +23,6 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import (
     Button,
-    Footer,
     Header,
     Input,
     Label,
@@ -49,6 +48,7 @@ from ktui.runs import epoch_seconds, launch_sweep
 from ktui.screens import sweep_fields
 from ktui.screens.dialogs import AskDialog
 from ktui.screens.sweep_fields import SweepCheck, SweepFields
+from ktui.widgets.footer import KtuiFooter
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
@@ -195,7 +195,7 @@ class FormScreen(Screen[None]):
                 yield Button("Reset defaults  ^d", id="reset")
                 yield Button("Save as preset  ^s", id="save")
                 yield Button("Back  esc", id="back")
-        yield Footer()
+        yield KtuiFooter()
 
     def _backend_field(self) -> ComposeResult:
         here = backends.current()

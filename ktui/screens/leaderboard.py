@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from ktui.core.errors import KtuiError
 from ktui.core.format import format_seconds
@@ -42,6 +42,7 @@ from ktui.screens.dialogs import AskDialog
 from ktui.screens.report import export_sweep_report
 from ktui.store import RunStore
 from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows
+from ktui.widgets.footer import KtuiFooter
 from ktui.widgets.leaderboard import SORTS, LeaderboardTable
 
 #: How many runs the compare view takes (as from the runs screen).
@@ -105,7 +106,7 @@ class LeaderboardScreen(Screen[None]):
         yield Static("", id="sweep-status")
         yield LeaderboardTable(id="leaderboard")
         yield Static("", id="trial-detail")
-        yield Footer()
+        yield KtuiFooter()
 
     @property
     def table(self) -> LeaderboardTable:

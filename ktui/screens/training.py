@@ -18,7 +18,7 @@ from textual.clock import Clock
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
+from textual.widgets import DataTable, Header, ProgressBar, RichLog, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ktui.core.controls import RunControls
@@ -66,6 +66,7 @@ from ktui.screens.dialogs import AskDialog, ConfirmDialog
 from ktui.screens.run_actions import start_rerun
 from ktui.store.follow import RemoteControls, RunFollower, controls_for
 from ktui.widgets.chart import MetricChart, Series, metric_groups
+from ktui.widgets.footer import KtuiFooter
 from ktui.widgets.ids import data_id
 from ktui.widgets.metrics import MetricSparklines
 from ktui.widgets.system import SystemPanel
@@ -239,7 +240,7 @@ class TrainingScreen(Screen[None]):
                 yield DataTable(id="epochs", cursor_type="row", zebra_stripes=True)
                 yield Vertical(id="charts")
             yield RichLog(id="log", max_lines=2000, wrap=False, markup=False)
-        yield Footer()
+        yield KtuiFooter()
 
     def on_mount(self) -> None:
         self._t0 = self.ktui.clock()
