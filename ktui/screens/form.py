@@ -633,19 +633,21 @@ class FormScreen(Screen[None]):
         if config is None:
             return
         if (
-            config.backend is not None and config.backend != backends.current()
-        ) or config.strategy == "multiworker":
-            # Keras's backend is fixed once loaded, and a multi-worker strategy must be set
-            # up before TensorFlow starts: either needs a process of its own.
+            (config.backend is not None and config.backend != backends.current())
+            or config.strategy == "multiworker"
+            or self.devices != "all"
+        ):
+            # Keras's backend is fixed once loaded, a multi-worker strategy must be set up
+            # before TensorFlow starts, and the GPUs a process sees are fixed when its
+            # framework loads (CUDA_VISIBLE_DEVICES): each needs a process of its own.
+            if self.devices != "all":
+                self.notify(
+                    f"devices {self.devices}: the run trains in a process of its own that "
+                    "sees only those, followed here.",
+                    timeout=6,
+                )
             self.action_start_background()
             return
-        if self.devices != "all":
-            # This process chose its GPUs when TensorFlow loaded (the model preview).
-            self.notify(
-                f"devices {self.devices} apply to background runs (^b); this run uses the "
-                "GPUs ktui started with.",
-                timeout=8,
-            )
         self.post_message(OpenTraining(config))
 
     def _startable(self) -> RunConfig | None:
