@@ -5,7 +5,10 @@ once, at import), on a sample of the machine's 28×28 images:
 
 1. the engine's cost: ``mnist_mlp`` epochs through ktui's engine ÷ a plain
    ``model.fit(verbose=0)`` of the same model, alternating which goes first, over
-   ``--rounds`` rounds; median, minimum-epoch and CPU-time ratios (target ≤ 1.03);
+   ``--rounds`` rounds, both timed by the same epoch-end callback; median,
+   minimum-epoch and CPU-time ratios (target ≤ 1.03); then one more engine fit that
+   counts the CPU time of ktui's own code (its callbacks' hooks, the system sampler),
+   which the shared machine's noise does not blur;
 2. epoch times of ``mnist_mlp`` and ``mnist_cnn`` (plain fit), the CNN both in the
    preset's channels-first layout and converted to channels last, side by side;
 3. what a batch callback costs: a plain fit with no callback, with one that overrides
@@ -32,10 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, image_source, median, plain_fit_epochs
+from common import ROOT, EpochClock, epoch_timer, image_source, median, plain_fit_epochs
 
 from ktui.core import backends
 from ktui.core import data as data_mod
+from ktui.core.system import DEFAULT_INTERVAL
 
 
 # ----------------------------------------------------------------------------- the child
@@ -96,25 +100,91 @@ def _plain(config: Any, batch_callback: str = "") -> tuple[list[float], list[flo
 
 
 def _engine(config: Any) -> tuple[list[float], list[float]]:
-    """Through ktui's engine (events, batch progress, controls): wall and CPU per epoch."""
+    """Through ktui's engine (events, batch progress, controls, the step timer and the
+    system sampler): wall and CPU seconds of each epoch but the first, taken by the
+    same epoch timer as the plain fit's (the engine's own epoch seconds leave out the
+    time between one epoch's end and the next one's begin, which the plain fit's
+    clock counts), listed after the engine's callbacks."""
     from ktui.core.controls import RunControls
-    from ktui.core.events import EpochEnded, Event
     from ktui.training.engine import KerasTrainer
 
-    wall: list[float] = []
-    cpu: list[float] = []
-    last = [time.process_time()]
+    clock = EpochClock()
 
-    def listener(event: Event) -> None:
-        if isinstance(event, EpochEnded):
-            now = time.process_time()
-            wall.append(event.seconds)
-            cpu.append(now - last[0])
-            last[0] = now
+    class Timed(KerasTrainer):
+        def _extra_callbacks(self, artifacts: Path | None) -> list[Any]:
+            return [*super()._extra_callbacks(artifacts), epoch_timer(clock)]
 
-    KerasTrainer(capture=None).run(config, listener, RunControls())
-    # CPU between epoch ends, like wall from each epoch's begin: drop the first.
-    return wall[1:], cpu[1:]
+    Timed(capture=None).run(config, lambda event: None, RunControls())
+    return clock.wall[1:], clock.cpu[1:]
+
+
+#: ktui's batch and epoch hooks, timed by :func:`_own_cost`.
+_HOOKS = (
+    "on_train_begin",
+    "on_epoch_begin",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_epoch_end",
+)
+
+
+def _own_cost(config: Any) -> dict[str, float]:
+    """One more engine fit, with the CPU time of ktui's own code counted where it runs:
+    each hook of the engine's callbacks in the thread that calls it (the training
+    thread, or Keras's executor threads), the system sampler's thread as it counts
+    itself (per sample: it samples every ``DEFAULT_INTERVAL`` seconds whatever the
+    epochs do). Hooks per epoch, first epoch included. A separate fit because the counting costs
+    about 1 µs a hook (two thread-clock reads), which the timed rounds must not pay."""
+    import functools
+
+    from ktui.core.controls import RunControls
+    from ktui.core.system import SystemSampler
+    from ktui.training.callback import EventCallback
+    from ktui.training.engine import KerasTrainer
+    from ktui.training.timing import StepTimer
+
+    spent: list[float] = []  # list.append is atomic: the hooks run in several threads
+    sampler_seconds: list[float] = []
+    saved: list[tuple[type, str, Any]] = []
+
+    def count(cls: type, name: str) -> None:
+        hook = cls.__dict__[name]
+
+        @functools.wraps(hook)
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return hook(*args, **kwargs)
+            finally:
+                spent.append(time.thread_time() - started)
+
+        saved.append((cls, name, hook))
+        setattr(cls, name, counted)
+
+    for cls in (EventCallback, StepTimer):
+        for name in _HOOKS:
+            if name in cls.__dict__:
+                count(cls, name)
+    stop = SystemSampler.stop
+
+    def stopped(self: SystemSampler, timeout: float = 2.0) -> None:
+        stop(self, timeout)
+        sampler_seconds.append(self.cpu_seconds / max(1, self.samples_taken))
+
+    SystemSampler.stop = stopped  # type: ignore[method-assign]
+    saved.append((SystemSampler, "stop", stop))
+    try:
+        KerasTrainer(capture=None).run(config, lambda event: None, RunControls())
+    finally:
+        for cls, name, hook in saved:
+            setattr(cls, name, hook)
+    epochs = max(1, int(config.epochs))
+    return {
+        "own_hooks": sum(spent) / epochs,
+        "own_calls": len(spent) / epochs,
+        "own_sample": max(sampler_seconds, default=0.0),
+        "sample_interval": DEFAULT_INTERVAL,
+    }
 
 
 def child(task: str, data: str, rounds: int, epochs: int) -> dict[str, Any]:
@@ -149,6 +219,7 @@ def child(task: str, data: str, rounds: int, epochs: int) -> dict[str, Any]:
             engine_cpu=engine_cpu,
             plain_wall=plain_wall,
             plain_cpu=plain_cpu,
+            **_own_cost(config),
         )
     elif task == "epochs":
         for key, name, last in (
@@ -236,13 +307,20 @@ def main() -> None:
 
 
 def _print_overhead(results: dict[str, dict[str, Any]]) -> None:
-    print("\n| backend | engine ÷ plain fit: median | min epoch | CPU time | epochs |")
-    print("|---|---|---|---|---|")
+    print(
+        "\n| backend | engine ÷ plain fit: median | min epoch | CPU time | epochs "
+        "| ktui's own CPU an epoch: hooks + sampler (share of a plain epoch's CPU) |"
+    )
+    print("|---|---|---|---|---|---|")
     for backend, r in results.items():
+        sampler = r["own_sample"] * median(r["engine_wall"]) / r["sample_interval"]
+        own = r["own_hooks"] + sampler
         print(
             f"| {backend} {r['version']} | {_ratio(r['engine_wall'], r['plain_wall'])} "
             f"| {_ratio(r['engine_wall'], r['plain_wall'], min)} "
-            f"| {_ratio(r['engine_cpu'], r['plain_cpu'])} | {len(r['engine_wall'])} each |"
+            f"| {_ratio(r['engine_cpu'], r['plain_cpu'])} | {len(r['engine_wall'])} each "
+            f"| {r['own_hooks'] * 1000:.2f} ms ({r['own_calls']:.0f} hook calls) "
+            f"+ {sampler * 1000:.2f} ms ({own / median(r['plain_cpu']):.2%}) |"
         )
 
 

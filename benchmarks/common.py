@@ -110,6 +110,23 @@ class Comparison:
         )
 
 
+def epoch_timer(clock: EpochClock) -> Any:
+    """A Keras callback that marks ``clock`` at the start of training and at each
+    epoch's end: the one instrument both sides of a comparison are timed with.
+
+    Epoch hooks only, so Keras keeps dispatching batches asynchronously."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            clock.start()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            clock.epoch_ended()
+
+    return EpochTimer()
+
+
 def plain_fit_epochs(config: RunConfig, extra_callbacks: Sequence[Any] = ()) -> EpochClock:
     """Train the preset's model with a plain ``model.fit(verbose=0)``; its epoch clock.
 
@@ -127,15 +144,6 @@ def plain_fit_epochs(config: RunConfig, extra_callbacks: Sequence[Any] = ()) -> 
         keras.utils.set_random_seed(config.seed)
     model = build_model(config, tuple(dataset.x_train.shape[1:]))
     clock = EpochClock()
-
-    class EpochTimer(keras.callbacks.Callback):
-        # Epoch hooks only: Keras keeps dispatching batches asynchronously.
-        def on_train_begin(self, logs: Any = None) -> None:
-            clock.start()
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            clock.epoch_ended()
-
     fit_args: dict[str, Any] = {}
     if config.validation == "test":
         fit_args["validation_data"] = (dataset.x_test, dataset.y_test)
@@ -145,7 +153,7 @@ def plain_fit_epochs(config: RunConfig, extra_callbacks: Sequence[Any] = ()) -> 
         batch_size=config.batch_size,
         epochs=config.epochs,
         verbose=0,
-        callbacks=[EpochTimer(), *extra_callbacks],
+        callbacks=[epoch_timer(clock), *extra_callbacks],
         **fit_args,
     )
     return clock

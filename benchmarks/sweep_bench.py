@@ -11,7 +11,8 @@ to the table drawn and the first key handled, and a sort key's latency. ``overhe
 runs the same small random sweep of dummy_binary (tiny data, so it measures
 orchestration, not training) both ways; ``parallel`` runs it with 1 and 2 workers.
 ``leaderboard --screen`` times the screen alone: pushed onto an app that has started,
-until its 1,000 rows are in and a key was handled.
+until its 1,000 rows are in and a key was handled (wall time, and the process's CPU
+time, which a loaded machine does not inflate).
 
 ``pruning`` sweeps the seed's MLP (``mnist_mlp``) on a 6,000-image subset of
 Fashion-MNIST (this machine has no MNIST; same shapes) twice with the same 16 sets of
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -54,6 +56,7 @@ def bench_leaderboard_screen(trials: int = 1000, repeats: int = 5) -> None:
         store = RunStore(Path(folder) / "runs.sqlite")
         sweep_id = fill_sweep(store, catalog.get("dummy_binary"), trials)
         ready: list[float] = []
+        ready_cpu: list[float] = []
         insight: list[float] = []
         for _ in range(repeats):
             app = create_app(catalog, trainer_factory=FakeTrainer, store=store)
@@ -62,6 +65,7 @@ def bench_leaderboard_screen(trials: int = 1000, repeats: int = 5) -> None:
                 async with app.run_test(size=(120, 40)) as pilot:
                     await pilot.pause(0.3)  # the first screen mounted and drawn
                     t0 = time.perf_counter()
+                    c0 = time.process_time()
                     screen = LeaderboardScreen(store, sweep_id, catalog)
                     app.push_screen(screen)
                     while not screen.is_mounted or not screen.query(LeaderboardTable):
@@ -71,6 +75,7 @@ def bench_leaderboard_screen(trials: int = 1000, repeats: int = 5) -> None:
                         await pilot.pause(0)
                     await pilot.press("down")
                     ready.append(time.perf_counter() - t0)
+                    ready_cpu.append(time.process_time() - c0)
                     t1 = time.perf_counter()
                     await pilot.press("i")
                     while not isinstance(app.screen, SweepInsightScreen):
@@ -83,11 +88,14 @@ def bench_leaderboard_screen(trials: int = 1000, repeats: int = 5) -> None:
             asyncio.run(drive())
         store.close()
     ready.sort()
+    ready_cpu.sort()
     insight.sort()
     print(
         f"leaderboard screen, {trials} trials: ready for keys in "
         f"{ready[len(ready) // 2] * 1000:.0f} ms median (min {ready[0] * 1000:.0f} ms, "
-        f"{repeats} runs, load average {os.getloadavg()[0]:.1f}); importance and parallel "
+        f"{repeats} runs, load average {os.getloadavg()[0]:.1f}; CPU time "
+        f"{ready_cpu[len(ready_cpu) // 2] * 1000:.0f} ms median, min "
+        f"{ready_cpu[0] * 1000:.0f}); importance and parallel "
         f"coordinates drawn {insight[len(insight) // 2] * 1000:.0f} ms median "
         f"(min {insight[0] * 1000:.0f} ms; the first loads Optuna)"
     )
@@ -137,7 +145,8 @@ from ktui.training.engine import load_dataset
 from ktui.training.builder import build_model
 import keras
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-preset = load_catalog(preset_folders()).get("dummy_binary")
+from pathlib import Path
+preset = load_catalog(preset_folders([Path(f) for f in {extra!r}])).get({preset!r})
 def objective(trial):
     units = trial.suggest_categorical("units", [8, 16, 32])
     lr = trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
@@ -145,50 +154,212 @@ def objective(trial):
     data = load_dataset(config, None)
     keras.backend.clear_session()
     model = build_model(config, tuple(data.x_train.shape[1:]))
-    h = model.fit(data.x_train, data.y_train, batch_size=config.batch_size, epochs=3, verbose=0)
-    return min(h.history["loss"])
+    fit = dict(validation_data=(data.x_test, data.y_test)) if config.validation == "test" else {{}}
+    h = model.fit(data.x_train, data.y_train, batch_size=config.batch_size, epochs=3,
+                  verbose=0, **fit)
+    if {evaluate} and config.validation != "test":
+        # What a ktui trial records beside its curve: the test set's loss and accuracy
+        # (a preset validating on the test set has them from its last epoch).
+        model.evaluate(data.x_test, data.y_test, batch_size=config.batch_size, verbose=0)
+    return min(h.history["val_loss" if config.validation == "test" else "loss"])
 study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
 study.optimize(objective, n_trials={trials})
 """
 
 
-def bench_overhead(trials: int = 12, repeats: int = 2) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    ratios = []
-    for _ in range(repeats):
-        with tempfile.TemporaryDirectory() as folder:
-            t0 = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-c", PLAIN.format(root=str(ROOT), trials=trials)],
-                env=env, check=True, capture_output=True,
-            )  # fmt: skip
-            plain = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            subprocess.run(
-                [
-                    sys.executable, "-m", "ktui", "--store", f"{folder}/runs.sqlite",
-                    "sweep", "dummy_binary", "--param", "units=8,16,32",
-                    "--param", "learning_rate=1e-4..1e-2:log", "--set", "epochs=3",
-                    "--trials", str(trials), "--workers", "1", "--sampler", "random",
-                    "--pruner", "none",
-                ],
-                env=env, check=True, capture_output=True,
-            )  # fmt: skip
-            swept = time.perf_counter() - t0
-        ratios.append(swept / plain)
-        print(f"plain Optuna {plain:.1f} s, ktui sweep {swept:.1f} s: ratio {swept / plain:.2f}")
-    print(
-        f"ratio min {min(ratios):.2f}, median {statistics.median(ratios):.2f} ({repeats} pairs)"
-    )
-
-
-def _ktui_sweep(folder: str, workers: int, trials: int) -> float:
+def _plain(trials: int, preset: str, evaluate: bool, presets: list[str]) -> float:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     t0 = time.perf_counter()
     subprocess.run(
+        [sys.executable, "-c", PLAIN.format(
+            root=str(ROOT), trials=trials, preset=preset, evaluate=evaluate, extra=presets)],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def bench_overhead(trials: int = 12, repeats: int = 2, preset: str = "dummy_binary") -> None:
+    """``ktui sweep --workers 1`` against two plain Optuna scripts, alternated: one that
+    only fits (``fit`` only), and one that also evaluates the test set as each ktui
+    trial records it (``fit + evaluate``: like with like)."""
+    extra = _preset_folder(preset)
+    ratios: dict[str, list[float]] = {"fit only": [], "fit + evaluate": []}
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as folder:
+            plain = _plain(trials, preset, False, extra)
+            plain_eval = _plain(trials, preset, True, extra)
+            swept = _ktui_sweep(folder, 1, trials, preset, extra)
+        ratios["fit only"].append(swept / plain)
+        ratios["fit + evaluate"].append(swept / plain_eval)
+        print(
+            f"{preset}: plain Optuna {plain:.1f} s (fit only), {plain_eval:.1f} s (fit + "
+            f"evaluate), ktui sweep {swept:.1f} s: ratios {swept / plain:.3f} and "
+            f"{swept / plain_eval:.3f} (load average {os.getloadavg()[0]:.1f})"
+        )
+    for name, values in ratios.items():
+        print(
+            f"ratio against the plain script ({name}): min {min(values):.3f}, median "
+            f"{statistics.median(values):.3f} ({repeats} pairs)"
+        )
+
+
+def _preset_folder(preset: str) -> list[str]:
+    """``mnist_small``: the seed's MLP on a 6,000-image Fashion-MNIST subset (this
+    machine has no MNIST), written to a temporary folder once; [] for shipped presets."""
+    if preset != "mnist_small":
+        return []
+    folder = Path(tempfile.mkdtemp(prefix="ktui-bench-"))
+    data = folder / "fashion_small.npz"
+    _fashion_subset(data, 6000, 1000)
+    text = (ROOT / "presets" / "mnist_mlp.toml").read_text()
+    text = text.replace('name = "mnist_mlp"', 'name = "mnist_small"')
+    text = text.replace('source = "mnist"', f'source = "{data}"')
+    (folder / "mnist_small.toml").write_text(text)
+    return [str(folder)]
+
+
+def bench_phases(trials: int = 6, preset: str = "dummy_binary") -> None:
+    """What a ktui trial costs beyond ``model.fit``, per phase, CPU and wall, in one
+    process: trials of a plain Optuna loop and of a ktui sweep worker alternate (the
+    same process, TensorFlow loaded once, the first of each dropped)."""
+    import resource
+
+    import keras
+    import optuna
+
+    from ktui.cli import preset_folders
+    from ktui.cli.sweep_engine import Worker
+    from ktui.core.sweep import build_spec
+    from ktui.store.sweeps import SweepStore
+    from ktui.training import builder, engine, save
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    extra = [Path(f) for f in _preset_folder(preset)]
+    catalog = load_catalog([*preset_folders(), *extra])
+    chosen = catalog.get(preset)
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)  # every thread of the process
+        return r.ru_utime + r.ru_stime
+
+    spent: dict[str, list[float]] = {}
+
+    def timed(name: str, owner: Any, attr: str) -> None:
+        original = getattr(owner, attr)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("_use_cached_eval_dataset"):
+                return original(*args, **kwargs)  # fit's own validation: part of "fit"
+            t0, c0 = time.perf_counter(), cpu()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                cell = spent.setdefault(name, [0.0, 0.0])
+                cell[0] += time.perf_counter() - t0
+                cell[1] += cpu() - c0
+
+        setattr(owner, attr, wrapper)
+
+    timed("fit", keras.Model, "fit")
+    timed("evaluate", keras.Model, "evaluate")
+    timed("predict", keras.Model, "predict")
+    timed("save model", save, "save_model")
+    engine.save_model = save.save_model  # the engine's own name for it
+    timed("clear session", keras.backend, "clear_session")
+    timed("build model", builder, "build_model")
+    engine.build_model = builder.build_model
+    timed("optuna ask", optuna.Study, "ask")
+    timed("optuna tell", optuna.Study, "tell")
+    timed("optuna report/prune", optuna.Trial, "report")
+
+    def plain_trial(trial: Any) -> float:
+        units = trial.suggest_categorical("units", [8, 16, 32])
+        lr = trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
+        config = chosen.resolve({"units": units, "learning_rate": lr, "epochs": 3})
+        data = engine.load_dataset(config, None)
+        keras.backend.clear_session()
+        model = builder.build_model(config, tuple(data.x_train.shape[1:]))
+        fit: dict[str, Any] = {}
+        if config.validation == "test":
+            fit["validation_data"] = (data.x_test, data.y_test)
+        h = model.fit(
+            data.x_train, data.y_train, batch_size=config.batch_size, epochs=3, verbose=0, **fit
+        )
+        return float(min(h.history["val_loss" if "val_loss" in h.history else "loss"]))
+
+    totals: dict[str, dict[str, list[float]]] = {"plain": {}, "ktui": {}}
+    with tempfile.TemporaryDirectory() as folder:
+        store = Path(folder) / "runs.sqlite"
+        spec = build_spec(
+            chosen,
+            ["units=8,16,32", "learning_rate=1e-4..1e-2:log"],
+            ["epochs=3"],
+            trials=trials + 1,
+            sampler="random",
+            pruner="none",
+        )
+        with RunStore(store) as runs:
+            sweep_id = SweepStore(runs).create_sweep(spec)
+        worker = Worker(
+            store, sweep_id, catalog, trainer=engine.KerasTrainer(), out=lambda _: None
+        )
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+        for round_ in range(trials + 1):
+            for side in ("plain", "ktui") if round_ % 2 else ("ktui", "plain"):
+                spent.clear()
+                t0, c0 = time.perf_counter(), cpu()
+                if side == "plain":
+                    study.optimize(plain_trial, n_trials=1)
+                else:
+                    claim = worker.sweeps.claim_trial(sweep_id)
+                    assert claim is not None
+                    worker.one(claim)
+                wall, used = time.perf_counter() - t0, cpu() - c0
+                if round_ == 0:
+                    continue  # tracing and first-time imports
+                phases = totals[side]
+                for name, (w, c) in spent.items():
+                    phases.setdefault(name, [0.0, 0.0])
+                    phases[name][0] += w
+                    phases[name][1] += c
+                rest = phases.setdefault("everything else", [0.0, 0.0])
+                rest[0] += wall - sum(w for w, _ in spent.values())
+                rest[1] += used - sum(c for _, c in spent.values())
+        worker.runs.close()
+    print(
+        f"{preset}, {trials} trials each way (alternated, first dropped), load average "
+        f"{os.getloadavg()[0]:.1f}; per trial, ms wall / ms CPU (every thread):"
+    )
+    names = sorted({*totals["plain"], *totals["ktui"]}, key=lambda n: n == "everything else")
+    for name in names:
+        a = totals["plain"].get(name, [0.0, 0.0])
+        b = totals["ktui"].get(name, [0.0, 0.0])
+        print(
+            f"  {name:<20} plain {a[0] / trials * 1000:7.0f} / {a[1] / trials * 1000:6.0f}"
+            f"   ktui {b[0] / trials * 1000:7.0f} / {b[1] / trials * 1000:6.0f}"
+        )
+    wall_a = sum(v[0] for v in totals["plain"].values())
+    wall_b = sum(v[0] for v in totals["ktui"].values())
+    cpu_a = sum(v[1] for v in totals["plain"].values())
+    cpu_b = sum(v[1] for v in totals["ktui"].values())
+    print(
+        f"  {'a trial':<20} plain {wall_a / trials * 1000:7.0f} / {cpu_a / trials * 1000:6.0f}"
+        f"   ktui {wall_b / trials * 1000:7.0f} / {cpu_b / trials * 1000:6.0f}"
+        f"   ratio wall {wall_b / wall_a:.3f}, CPU {cpu_b / cpu_a:.3f}"
+    )
+
+
+def _ktui_sweep(
+    folder: str, workers: int, trials: int, preset: str = "dummy_binary",
+    presets: list[str] | None = None,
+) -> float:  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    folders = [a for f in presets or [] for a in ("--presets", f)]
+    t0 = time.perf_counter()
+    subprocess.run(
         [
-            sys.executable, "-m", "ktui", "--store", f"{folder}/runs.sqlite",
-            "sweep", "dummy_binary", "--param", "units=8,16,32",
+            sys.executable, "-m", "ktui", "--store", f"{folder}/runs.sqlite", *folders,
+            "sweep", preset, "--param", "units=8,16,32",
             "--param", "learning_rate=1e-4..1e-2:log", "--set", "epochs=3",
             "--trials", str(trials), "--workers", str(workers), "--sampler", "random",
             "--pruner", "none",
@@ -306,8 +477,15 @@ def bench_pruning(trials: int = 16, epochs: int = 6) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "which", choices=("leaderboard", "overhead", "parallel", "pruning", "all")
+        "which", choices=("leaderboard", "overhead", "phases", "parallel", "pruning", "all")
     )
+    parser.add_argument(
+        "--preset",
+        default="dummy_binary",
+        help="overhead and phases: dummy_binary (default) or mnist_small (the seed's MLP on "
+        "a Fashion-MNIST subset)",
+    )
+    parser.add_argument("--trials", type=int, default=None)
     parser.add_argument(
         "--screen", action="store_true", help="leaderboard: time the screen, not the app start"
     )
@@ -321,7 +499,9 @@ def main() -> None:
             bench_leaderboard(20)  # the same start-up with few trials, for comparison
             bench_leaderboard()
     if args.which in ("overhead", "all"):
-        bench_overhead(repeats=args.repeats or 2)
+        bench_overhead(args.trials or 12, repeats=args.repeats or 2, preset=args.preset)
+    if args.which == "phases":
+        bench_phases(args.trials or 6, preset=args.preset)
     if args.which in ("parallel", "all"):
         bench_parallel(repeats=args.repeats or 1)
     if args.which in ("pruning", "all"):

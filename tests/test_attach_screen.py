@@ -193,3 +193,50 @@ async def test_an_attached_screen_waits_while_the_store_is_away(
             assert screen.phase == "finished" and rows(screen) == 2
     finally:
         store.close()
+
+
+async def test_an_attached_multiworker_run_shows_every_workers_health_at_80x24(
+    tmp_path: Path,
+) -> None:
+    # The chief records; the dashboard attached to it reads every worker's report.
+    import dataclasses
+
+    from test_follow import STARTED
+    from textual.widgets import Static
+
+    from ktui.core.distribute import Placement, WorkerReport
+    from ktui.store import RunRecorder
+    from ktui.store.placement import report_worker
+
+    store = RunStore(tmp_path / "store" / "runs.sqlite")
+    try:
+        placement = Placement("multiworker", 2, ("hosta", "hostb"), ("CPU:0", "CPU:0"), 2, "k1")
+        recorder = RunRecorder(store, "dummy_binary", values=STARTED.values, epochs=3)
+        recorder(dataclasses.replace(STARTED, preset="dummy_binary", placement=placement))
+        assert recorder.wait(5)
+        now = time.time()
+        report_worker(store, WorkerReport("k1", 0, "hosta", 1, "running", 1, 12, now))
+        report_worker(store, WorkerReport("k1", 1, "hostb", 2, "running", 1, 11, now - 20))
+        app = create_app(
+            load_catalog([shipped_presets_dir()]),
+            store=store,
+            attach=recorder.run_id,
+            user_presets_dir=tmp_path,
+        )
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+            screen = app.screen
+            assert isinstance(screen, TrainingScreen)
+            status = screen.query_one("#status", Static)
+
+            def shown() -> str:
+                return str(status.render())
+
+            await wait_for(pilot, lambda: "2 workers:" in shown(), timeout=10)
+            assert "w0 step 12, w1 step 11 silent 20 s" in shown()
+            assert status.size.height <= 3 and status.region.bottom <= 24
+            report_worker(store, WorkerReport("k1", 1, "hostb", 2, "running", 1, 14, time.time()))
+            await wait_for(pilot, lambda: "w1 step 14" in shown(), timeout=10)
+            await pilot.press("q")
+    finally:
+        store.close()

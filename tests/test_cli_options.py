@@ -28,6 +28,7 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("presets",),
     ("runs", "--sort", "best"),
     ("runs", "show", "3", "--log"),
+    ("runs", "rerun", "3", "--set", "epochs=2", "--detach"),
     ("runs", "export", "3", "--format", "json"),
     ("runs", "compare", "3", "4"),
     ("runs", "stop", "3"),

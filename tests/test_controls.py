@@ -90,3 +90,58 @@ def test_requests_from_many_threads() -> None:
         thread.join()
     assert controls.take_learning_rate() in values
     assert controls.take_learning_rate() is None
+
+
+def test_nothing_pending_says_when_a_request_waits() -> None:
+    """The training callback's per-batch check: False from a request until it is applied."""
+    controls = RunControls()
+    assert controls.nothing_pending
+    controls.set_learning_rate(0.01)
+    assert not controls.nothing_pending
+    assert controls.take_learning_rate() == 0.01
+    assert controls.nothing_pending  # taken: nothing left to apply
+    controls.pause()
+    assert not controls.nothing_pending
+    controls.resume()
+    assert controls.nothing_pending
+    controls.pause()
+    controls.set_learning_rate(0.02)
+    controls.resume()
+    assert not controls.nothing_pending  # the rate still waits
+    assert controls.take_learning_rate() == 0.02
+    assert controls.nothing_pending
+    controls.stop()
+    assert not controls.nothing_pending  # a stop stays asked for
+    assert controls.take_learning_rate() is None
+    assert not controls.nothing_pending
+
+
+def test_nothing_pending_is_false_once_any_thread_asks() -> None:
+    """Requests from many threads against the trainer's takes: the flag still tells
+    whether a rate is left to take."""
+    controls = RunControls()
+    start = threading.Barrier(5)
+
+    def ask(n: int) -> None:
+        start.wait()
+        for i in range(200):
+            controls.set_learning_rate(0.001 * (n + 1) + i * 1e-6)
+            controls.pause()
+            controls.resume()
+
+    def take() -> None:
+        start.wait()
+        for _ in range(800):
+            controls.take_learning_rate_request()
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(4)]
+    threads.append(threading.Thread(target=take))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    # Every asker ended with a resume: the flag is False exactly when a rate is left.
+    announced = not controls.nothing_pending
+    left = controls.take_learning_rate_request()
+    assert announced == (left is not None)
+    assert controls.nothing_pending

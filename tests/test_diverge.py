@@ -14,7 +14,9 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from conftest import run_ktui, run_python, tiny_preset_text, write_preset
 
@@ -58,6 +60,29 @@ def test_only_a_non_finite_loss_counts() -> None:
     assert non_finite_loss({}) is None and non_finite_loss(None) is None
     assert math.isnan(non_finite_loss({"loss": math.nan}) or 0.0)
     assert non_finite_loss({"loss": math.inf}) == math.inf
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [math.nan, math.inf, -math.inf, np.float32("nan"), np.float64("inf"), np.array(math.nan)],
+    ids=["nan", "inf", "-inf", "float32-nan", "float64-inf", "0-d-array-nan"],
+)
+def test_the_batch_callback_notices_any_non_finite_loss(loss: Any) -> None:
+    """Finite Python floats take the callback's quick path; every other loss (NaN, ±inf,
+    a NumPy scalar or array a custom loop may log) the full check."""
+    from ktui.core.controls import RunControls
+    from ktui.training.callback import EventCallback
+
+    callback = EventCallback(lambda event: None, RunControls(), 100, stop_on_divergence=False)
+    callback.set_params({"steps": 10, "epochs": 1})
+    callback.on_epoch_begin(0)
+    for batch, finite in enumerate([0.5, np.float32(0.25), 1e300]):
+        callback.on_train_batch_end(batch, {"loss": finite})
+    assert callback.divergence is None
+    callback.on_train_batch_end(3, {"loss": loss, "accuracy": 0.5})
+    assert callback.divergence is not None
+    assert callback.divergence.startswith("loss became ")
+    assert "at epoch 1, step 4" in callback.divergence
 
 
 def test_diverged_is_a_status_everywhere() -> None:

@@ -24,6 +24,8 @@ from ktui.core.errors import PresetError
 from ktui.core.events import (
     BatchProgress,
     EpochEnded,
+    EvaluationReady,
+    EvaluationSkipped,
     Event,
     LearningRateChanged,
     LogLine,
@@ -299,12 +301,15 @@ def test_pause_holds_and_stop_ends_mid_epoch(tmp_path: Path) -> None:
 def test_pause_holds_and_resume_continues() -> None:
     controls = RunControls()
     paused = threading.Event()
+    sampled_while_paused = threading.Event()
 
     def react(event: Event) -> None:
         if isinstance(event, EpochEnded) and event.epoch == 1:
             controls.pause()
         elif isinstance(event, PhaseChanged) and event.phase == "paused":
             paused.set()
+        elif isinstance(event, SystemSampled) and paused.is_set():
+            sampled_while_paused.set()
 
     recorder: list[Recorder] = []
     finals: list[Event] = []
@@ -318,7 +323,9 @@ def test_pause_holds_and_resume_continues() -> None:
     thread.start()
     try:
         assert paused.wait(WAIT), "the run never reported that it paused"
-        thread.join(0.5)
+        # Held through at least one of the sampler's intervals (1.5 s): the machine is
+        # still watched while training holds, and that sample lands inside the pause.
+        assert sampled_while_paused.wait(WAIT), "no system sample arrived during the pause"
         assert thread.is_alive()
         assert controls.paused
     finally:
@@ -337,10 +344,13 @@ def test_pause_holds_and_resume_continues() -> None:
         "running",
         "evaluating",
     ]
-    # Nothing of epoch 2 happened before the pause was lifted.
+    # Nothing of epoch 2 happened before the pause was lifted: between "paused" and
+    # "running" only the sampler's thread spoke (it samples on while training holds).
     positions = [i for i, e in enumerate(rec.events) if isinstance(e, PhaseChanged)]
     pause_at, resume_at = positions[3], positions[4]
-    assert resume_at == pause_at + 1
+    during = rec.events[pause_at + 1 : resume_at]
+    assert during and all(isinstance(e, SystemSampled) for e in during), during
+    assert all(e.epoch == 1 for e in rec.events[:pause_at] if isinstance(e, BatchProgress))
 
 
 def test_stop_from_another_thread_mid_epoch() -> None:
@@ -621,3 +631,41 @@ def test_a_preview_built_while_another_starts_names_its_layers_apart(
         assert isinstance(summary, ModelSummary), (name, summary)
         names = [layer.name for layer in summary.layers]
         assert len(names) == 2 and len(set(names)) == 2, names
+
+
+def test_a_run_validated_on_the_test_set_is_not_evaluated_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its last epoch's validation was the test set with the final weights: the test
+    figures are those (exactly what evaluate gives), with no second pass."""
+    passes: list[int] = []
+    evaluate = keras.Model.evaluate
+
+    def counted(self: keras.Model, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("_use_cached_eval_dataset"):  # not fit's own validation
+            passes.append(1)
+        return evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "evaluate", counted)
+    final, rec = train(tiny_config({"epochs": 2}, validation='"test"'))
+    assert isinstance(final, RunFinished) and final.status == "finished"
+    last = rec.of(EpochEnded)[-1].metrics
+    assert passes == []
+    assert final.test_loss == last["val_loss"] and final.test_accuracy == last["val_accuracy"]
+    # Another validation (or none) still evaluates the test set after the fit.
+    final, _ = train(tiny_config({"epochs": 1}, validation="0.25"))
+    assert isinstance(final, RunFinished) and final.test_loss is not None and passes == [1]
+
+
+def test_a_trainer_may_leave_out_the_test_set_predictions() -> None:
+    """A sweep's worker predicts only for its best trials (``predict_test``): the others
+    say why they have no confusion matrix, and keep their test figures."""
+    trainer = engine.KerasTrainer(capture=None, download=no_network)
+    asked: list[int] = []
+    trainer.predict_test = lambda: bool(asked.append(1))
+    recorder = Recorder()
+    final = trainer.run(tiny_config({"epochs": 1}), recorder, RunControls())
+    assert isinstance(final, RunFinished) and final.test_accuracy is not None
+    assert asked == [1] and not recorder.of(EvaluationReady)
+    (skipped,) = recorder.of(EvaluationSkipped)
+    assert skipped.reason == engine.DEFERRED_PREDICTIONS

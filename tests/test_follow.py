@@ -321,3 +321,42 @@ def test_a_finished_classifier_comes_with_its_confusion_matrix(store: RunStore) 
     assert isinstance(ready, EvaluationReady)
     assert ready == evaluation.to_event(path)
     assert ready.matrix == ((1, 1), (1, 1)) and ready.path == str(path)
+
+
+def test_a_multiworker_runs_workers_are_read_back_about_once_a_second(store: RunStore) -> None:
+    import dataclasses
+    import time
+
+    from ktui.core.distribute import Placement, WorkerReport
+    from ktui.core.events import WorkersReported
+    from ktui.store.placement import report_worker
+
+    placement = Placement("multiworker", 2, ("a", "b"), ("CPU:0", "CPU:0"), 2, "c1")
+    recorder = RunRecorder(store, "tiny", values=STARTED.values, epochs=3)
+    recorder(dataclasses.replace(STARTED, placement=placement))
+    assert recorder.wait(5)
+    now = time.time()
+    report_worker(store, WorkerReport("c1", 0, "a", 1, "running", 1, 12, now))
+    report_worker(store, WorkerReport("c1", 1, "b", 2, "running", 1, 11, now))
+    clock = [100.0]
+    follower = RunFollower(store, recorder.run_id, clock=lambda: clock[0])
+    reported = of(follower.poll(), WorkersReported)
+    assert len(reported) == 1
+    event = reported[0]
+    assert isinstance(event, WorkersReported) and event.workers == 2
+    assert [(r.rank, r.step) for r in event.reports] == [(0, 12), (1, 11)]
+    clock[0] += 0.2
+    assert of(follower.poll(), WorkersReported) == []  # not read again within a second
+    report_worker(store, WorkerReport("c1", 1, "b", 2, "running", 1, 15, now + 1))
+    clock[0] += 1.0
+    (event,) = of(follower.poll(), WorkersReported)
+    assert isinstance(event, WorkersReported) and event.reports[1].step == 15
+
+
+def test_a_one_process_run_reads_no_workers(store: RunStore) -> None:
+    from ktui.core.events import WorkersReported
+
+    recorder = RunRecorder(store, "tiny", values=STARTED.values, epochs=3)
+    recorder(STARTED)
+    assert recorder.wait(5)
+    assert of(RunFollower(store, recorder.run_id).poll(), WorkersReported) == []

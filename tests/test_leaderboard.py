@@ -252,6 +252,52 @@ def test_the_scrollbar_spans_every_trial(tmp_path: Path) -> None:
     assert table.virtual_size.height == 301  # every trial and the header, not a window
 
 
+async def test_only_the_rows_drawn_are_formatted_and_the_widths_fit_every_row(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    catalog = load_catalog([shipped_presets_dir()])
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        sweep_id = fill_sweep(store, catalog.get("dummy_binary"), trials=300)
+        sweeps = SweepStore(store)
+        sweep = sweeps.get(sweep_id)
+        rows = leaderboard_rows(sweep, sweeps.trials(sweep_id))
+        # Curves of every length, NaNs in them, and two workers (their column shows).
+        rows = [
+            replace(
+                row,
+                curve=tuple(
+                    float("nan") if (i + k) % 5 == 0 else 1 / (k + 1) for k in range(i % 15)
+                ),
+                worker=f"host-{i % 2}",
+            )
+            for i, row in enumerate(rows)
+        ]
+        trainer = FakeTrainer()
+        app = create_app(catalog, trainer_factory=lambda: trainer, clock=lambda: 0.0, store=store)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            screen = LeaderboardScreen(store, sweep_id, catalog)
+            app.push_screen(screen)
+            await pilot.pause()
+            table = screen.query_one(LeaderboardTable)
+            screen.rows = rows
+            screen.redraw()
+            await pilot.pause()
+            await pilot.pause()
+            assert len(table.shown) == 300
+            # A screenful was drawn, not 300 rows' cells and sparklines.
+            assert 0 < len(table._formatted) <= table.size.height
+            assert "worker" in table.columns
+            for cells in table.cells:  # every row formatted now
+                for index, cell in enumerate(cells[:-1]):
+                    assert len(cell) <= table._widths[index], (index, cell)
+            widths = [max(len(cells[i]) for cells in table.cells) for i in range(1, 7)]
+            header = [len(name) for name in table.columns[1:7]]
+            assert table._widths[1:7] == [max(w, h) for w, h in zip(widths, header, strict=True)]
+
+
 def _said(pilot: Pilot[int]) -> str:
     """Every notification shown so far, as one text."""
     return " | ".join(n.message for n in pilot.app._notifications)

@@ -9,6 +9,7 @@ paging, sorting, filtering and marks across pages are exercised on a few dozen r
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -245,6 +246,51 @@ async def test_only_a_window_is_in_the_table_and_keys_move_through_all(
         await pilot.press("pageup")
         assert current_id(screen) == newest_first[screen.table.position]
         assert screen.table.position < position
+
+
+async def test_the_next_window_is_read_in_a_thread_before_the_cursor_needs_it(
+    store: RunStore, small_window: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(table_module, "READ_AHEAD", 3)
+    app = make_app(store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await open_runs(pilot)
+        reads: list[tuple[int, bool]] = []  # (offset, on the event loop)
+        read = screen._fetch
+
+        def counting(start: int, count: int) -> table_module.Window:
+            reads.append((start, threading.current_thread() is threading.main_thread()))
+            return read(start, count)
+
+        screen.table._fetch = counting
+        newest_first = [r.id for r in store.list_runs()]
+        for _ in range(small_window - 4):  # 4 rows from the window's end: nothing yet
+            await pilot.press("down")
+        await app.workers.wait_for_complete()
+        assert reads == []
+        await pilot.press("down")  # 3 rows from the end: the next window is read ahead
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert reads == [(small_window - table_module.MARGIN, False)]
+        for _ in range(4):  # past the window's end: the rows read ahead, no query
+            await pilot.press("down")
+        assert current_id(screen) == newest_first[small_window + 1]
+        start = screen.table.start
+        assert start == small_window - table_module.MARGIN
+        assert shown_ids(screen) == newest_first[start : start + small_window]
+        assert all(not on_loop for _, on_loop in reads)
+        # The screen knows the window shown (the line under the table uses it).
+        assert [run.id for run in screen.runs] == shown_ids(screen)
+        assert f"row {small_window + 2}" in status_line(screen)
+        # Upwards too: near the window's start, the one before it is read ahead.
+        for _ in range(screen.table.position - start):  # up to the window's first row
+            await pilot.press("up")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        reads.clear()
+        await pilot.press("up")
+        assert current_id(screen) == newest_first[start - 1]
+        assert all(not on_loop for _, on_loop in reads)
 
 
 async def test_sorting_and_filtering_are_the_stores_order(

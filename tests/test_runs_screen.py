@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import make_app, wait_for
@@ -161,6 +162,34 @@ async def test_a_live_run_is_followed(store: RunStore) -> None:
         await wait_for(pilot, lambda: screen.loaded and row_text(screen, 7)[6] == "finished")
         assert row_text(screen, 7)[5] == "4.00"
         assert screen.current_run().id == 3  # type: ignore[union-attr]
+
+
+async def test_the_poll_reads_the_store_in_a_thread_and_keeps_the_cursor(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    app = make_app(store=store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_runs(pilot)
+        assert screen.running  # run 7 is going: the screen polls
+        await highlight(pilot, screen, 3)
+        on_loop: list[bool] = []
+        list_runs = store.list_runs
+
+        def watched(*args: Any, **kwargs: Any) -> list[Any]:
+            on_loop.append(threading.current_thread() is threading.main_thread())
+            return list_runs(*args, **kwargs)
+
+        monkeypatch.setattr(store, "list_runs", watched)
+        store.finish_run(7, test_loss=0.1, test_accuracy=0.96)
+        screen._poll()  # what the 2-second timer does
+        await pilot.press("down")  # the cursor moves while the store is read
+        moved_to = screen.current_run().id  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: screen.loaded and row_text(screen, 7)[6] == "finished")
+        assert on_loop and not any(on_loop)
+        assert screen.current_run().id == moved_to  # type: ignore[union-attr]
+        assert not screen.running
 
 
 # --------------------------------------------------------------------------- sorting

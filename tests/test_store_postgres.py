@@ -311,3 +311,31 @@ def test_reading_an_empty_database_creates_nothing(postgres_url: str) -> None:
         assert conn.execute("SELECT to_regclass('runs')").fetchone() == (None,)
     result = run_ktui("--store", postgres_url, "runs", timeout=60)
     assert result.returncode == 2 and "no ktui run store" in result.stderr
+
+
+def test_a_run_with_a_huge_hyperparameter_value_is_recorded_and_sorted(
+    postgres_url: str,
+) -> None:
+    # A btree row holds at most ~2.7 KB: an index on the whole hyperparameters text
+    # refused such a run; the index holds a bounded prefix (migration v13).
+    huge = "z" + os.urandom(10_000).hex()  # random: PostgreSQL compresses a repeated one
+    with RunStore(postgres_url) as store:
+        small = store.create_run("p", values={"note": "a"})
+        big = store.create_run("p", values={"note": huge})
+        store.finish_run(big)
+        assert store.get_run(big).values == {"note": huge}
+        ordered = [r.id for r in store.list_runs(sort="values", limit=10)]
+        assert ordered == [small, big]
+        assert store.run_position(big, sort="values") == 1
+        import psycopg
+
+        with psycopg.connect(postgres_url) as conn:
+            conn.execute("SET enable_seqscan = off")  # two rows: a scan is cheaper anyway
+            plan = "\n".join(
+                row[0]
+                for row in conn.execute(
+                    "EXPLAIN SELECT id FROM runs ORDER BY substr(hyperparameters, 1, 256),"
+                    " id DESC LIMIT 5"
+                )
+            )
+    assert "runs_by_values" in plan, plan

@@ -24,7 +24,7 @@ from ktui.screens.form import FormScreen
 from ktui.screens.leaderboard import LeaderboardScreen
 from ktui.screens.presets import PresetScreen
 from ktui.screens.runs import RunsScreen
-from ktui.screens.sweep_fields import SweepFields, check_sweep
+from ktui.screens.sweep_fields import SweepFields, check_sweep, describe
 from ktui.screens.sweeps import SweepsScreen
 from ktui.store import RunStore
 from ktui.store.sweeps import SweepStore
@@ -81,6 +81,17 @@ def test_each_mistake_is_kept_at_its_field(
     assert check.spec is None
     assert said in check.errors[where], check.errors
     assert set(check.errors) == {where}
+
+
+def test_no_trial_count_with_a_time_budget_is_a_time_only_sweep(preset: Preset) -> None:
+    check = _check(preset, kinds={"units": "list"}, lists={"units": "8,16"}, trials=" ", time="10m")
+    assert check.errors == {} and check.spec is not None
+    assert check.spec.settings.trials is None and check.spec.settings.time_budget == 600.0
+    shown = describe(check, (2.0, 3)).plain
+    assert "until the time is spent" in shown and "≈ 10m00s" in shown
+    # Neither a count nor a time: the trials field says what it needs.
+    empty = _check(preset, kinds={"units": "list"}, lists={"units": "8,16"}, trials="")
+    assert empty.spec is None and "not a whole number" in empty.errors["sweep-trials"]
 
 
 def test_a_valid_sweep_has_its_spec_grid_and_epochs(preset: Preset) -> None:
@@ -419,3 +430,31 @@ def test_sweep_form_snapshot(snap_compare: Any, tmp_path: Path, size: tuple[int,
     assert snap_compare(
         make_app(user_presets_dir=tmp_path), terminal_size=size, run_before=_sweep_form
     )
+
+
+async def test_the_form_s_backend_is_carried_into_the_sweep(
+    preset: Preset, store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backend field applies to a sweep too: recorded in its spec, which every
+    worker loads before its trials (see tests/test_sweep_backend.py)."""
+    monkeypatch.setattr(
+        sweep_launch,
+        "start_coordinator",
+        lambda path, sweep_id, **_: sweep_launch.DetachedSweep(sweep_id, 4242, path),
+    )
+    monkeypatch.setattr(
+        "ktui.core.backends.is_installed", lambda name: name in ("tensorflow", "jax")
+    )
+    app = make_app(store=store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_sweep_form(pilot, preset)
+        screen.query_one("#kind-units", Select).value = "list"
+        await pilot.pause()
+        await type_into(pilot, screen, "list-units", "8,16")
+        await type_into(pilot, screen, "sweep-trials", "2")
+        screen.backend = "jax"  # what choosing it in #backend-select sets
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, LeaderboardScreen), what="board")
+        (sweep,) = SweepStore(store).all()
+        assert sweep.spec.backend == "jax"

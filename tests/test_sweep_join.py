@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import pytest
 from conftest import REPO_ROOT, KtuiDirs, child_env, run_ktui
 
 from ktui.cli import preset_folders
@@ -154,3 +155,72 @@ def test_a_worker_killed_on_another_host_is_re_run_by_the_other(ktui_dirs: KtuiD
                 process.kill()
                 process.wait()
         runs.close()
+
+
+def test_another_host_judges_a_sweep_by_its_coordinators_heartbeat(
+    store_at: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No trial is running (between trials): only the coordinator's beat tells.
+    sweep_id = new_sweep(store_at, 2, ["epochs=1"])
+    monkeypatch.setenv("KTUI_HOST", "coordinator-host")
+    with RunStore(store_at) as runs:
+        sweeps = SweepStore(runs)
+        sweeps.adopt(sweep_id, 4321)  # a coordinator of that host
+        monkeypatch.setenv("KTUI_HOST", "this-host")
+        monkeypatch.setenv("KTUI_SWEEP_HEARTBEAT_TIMEOUT", "5")
+        sweep = sweeps.get(sweep_id)
+        assert sweep.host == "coordinator-host" and sweep.heartbeat_at is not None
+        assert sweeps.shown_status(sweep) == "running"
+        assert sweeps.coordinator_alive(sweep, now=sweep.heartbeat_at + 4.5)
+        assert not sweeps.coordinator_alive(sweep, now=sweep.heartbeat_at + 6)
+        monkeypatch.setattr(time, "time", lambda: sweep.heartbeat_at + 6)  # type: ignore[operator]
+        assert sweeps.shown_status(sweep) == "interrupted"
+        monkeypatch.undo()
+        monkeypatch.setenv("KTUI_HOST", "coordinator-host")
+        sweeps.coordinator_beat(sweep_id)
+        monkeypatch.setenv("KTUI_HOST", "this-host")
+        monkeypatch.setattr(time, "time", lambda: sweep.heartbeat_at + 6)  # type: ignore[operator]
+        beaten = sweeps.get(sweep_id)
+        assert beaten.heartbeat_at is not None and beaten.heartbeat_at > sweep.heartbeat_at
+        assert sweeps.shown_status(beaten) == "running"
+
+
+def test_a_coordinator_on_another_host_is_never_shown_interrupted(ktui_dirs: KtuiDirs) -> None:
+    """A real detached coordinator (``ktui sweep-run``) of "another host" and its
+    worker: read from this host, the sweep is running until it has finished, even while
+    no trial is (its worker loading TensorFlow, between trials)."""
+    store = ktui_dirs.data / "runs.sqlite"
+    sweep_id = new_sweep(store, 2, ["epochs=1"])
+    env = {"KTUI_HOST": "sweep-host", "KTUI_SWEEP_HEARTBEAT_TIMEOUT": "1"}
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "ktui", "--store", str(store), "sweep-run", str(sweep_id)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=child_env(env),
+        cwd=REPO_ROOT,
+    )
+    seen: list[tuple[str, int]] = []
+    os.environ["KTUI_SWEEP_HEARTBEAT_TIMEOUT"] = "1"
+    try:
+        with RunStore(store) as runs:
+            sweeps = SweepStore(runs)
+            deadline = time.monotonic() + 240
+            while coordinator.poll() is None:
+                assert time.monotonic() < deadline, "the sweep did not end"
+                sweep = sweeps.get(sweep_id)
+                going = sum(t.state == "running" for t in sweeps.trials(sweep_id))
+                seen.append((sweeps.shown_status(sweep), going))
+                time.sleep(0.25)
+            final = sweeps.get(sweep_id)
+    finally:
+        del os.environ["KTUI_SWEEP_HEARTBEAT_TIMEOUT"]
+        if coordinator.poll() is None:
+            coordinator.kill()
+        output = coordinator.communicate(timeout=30)[0]
+    assert coordinator.returncode == 0 and final.status == "finished", output
+    assert final.host == "sweep-host"
+    shown = {status for status, _ in seen}
+    assert "interrupted" not in shown, seen
+    idle = [status for status, going in seen if going == 0 and status == "running"]
+    assert len(idle) * 0.25 > 1, seen  # longer than the timeout with no trial running

@@ -3,13 +3,15 @@ failures in a row pause the sweep; an objective the model does not log stops it.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
+from conftest import KtuiDirs, run_ktui
 from fakes import FakeTrainer
 
 from ktui.cli import main, preset_folders
-from ktui.cli.sweep_engine import Worker
+from ktui.cli.sweep_engine import TEST_DIE_AFTER_CLAIM, Worker
 from ktui.core.presets import load_catalog
 from ktui.core.store_url import StoreLocation, store_location
 from ktui.core.sweep import build_spec
@@ -202,3 +204,81 @@ def test_a_worker_told_to_leave_re_queues_its_trial(tmp_path: Path) -> None:
     waiting = worker.study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     # Re-queued with its values (Optuna keeps an enqueued trial's values as fixed params).
     assert [t.system_attrs["fixed_params"] for t in waiting] == [trial.params]
+
+
+def test_a_re_run_survives_its_worker_dying_before_the_study_has_it(
+    ktui_dirs: KtuiDirs, store_at: Path | str
+) -> None:
+    """`ktui sweeps rerun-trial`: a worker that takes the re-run's slot and dies before
+    it gives the values to Optuna (stopped there by a test hook) leaves them in the
+    trial's row; the next worker re-queues them, and the re-run trains those values."""
+    catalog = load_catalog(preset_folders())
+    spec = build_spec(
+        catalog.get("dummy_binary"),
+        ["units=8,16", "learning_rate=1e-4..1e-2:log"],
+        ["epochs=1"],
+        trials=1,
+        sampler="random",
+        pruner="none",
+    )
+    values = {"units": 16, "learning_rate": 0.00123}
+    with RunStore(store_at) as runs:
+        sweeps = SweepStore(runs)
+        sweep_id = sweeps.create_sweep(spec)
+        first = sweeps.claim_trial(sweep_id)  # trial 1 ran (its result is all that counts)
+        assert first is not None
+        sweeps.start_trial(first, sweep_id, optuna_number=0, params=values, run_id=None)
+        sweeps.end_trial(first, "finished", objective=0.5)
+        sweeps.rerun_trial(sweep_id, 1)
+    store = str(store_at)
+    died = run_ktui(
+        "--store", store, "sweeps", "worker", str(sweep_id), env={TEST_DIE_AFTER_CLAIM: "1"}
+    )
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    with RunStore(store_at) as runs:
+        sweeps = SweepStore(runs)
+        (taken,) = [t for t in sweeps.trials(sweep_id) if t.number == 2]
+        assert taken.state == "running" and taken.params == values  # kept in its row
+        assert sweeps.get(sweep_id).spec.to_json().get("reruns", []) == []  # popped
+    resumed = run_ktui("--store", store, "sweeps", "worker", str(sweep_id), timeout=600)
+    assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+    assert "trial 2: its worker process ended mid-trial" in resumed.stdout
+    with RunStore(store_at) as runs:
+        sweeps = SweepStore(runs)
+        again = [t for t in sweeps.trials(sweep_id) if t.number == 2]
+        assert [t.state for t in again] == ["interrupted", "finished"]
+        assert again[1].params == values  # the re-run's values, not a new sample
+        assert again[1].run_id is not None
+        assert runs.get_run(again[1].run_id).values["learning_rate"] == 0.00123
+        assert sweeps.get(sweep_id).status == "finished"
+
+
+def test_a_re_run_already_given_to_the_study_is_not_queued_twice(tmp_path: Path) -> None:
+    """The worker died after `enqueue_trial` but before `ask`: the values wait in the
+    study already, so re-queueing its trial adds no second copy."""
+    import optuna
+
+    from ktui.cli.sweep_engine import load_study, requeue, to_optuna
+
+    store = tmp_path / "runs.sqlite"
+    sweep_id = _sweep(store, trials=2, sampler="random", pruner="none")
+    with RunStore(store) as runs:
+        sweeps = SweepStore(runs)
+        sweep = sweeps.get(sweep_id)
+        claim = sweeps.claim_trial(sweep_id)
+        assert claim is not None
+        # Values in its row, no Optuna trial yet (what a re-run's claim leaves).
+        with runs._write("a re-run's claim") as db:
+            db.execute(
+                "UPDATE sweep_trials SET params = ? WHERE id = ?", ('{"units": 16}', claim.id)
+            )
+        (trial,) = sweeps.trials(sweep_id)
+    study = load_study(sweep, store, 2)
+    study.enqueue_trial(to_optuna({"units": 16}, sweep.spec.params))  # the dead worker's
+    requeue(study, [trial], store, sweep.spec.params)
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(waiting) == 1
+    study.ask()  # another worker took them: a re-queue now gives them back
+    requeue(study, [trial], store, sweep.spec.params)
+    (again,) = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert again.system_attrs["fixed_params"] == {"units": 16}

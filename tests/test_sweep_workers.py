@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,13 @@ class _FakeWorker:
 
     def send_signal(self, signum: int) -> None:
         self.signals.append(signum)
+
+    def wait(self, timeout: float | None = None) -> int:
+        """The coordinator waits on its first worker between looks: a look passes."""
+        time.sleep(timeout or 0)  # the test's `look`
+        if not self.ended:
+            raise subprocess.TimeoutExpired(self.argv, timeout or 0)
+        return 0
 
 
 def test_the_coordinator_gives_each_worker_a_gpu_and_retires_workers_between_trials(

@@ -63,3 +63,37 @@ async def test_the_devices_field_is_checked_and_given_to_a_background_run(
         await pilot.pause()
         assert launched == [{"CUDA_VISIBLE_DEVICES": "1"}]
     app.store.close()
+
+
+async def test_start_with_devices_chosen_trains_in_a_process_that_sees_only_those(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This process's GPUs were fixed when its framework loaded, so a run on chosen
+    devices gets a process of its own (as ^b would), not a notice that they are ignored."""
+    from textual.widgets import Input
+
+    import ktui.runs as runs_mod
+    from ktui.core.errors import KtuiError
+    from ktui.screens.training import TrainingScreen
+
+    launched: list[dict[str, str] | None] = []
+
+    def fake_launch(*args: object, env: dict[str, str] | None = None, **kwargs: object) -> None:
+        launched.append(env)
+        raise KtuiError("not really starting a process in this test")
+
+    monkeypatch.setattr(runs_mod, "launch_detached", fake_launch)
+    from ktui.store import RunStore
+
+    app = make_app(user_presets_dir=tmp_path)
+    app.store = RunStore(tmp_path / "runs.sqlite")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")
+        await settle(pilot)
+        app.screen.query_one("#devices", Input).value = "0"
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert launched == [{"CUDA_VISIBLE_DEVICES": "0"}]
+        assert not isinstance(app.screen, TrainingScreen)  # not trained in this process
+    app.store.close()

@@ -410,8 +410,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "GPU) or multiworker (several hosts, from TF_CONFIG; only the chief, task 0, "
         "records; start one `ktui run` per host); default: the preset's strategy key",
     )
-    # The training process of a detached run: record into run N, created by the parent.
+    # The training process of a detached run: record into run N, created by the parent
+    # (with a re-run's recorded seed where it is not the preset's).
     run.add_argument("--run-id", type=int, help=argparse.SUPPRESS)
+    run.add_argument("--seed", type=int, help=argparse.SUPPRESS)
 
     attach = _sub(
         sub,
@@ -530,15 +532,16 @@ def _add_runs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         sub,
         "runs",
         1,
-        "list the recorded runs; show, export, compare, steer, tag or delete them",
+        "list the recorded runs; show, re-run, export, compare, steer, tag or delete them",
         "Without an action: one line per recorded run, newest first. The actions show,\n"
-        "export or compare runs, steer a run that is going (stop, pause, resume, lr) and\n"
-        "tidy the history (tag, note, delete).",
+        "re-run, export or compare runs, steer a run that is going (stop, pause, resume,\n"
+        "lr) and tidy the history (tag, note, delete).",
         _epilog(
             [
                 "ktui runs --preset mnist_mlp --sort best",
                 "ktui runs --tag baseline",
                 "ktui runs show 12",
+                "ktui runs rerun 12 --set epochs=20",
                 "ktui runs stop 12",
                 "ktui runs tag 12 baseline good",
             ],
@@ -585,6 +588,45 @@ def _add_runs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--confusion",
         action="store_true",
         help="print only the test set's confusion matrix and per-class precision/recall",
+    )
+    rerun = _sub(
+        actions,
+        "rerun",
+        2,
+        "train a recorded run again: its values, data, seed and where it ran",
+        "Train run ID again, like `ktui run`: the same preset, hyperparameters (--set\n"
+        "changes some), data, seed, Keras backend, strategy and GPUs (CUDA_VISIBLE_DEVICES)\n"
+        "as recorded; what it cannot keep (a hyperparameter the preset lost) is said\n"
+        "first. Plain lines when the output is not a terminal; --detach trains in the\n"
+        "background. A multiworker run needs TF_CONFIG: run this on every host.",
+        _epilog(
+            [
+                "ktui runs rerun 12",
+                "ktui runs rerun 12 --set epochs=20 --detach",
+                "TF_CONFIG='{...}' ktui runs rerun 12   # a multiworker run, on every host",
+            ],
+            _ALL_ENV,
+            (0, 1, 2, 3, 4, 129, 130, 143),
+        ),
+    )
+    rerun.add_argument("id", metavar="ID", help="the run's id (see `ktui runs`)")
+    rerun.add_argument(
+        "--set",
+        metavar="NAME=VALUE",
+        dest="assignments",
+        action="append",
+        default=[],
+        help="change a hyperparameter of the re-run, e.g. --set epochs=3 (may be repeated)",
+    )
+    rerun.add_argument(
+        "--detach",
+        action="store_true",
+        help="train in a background process; prints the new run's id and returns at once",
+    )
+    rerun.add_argument(
+        "--log",
+        action="store_true",
+        help="show what TensorFlow writes (it is kept in a log file either way)",
     )
     export = action(
         "export",
@@ -749,6 +791,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Read (and check) config.toml first: a mistake in it is one message, whatever
         # the command, before anything starts.
         load_config()
+        if args.command == "runs" and args.runs_command == "rerun":
+            from ktui.cli.run import rerun_command
+
+            return rerun_command(
+                _catalog(args),
+                args.id,
+                args.assignments,
+                store=args.store,
+                presets=args.presets,
+                detach=args.detach,
+                show_log=args.log,
+            )
         if args.command == "runs":
             from ktui.cli.runs import runs_command
 
@@ -802,6 +856,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tensorboard=args.tensorboard,
                 backend=args.backend,
                 strategy=args.strategy,
+                seed=args.seed,
             )
         from ktui.cli.dashboard import open_dashboard
 

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO, assert_never
@@ -63,6 +64,7 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
     SystemSampled,
+    WorkersReported,
 )
 from ktui.core.files import is_complete_model
 from ktui.core.format import epoch_line, format_count, format_metric, format_rate, result_line
@@ -75,8 +77,10 @@ from ktui.core.trainer import Trainer
 from ktui.runs import (
     RecordedRun,
     StopOnSignals,
+    assignments,
     ignoring_hangups,
     launch_detached,
+    plan_recorded,
     record_run,
 )
 from ktui.store import RunStore, fan_out
@@ -108,14 +112,26 @@ def prepare(
     data: str | None,
     backend: str | None = None,
     strategy: str | None = None,
+    seed: int | None = None,
 ) -> RunConfig:
     """Everything that can be refused before Keras is imported (``backend``: ``--backend``;
     a backend that is not installed is refused here, with how to install it; ``strategy``:
-    ``--strategy``, whose ``TF_CONFIG`` and port are checked here)."""
+    ``--strategy``, whose ``TF_CONFIG`` and port are checked here; ``seed``: a re-run's
+    recorded seed, over the preset's)."""
     preset = catalog.get(name)
     values = preset.parse_assignments(assignments)
     config = preset.resolve(values, data=data, backend=backend, strategy=strategy)
-    choice = backend_choice(config, from_option=backend is not None)
+    if seed is not None:
+        config = replace(config, seed=seed)
+    return check_config(config, from_option=backend is not None)
+
+
+def check_config(config: RunConfig, *, from_option: bool = False) -> RunConfig:
+    """Refuse ``config`` (a :class:`KtuiError` saying what to do) for what would fail
+    once Keras loads: a backend not installed (``from_option``: it came from
+    ``--backend``), a strategy the backend lacks, a ``TF_CONFIG`` that is malformed or
+    names a port in use, data that is missing, layers that do not fit the data."""
+    choice = backend_choice(config, from_option=from_option)
     backends.require(choice)
     if config.strategy != "auto" and choice.name == "torch":
         raise KtuiError(
@@ -171,9 +187,12 @@ def run_headless(
     tensorboard: bool = False,
     backend: str | None = None,
     strategy: str | None = None,
+    config: RunConfig | None = None,
+    seed: int | None = None,
 ) -> int:
     """Run a preset to the end, drawing progress on ``out`` and recording it in the run
     store (``store``, else :func:`~ktui.core.paths.store_path`); returns the exit code.
+    ``config`` (a re-run's, already checked) is run instead of resolving ``name``.
 
     ``run_id`` makes this the training process of a detached run: it records into
     that run (created by :func:`~ktui.runs.launch_detached`) and ignores hang-ups.
@@ -183,7 +202,8 @@ def run_headless(
     check_tensorboard(tensorboard)
     with ignoring_hangups() if run_id is not None else contextlib.nullcontext():
         try:
-            config = prepare(catalog, name, assignments, data, backend, strategy)
+            if config is None:
+                config = prepare(catalog, name, assignments, data, backend, strategy, seed)
         except KtuiError as exc:
             if run_id is not None:  # the parent checked this; if it changed since, say so
                 with contextlib.suppress(KtuiError), RunStore(store_path(store)) as runs:
@@ -549,6 +569,7 @@ def start_detached(
     out: TextIO | None = None,
     backend: str | None = None,
     strategy: str | None = None,
+    config: RunConfig | None = None,
 ) -> int:
     """``ktui run --detach``: check everything, record the run, start its training in
     a process of its own session, print the run id and return at once (exit code 0).
@@ -556,8 +577,11 @@ def start_detached(
     Everything that ``ktui run`` refuses is refused here, before any process starts.
     The training process (``ktui run ... --run-id N``) has no terminal: its stdin is
     ``/dev/null`` and its output goes to ``output.log`` in the run's folder.
+    ``config`` (a re-run's, already checked; ``assignments`` are its values) is
+    started instead of resolving ``name``.
     """
-    config = prepare(catalog, name, assignments, data, backend, strategy)
+    if config is None:
+        config = prepare(catalog, name, assignments, data, backend, strategy)
     check_tensorboard(tensorboard)
     path = store_path(store).resolve()
     started = launch_detached(
@@ -577,6 +601,76 @@ def start_detached(
         file=out or sys.stdout,
     )
     return 0
+
+
+def rerun_command(
+    catalog: PresetCatalog,
+    id_text: str,
+    overrides: Sequence[str],
+    *,
+    store: StoreLocation | str | None = None,
+    presets: Sequence[Path] = (),
+    detach: bool = False,
+    show_log: bool = False,
+    out: TextIO | None = None,
+) -> int:
+    """``ktui runs rerun ID``: train recorded run ``ID`` again as ``ktui run`` would —
+    its values (``overrides``, ``--set``, over them), data, seed, Keras backend,
+    strategy and GPUs, by the planner every re-run uses — in the foreground, or in the
+    background with ``detach``. A multi-worker run needs ``TF_CONFIG`` here."""
+    from ktui.cli.runs import parse_run_id
+
+    run_id = parse_run_id(id_text)
+    location = store_path(store)
+    if not location.exists():
+        raise KtuiError(
+            f"no run with id {run_id} in {location}",
+            hint="The store does not exist yet: `ktui run` creates it with the first run.",
+        )
+    with RunStore(location, read_only=True) as runs:
+        plan = plan_recorded(catalog.presets, runs, run_id)
+    changed = plan.preset.parse_assignments(overrides)
+    problem = plan.cluster_problem(os.environ)
+    if problem is not None:
+        raise problem
+    # Before Keras loads: the GPUs the run had (a detached child inherits them).
+    os.environ.update(plan.devices_environment)
+    config = check_config(plan.config(changed))
+    console = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)
+    where = [config.strategy]
+    if config.backend is not None:
+        where.append(config.backend)
+    if plan.devices is not None:
+        where.append(f"CUDA_VISIBLE_DEVICES={plan.devices}")
+    seed = "" if config.seed is None else f", seed {config.seed}"
+    console.print(
+        f"Re-running run {run_id} ({config.preset.name}{seed}; {', '.join(where)}).",
+        markup=False,
+    )
+    for note in plan.notes:
+        console.print(f"  It cannot keep everything: {note}.", markup=False)
+    if detach:
+        return start_detached(
+            catalog,
+            config.preset.name,
+            assignments(config.preset, config.values),
+            plan.data,
+            store=store,
+            presets=presets,
+            show_log=show_log,
+            out=out,
+            config=config,
+        )
+    return run_headless(
+        catalog,
+        config.preset.name,
+        [],
+        plan.data,
+        show_log=show_log,
+        out=out,
+        store=store,
+        config=config,
+    )
 
 
 class HeadlessDisplay:
@@ -654,6 +748,8 @@ class HeadlessDisplay:
                     self._print(f"[tf] ktui: no confusion matrix: {event.reason}", style="dim")
             case EvaluationReady():
                 pass  # shown by `ktui runs show ID --confusion`
+            case WorkersReported():
+                pass  # this process reads its cluster's health itself (``health``)
             case RunFinished():
                 self._finished(event)
             case RunFailed():

@@ -21,6 +21,7 @@ its current batch and is recorded ``stopped``. A hang-up leaves it going.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -33,7 +34,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from ktui.core.errors import KtuiError
+from ktui.core import backends
+from ktui.core.errors import KtuiError, StoreError
 from ktui.core.format import format_seconds
 from ktui.core.presets import PresetCatalog
 from ktui.core.store_url import StoreLocation
@@ -50,8 +52,14 @@ from ktui.core.sweep import (
     parse_duration,
     rank,
     sweep_preset,
+    trial_progress,
 )
-from ktui.core.workers import plan_devices, worker_environment
+from ktui.core.workers import (
+    heartbeat_interval,
+    heartbeat_timeout,
+    plan_devices,
+    worker_environment,
+)
 from ktui.runs.sweeps import (
     DetachedSweep,
     check_engine,
@@ -62,6 +70,9 @@ from ktui.runs.sweeps import (
 from ktui.store import RunStore
 from ktui.store.liveness import this_host
 from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows, require_sweep
+
+#: Trials of a sweep given neither --trials nor --time.
+DEFAULT_TRIALS = 20
 
 #: Seconds between the coordinator's looks at its workers and the store.
 POLL = 0.5
@@ -96,7 +107,13 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=[],
         help="fix a hyperparameter for every trial, e.g. --set epochs=3",
     )
-    sweep.add_argument("--trials", type=int, default=20, help="the number of trials (20)")
+    sweep.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        help=f"the number of trials ({DEFAULT_TRIALS}; with --time and no --trials: as many "
+        "as the time allows)",
+    )
     sweep.add_argument(
         "--time",
         metavar="DURATION",
@@ -114,6 +131,13 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help=f"the metric to optimise (default: the preset's [fit] monitor, else "
         f"{DEFAULT_OBJECTIVE}, or loss for a preset without validation); its direction "
         "comes from the metric policy",
+    )
+    sweep.add_argument(
+        "--backend",
+        metavar="NAME",
+        help="the Keras backend every trial trains on: tensorflow, jax or torch (default: "
+        "the preset's backend key, else KERAS_BACKEND or keras.json, else the first "
+        "installed)",
     )
     sweep.add_argument(
         "--detach",
@@ -171,6 +195,14 @@ def add_sweep_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     change.add_argument("id", help="the sweep's id")
     change.add_argument("--trials", type=int, help="the new number of trials")
+    change.add_argument(
+        "--time",
+        metavar="[+]DURATION",
+        dest="time_budget",
+        help="the new time budget from the sweep's start (1h), or +DURATION to give it "
+        "that much more time (+10m: after its current budget, or after now when that is "
+        "spent)",
+    )
     change.add_argument("--workers", type=int, help="the new number of worker processes")
     change.add_argument(
         "--param",
@@ -290,20 +322,26 @@ def start_sweep(
 ) -> int:
     """``ktui sweep``: check, record, run (or detach)."""
     preset = catalog.get(args.preset)
+    trials = args.trials
+    if trials is None and args.time_budget is None:
+        trials = DEFAULT_TRIALS
     spec = build_spec(
         preset,
         args.params,
         args.assignments,
-        trials=args.trials,
+        trials=trials,
         workers=args.workers,
         sampler=args.sampler,
         pruner=args.pruner,
         objective=args.objective,
         time_budget=args.time_budget,
+        backend=args.backend,
     )
     from ktui.cli.run import prepare
 
     check_engine()
+    # Installed? Refused here, with how to install it, before anything is recorded.
+    trial_backend(spec, preset.resolve(spec.fixed).backend)
     prepare(catalog, args.preset, args.assignments, None)  # the data is there
     if args.detach:
         # The dashboard's sweep form starts its sweeps the same way (ktui.runs.sweeps).
@@ -317,14 +355,27 @@ def start_sweep(
     return coordinate(store, sweep_id, presets=args.presets, out=out)
 
 
+def trial_backend(spec: SweepSpec, preset_backend: str | None) -> backends.BackendChoice:
+    """The backend a sweep's trials train on: the sweep's (``--backend``, the form's
+    field), else the preset's ``backend`` key, else Keras's own setting; a
+    :class:`KtuiError` when it is not installed."""
+    if spec.backend is not None:
+        return backends.require(backends.choose(spec.backend, source="the sweep's backend"))
+    source = f"{spec.source or spec.preset}: backend"
+    return backends.require(backends.choose(preset_backend, source=source))
+
+
 def _describe(spec: SweepSpec) -> str:
     s = spec.settings
     grid = spec.grid_size()
     grid_text = f", a grid of {grid}" if grid is not None else ""
     if s.time_budget is not None:
         grid_text += f", at most {format_seconds(s.time_budget)}"
+    trials = "trials until the time is spent" if s.trials is None else f"{s.trials} trials"
+    if spec.backend is not None:
+        grid_text += f", on {spec.backend}"
     return (
-        f"{spec.preset}, {' '.join(p.describe() for p in spec.params)}; {s.trials} trials"
+        f"{spec.preset}, {' '.join(p.describe() for p in spec.params)}; {trials}"
         f"{grid_text}, {s.workers} worker(s), sampler {s.sampler}, pruner {s.pruner}, "
         f"objective {s.objective} ({s.direction})"
     )
@@ -390,12 +441,27 @@ def _change(
     out: TextIO,
 ) -> int:
     """``ktui sweeps change ID [--trials N] [--workers M] [--param NAME=SPEC ...]``."""
-    if args.trials is None and args.workers is None and not args.params:
+    if (
+        args.trials is None
+        and args.workers is None
+        and args.time_budget is None
+        and not args.params
+    ):
         raise KtuiError(
             "sweeps change: say what to change",
-            hint=f"e.g. `ktui sweeps change {sweep.id} --trials 40`, `--workers 2` or "
-            "`--param learning_rate=1e-4..1e-3:log`.",
+            hint=f"e.g. `ktui sweeps change {sweep.id} --trials 40`, `--time +10m`, "
+            "`--workers 2` or `--param learning_rate=1e-4..1e-3:log`.",
         )
+    added: float | None = None
+    if args.time_budget is not None:
+        text = str(args.time_budget).strip()
+        add = text.startswith("+")
+        try:
+            added = parse_duration(text.removeprefix("+"))
+        except ValueError as exc:
+            raise KtuiError(
+                f"--time {text}: {exc}", hint="e.g. --time 2h (from the start) or --time +10m"
+            ) from None
     # Every --param is checked against the preset before anything changes.
     specs = []
     if args.params:
@@ -419,6 +485,27 @@ def _change(
         print(
             f"Sweep {sweep.id}: {sweep.settings.trials} → {args.trials} trials"
             + (f" ({changed.reason})" if changed.status == "paused" else "")
+            + ".",
+            file=out,
+        )
+    if added is not None:
+        budget = sweeps.set_time(sweep.id, added, add=add)
+        changed = sweeps.get(sweep.id)
+        before = sweep.settings.time_budget
+        left = (changed.created_at + budget) - time.time()
+        print(
+            f"Sweep {sweep.id}: time budget "
+            f"{'none' if before is None else format_seconds(before)} → "
+            f"{format_seconds(budget)} from its start"
+            + (f", {format_seconds(left)} left" if left > 0 else ", spent already")
+            + (f" ({changed.reason})" if changed.status == "paused" and changed.reason else "")
+            + (
+                f"; its {changed.settings.trials} trials have all started: add some with "
+                "--trials too"
+                if changed.settings.trials is not None
+                and sweeps.taken_count(sweep.id) >= changed.settings.trials
+                else ""
+            )
             + ".",
             file=out,
         )
@@ -482,7 +569,15 @@ def coordinate(
 
         requeue_dead()
         announced = False
+        # Another host judges this sweep alive by this beat (it cannot see our pid).
+        beat_every = heartbeat_interval(heartbeat_timeout())
+        next_beat = time.monotonic() + beat_every
+        time_told = False
         while True:
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + beat_every
+                with contextlib.suppress(StoreError):  # a missed beat; the next may land
+                    sweeps.coordinator_beat(sweep_id)
             if stopping and not announced:
                 announced = True
                 _say(out, sweep_id, "stopping: running trials end after their current batch")
@@ -502,9 +597,10 @@ def coordinate(
                     _say(out, sweep_id, f"{current.status}{why}")
                     break
             else:
-                free = sweeps.free_slots(current)
-                if free and _time_is_up(sweeps, current, free, out):
+                if not time_told and _time_is_up(sweeps, current, out):
+                    time_told = True
                     continue  # the next look sees the budget cut to the trials started
+                free = sweeps.free_slots(current)
                 going = sweeps.running_count(sweep_id)
                 if free == 0 and not workers and sweeps.finish_if_done(sweep_id):
                     continue  # the next look sees it finished and ends
@@ -526,7 +622,7 @@ def coordinate(
                         retired.add(slot)
                         _retire(workers[slot])
                         _say(out, sweep_id, f"worker {workers[slot].pid} retires after its trial")
-            time.sleep(POLL)
+            _wait_for_workers(workers, POLL)
         final = sweeps.get(sweep_id)
         out.write(leaderboard_text(sweeps, final))
         out.flush()
@@ -536,6 +632,18 @@ def coordinate(
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGHUP, previous_hup)
         runs.close()
+
+
+def _wait_for_workers(workers: dict[int, subprocess.Popen[bytes]], seconds: float) -> None:
+    """Wait ``seconds`` for the next look, or less when the lowest slot's worker ends
+    meanwhile: the look after a single worker's last trial (the sweep's end, or its
+    replacement) comes at once instead of up to a poll later. (Other workers' ends are
+    seen at the next look.)"""
+    if not workers:
+        time.sleep(seconds)
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        workers[min(workers)].wait(timeout=seconds)
 
 
 def machine_gpus() -> list[int]:
@@ -562,19 +670,30 @@ def _retire(worker: subprocess.Popen[bytes]) -> None:
         pass  # it ended meanwhile
 
 
-def _time_is_up(sweeps: SweepStore, sweep: SweepRecord, free: int, out: TextIO) -> bool:
-    """When the sweep's time budget is spent, start no new trial: its number of trials
-    becomes the trials started (running ones finish). Returns whether it did."""
+def _time_is_up(sweeps: SweepStore, sweep: SweepRecord, out: TextIO) -> bool:
+    """When the sweep's time budget is spent, say so (once) and start no new trial
+    (running ones finish; the workers' claims refuse new ones by themselves). A sweep
+    with a number of trials has it cut to the trials started, so its leaderboard ends
+    "trial 7 of 7"; a time-only sweep keeps none. Returns whether it did."""
     budget = sweep.settings.time_budget
-    if budget is None or time.time() - sweep.created_at < budget:
+    if budget is None or not sweep.settings.time_spent(sweep.created_at, time.time()):
         return False
-    started = sweep.settings.trials - free
+    trials = sweep.settings.trials
+    started = sweeps.taken_count(sweep.id)
+    if trials is not None and started >= trials:
+        return False  # every trial started before the time ran out: nothing to cut
     try:
         sweeps.add_change(sweep.id, f"time budget {format_seconds(budget)} spent")
-        sweeps.set_trials(sweep.id, started)
+        if trials is not None:
+            sweeps.set_trials(sweep.id, started)
     except KtuiError:
         return False  # a worker took a slot meanwhile: the next look cuts again
-    _say(out, sweep.id, f"time budget {format_seconds(budget)} spent: no new trials")
+    _say(
+        out,
+        sweep.id,
+        f"time budget {format_seconds(budget)} spent after {started} "
+        f"trial{'s' if started != 1 else ''}: no new trials",
+    )
     return True
 
 
@@ -665,9 +784,10 @@ def list_sweeps(sweeps: SweepStore, out: TextIO) -> int:
         rows = leaderboard_rows(sweep, sweeps.trials(sweep.id))
         done = sum(1 for r in rows if r.state not in ("queued", "running"))
         top = best(rows, sweep.settings.direction)
+        budget = "∞" if sweep.settings.trials is None else str(sweep.settings.trials)
         print(
             f"{sweep.id:>4}  {sweep.preset:<16} {_status(sweeps, sweep):<11} "
-            f"{done:>3}/{sweep.settings.trials:<4}  "
+            f"{done:>3}/{budget:<4}  "
             f"{_value(top.objective if top else None):>10}  {sweep.settings.objective}",
             file=out,
         )
@@ -688,7 +808,11 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
     top = best(rows, s.direction)
     now = time.time()
     end = sweep.ended_at or now
-    eta = eta_seconds(rows, s.trials, s.workers, now) if sweep.status == "running" else None
+    eta = (
+        eta_seconds(rows, s.trials, s.workers, now, s.deadline(sweep.created_at))
+        if sweep.status == "running"
+        else None
+    )
     changes = [
         f"  {time.strftime('%H:%M:%S', time.localtime(at))}  {text}"
         for at, text in sweeps.changes(sweep.id)[1:]
@@ -700,11 +824,12 @@ def leaderboard_text(sweeps: SweepStore, sweep: SweepRecord) -> str:
     lines = [
         f"Sweep {sweep.id} · {sweep.preset} · {_status(sweeps, sweep)}"
         + (f" ({sweep.reason})" if sweep.reason else ""),
-        f"trial {started} of {s.trials} · best {s.objective} "
+        f"{trial_progress(started, s.trials)} · best {s.objective} "
         + (f"{_value(top.objective)} (trial {top.number})" if top else "—")
         + f" · elapsed {format_seconds(end - sweep.created_at)}"
         + (f" · ETA {format_seconds(eta)}" if eta is not None else ""),
         f"sampler {s.sampler} · pruner {s.pruner} · {s.workers} worker(s) · "
+        + (f"time budget {format_seconds(s.time_budget)} · " if s.time_budget is not None else "")
         + " ".join(p.describe() for p in sweep.spec.params),
         *(["changes:", *changes[-CHANGES_SHOWN:]] if changes else []),
         "",

@@ -47,8 +47,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from ktui.core import backends
 from ktui.core.capture import STDERR
 from ktui.core.controls import RunControls
 from ktui.core.errors import KtuiError
@@ -56,7 +57,7 @@ from ktui.core.events import EpochEnded, Event, LogLine, RunFailed, RunFinished
 from ktui.core.paths import logs_dir
 from ktui.core.presets import Preset, PresetCatalog, RunConfig
 from ktui.core.store_url import DatabaseUrl, StoreLocation
-from ktui.core.sweep import FAILURES_TO_PAUSE, ParamSpec, prune_reason
+from ktui.core.sweep import FAILURES_TO_PAUSE, ParamSpec, prune_reason, trial_progress
 from ktui.core.trainer import Trainer
 from ktui.core.workers import (
     heartbeat_interval,
@@ -97,6 +98,11 @@ STUDY_ATTEMPTS = 4
 #: Seconds between two looks at the sweep while a worker waits for trials that run
 #: elsewhere to end (or to be re-queued, when their worker died).
 WAIT_POLL = 1.0
+
+#: Set (to anything) in a worker's environment, it kills itself right after taking a
+#: slot that re-runs a trial, before it gives the values to the study: the tests'
+#: way to stop a worker at exactly that point (tests/test_sweep_worker.py).
+TEST_DIE_AFTER_CLAIM = "KTUI_TEST_DIE_AFTER_RERUN_CLAIM"
 
 
 def _optuna() -> Any:
@@ -272,12 +278,29 @@ def requeue(
     first; their Optuna trials (left running by a dead worker) are marked failed."""
     optuna = _optuna()
     with study_lock(store):
+        waiting: list[dict[str, Any]] | None = None
         for trial in trials:
             if trial.optuna_number is not None:
                 with contextlib.suppress(Exception):  # already told (a race with another)
                     study.tell(trial.optuna_number, state=optuna.trial.TrialState.FAIL)
-            if trial.params:
-                study.enqueue_trial(to_optuna(trial.params, specs), skip_if_exists=False)
+            if not trial.params:
+                continue
+            values = to_optuna(trial.params, specs)
+            if trial.optuna_number is None:
+                # A re-run whose worker died before it asked the study: if it died
+                # after giving the values to the study, they wait there already and the
+                # next ask takes them (enqueued twice, they would be tried twice).
+                if waiting is None:
+                    waiting = [
+                        dict(t.system_attrs.get("fixed_params") or {})
+                        for t in study.get_trials(
+                            deepcopy=False, states=(optuna.trial.TrialState.WAITING,)
+                        )
+                    ]
+                if values in waiting:
+                    waiting.remove(values)
+                    continue
+            study.enqueue_trial(values, skip_if_exists=False)
 
 
 def tell(study: optuna.Study, trial: Any, value: float | None = None, *, state: Any = None) -> None:
@@ -436,7 +459,11 @@ class Worker:
             self._beating.set()
             beat.join(timeout=5)
         if self.sweeps.finish_if_done(self.sweep.id):
-            self.say("finished: every trial of the budget ended")
+            self.say(
+                "finished: every trial of the budget ended"
+                if self.sweep.settings.time_budget is None
+                else "finished: every trial of the budget ended, or its time was spent"
+            )
         self.runs.close()
         return 130 if self.leaving else 0
 
@@ -498,6 +525,12 @@ class Worker:
 
     def _trainer(self) -> Trainer:
         if self.trainer is None:
+            from ktui.cli.sweep import trial_backend
+
+            # Keras reads KERAS_BACKEND once, at its import: the sweep's backend first
+            # (every worker of the sweep, the coordinator's and joined ones alike).
+            preset_backend = self.preset.resolve(self.sweep.spec.fixed).backend
+            backends.activate(trial_backend(self.sweep.spec, preset_backend))
             from ktui.training.engine import KerasTrainer
 
             self.trainer = KerasTrainer()
@@ -517,14 +550,23 @@ class Worker:
         self.sweep = self.sweeps.get(self.sweep.id)
         specs = self.sweep.spec.params
         s = self.sweep.settings
+        if claim.rerun is not None and os.environ.get(TEST_DIE_AFTER_CLAIM):
+            os.kill(os.getpid(), signal.SIGKILL)  # the tests' way to die at this point
         with study_lock(self.store_path):
             if claim.rerun is not None:  # a person asked for these values again
                 self.study.enqueue_trial(to_optuna(claim.rerun, specs), skip_if_exists=False)
             trial = self.study.ask(distributions(specs))
         params = from_optuna(trial.params, specs)
-        label = f"trial {claim.number} of {s.trials}"
+        # Which study trial holds the slot, at once: a worker that dies from here on
+        # leaves a trial whose Optuna twin is told failed when it is re-queued.
+        self.sweeps.start_trial(
+            claim, self.sweep.id, optuna_number=trial.number, params=params, run_id=None
+        )
+        label = trial_progress(claim.number, s.trials)
         try:
-            config = self.preset.resolve({**self.sweep.spec.fixed, **params})
+            config = self.preset.resolve(
+                {**self.sweep.spec.fixed, **params}, backend=self.sweep.spec.backend
+            )
         except KtuiError as exc:
             self.sweeps.start_trial(
                 claim, self.sweep.id, optuna_number=trial.number, params=params, run_id=None
@@ -552,6 +594,10 @@ class Worker:
             ):
                 state["best"] = value
             self.sweeps.report_epoch(claim, event.epoch, value, state["best"])
+            if s.pruner == "none":
+                # Nothing would judge it: the curve is in ktui's store already, and two
+                # writes and a read of the study per epoch are a trial's cost for nothing.
+                return
             with study_lock(self.store_path):
                 trial.report(value, event.epoch)
             if trial.should_prune():
@@ -559,8 +605,25 @@ class Worker:
                 run.log(f"ktui: pruned by sweep {self.sweep.id}: {state['pruned']}")
                 run.prune(state["pruned"])
 
+        trainer = self._trainer()
+        if hasattr(trainer, "predict_test"):  # the Keras trainer (a fake has none)
+            cast(Any, trainer).predict_test = lambda: self._best_so_far(state)
         run_id, final = self._train(config, claim, trial.number, params, on_epoch, label)
         self._finish(claim, trial, final, state, label, run_id)
+
+    def _best_so_far(self, state: Mapping[str, Any]) -> bool:
+        """Whether the trial that just trained beats every finished trial of the sweep
+        (asked by the trainer before it predicts the test set: only such trials get
+        their predictions and confusion matrix, see ``KerasTrainer.predict_test``)."""
+        value = state["best"]
+        if value is None or state["pruned"] or state["missing"] or not math.isfinite(value):
+            return False
+        try:
+            with study_lock(self.store_path):
+                top = float(self.study.best_value)
+        except ValueError:  # no trial has finished yet
+            return True
+        return bool(value < top if self.sweep.settings.direction == "minimize" else value > top)
 
     def _train(
         self,

@@ -196,6 +196,16 @@ def _is_local(host: str) -> bool:
     return bool(wanted & own)
 
 
+def workers_on_this_machine(cluster: Cluster) -> int:
+    """How many of ``cluster``'s tasks have an address on this machine (this one too)."""
+    local = 0
+    for index, (_, address) in enumerate(cluster.tasks):
+        parts = _split_address(address)
+        if index == cluster.rank or (parts is not None and _is_local(parts[0])):
+            local += 1
+    return local
+
+
 def check_port(cluster: Cluster) -> None:
     """Refuse (:class:`KtuiError`) a port of this task that another process holds.
 
@@ -252,6 +262,9 @@ class Placement:
     """:attr:`Cluster.key` of a multi-worker run; empty otherwise."""
     notes: tuple[str, ...] = field(default=())
     """What the strategy made of the machine (``no GPU: mirrored runs on one CPU replica``)."""
+    visible_devices: str | None = None
+    """The process's ``CUDA_VISIBLE_DEVICES`` (``--devices``, the form's devices, a sweep
+    worker's GPU); None when it was not set (every GPU). A re-run sets it again."""
 
     def describe(self) -> str:
         """``mirrored · 2 replicas (GPU:0, GPU:1) · gpu1`` for the status line and
@@ -287,6 +300,9 @@ class Placement:
                 workers=int(data.get("workers") or 1),
                 cluster=str(data.get("cluster") or ""),
                 notes=tuple(str(n) for n in data.get("notes") or ()),
+                visible_devices=None
+                if data.get("visible_devices") is None
+                else str(data["visible_devices"]),
             )
         except (TypeError, ValueError):
             return None

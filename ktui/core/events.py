@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ktui.core.distribute import Placement
+from ktui.core.distribute import Placement, WorkerReport
 from ktui.core.input_bound import EpochTiming
 from ktui.core.system import SystemSample
 
@@ -228,6 +228,20 @@ class InputTiming:
     verdict: str | None = None
 
 
+@dataclass(frozen=True)
+class WorkersReported:
+    """Every worker's last report of a multi-worker run, as the store holds it (read by
+    a follower about once a second: :func:`ktui.core.distribute.health_line` shows it).
+
+    ``workers`` is how many the run has (a worker that never reported is missing from
+    ``reports``); ``at`` is the Unix time they were read, by which their age is told.
+    """
+
+    reports: tuple[WorkerReport, ...]
+    workers: int
+    at: float
+
+
 Event = (
     PhaseChanged
     | RunStarted
@@ -241,6 +255,7 @@ Event = (
     | EvaluationSkipped
     | SystemSampled
     | InputTiming
+    | WorkersReported
 )
 """Any event of a run's stream."""
 

@@ -1,10 +1,11 @@
 """Re-run planning: what a new run of a recorded one uses, and what it could not keep.
 
 One planner for every place that re-runs — the training screen (``r``/``e``), the
-history screens and the command line — so they agree: the same hyperparameter
-values, the data source exactly as the person typed it, the same seed, and a note
-for each thing that could not be kept (a hyperparameter the preset no longer has, a
-value its bounds no longer allow, a data source recorded only as a description).
+history screens and ``ktui runs rerun`` — so they agree: the same hyperparameter
+values, the data source exactly as the person typed it, the same seed, where it ran
+(its strategy, Keras backend and GPUs: ``CUDA_VISIBLE_DEVICES``), and a note for each
+thing that could not be kept (a hyperparameter the preset no longer has, a value its
+bounds no longer allow, a data source recorded only as a description).
 
 Plain Python: no TensorFlow, Keras or Textual.
 """
@@ -36,13 +37,59 @@ class RerunPlan:
     """What could not be kept, one sentence each (empty: the re-run is the same run)."""
     dropped: tuple[str, ...] = ()
     """The names of the recorded hyperparameters it could not keep."""
+    backend: str | None = None
+    """The Keras backend it ran on (None: unknown, the preset's or Keras's own)."""
+    strategy: str | None = None
+    """Its strategy (``auto``, ``mirrored``, ``multiworker``; None: the preset's)."""
+    devices: str | None = None
+    """The GPUs it was given (its ``CUDA_VISIBLE_DEVICES``); None: every GPU."""
+    workers: int = 1
+    """How many processes a ``multiworker`` run had."""
+    run_id: int | None = None
+    """The recorded run this re-runs (None: a run of this process)."""
 
-    def config(self) -> RunConfig:
-        """The run's config (raises :class:`KtuiError` if the data source is refused)."""
-        config = self.preset.resolve(self.values, data=self.data)
+    def config(self, overrides: Mapping[str, Any] | None = None) -> RunConfig:
+        """The run's config, ``overrides`` (``--set``, parsed) over the recorded values
+        (raises :class:`KtuiError` if the data source is refused)."""
+        values = {**self.values, **(overrides or {})}
+        config = self.preset.resolve(
+            values, data=self.data, backend=self.backend, strategy=self.strategy
+        )
         if self.seed is not None and config.seed != self.seed:
             config = replace(config, seed=self.seed)
         return config
+
+    @property
+    def devices_environment(self) -> dict[str, str]:
+        """What the re-run's process needs in its environment to get the same GPUs."""
+        return {} if self.devices is None else {"CUDA_VISIBLE_DEVICES": self.devices}
+
+    def cluster_problem(self, environ: Mapping[str, str]) -> KtuiError | None:
+        """Why a ``multiworker`` run cannot be re-run from a process with ``environ``
+        (no ``TF_CONFIG``: it would start one worker of a cluster, which waits for the
+        others forever); None when it can, or it is not multi-worker."""
+        if self.strategy != "multiworker" or environ.get("TF_CONFIG", "").strip():
+            return None
+        which = f"run {self.run_id}" if self.run_id is not None else "this run"
+        again = f"ktui runs rerun {self.run_id}" if self.run_id is not None else "ktui run"
+        return KtuiError(
+            f"{which} ran on {self.workers} workers (multiworker): a re-run needs the "
+            "cluster, and TF_CONFIG is not set here",
+            hint=f"On every host of the cluster, set TF_CONFIG (the same cluster, each "
+            f"host its own task index) and run `{again}` there; the chief (task 0) "
+            "records the run.",
+        )
+
+
+def assignments(preset: Preset, values: Mapping[str, Any]) -> list[str]:
+    """``values`` as ``--set NAME=VALUE`` texts that ``preset`` parses back to the same
+    values (a float by repr: every digit; the form's display format rounds)."""
+    return [
+        f"{name}={value!r}"
+        if isinstance(value, float)
+        else f"{name}={preset.hyperparameters[name].format(value)}"
+        for name, value in values.items()
+    ]
 
 
 def plan_rerun(
@@ -53,12 +100,19 @@ def plan_rerun(
     data_source: str | None = None,
     data: str = "",
     seed: int | None = None,
+    backend: str | None = None,
+    strategy: str | None = None,
+    devices: str | None = None,
+    workers: int = 1,
+    run_id: int | None = None,
 ) -> RerunPlan:
     """Plan a re-run of a run of ``preset`` with ``values``.
 
     ``data_source`` is the source as the person typed it (recorded since store schema
     4); without it the recorded description ``data`` is read back where it is
-    unambiguous. Raises :class:`KtuiError` when the preset is not loaded.
+    unambiguous. ``backend``, ``strategy``, ``devices`` and ``workers`` are where it
+    ran (see :class:`RerunPlan`). Raises :class:`KtuiError` when the preset is not
+    loaded.
     """
     found = presets.get(preset)
     if found is None:
@@ -91,7 +145,19 @@ def plan_rerun(
         notes.append(
             f"the preset's seed is now {found.raw.get('seed')!r}; the run's {seed} is kept"
         )
-    return RerunPlan(found, kept, source, seed, tuple(notes), tuple(dropped))
+    return RerunPlan(
+        found,
+        kept,
+        source,
+        seed,
+        tuple(notes),
+        tuple(dropped),
+        backend=backend,
+        strategy=strategy,
+        devices=devices,
+        workers=workers,
+        run_id=run_id,
+    )
 
 
 def plan_config(config: RunConfig) -> RerunPlan:
@@ -102,6 +168,8 @@ def plan_config(config: RunConfig) -> RerunPlan:
         config.values,
         data_source=config.source_text or None,
         seed=config.seed,
+        backend=config.backend,
+        strategy=config.strategy,
     )
 
 

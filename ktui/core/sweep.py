@@ -302,7 +302,9 @@ def _parse_range(hp: Hyperparameter, body: str, option: str) -> ParamSpec:
 class SweepSettings:
     """How a sweep searches: its budget, engine and objective."""
 
-    trials: int
+    trials: int | None
+    """The budget of trials; ``None``: as many as the time budget allows (a time-only
+    sweep, which always has a :attr:`time_budget`)."""
     workers: int = 1
     sampler: Sampler = "tpe"
     pruner: Pruner = "median"
@@ -311,6 +313,15 @@ class SweepSettings:
     time_budget: float | None = None
     """Seconds after the sweep's start when no new trial starts (running ones finish);
     None: only the number of trials bounds it."""
+
+    def deadline(self, created_at: float) -> float | None:
+        """When the time budget is spent (a time since the epoch), or ``None``."""
+        return None if self.time_budget is None else created_at + self.time_budget
+
+    def time_spent(self, created_at: float, now: float) -> bool:
+        """Whether the time budget (if any) is spent: no new trial may start."""
+        deadline = self.deadline(created_at)
+        return deadline is not None and now >= deadline
 
     def to_json(self) -> dict[str, Any]:
         """A plain dict for the store."""
@@ -334,7 +345,7 @@ class SweepSettings:
         objective = str(data.get("objective", DEFAULT_OBJECTIVE))
         budget = data.get("time_budget")
         return cls(
-            trials=int(data.get("trials", 1)),
+            trials=None if data.get("trials") is None else int(data["trials"]),
             workers=int(data.get("workers", 1)),
             sampler=sampler if sampler in SAMPLERS else "tpe",
             pruner=pruner if pruner in PRUNERS else "median",
@@ -355,6 +366,9 @@ class SweepSpec:
     settings: SweepSettings
     source: str = ""
     """The preset's file, so every worker trains exactly this preset."""
+    backend: str | None = None
+    """The Keras backend every trial trains on (``--backend``, the form's field); None:
+    the preset's ``backend`` key, else Keras's own setting, as for one run."""
 
     def grid_size(self) -> int | None:
         """Combinations in the full grid; ``None`` when a float range makes it infinite."""
@@ -435,6 +449,7 @@ class SweepSpec:
             "params": [p.to_json() for p in self.params],
             "fixed": dict(self.fixed),
             "source": self.source,
+            **({"backend": self.backend} if self.backend else {}),
         }
 
     @classmethod
@@ -446,6 +461,7 @@ class SweepSpec:
             fixed=dict(spec.get("fixed") or {}),
             settings=SweepSettings.from_json(settings),
             source=str(spec.get("source", "")),
+            backend=str(spec["backend"]) if spec.get("backend") else None,
         )
 
 
@@ -468,6 +484,7 @@ class Wording:
     (``--trials``) or the form's fields (``trials``)."""
 
     trials: str = "--trials"
+    time: str = "--time"
     workers: str = "--workers"
     sampler: str = "--sampler"
     pruner: str = "--pruner"
@@ -478,7 +495,7 @@ class Wording:
 
 
 CLI_WORDING = Wording()
-FORM_WORDING = Wording("trials", "workers", "sampler", "pruner", "objective", "", "")
+FORM_WORDING = Wording("trials", "time budget", "workers", "sampler", "pruner", "objective", "", "")
 
 
 def build_spec(
@@ -486,12 +503,13 @@ def build_spec(
     params: Sequence[str],
     assignments: Sequence[str] = (),
     *,
-    trials: int = 20,
+    trials: int | None = 20,
     workers: int = 1,
     sampler: str = "tpe",
     pruner: str = "median",
     objective: str | None = None,
     time_budget: float | None = None,
+    backend: str | None = None,
 ) -> SweepSpec:
     """Check everything about a sweep that can be checked before anything trains;
     raises :class:`KtuiError` with where and what to do."""
@@ -526,6 +544,7 @@ def build_spec(
         pruner=pruner,
         objective=objective,
         time_budget=time_budget,
+        backend=backend,
     )
 
 
@@ -534,13 +553,14 @@ def assemble_spec(
     specs: Sequence[ParamSpec],
     fixed: Mapping[str, Any],
     *,
-    trials: int = 20,
+    trials: int | None = 20,
     workers: int = 1,
     sampler: str = "tpe",
     pruner: str = "median",
     objective: str | None = None,
     time_budget: float | None = None,
     wording: Wording = CLI_WORDING,
+    backend: str | None = None,
 ) -> SweepSpec:
     """The checks of :func:`build_spec` after its parameters are parsed (the form's
     sweep mode parses them from its fields): the settings, every trial a valid run,
@@ -553,7 +573,13 @@ def assemble_spec(
             "a sweep needs at least one hyperparameter to vary",
             hint="Give one a list of values or a range.",
         )
-    if trials < 1:
+    if trials is None and time_budget is None:
+        raise SweepError(
+            "trials",
+            "a sweep needs a number of trials or a time budget",
+            hint=f"Give {w.trials} N, a time budget ({w.time} 30m), or both.",
+        )
+    if trials is not None and trials < 1:
         raise SweepError("trials", f"{w.trials} {trials}: a sweep needs at least 1 trial")
     if workers < 1:
         raise SweepError("workers", f"{w.workers} {workers}: a sweep needs at least 1 worker")
@@ -574,7 +600,7 @@ def assemble_spec(
                 if spec.kind == "values"
                 else (spec.low if corner == 0 else spec.high)
             )
-        config = preset.resolve(values)
+        config = preset.resolve(values, backend=backend)  # an unknown backend: refused
     # The preset's own objective ([fit] monitor) unless the person names another.
     objective = objective or config.monitor or default_objective(config.validation != "none")
     if objective.startswith("val_") and config.validation == "none":
@@ -590,9 +616,10 @@ def assemble_spec(
         params=tuple(specs),
         fixed=dict(fixed),
         source=preset.source,
+        backend=config.backend if backend is not None else None,
         settings=SweepSettings(
             trials=trials,
-            workers=min(workers, trials),
+            workers=workers if trials is None else min(workers, trials),
             sampler=sampler,  # type: ignore[arg-type]  # checked above
             pruner=pruner,  # type: ignore[arg-type]
             objective=objective,
@@ -612,7 +639,18 @@ def assemble_spec(
                 hint=f"List its values ({w.param}{ranged.name}=A,B,C), "
                 f"or use {w.sampler} random or tpe.",
             )
-        if size > trials:
+        if trials is None:
+            # A time-only grid: the grid is the budget of trials (Optuna's grid sampler
+            # has nothing left to give after its last point).
+            result = replace(
+                result,
+                settings=replace(
+                    result.settings,
+                    trials=size,
+                    workers=min(result.settings.workers, size),
+                ),
+            )
+        elif size > trials:
             raise SweepError(
                 "trials",
                 f"{w.sampler} grid: the grid has {size} combinations but {w.trials} is {trials}",
@@ -733,6 +771,8 @@ def estimate_seconds(spec: SweepSpec, epochs: float, epoch_seconds: float) -> fl
     seconds per epoch ÷ workers, at most the time budget. Pruning is not counted: it
     only shortens a sweep."""
     s = spec.settings
+    if s.trials is None:  # a time-only sweep runs for its time budget
+        return s.time_budget or 0.0
     total = s.trials * epochs * epoch_seconds / max(1, s.workers)
     return min(total, s.time_budget) if s.time_budget is not None else total
 
@@ -788,8 +828,22 @@ def best(rows: Iterable[TrialRow], direction: Direction) -> TrialRow | None:
     return ranked[0] if ranked else None
 
 
-def eta_seconds(rows: Sequence[TrialRow], trials: int, workers: int, now: float) -> float | None:
-    """Seconds until the budget is spent, from the trials that ended so far."""
+def trial_progress(started: int, trials: int | None) -> str:
+    """``trial 7 of 20``, or ``trial 7`` for a time-only sweep."""
+    return f"trial {started}" if trials is None else f"trial {started} of {trials}"
+
+
+def eta_seconds(
+    rows: Sequence[TrialRow],
+    trials: int | None,
+    workers: int,
+    now: float,
+    deadline: float | None = None,
+) -> float | None:
+    """Seconds until the sweep ends, from the trials that ended so far: until its
+    trials are spent, or, when it has a time budget (``deadline``), until the trials
+    that start before the deadline end (a trial's mean duration after it), whichever
+    comes first. A time-only sweep (``trials`` None) is timed by its deadline alone."""
     durations = [
         r.ended_at - r.started_at
         for r in rows
@@ -797,8 +851,13 @@ def eta_seconds(rows: Sequence[TrialRow], trials: int, workers: int, now: float)
         and r.ended_at is not None
         and r.started_at is not None
     ]
-    if not durations:
-        return None
+    by_time = None
+    if deadline is not None:
+        mean_trial = statistics.fmean(durations) if durations else 0.0
+        # The trials going at the deadline run on (in parallel) for about a trial more.
+        by_time = max(0.0, deadline - now) + mean_trial
+    if trials is None or not durations:
+        return by_time
     mean = statistics.fmean(durations)
     ended = sum(1 for r in rows if r.state in ("finished", "pruned", "failed", "stopped"))
     running = [r for r in rows if r.state == "running"]
@@ -806,7 +865,8 @@ def eta_seconds(rows: Sequence[TrialRow], trials: int, workers: int, now: float)
     running_left = sum(
         max(0.0, mean - (now - r.started_at)) for r in running if r.started_at is not None
     )
-    return (running_left + left * mean) / max(1, workers)
+    by_trials = (running_left + left * mean) / max(1, workers)
+    return by_trials if by_time is None else min(by_trials, by_time)
 
 
 def prune_reason(

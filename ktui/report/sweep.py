@@ -53,7 +53,15 @@ def settings_rows(report: SweepReport) -> list[tuple[str, str]]:
         ("varied", " ".join(p.describe() for p in sweep.spec.params) or "—"),
         ("fixed", fixed),
         ("objective", f"{s.objective} ({s.direction})"),
-        ("trials", f"{s.trials} ({states})"),
+        (
+            "trials",
+            f"{'as many as the time allowed' if s.trials is None else s.trials} ({states})",
+        ),
+        *(
+            [("time budget", format_seconds(s.time_budget))]
+            if s.time_budget is not None
+            else []
+        ),
         ("sampler, pruner", f"{s.sampler}, {s.pruner}"),
         ("workers", str(s.workers)),
         ("started", _time(sweep.created_at)),

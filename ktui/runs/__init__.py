@@ -7,7 +7,7 @@ Plain Python: importing it loads neither TensorFlow nor Textual.
 
 from __future__ import annotations
 
-from ktui.core.rerun import RerunPlan, plan_config, plan_rerun
+from ktui.core.rerun import RerunPlan, assignments, plan_config, plan_rerun
 from ktui.runs.service import (
     OUTPUT_FILE,
     DetachedRun,
@@ -16,6 +16,7 @@ from ktui.runs.service import (
     ignoring_hangups,
     launch_detached,
     plan_for_run,
+    plan_recorded,
     record_fit,
     record_run,
 )
@@ -28,12 +29,14 @@ __all__ = [
     "RecordedRun",
     "RerunPlan",
     "StopOnSignals",
+    "assignments",
     "ignoring_hangups",
     "epoch_seconds",
     "launch_detached",
     "launch_sweep",
     "plan_config",
     "plan_for_run",
+    "plan_recorded",
     "plan_rerun",
     "record_fit",
     "record_run",

@@ -34,8 +34,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ktui.core.backends import BACKENDS
 from ktui.core.controls import RunControls
-from ktui.core.errors import KtuiError
+from ktui.core.distribute import Placement
+from ktui.core.errors import KtuiError, StoreError
 from ktui.core.events import Event, Listener, LogLine
 from ktui.core.metrics import MetricPolicy
 from ktui.core.presets import Preset, RunConfig
@@ -43,6 +45,7 @@ from ktui.core.rerun import RerunPlan, plan_rerun
 from ktui.core.store_url import StoreLocation, store_argument
 from ktui.core.trainer import Trainer
 from ktui.store import CommandBridge, Run, RunRecorder, RunStore, fan_out
+from ktui.store.placement import read_placement
 from ktui.store.recorder import CLOSE_WAIT
 
 #: The file a detached run's output goes to, in its run folder.
@@ -232,6 +235,8 @@ def launch_detached(
             argv += ["--backend", config.backend]
         if config.strategy != "auto":
             argv += ["--strategy", config.strategy]
+        if config.seed is not None and config.seed != config.preset.raw.get("seed"):
+            argv += ["--seed", str(config.seed)]  # a re-run's recorded seed
         argv += ["--run-id", str(run_id)]
         try:
             fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -328,9 +333,15 @@ def ignoring_hangups() -> Iterator[None]:
         signal.signal(signal.SIGHUP, previous)
 
 
-def plan_for_run(presets: Mapping[str, Preset], run: Run) -> RerunPlan:
-    """The re-run of recorded ``run`` (see :func:`ktui.core.rerun.plan_rerun`)."""
+def plan_for_run(
+    presets: Mapping[str, Preset], run: Run, placement: Placement | None = None
+) -> RerunPlan:
+    """The re-run of recorded ``run`` (see :func:`ktui.core.rerun.plan_rerun`), where it
+    ran (``placement``, as recorded: its strategy and GPUs) and on its Keras backend."""
     seed = run.info.get("seed")
+    # Runs recorded before ktui knew backends list TensorFlow's version: they ran on it.
+    versions = run.versions
+    backend = versions.get("backend") or ("tensorflow" if "tensorflow" in versions else None)
     return plan_rerun(
         presets,
         run.preset,
@@ -338,4 +349,18 @@ def plan_for_run(presets: Mapping[str, Preset], run: Run) -> RerunPlan:
         data_source=run.data_source,
         data=run.data,
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        backend=backend if backend in BACKENDS else None,
+        strategy=None if placement is None else placement.strategy,
+        devices=None if placement is None else placement.visible_devices,
+        workers=1 if placement is None else placement.workers,
+        run_id=run.id,
     )
+
+
+def plan_recorded(presets: Mapping[str, Preset], store: RunStore, run_id: int) -> RerunPlan:
+    """:func:`plan_for_run` of run ``run_id`` of ``store``, with where it ran."""
+    run = store.get_run(run_id)
+    placement = None
+    with contextlib.suppress(StoreError):  # a store of before v11: where is unknown
+        placement = read_placement(store, run_id)
+    return plan_for_run(presets, run, placement)

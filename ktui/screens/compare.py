@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from ktui.core import backends
 from ktui.core.errors import StoreError
@@ -25,6 +25,7 @@ from ktui.screens.report import export_report
 from ktui.screens.runs_table import MAX_COMPARE, MIN_COMPARE
 from ktui.store import EpochRecord, Run
 from ktui.widgets.chart import PALETTE, MetricChart, Series, metric_groups
+from ktui.widgets.footer import KtuiFooter
 from ktui.widgets.ids import data_id
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class CompareScreen(Screen[None]):
             yield Static("", id="compare-title")
             yield DataTable(id="compare-table", cursor_type="none", zebra_stripes=True)
             yield Grid(id="compare-charts")
-        yield Footer()
+        yield KtuiFooter()
 
     def on_mount(self) -> None:
         if not MIN_COMPARE <= len(self.run_ids) <= MAX_COMPARE:

@@ -9,6 +9,7 @@ hyperparameter fixed, a list, a range or a choice of values, and the sweep's set
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -50,7 +51,7 @@ from ktui.runs import epoch_seconds, launch_sweep
 from ktui.screens import sweep_fields
 from ktui.screens.dialogs import AskDialog
 from ktui.screens.sweep_fields import SweepCheck, SweepFields
-from ktui.widgets.footer import KeysFooter
+from ktui.widgets.footer import KtuiFooter
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
@@ -260,7 +261,7 @@ class FormScreen(Screen[None]):
                 yield Button("Reset defaults  ^d", id="reset")
                 yield Button("Save as preset  ^s", id="save")
                 yield Button("Back  esc", id="back")
-        yield KeysFooter()
+        yield KtuiFooter()
 
     def _backend_field(self) -> ComposeResult:
         here = backends.current()
@@ -634,15 +635,15 @@ class FormScreen(Screen[None]):
         if status.state == "missing":
             self.notify(status.message, severity="error", timeout=10)
             return
-        preset_backend = self.preset.raw.get("backend")
-        if self.backend != (preset_backend if isinstance(preset_backend, str) else None):
-            # The spec holds no backend: its workers train on the preset's (or Keras's).
-            self.notify(
-                f"The backend field applies to one run; the sweep's trials train on "
-                f"{preset_backend or 'the default backend'}.",
-                severity="warning",
-                timeout=8,
-            )
+        if self.backend is not None:
+            # Every trial trains on the backend chosen here (recorded with each run);
+            # the sweep's workers load it, whatever this dashboard runs on.
+            try:
+                backends.require(backends.BackendChoice(self.backend, "the form"))
+            except KtuiError as exc:
+                self.notify(str(exc), severity="error", timeout=10)
+                return
+            spec = dataclasses.replace(spec, backend=self.backend)
         try:
             started = launch_sweep(
                 spec, store=store.path, env=system_mod.devices_environment(self.devices)
@@ -778,19 +779,21 @@ class FormScreen(Screen[None]):
         if config is None:
             return
         if (
-            config.backend is not None and config.backend != backends.current()
-        ) or config.strategy == "multiworker":
-            # Keras's backend is fixed once loaded, and a multi-worker strategy must be set
-            # up before TensorFlow starts: either needs a process of its own.
+            (config.backend is not None and config.backend != backends.current())
+            or config.strategy == "multiworker"
+            or self.devices != "all"
+        ):
+            # Keras's backend is fixed once loaded, a multi-worker strategy must be set up
+            # before TensorFlow starts, and the GPUs a process sees are fixed when its
+            # framework loads (CUDA_VISIBLE_DEVICES): each needs a process of its own.
+            if self.devices != "all":
+                self.notify(
+                    f"devices {self.devices}: the run trains in a process of its own that "
+                    "sees only those, followed here.",
+                    timeout=6,
+                )
             self.action_start_background()
             return
-        if self.devices != "all":
-            # This process chose its GPUs when TensorFlow loaded (the model preview).
-            self.notify(
-                f"devices {self.devices} apply to background runs (^b); this run uses the "
-                "GPUs ktui started with.",
-                timeout=8,
-            )
         self.post_message(OpenTraining(config))
 
     def _startable(self) -> RunConfig | None:
@@ -831,15 +834,10 @@ class FormScreen(Screen[None]):
         if store is None:
             self.notify("Background runs need the run store, which is not open.", severity="error")
             return
+        from ktui.core import rerun as rerun_mod
         from ktui.runs import launch_detached
 
-        # repr keeps every digit of a float; the form's display format rounds.
-        assignments = [
-            f"{name}={value!r}"
-            if isinstance(value, float)
-            else f"{name}={self.preset.hyperparameters[name].format(value)}"
-            for name, value in config.values.items()
-        ]
+        assignments = rerun_mod.assignments(self.preset, config.values)
         data = None if self.data == self.default_data else self.data
         if _devices_problem(self.devices) is not None:
             self.notify(_devices_problem(self.devices) or "", severity="error", timeout=10)

@@ -35,7 +35,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from ktui.core import backends, insight
 from ktui.core import data as data_mod
@@ -54,6 +54,7 @@ from ktui.core.pictures import (
 from ktui.core.presets import RunConfig
 from ktui.core.preview import PreviewSuperseded
 from ktui.navigation import EvaluationSource
+from ktui.widgets.footer import KtuiFooter
 
 if TYPE_CHECKING:
     from typing import Self
@@ -108,7 +109,7 @@ class InsightScreen(Screen[None]):
         yield Static("", classes="insight-too-small")
         with Vertical(classes="insight-body"):
             yield from self.compose_body()
-        yield Footer()
+        yield KtuiFooter()
 
     def compose_body(self) -> ComposeResult:
         """The screen's own widgets."""

@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from ktui.core.errors import KtuiError
 from ktui.core.format import format_seconds
@@ -35,12 +35,14 @@ from ktui.core.sweep import (
     eta_seconds,
     parse_change,
     sweep_preset,
+    trial_progress,
 )
 from ktui.navigation import OpenCompare, OpenSweepInsight
 from ktui.screens.dialogs import AskDialog
 from ktui.screens.report import export_sweep_report
 from ktui.store import RunStore
 from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows
+from ktui.widgets.footer import KtuiFooter
 from ktui.widgets.leaderboard import SORTS, LeaderboardTable
 
 #: How many runs the compare view takes (as from the runs screen).
@@ -104,7 +106,7 @@ class LeaderboardScreen(Screen[None]):
         yield Static("", id="sweep-status")
         yield LeaderboardTable(id="leaderboard")
         yield Static("", id="trial-detail")
-        yield Footer()
+        yield KtuiFooter()
 
     @property
     def table(self) -> LeaderboardTable:
@@ -184,10 +186,15 @@ class LeaderboardScreen(Screen[None]):
         started = sum(1 for r in rows if r.state != "queued")
         top = best(rows, s.direction)
         now = time.time()
-        eta = eta_seconds(rows, s.trials, s.workers, now) if sweep.status == "running" else None
+        eta = (
+            eta_seconds(rows, s.trials, s.workers, now, s.deadline(sweep.created_at))
+            if sweep.status == "running"
+            else None
+        )
         parts = [
             f"Sweep {sweep.id} · {sweep.preset} · {sweep.status}",
-            f"trial {started} of {s.trials}",
+            trial_progress(started, s.trials)
+            + (f" in {format_seconds(s.time_budget)}" if s.time_budget is not None else ""),
             f"best {s.objective} "
             + (f"{top.objective:.4g} (trial {top.number})" if top and top.objective else "—"),
             f"elapsed {format_seconds((sweep.ended_at or now) - sweep.created_at)}",

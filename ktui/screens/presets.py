@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, OptionList, Static
+from textual.widgets import DataTable, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ktui.core import data as data_mod
@@ -21,6 +21,7 @@ from ktui.core.presets import Preset
 from ktui.core.preview import PreviewSuperseded, PreviewUnavailable
 from ktui.core.shapes import check_model
 from ktui.navigation import OpenForm, OpenRuns
+from ktui.widgets.footer import KtuiFooter
 
 _STATE_STYLE = {"available": "green", "download": "yellow", "missing": "red"}
 _STATE_WORD = {
@@ -72,7 +73,7 @@ class PresetScreen(Screen[None]):
                 yield DataTable(id="preview-table", cursor_type="none", zebra_stripes=True)
                 yield Static("Hyperparameters (defaults)", classes="section-title")
                 yield Static("", id="preset-values")
-        yield Footer()
+        yield KtuiFooter()
 
     def _options(self) -> list[Option]:
         catalog = self.app.catalog  # type: ignore[attr-defined]

@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from textual.screen import Screen
 
+from ktui.core import backends
 from ktui.core import data as data_mod
 from ktui.core.errors import KtuiError, StoreError
+from ktui.core.presets import RunConfig
 from ktui.navigation import OpenForm, OpenTraining
-from ktui.runs import RerunPlan, plan_for_run
+from ktui.runs import RerunPlan, assignments, launch_detached, plan_recorded
 from ktui.screens.dialogs import ConfirmDialog
 from ktui.store import RunSummary
 
@@ -20,12 +23,12 @@ if TYPE_CHECKING:
 
 
 def plan_rerun(app: KtuiApp, run: RunSummary) -> RerunPlan | str:
-    """The re-run of ``run`` by the one planner (:func:`ktui.runs.plan_for_run`, also
+    """The re-run of ``run`` by the one planner (:func:`ktui.runs.plan_recorded`, also
     used by the training screen), or why it cannot be re-run."""
     try:
         if app.store is None:
             raise KtuiError("the run store is not open")
-        return plan_for_run(app.catalog.presets, app.store.get_run(run.id))
+        return plan_recorded(app.catalog.presets, app.store, run.id)
     except KtuiError as exc:
         return f"Run {run.id} cannot be re-run: {exc}."
 
@@ -62,7 +65,61 @@ def rerun(screen: Screen[Any], run: RunSummary) -> bool:
     if status.state == "missing":
         app.notify(status.message, severity="error", timeout=10)
         return False
-    screen.post_message(OpenTraining(config))
+    return start_rerun(screen, plan, config)
+
+
+def start_rerun(
+    screen: Screen[Any], plan: RerunPlan, config: RunConfig, *, replace: bool = False
+) -> bool:
+    """Start ``config``, the re-run ``plan`` made, where the run ran: in this process,
+    or in a background one of its own when it needs another Keras backend or other
+    GPUs than this process has (both are fixed once Keras loads). A multi-worker run
+    is not started (a dashboard would start one worker of a cluster): the message says
+    how. False (and a message) when it did not start."""
+    app = cast("KtuiApp", screen.app)
+    if config.strategy == "multiworker":
+        which = f"Run {plan.run_id}" if plan.run_id is not None else "This run"
+        again = f"ktui runs rerun {plan.run_id}" if plan.run_id is not None else "ktui run"
+        app.notify(
+            f"{which} ran on {plan.workers} workers (multiworker); the dashboard does not "
+            f"start a cluster. On every host, set TF_CONFIG (each host its own task index) "
+            f"and run `{again}`.",
+            severity="warning",
+            timeout=15,
+        )
+        return False
+    other_backend = config.backend is not None and config.backend != backends.current()
+    other_gpus = plan.devices is not None and plan.devices != os.environ.get(
+        "CUDA_VISIBLE_DEVICES"
+    )
+    if not (other_backend or other_gpus):
+        screen.post_message(OpenTraining(config, replace=replace))
+        return True
+    if app.store is None:
+        app.notify("Background runs need the run store, which is not open.", severity="error")
+        return False
+    try:
+        if config.backend is not None:
+            backends.require(backends.BackendChoice(config.backend, "the re-run"))
+        started = launch_detached(
+            config,
+            assignments(config.preset, config.values),
+            plan.data,
+            store=app.store.path,
+            env=plan.devices_environment,
+        )
+    except KtuiError as exc:
+        app.notify(f"The re-run did not start: {exc}", severity="error", timeout=10)
+        return False
+    why = [f"on {config.backend}"] if other_backend else []
+    if other_gpus:
+        why.append(f"on GPUs {plan.devices or 'none'} (CUDA_VISIBLE_DEVICES)")
+    app.notify(
+        f"Run {started.run_id} re-runs {' and '.join(why)} as before, in a background "
+        f"process (pid {started.pid}); its output: {started.output}",
+        timeout=8,
+    )
+    screen.post_message(OpenTraining(None, attach=started.run_id, replace=replace))
     return True
 
 

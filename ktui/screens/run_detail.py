@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, RichLog, Static, TabbedContent, TabPane
 
 from ktui.core import backends
 from ktui.core.errors import StoreError
@@ -31,6 +31,7 @@ from ktui.screens.report import export_report
 from ktui.screens.run_actions import confirm_delete, edit_rerun, rerun
 from ktui.store import EpochRecord, LearningRateRecord, Run, RunStore
 from ktui.widgets.chart import MetricChart, Series, metric_groups
+from ktui.widgets.footer import KtuiFooter
 from ktui.widgets.ids import data_id
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class RunDetailScreen(Screen[None]):
                 yield DataTable(id="detail-epochs", cursor_type="row", zebra_stripes=True)
             with TabPane("4 Log", id="log"):
                 yield RichLog(id="detail-log", max_lines=LOG_LINES, wrap=False, markup=False)
-        yield Footer()
+        yield KtuiFooter()
 
     def on_mount(self) -> None:
         self.query_one("#detail-values", DataTable).add_columns(

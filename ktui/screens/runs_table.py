@@ -6,10 +6,13 @@ screen gives it the window's runs (filtered and sorted by the store, in SQL), th
 total count and a ``fetch(offset, count)`` that reads another window. When the
 cursor moves past either end of the window (↑ ↓, page keys, ctrl+home/end) the
 table reads the window around its new place and shows that, so moving anywhere in
-100,000 runs costs one page query and a window of rows. It lays its columns out
-for the screen's width, fills the first window a chunk at a time, and posts
-:class:`RunsTable.Filled` after each chunk so its screen can update what depends on
-the cursor. It reads nothing itself: the screen owns the store.
+100,000 runs costs one page query and a window of rows. When the cursor comes within
+:data:`READ_AHEAD` rows of the window's edge, the next window is read in a thread
+worker, so that moving on into it only swaps the rows (no query on the event loop).
+It lays its columns out for the screen's width, fills the first window a chunk at a
+time, and posts :class:`RunsTable.Filled` after each chunk (and
+:class:`RunsTable.Moved` with another window) so its screen can update what depends
+on the cursor. It reads nothing itself: the screen owns the store.
 
 :func:`filter_runs` and :func:`sort_runs` are the same orders in memory (the
 store's tests check them against each other).
@@ -20,10 +23,12 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -55,6 +60,13 @@ a loaded 2-core machine, plus the repaint); moving down, most of it lies ahead."
 
 MARGIN = 8
 """Rows kept behind the cursor when a window is read while moving down (or up)."""
+
+READ_AHEAD = 48
+"""Rows from the window's edge at which the next window is read in a thread: more than
+a page at 40 lines, so that a page key still lands in a window already read."""
+
+AHEAD_MAX_AGE = 5.0
+"""Seconds a window read ahead is used for; older, it is read again (runs progress)."""
 
 MIN_COMPARE, MAX_COMPARE = 2, 4
 """How many marked runs can be compared (the compare screen takes as many)."""
@@ -163,8 +175,19 @@ def filter_runs(
     ]
 
 
-Fetch = Callable[[int, int], tuple[list[RunSummary], dict[int, list[str]]]]
-"""``fetch(offset, count)``: the runs at ``offset`` in the list, and their tags."""
+@dataclass(frozen=True)
+class Window:
+    """A piece of the list as read from the store: its runs, their tags and notes."""
+
+    runs: list[RunSummary]
+    tags: dict[int, list[str]]
+    notes: dict[int, str] = field(default_factory=dict)
+
+
+Fetch = Callable[[int, int], Window]
+"""``fetch(offset, count)``: the runs at ``offset`` in the list, with their tags and
+notes. It is called on the event loop and in thread workers (reading ahead), so it
+only reads: it changes nothing of the screen's."""
 
 
 # --------------------------------------------------------------------------- the widget
@@ -173,6 +196,20 @@ class RunsTable(DataTable[Text]):
 
     class Filled(Message):
         """Another chunk of rows is in (the cursor may have moved onto its run)."""
+
+    @dataclass
+    class Moved(Message):
+        """Another window of the list is in the table (the cursor moved past the last)."""
+
+        window: Window
+
+    @dataclass
+    class _ReadAhead(Message, bubble=False):
+        """A window read ahead by the thread worker, for the table's own use."""
+
+        generation: int
+        start: int
+        window: Window
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's word
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
@@ -199,6 +236,10 @@ class RunsTable(DataTable[Text]):
         self._show_tags = False
         self._any_tags = False
         self._metrics: set[str] | None = None
+        self._ahead: tuple[int, float, Window] | None = None
+        """(start, when read, window) read ahead for the rows shown now."""
+        self._asked: tuple[int, int] | None = None
+        """(generation, start) of the last window asked of the thread worker."""
 
     @property
     def loaded(self) -> bool:
@@ -245,6 +286,7 @@ class RunsTable(DataTable[Text]):
         self.tags = dict(tags)
         self.sort_key, self.sort_reverse = sort_key, sort_reverse
         self._generation += 1
+        self._ahead = None  # another sort, filter or read: what was read ahead is not it
         self._filled = 0
         self._cursor_target = cursor_run
         self._layout_columns()
@@ -270,6 +312,7 @@ class RunsTable(DataTable[Text]):
         else:
             self._cursor_target = None
             _resume_gc()
+            self._read_ahead_if_near()
         self.post_message(self.Filled())
 
     # ------------------------------------------------------------------ moving through the list
@@ -283,6 +326,7 @@ class RunsTable(DataTable[Text]):
         if not in_table and not self._load_window(position, self._window_start(position)):
             position = max(self.start, min(self.start + self._filled - 1, position))
         self.move_cursor(row=position - self.start, animate=False)
+        self._read_ahead_if_near()
 
     def _window_start(self, position: int) -> int:
         """Where the window for ``position`` starts: moving on down (up) by a row or a
@@ -297,18 +341,28 @@ class RunsTable(DataTable[Text]):
         return max(0, min(start, self.total - WINDOW))
 
     def _load_window(self, position: int, start: int) -> bool:
-        """Show the window that starts at ``start`` at once (False: it could not be read)."""
+        """Show the window that starts at ``start``, or the one read ahead when it has
+        ``position``, at once (False: it could not be read)."""
         if self._fetch is None:
             return position < self.start + self._filled
-        try:
-            runs, tags = self._fetch(start, WINDOW)
-        except Exception:  # noqa: BLE001 - the screen says why on its next read
-            return False
+        ahead, self._ahead = self._ahead, None
+        if (
+            ahead is not None
+            and time.monotonic() - ahead[1] < AHEAD_MAX_AGE
+            and ahead[0] <= position < ahead[0] + len(ahead[2].runs)
+        ):
+            start, window = ahead[0], ahead[2]
+        else:
+            try:
+                window = self._fetch(start, WINDOW)
+            except Exception:  # noqa: BLE001 - the screen says why on its next read
+                return False
+        runs = window.runs
         if not runs:
             return False
         self.view = runs
         self._by_id = {run.id: run for run in runs}
-        self.tags = dict(tags)
+        self.tags = dict(window.tags)
         self.start = start
         self._generation += 1
         self._cursor_target = None
@@ -317,7 +371,55 @@ class RunsTable(DataTable[Text]):
         for run in runs:
             self.add_row(*self._cells(run, styles), key=str(run.id))
         self._filled = len(runs)
+        self.post_message(self.Moved(window))
         return True
+
+    # ------------------------------------------------------------------ reading ahead
+    def _read_ahead_if_near(self) -> None:
+        """Within :data:`READ_AHEAD` rows of the window's end (start), have the window
+        after (before) it read in a thread, where the next move past the edge puts it."""
+        if self._fetch is None or not self.loaded or not self.view:
+            return
+        end = self.start + self._filled
+        position = self.position
+        if end < self.total and end - position <= READ_AHEAD:
+            self._read_ahead(self._window_start(end))
+        elif self.start > 0 and position - self.start < READ_AHEAD:
+            self._read_ahead(self._window_start(self.start - 1))
+
+    def _read_ahead(self, start: int) -> None:
+        asked = (self._generation, start)
+        if asked == self._asked or (self._ahead is not None and self._ahead[0] == start):
+            return
+        self._asked = asked
+        assert self._fetch is not None
+        self.run_worker(
+            partial(self._read_in_thread, self._fetch, *asked),
+            thread=True,
+            group="runs-read-ahead",
+            description=f"read runs {start}–{start + WINDOW} ahead",
+            exit_on_error=False,
+        )
+
+    def _read_in_thread(self, fetch: Fetch, generation: int, start: int) -> None:
+        """In a thread worker: read the window, hand it to the table (or nothing: the
+        move past the edge then reads it on the spot and the screen says what failed)."""
+        try:
+            window = fetch(start, WINDOW)
+        except Exception:  # noqa: BLE001 - see above
+            return
+        self.post_message(self._ReadAhead(generation, start, window))
+
+    def on_runs_table__read_ahead(self, message: _ReadAhead) -> None:
+        if message.generation == self._generation and message.window.runs:
+            self._ahead = (message.start, time.monotonic(), message.window)
+
+    def watch_cursor_coordinate(
+        self, old_coordinate: Coordinate, new_coordinate: Coordinate
+    ) -> None:
+        super().watch_cursor_coordinate(old_coordinate, new_coordinate)
+        if old_coordinate.row != new_coordinate.row:
+            self._read_ahead_if_near()
 
     def action_cursor_down(self) -> None:
         if self.cursor_row + 1 < self._filled or self._fetch is None:

@@ -114,7 +114,10 @@ def settings_fields(preset: Preset) -> ComposeResult:
     with Vertical(id="sweep-settings", classes="sweep-only"):
         yield Static("Sweep", classes="section-title")
         rows: list[tuple[str, Any]] = [
-            ("trials", Input(str(DEFAULT_TRIALS), id="sweep-trials", placeholder="trials")),
+            (
+                "trials",
+                Input(str(DEFAULT_TRIALS), id="sweep-trials", placeholder="empty: until the time"),
+            ),
             ("time", Input(id="sweep-time", placeholder="no limit (e.g. 30m, 2h)")),
             ("workers", Input("1", id="sweep-workers", placeholder="parallel workers")),
             (
@@ -238,7 +241,6 @@ def check_sweep(
             )
         except SweepError as exc:
             errors[name] = _said(exc)
-    trials = _whole(fields.trials, "trials", errors, "the number of trials")
     workers = _whole(fields.workers, "workers", errors, "the number of parallel workers")
     budget: float | None = None
     if fields.time.strip():
@@ -246,6 +248,11 @@ def check_sweep(
             budget = parse_duration(fields.time)
         except ValueError as exc:
             errors["sweep-time"] = f"time: {exc}; leave it empty for no limit."
+    # Empty trials with a time budget: a time-only sweep (as many trials as it allows).
+    timed_only = not fields.trials.strip() and fields.time.strip() != ""
+    trials = (
+        None if timed_only else _whole(fields.trials, "trials", errors, "the number of trials")
+    )
     fixed = {
         name: value
         for name, value in values.items()
@@ -259,7 +266,7 @@ def check_sweep(
             "choice of values (the kind left of its value)."
         )
         return check
-    if errors or trials is None or workers is None:
+    if errors or (trials is None and not timed_only) or workers is None:
         return check
     try:
         check.spec = assemble_spec(
@@ -340,7 +347,10 @@ def describe(check: SweepCheck, epoch_time: tuple[float, int] | None) -> Text:
         return lines
     s = spec.settings
     lines.append("Trials ", style="bold")
-    lines.append(f"{s.trials} · {s.workers} worker{'s' if s.workers != 1 else ''} · {s.sampler}")
+    shown_trials = "until the time is spent" if s.trials is None else str(s.trials)
+    lines.append(
+        f"{shown_trials} · {s.workers} worker{'s' if s.workers != 1 else ''} · {s.sampler}"
+    )
     lines.append(f" · pruner {s.pruner}\n")
     lines.append("Objective ", style="bold")
     lines.append(f"{s.objective} ({s.direction})\n")
@@ -353,6 +363,15 @@ def describe(check: SweepCheck, epoch_time: tuple[float, int] | None) -> Text:
         total = estimate_seconds(spec, epochs, seconds)
         shown_epochs = f"{epochs:g}" if math.isfinite(epochs) else "?"
         lines.append(f"≈ {format_seconds(total)}\n")
+        if s.trials is None:
+            lines.append(
+                f"the time budget {format_seconds(total)}: trials start until it is spent "
+                f"(about {epochs:g} epochs × {seconds:.2g}s each)"
+                if math.isfinite(epochs)
+                else f"the time budget {format_seconds(total)}: trials start until it is spent",
+                style="dim",
+            )
+            return lines
         lines.append(
             f"{s.trials} trials × {shown_epochs} epochs × {seconds:.2g}s ÷ {s.workers} "
             f"worker{'s' if s.workers != 1 else ''}"

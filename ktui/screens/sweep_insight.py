@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from ktui.core.errors import KtuiError
 from ktui.core.sweep import TrialRow
@@ -28,6 +28,7 @@ from ktui.core.sweep_insight import (
 )
 from ktui.store import RunStore
 from ktui.store.sweeps import SweepRecord, SweepStore, leaderboard_rows
+from ktui.widgets.footer import KtuiFooter
 from ktui.widgets.parallel import ParallelCoordinates
 
 #: The importance bars' width at most (narrower on a narrow terminal).
@@ -62,7 +63,7 @@ class SweepInsightScreen(Screen[None]):
         yield Static("Importance: computing…", id="importance")
         yield ParallelCoordinates(id="parallel")
         yield Static("", id="parallel-legend")
-        yield Footer()
+        yield KtuiFooter()
 
     def on_mount(self) -> None:
         self.action_reload()

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, cast
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from ktui.core.errors import KtuiError
 from ktui.core.format import format_seconds
 from ktui.core.sweep import best
 from ktui.navigation import OpenSweep
 from ktui.store.sweeps import SweepStore, leaderboard_rows
+from ktui.widgets.footer import KtuiFooter
 
 if TYPE_CHECKING:
     from ktui.app import KtuiApp
@@ -57,7 +58,7 @@ class SweepsScreen(Screen[None]):
         table: DataTable[str] = DataTable(id="sweeps-table", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         yield table
-        yield Footer()
+        yield KtuiFooter()
 
     def on_mount(self) -> None:
         self.read()
@@ -89,7 +90,7 @@ class SweepsScreen(Screen[None]):
                         str(sweep.id),
                         sweep.preset,
                         shown,
-                        f"{done}/{sweep.settings.trials}",
+                        f"{done}/{'∞' if sweep.settings.trials is None else sweep.settings.trials}",
                         "—" if top is None or top.objective is None else f"{top.objective:.4g}",
                         sweep.settings.objective,
                         " ".join(p.describe() for p in sweep.spec.params),

@@ -18,10 +18,11 @@ from textual.clock import Clock
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
+from textual.widgets import DataTable, Header, ProgressBar, RichLog, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ktui.core.controls import RunControls
+from ktui.core.distribute import WORKER_TIMEOUT, health_line
 from ktui.core.errors import KtuiError, StoreError, StoreUnavailable
 from ktui.core.events import (
     BatchProgress,
@@ -38,6 +39,7 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
     SystemSampled,
+    WorkersReported,
 )
 from ktui.core.format import (
     format_count,
@@ -58,12 +60,13 @@ from ktui.navigation import (
     OpenMistakes,
     OpenModel,
     OpenRuns,
-    OpenTraining,
 )
-from ktui.runs import RecordedRun, RerunPlan, plan_config, plan_for_run, record_run
+from ktui.runs import RecordedRun, RerunPlan, plan_config, plan_recorded, record_run
 from ktui.screens.dialogs import AskDialog, ConfirmDialog
+from ktui.screens.run_actions import start_rerun
 from ktui.store.follow import RemoteControls, RunFollower, controls_for
 from ktui.widgets.chart import MetricChart, Series, metric_groups
+from ktui.widgets.footer import KtuiFooter
 from ktui.widgets.ids import data_id
 from ktui.widgets.metrics import MetricSparklines
 from ktui.widgets.system import SystemPanel
@@ -203,6 +206,8 @@ class TrainingScreen(Screen[None]):
         self.no_evaluation = ""
         """Why the run made no confusion matrix (its :class:`EvaluationSkipped`)."""
         self.input_verdict: str | None = None
+        self.worker_health: WorkersReported | None = None
+        """A multi-worker run's workers as the store last had them (attached runs)."""
         """The last epoch's input-bound line (``input-bound: 46 % of step time …``)."""
 
     @property
@@ -235,7 +240,7 @@ class TrainingScreen(Screen[None]):
                 yield DataTable(id="epochs", cursor_type="row", zebra_stripes=True)
                 yield Vertical(id="charts")
             yield RichLog(id="log", max_lines=2000, wrap=False, markup=False)
-        yield Footer()
+        yield KtuiFooter()
 
     def on_mount(self) -> None:
         self._t0 = self.ktui.clock()
@@ -415,6 +420,10 @@ class TrainingScreen(Screen[None]):
             case SystemSampled():
                 self.query_one(SystemPanel).add_sample(event.sample)
                 return  # every second or two: nothing else changes with it
+            case WorkersReported():
+                self.worker_health = event
+                self._show_status()
+                return  # once a second: the keys do not change with it
             case InputTiming():
                 if event.verdict != self.input_verdict and event.verdict is not None:
                     self._log(f"ktui: epoch {event.timing.epoch}: {event.verdict}")
@@ -642,6 +651,18 @@ class TrainingScreen(Screen[None]):
         status.append(f" · elapsed {format_seconds(elapsed)}")
         if self.learning_rate is not None:
             status.append(f" · lr {self.learning_rate:.3g}")
+        if self.worker_health is not None and self.final is None:
+            # Every worker's health, as the chief's `ktui run` prints it after each epoch.
+            workers = self.worker_health
+            silent = any(
+                r.age(workers.at) >= WORKER_TIMEOUT / 4 and r.phase != "finished"
+                for r in workers.reports
+            ) or len(workers.reports) < workers.workers
+            status.append("\n")
+            status.append(
+                health_line(workers.reports, workers.workers, now=workers.at),
+                style="bold yellow" if silent else "dim",
+            )
         if self.input_verdict is not None:
             status.append("\n")
             status.append(self.input_verdict, style="bold yellow")
@@ -733,7 +754,7 @@ class TrainingScreen(Screen[None]):
                 store = self.ktui.store
                 if store is None or self.run_id is None:
                     raise KtuiError("this run is not in an open run store")
-                plan = plan_for_run(self.ktui.catalog.presets, store.get_run(self.run_id))
+                plan = plan_recorded(self.ktui.catalog.presets, store, self.run_id)
         except KtuiError as exc:
             self.notify(f"Cannot re-run: {exc}", severity="error", timeout=10)
             return None
@@ -755,7 +776,7 @@ class TrainingScreen(Screen[None]):
         except KtuiError as exc:
             self.notify(f"Cannot re-run: {exc}", severity="error", timeout=10)
             return
-        self.post_message(OpenTraining(config, replace=True))
+        start_rerun(self, plan, config, replace=True)
 
     def action_edit(self) -> None:
         """The form, with this run's values, to change something and run again."""

@@ -87,7 +87,7 @@ from ktui.store.records import (
     Status,
 )
 from ktui.store.rows import dumps, loads, metric_value
-from ktui.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+from ktui.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, VALUES_PREFIX
 
 DEFAULT_NAME = "runs.sqlite"
 """The store's usual file name; only a store of this name keeps its run folders in ``runs/``."""
@@ -221,8 +221,8 @@ _ORDERS: dict[str, tuple[str, bool, bool]] = {
     "duration": ("(COALESCE(ended_at, :now) - started_at)", False, False),
     "epochs": ("epochs_done", False, False),
     # Not a SortKey of the command line: the runs screen's hyperparameters column,
-    # ordered by their recorded text.
-    "values": ("hyperparameters", True, False),
+    # ordered by the start of their recorded text (a bounded index: _v13 in schema.py).
+    "values": (f"substr(hyperparameters, 1, {VALUES_PREFIX})", True, False),
 }
 
 

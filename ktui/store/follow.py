@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
+from collections.abc import Callable
 from typing import Any, assert_never, get_args
 
-from ktui.core.distribute import Placement
+from ktui.core.distribute import BEAT_INTERVAL, Placement
 from ktui.core.errors import KtuiError, StoreError
 from ktui.core.events import (
     BatchProgress,
@@ -44,10 +46,11 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
     SystemSampled,
+    WorkersReported,
 )
 from ktui.store.control import send_command
 from ktui.store.db import RunStore
-from ktui.store.placement import read_placement
+from ktui.store.placement import read_placement, read_workers
 from ktui.store.records import (
     CommandKind,
     LearningRateRecord,
@@ -158,8 +161,11 @@ class RunFollower:
     ends, so an epoch reaches a follower polling every 0.2 s within about 0.2 s.
     """
 
-    def __init__(self, store: RunStore, run_id: int) -> None:
-        """Follow run ``run_id``; StoreError if the store has no such run."""
+    def __init__(
+        self, store: RunStore, run_id: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """Follow run ``run_id``; StoreError if the store has no such run. ``clock``
+        paces the reading of a multi-worker run's workers (tests give their own)."""
         if not store.has_run(run_id):
             raise StoreError(
                 f"no run with id {run_id} in {store.path}", hint="`ktui runs` lists the runs."
@@ -180,6 +186,9 @@ class RunFollower:
         self._rate_id = 0  # the last learning-rate change row read
         self._sample_time: float | None = None
         self._timing_epoch = 0
+        self._clock = clock
+        self._placement: Placement | None = None
+        self._workers_read: float | None = None  # when the workers were last read
 
     @property
     def done(self) -> bool:
@@ -209,6 +218,7 @@ class RunFollower:
             placement = None
             with contextlib.suppress(StoreError):  # a label: not worth the follow
                 placement = read_placement(self.store, run.id)
+            self._placement = placement
             events.append(run_started(run, placement))
         for line_id, text in snap.log:
             self._log_id = line_id
@@ -234,6 +244,7 @@ class RunFollower:
             )
 
         events.extend(self._system_events())
+        events.extend(self._workers_events())
         final = final_event(run)
         if final is None:
             events.extend(self._progress_events(progress))
@@ -270,6 +281,23 @@ class RunFollower:
                 data = self.run.data if self.run is not None else None
                 events.append(InputTiming(timing, diagnose(timing, data)))
         return events
+
+    def _workers_events(self) -> list[Event]:
+        """A multi-worker run's workers as last reported, read at most once per
+        :data:`BEAT_INTERVAL` (they report no more often) and sent each time, so a
+        silent worker's age keeps counting on the screen."""
+        placement = self._placement
+        if placement is None or not placement.cluster:
+            return []
+        now = self._clock()
+        if self._workers_read is not None and now - self._workers_read < BEAT_INTERVAL:
+            return []
+        self._workers_read = now
+        try:
+            reports = tuple(read_workers(self.store, placement.cluster))
+        except StoreError:
+            return []  # health is a label: the next read may work
+        return [WorkersReported(reports, placement.workers, time.time())]
 
     def _progress_events(self, progress: RunProgress) -> list[Event]:
         events: list[Event] = []
@@ -382,6 +410,7 @@ class RemoteControls:
                 | EvaluationSkipped()
                 | SystemSampled()
                 | InputTiming()
+                | WorkersReported()
             ):
                 pass  # nothing that changes whether it is paused or stopping
             case _:

@@ -43,6 +43,7 @@ from ktui.core.events import (
     RunFinished,
     RunStarted,
     SystemSampled,
+    WorkersReported,
 )
 from ktui.core.files import is_disk_full, make_private, private_dir, write_private
 from ktui.core.metrics import MetricPolicy
@@ -204,8 +205,10 @@ class RunRecorder:
                     self._buffer(f"ktui: no confusion matrix: {event.reason}")
                 self._record_fact(event)
                 return
-            case PhaseChanged() | BatchProgress() | EvaluationReady():
-                return  # progress and phases are not kept; predictions are in their file
+            case PhaseChanged() | BatchProgress() | EvaluationReady() | WorkersReported():
+                # Progress and phases are not kept; predictions are in their file; the
+                # workers keep their own rows.
+                return
             case RunStarted() | EpochEnded() | RunFinished() | RunFailed():
                 pass
             case _:

@@ -20,7 +20,7 @@ from ktui.core.metrics import BestEpoch, policy_of
 from ktui.store.dialect import Connection
 from ktui.store.rows import loads
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 14
 """The schema this ktui writes; older files are migrated, newer ones refused."""
 
 APPLICATION_ID = 0x6B747569
@@ -448,6 +448,31 @@ def _v12_pruned(db: Connection) -> None:
     )
 
 
+#: How many characters of a run's hyperparameters text the values sort orders by (and
+#: its index holds): PostgreSQL's btree refuses an index row over ~2.7 KB, and 256
+#: characters are at most 1 KB in UTF-8. ``db.py``'s ``_ORDERS`` spells the same.
+VALUES_PREFIX = 256
+
+
+def _v13_bounded_values_index(db: Connection) -> None:
+    """The values sort's index holds the hyperparameters text's first
+    :data:`VALUES_PREFIX` characters, not all of it: on PostgreSQL a run whose values
+    were longer than a btree row (~2.7 KB, e.g. a long list or a path) could not be
+    recorded. Runs whose first characters agree are ordered newest first."""
+    db.execute("DROP INDEX IF EXISTS runs_by_values")
+    db.execute(
+        "CREATE INDEX runs_by_values ON runs"
+        f"(substr(hyperparameters, 1, {VALUES_PREFIX}), id DESC)"
+    )
+
+
+def _v14_sweep_heartbeat(db: Connection) -> None:
+    """The heartbeat of a sweep's coordinator (the detached sweep process), written every
+    few seconds as its workers' are: another host tells a sweep that is going from one
+    whose coordinator died by it, not by whether a trial happens to be running."""
+    db.execute("ALTER TABLE sweeps ADD COLUMN heartbeat_at REAL")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1,
     _v2,
@@ -461,6 +486,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v10_sweep_workers,
     _v11_placement,
     _v12_pruned,
+    _v13_bounded_values_index,
+    _v14_sweep_heartbeat,
 )
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``; never edit a released one."""
 

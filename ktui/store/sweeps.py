@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ktui.core.errors import KtuiError, StoreError
+from ktui.core.format import format_seconds
 from ktui.core.paths import data_dir
 from ktui.core.store_url import DatabaseUrl, StoreLocation
 from ktui.core.sweep import (
@@ -99,6 +100,8 @@ class SweepRecord:
     pid: int | None
     host: str | None
     process: str | None
+    heartbeat_at: float | None = None
+    """When its coordinator last wrote that it is there (Unix time; None: never)."""
 
     @property
     def settings(self) -> SweepSettings:
@@ -146,7 +149,8 @@ _TRIAL_COLUMNS = (
     " id, optuna_number, pid, host, process, device, heartbeat_at"
 )
 _SWEEP_COLUMNS = (
-    "id, spec, settings, status, reason, study, created_at, ended_at, pid, host, process"
+    "id, spec, settings, status, reason, study, created_at, ended_at, pid, host, process,"
+    " heartbeat_at"
 )
 
 
@@ -186,6 +190,7 @@ def _sweep(row: tuple[Any, ...]) -> SweepRecord:
         pid=row[8],
         host=row[9],
         process=row[10],
+        heartbeat_at=row[11],
     )
 
 
@@ -219,10 +224,12 @@ class SweepStore:
             )
             params = " ".join(p.describe() for p in spec.params)
             s = spec.settings
+            budget = "" if s.time_budget is None else f", time {format_seconds(s.time_budget)}"
             self._change(
                 db,
                 sweep_id,
-                f"created: {params}; {s.trials} trials, {s.workers} worker(s), sampler "
+                f"created: {params}; {'no set number of' if s.trials is None else s.trials} "
+                f"trials{budget}, {s.workers} worker(s), sampler "
                 f"{s.sampler}, pruner {s.pruner}, objective {s.objective} ({s.direction})",
             )
         return sweep_id
@@ -266,7 +273,7 @@ class SweepStore:
             if row is None:
                 raise StoreError(f"no sweep {sweep_id} in {self.runs.path}")
             settings = json.loads(row[0])
-            before = int(settings.get("trials", 0))
+            before = settings.get("trials")  # None: a time-only sweep
             taken = int(
                 db.execute(
                     "SELECT count(DISTINCT number) FROM sweep_trials"
@@ -292,7 +299,52 @@ class SweepStore:
                         sweep_id,
                     ),
                 )
-            self._change(db, sweep_id, f"trials {before} → {trials}")
+            shown = "as many as the time allows" if before is None else before
+            self._change(db, sweep_id, f"trials {shown} → {trials}")
+
+    def set_time(self, sweep_id: int, seconds: float, *, add: bool = False) -> float:
+        """Change the sweep's time budget (counted from its start), recorded in its
+        history; with ``add``, give it ``seconds`` more: after its current budget, or
+        after now when that is spent (or it had none). A sweep that finished when its
+        time was spent runs again, paused until resumed. Returns the new budget."""
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise KtuiError(f"--time: a time budget must be above 0, got {seconds!r}")
+        with self.runs._write(f"change sweep {sweep_id}") as db:
+            row = _locked_sweep(db, sweep_id, "settings, status, created_at")
+            if row is None:
+                raise StoreError(f"no sweep {sweep_id} in {self.runs.path}")
+            settings = json.loads(row[0])
+            before = settings.get("time_budget")
+            created = float(row[2])
+            if add:
+                elapsed = time.time() - created
+                base = max(float(before), elapsed) if before is not None else elapsed
+                budget = base + seconds
+            else:
+                budget = seconds
+            settings["time_budget"] = budget
+            db.execute(
+                "UPDATE sweeps SET settings = ? WHERE id = ?", (json.dumps(settings), sweep_id)
+            )
+            counted = SweepSettings.from_json(settings)
+            taken = int(
+                db.execute(
+                    "SELECT count(DISTINCT number) FROM sweep_trials"
+                    " WHERE sweep_id = ? AND state != 'interrupted'",
+                    (sweep_id,),
+                ).fetchone()[0]
+            )
+            more = not counted.time_spent(created, time.time()) and (
+                counted.trials is None or counted.trials > taken
+            )
+            if row[1] == "finished" and more:
+                db.execute(
+                    "UPDATE sweeps SET status = 'paused', reason = ?, ended_at = NULL WHERE id = ?",
+                    (f"more time was added: `ktui sweeps resume {sweep_id}` runs it", sweep_id),
+                )
+            shown = "none" if before is None else format_seconds(float(before))
+            self._change(db, sweep_id, f"time budget {shown} → {format_seconds(budget)}")
+        return budget
 
     def set_workers(self, sweep_id: int, workers: int) -> None:
         """Change how many worker processes the sweep's coordinator keeps going
@@ -318,15 +370,30 @@ class SweepStore:
         """Make process ``pid`` (of this host) the sweep's coordinator."""
         with self.runs._write(f"record sweep {sweep_id}'s process") as db:
             db.execute(
-                "UPDATE sweeps SET pid = ?, host = ?, process = ? WHERE id = ?",
-                (pid, this_host(), process_token(pid), sweep_id),
+                "UPDATE sweeps SET pid = ?, host = ?, process = ?, heartbeat_at = ? WHERE id = ?",
+                (pid, this_host(), process_token(pid), time.time(), sweep_id),
             )
 
-    def coordinator_alive(self, sweep: SweepRecord) -> bool:
-        """Whether the sweep's coordinating process still runs (on this host)."""
-        if sweep.pid is None or sweep.host != this_host():
+    def coordinator_beat(self, sweep_id: int) -> None:
+        """The sweep's coordinator is still there (it calls this every
+        :func:`~ktui.core.workers.heartbeat_interval` seconds)."""
+        with self.runs._write(f"record the heartbeat of sweep {sweep_id}") as db:
+            db.execute("UPDATE sweeps SET heartbeat_at = ? WHERE id = ?", (time.time(), sweep_id))
+
+    def coordinator_alive(
+        self, sweep: SweepRecord, *, timeout: float | None = None, now: float | None = None
+    ) -> bool:
+        """Whether the sweep's coordinating process still runs: by its process on this
+        host, by its heartbeat (at most ``timeout`` seconds old, default
+        :func:`heartbeat_timeout`) on another."""
+        if sweep.pid is None:
             return False
-        return process_alive(sweep.pid, sweep.process)
+        if sweep.host == this_host():
+            return process_alive(sweep.pid, sweep.process)
+        if sweep.heartbeat_at is None:
+            return False
+        timeout = heartbeat_timeout() if timeout is None else timeout
+        return (time.time() if now is None else now) - sweep.heartbeat_at <= timeout
 
     def shown_status(self, sweep: SweepRecord) -> str:
         """The sweep's status as people see it: a ``running`` sweep whose processes are
@@ -409,8 +476,11 @@ class SweepStore:
             spec.check_rerun(params, number, sweep_id)  # a choice dropped since: refused
             raw[RERUNS] = [*raw.get(RERUNS, []), params]
             settings = json.loads(row[1])
-            before = int(settings.get("trials", 0))
-            settings["trials"] = before + 1
+            counted = settings.get("trials") is not None
+            # A time-only sweep has no number of trials to raise: the re-run is its next.
+            before = int(settings["trials"]) if counted else 0
+            if counted:
+                settings["trials"] = before + 1
             db.execute(
                 "UPDATE sweeps SET spec = ?, settings = ? WHERE id = ?",
                 (json.dumps(raw), json.dumps(settings), sweep_id),
@@ -421,9 +491,8 @@ class SweepStore:
                     (f"a trial was added: `ktui sweeps resume {sweep_id}` runs it", sweep_id),
                 )
             shown = " ".join(f"{k}={format_param(v)}" for k, v in params.items())
-            text = (
-                f"trial {number} re-run with the same values ({shown}); "
-                f"trials {before} → {before + 1}"
+            text = f"trial {number} re-run with the same values ({shown})" + (
+                f"; trials {before} → {before + 1}" if counted else ""
             )
             self._change(db, sweep_id, text)
         return text
@@ -465,10 +534,13 @@ class SweepStore:
         is taken."""
         pid = os.getpid() if pid is None else pid
         with self.runs._write(f"take a trial of sweep {sweep_id}") as db:
-            row = _locked_sweep(db, sweep_id, "status, settings, spec")
+            row = _locked_sweep(db, sweep_id, "status, settings, spec, created_at")
             if row is None or row[0] != "running":
                 return None
-            trials = int(json.loads(row[1]).get("trials", 0))
+            settings = SweepSettings.from_json(json.loads(row[1]))
+            now = time.time()
+            if settings.time_spent(float(row[3]), now):
+                return None  # no new trial after the time budget, on any worker
             taken = {
                 int(n)
                 for (n,) in db.execute(
@@ -476,17 +548,17 @@ class SweepStore:
                     (sweep_id,),
                 )
             }
+            # A time-only sweep's next slot is one past the highest (or a lower one an
+            # interrupted trial freed).
+            trials = settings.trials if settings.trials is not None else len(taken) + 1
             free = [n for n in range(1, trials + 1) if n not in taken]
             if not free:
                 return None
-            now = time.time()
-            cursor = db.execute(
-                "INSERT INTO sweep_trials (sweep_id, number, state, started_at, pid, host,"
-                " process, device, heartbeat_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                (sweep_id, free[0], now, pid, this_host(), process_token(pid), device, now),
-            )
             # A re-run waiting for a slot takes this one (in the same transaction, so
-            # two workers never take the same re-run).
+            # two workers never take the same re-run). Its values go into the trial's
+            # row at once: a worker that dies before it gives them to the study leaves
+            # an interrupted trial whose values are re-queued like any other's
+            # (:meth:`interrupt_dead`), so the re-run is never lost.
             raw = json.loads(row[2])
             waiting = list(raw.get(RERUNS) or [])
             rerun = None
@@ -494,6 +566,22 @@ class SweepStore:
                 rerun = dict(waiting.pop(0))
                 raw[RERUNS] = waiting
                 db.execute("UPDATE sweeps SET spec = ? WHERE id = ?", (json.dumps(raw), sweep_id))
+            cursor = db.execute(
+                "INSERT INTO sweep_trials (sweep_id, number, state, started_at, pid, host,"
+                " process, device, heartbeat_at, params)"
+                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    sweep_id,
+                    free[0],
+                    now,
+                    pid,
+                    this_host(),
+                    process_token(pid),
+                    device,
+                    now,
+                    json.dumps(rerun or {}),
+                ),
+            )
             return Claim(int(cursor.lastrowid or 0), free[0], rerun)
 
     def heartbeat(self, claim: Claim) -> bool:
@@ -690,23 +778,35 @@ class SweepStore:
         """Mark a running sweep ``finished`` once every slot is taken and no trial is
         going; returns whether this call did (workers and the coordinator all try)."""
         with self.runs._write(f"finish sweep {sweep_id}") as db:
-            row = _locked_sweep(db, sweep_id, "status, settings")
+            row = _locked_sweep(db, sweep_id, "status, settings, created_at")
             if row is None or row[0] != "running":
                 return False
-            trials = int(json.loads(row[1]).get("trials", 0))
+            settings = SweepSettings.from_json(json.loads(row[1]))
             taken, going = db.execute(
                 "SELECT count(DISTINCT CASE WHEN state != 'interrupted' THEN number END),"
                 " count(CASE WHEN state = 'running' THEN 1 END)"
                 " FROM sweep_trials WHERE sweep_id = ?",
                 (sweep_id,),
             ).fetchone()
-            if int(taken) < trials or int(going):
+            if int(going):
+                return False
+            spent = settings.time_spent(float(row[2]), time.time())
+            if settings.trials is None and not spent:
+                return False
+            if settings.trials is not None and int(taken) < settings.trials and not spent:
                 return False
             db.execute(
                 "UPDATE sweeps SET status = 'finished', reason = '', ended_at = ? WHERE id = ?",
                 (time.time(), sweep_id),
             )
-            self._change(db, sweep_id, f"finished: all {trials} trials ended")
+            self._change(
+                db,
+                sweep_id,
+                f"finished: all {settings.trials} trials ended"
+                if settings.trials is not None and int(taken) >= settings.trials
+                else f"finished: its time budget was spent after {int(taken)} "
+                f"trial{'s' if int(taken) != 1 else ''}",
+            )
         return True
 
     def running_count(self, sweep_id: int) -> int:
@@ -715,6 +815,17 @@ class SweepStore:
             return int(
                 db.execute(
                     "SELECT count(*) FROM sweep_trials WHERE sweep_id = ? AND state = 'running'",
+                    (sweep_id,),
+                ).fetchone()[0]
+            )
+
+    def taken_count(self, sweep_id: int) -> int:
+        """Slots of the budget a trial has taken (an interrupted one's slot is free)."""
+        with self.runs._read(f"count the trials of sweep {sweep_id}") as db:
+            return int(
+                db.execute(
+                    "SELECT count(DISTINCT number) FROM sweep_trials"
+                    " WHERE sweep_id = ? AND state != 'interrupted'",
                     (sweep_id,),
                 ).fetchone()[0]
             )
@@ -729,7 +840,13 @@ class SweepStore:
                     (sweep.id,),
                 ).fetchone()[0]
             )
-        return max(0, sweep.settings.trials - taken)
+        s = sweep.settings
+        if s.time_spent(sweep.created_at, time.time()):
+            return 0
+        if s.trials is None:
+            # A time-only sweep: as many as its workers can start now.
+            return s.workers
+        return max(0, s.trials - taken)
 
 
 def trial_alive(
@@ -753,7 +870,8 @@ def leaderboard_rows(sweep: SweepRecord, trials: list[TrialRecord]) -> list[Tria
         if current is None or current.state == "interrupted":
             latest[trial.number] = trial
     rows: list[TrialRow] = list(latest.values())
-    for number in range(1, sweep.settings.trials + 1):
+    # A time-only sweep has no queued slots: its next trial is numbered when it starts.
+    for number in range(1, (sweep.settings.trials or 0) + 1):
         if number not in latest:
             rows.append(TrialRow(number=number, state="queued"))
     return rows

@@ -113,6 +113,7 @@ class EventCallback(keras.callbacks.Callback):
         self._paused_seconds = 0.0
         self._last_sent = 0.0
         self._last_step = -1
+        self._steps = 0  # steps per epoch, from Keras's params at each epoch's begin
         self._stopping = False
         self._batches_begun = 0
         self._known_rate: float | None = None  # the rate as last seen, to notice a schedule's
@@ -130,6 +131,13 @@ class EventCallback(keras.callbacks.Callback):
             self._agreed_batch_begin(batch)
             return
         controls = self._controls
+        if controls.nothing_pending:
+            # Nearly every batch: one attribute read, then only the epoch's first looks
+            # at the rate. The requests themselves are looked at below when one is made.
+            self._batches_begun += 1
+            if batch == 0:
+                self._notice_schedule()
+            return
         if controls.paused and not controls.stop_requested:
             self._listener(PhaseChanged("paused"))
             started = time.monotonic()
@@ -225,6 +233,8 @@ class EventCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         self._batches_begun = 0
+        # Read once an epoch, not every batch (Keras sets the params before training).
+        self._steps = int((self.params or {}).get("steps") or 0)
         with self._lock:
             self._epoch = epoch + 1
             self._epoch_start = time.monotonic()
@@ -233,12 +243,21 @@ class EventCallback(keras.callbacks.Callback):
             self._last_sent = 0.0
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        # Called from Keras's executor threads, possibly out of order.
-        steps = int(self.params.get("steps") or 0)
+        # Called from Keras's executor threads, possibly out of order. Most batches cost
+        # a look at the loss and the clock: no lock, no call, nothing allocated.
+        loss = logs.get("loss") if logs else None
+        # A finite float minus itself is 0.0; NaN, ±inf and anything not a float go on
+        # to the full check.
+        if loss is not None and (type(loss) is not float or loss - loss != 0.0):
+            bad = non_finite_loss(logs)
+            if bad is not None:
+                self._diverged(batch + 1, bad)
+        steps = self._steps
         now = time.monotonic()
-        loss = non_finite_loss(logs)
-        if loss is not None:
-            self._diverged(batch + 1, loss)
+        if now - self._last_sent < BATCH_INTERVAL and not 0 < steps <= batch + 1:
+            # Read without the lock: a stale time only sends this batch on to the
+            # locked check below, which decides again.
+            return
         with self._lock:
             if batch <= self._last_step:
                 return

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from ktui.core import data as data_mod
 from ktui.core import insight
 from ktui.core.capture import STDERR, StderrCapture
 from ktui.core.controls import RunControls
-from ktui.core.distribute import AGREE_EVERY, parse_tf_config
+from ktui.core.distribute import AGREE_EVERY, Cluster, parse_tf_config
 from ktui.core.errors import DataError, KtuiError
 from ktui.core.events import (
     EvaluationSkipped,
@@ -40,7 +41,7 @@ from ktui.training.callback import EventCallback
 
 # Re-exported: the device line and versions come from the backend in use (devices.py).
 from ktui.training.devices import backend, describe_device, versions  # noqa: F401
-from ktui.training.distribute import open_distribution
+from ktui.training.distribute import open_distribution, repeating_input
 from ktui.training.gpu import device_total_memory, is_out_of_memory
 from ktui.training.save import save_model
 from ktui.training.watch import RunWatch
@@ -117,6 +118,12 @@ class KerasTrainer:
         self._capture = capture
         self._download = download
         self._tensorboard = tensorboard
+        self.predict_test: Callable[[], bool] | None = None
+        """Asked after the test set is evaluated whether to predict it too (the
+        confusion matrix and wrong predictions); ``None`` (the default): always. A
+        sweep's worker predicts only for a trial that is the best so far
+        (:mod:`ktui.cli.sweep_engine`): a second pass over the test set per trial, with
+        its own tracing, is the largest cost a trial adds to its ``fit``."""
 
     def _extra_callbacks(self, artifacts: Path | None) -> list[keras.callbacks.Callback]:
         if not self._tensorboard or artifacts is None:
@@ -241,24 +248,45 @@ class KerasTrainer:
                     data=dataset.origin,
                     versions=versions(),
                     seed=config.seed,
-                    placement=distribution.placement,
+                    # The GPUs this process was given, so a re-run is given them too.
+                    placement=dataclasses.replace(
+                        distribution.placement,
+                        visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+                    ),
                 )
             )
             watch.start()
             # A worker of several always starts: the others would wait for it in their
             # first collective. An early stop is agreed on at the first agreement step.
+            history: dict[str, list[Any]] = {}
             if not controls.stop_requested or distribution.agree is not None:
                 listener(PhaseChanged("running"))
-                model.fit(
-                    dataset.x_train,
-                    dataset.y_train,
-                    batch_size=batch_size,
+                inputs: dict[str, Any] = {
+                    "x": dataset.x_train,
+                    "y": dataset.y_train,
+                    "batch_size": batch_size,
+                    "shuffle": config.shuffle,
+                }
+                if distribution.repeat_input:
+                    # One pipeline for the whole fit (see ktui.training.distribute).
+                    split = fit_args.pop("validation_split", None)
+                    data, more = repeating_input(
+                        dataset.x_train,
+                        dataset.y_train,
+                        batch_size=batch_size,
+                        shuffle=config.shuffle,
+                        seed=_shared_seed(config.seed, cluster),
+                        validation_split=split,
+                    )
+                    inputs = {"x": data, **more}
+                fitted = model.fit(
                     epochs=config.epochs,
-                    shuffle=config.shuffle,
                     verbose=0,
                     callbacks=[callback, *watch.callbacks(), *self._extra_callbacks(artifacts)],
+                    **inputs,
                     **fit_args,
                 )
+                history = dict(getattr(fitted, "history", None) or {})
             # A stop that came after the last epoch's last batch changed nothing.
             stopped = controls.stop_requested and callback.epochs_completed < config.epochs
             diverged = callback.divergence is not None
@@ -269,17 +297,27 @@ class KerasTrainer:
             trained = (callback.epochs_completed > 0 or not stopped) and not diverged
             if trained:
                 listener(PhaseChanged("evaluating", f"{test_samples} test samples"))
-                scores = model.evaluate(
-                    dataset.x_test,
-                    dataset.y_test,
-                    batch_size=batch_size,
-                    verbose=0,
-                    return_dict=True,
-                )
+                scores = _last_validation(history, config, stopped, distribution.shard)
+                if scores is None:
+                    scores = model.evaluate(
+                        dataset.x_test,
+                        dataset.y_test,
+                        batch_size=batch_size,
+                        verbose=0,
+                        return_dict=True,
+                    )
                 test_loss = float(scores["loss"]) if "loss" in scores else None
                 accuracy = accuracy_metric(scores)
                 test_accuracy = None if accuracy is None else float(scores[accuracy])
-                _confusion(model, dataset, config, artifacts, listener, test_accuracy is not None)
+                if distribution.shard is not None:
+                    # Every process decides alike, so none is left in a collective.
+                    listener(EvaluationSkipped(MULTIPROCESS_JAX_NO_CONFUSION))
+                elif self.predict_test is None or self.predict_test():
+                    _confusion(
+                        model, dataset, config, artifacts, listener, test_accuracy is not None
+                    )
+                else:
+                    listener(EvaluationSkipped(DEFERRED_PREDICTIONS))
             if artifacts is not None and trained:
                 save_model(model, artifacts, listener)
             elif trained and not distribution.is_chief:
@@ -321,6 +359,48 @@ class KerasTrainer:
                 unsubscribe()
         listener(final)
         return final
+
+
+#: Why a multi-process JAX run makes no confusion matrix (README: Several devices and
+#: hosts). Keras's predict there yields arrays spread over every process's devices,
+#: which no process may read alone; gathering them takes collectives that every
+#: process must join, batch by batch, in Keras's own predict loop.
+MULTIPROCESS_JAX_NO_CONFUSION = (
+    "a multi-worker run on JAX makes no confusion matrix: each prediction is spread over "
+    "every worker's devices, and no one worker can read it"
+)
+
+
+#: Why a sweep's trial has no confusion matrix (see :attr:`KerasTrainer.predict_test`).
+DEFERRED_PREDICTIONS = (
+    "not predicted for this trial: a sweep predicts the test set (the confusion matrix) "
+    "only for a trial that was the best so far when it ended"
+)
+
+
+def _last_validation(
+    history: dict[str, list[Any]],
+    config: RunConfig,
+    stopped: bool,
+    shard: tuple[int, int] | None,
+) -> dict[str, float] | None:
+    """The test set's scores from the fit's last validation, when that validation was
+    on the test set with the final weights: a run that validates on the test set
+    (``fit.validation = "test"``) and trained all its epochs has just evaluated it,
+    batch for batch as ``evaluate`` would (same data, same batch size, no weight
+    changed since). ``None`` when ``evaluate`` must run: another validation, a run
+    stopped early (its weights moved after its last validation), or a process that
+    validated only its own share of the data."""
+    if config.validation != "test" or stopped or shard is not None:
+        return None
+    scores = {
+        key.removeprefix("val_"): values[-1]
+        for key, values in history.items()
+        if key.startswith("val_") and len(values) == config.epochs
+    }
+    if "loss" not in scores:
+        return None
+    return {key: float(value) for key, value in scores.items()}
 
 
 def _share(
@@ -388,6 +468,14 @@ def user_message(exc: BaseException) -> str:
         text = text[: MESSAGE_LIMIT - 1].rstrip() + "…"
     name = type(exc).__name__
     return f"{name}: {text}" if text else name
+
+
+def _shared_seed(seed: int | None, cluster: Cluster | None) -> int:
+    """The shuffling seed of a multi-worker run: every worker must shuffle alike, so
+    without the run's own seed, one the cluster's workers share (its id)."""
+    if seed is not None:
+        return seed
+    return int(cluster.key, 16) % 2**31 if cluster is not None else 0
 
 
 def _confusion(

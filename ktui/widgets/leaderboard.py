@@ -2,8 +2,9 @@
 of the objective per epoch.
 
 It is given plain :class:`~ktui.core.sweep.TrialRow` objects (it never reads the
-store), recomputes only when they change, and draws only the lines on screen, so a
-screen may hand it the same 1,000 trials every second for nothing.
+store), recomputes only when they change, and draws only the lines on screen — a
+row's cells and sparkline are built when its line is first drawn — so a screen may
+hand it the same 1,000 trials every second for nothing.
 """
 
 from __future__ import annotations
@@ -65,6 +66,20 @@ def _param(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _epochs(row: TrialRow) -> str:
+    return f"{row.epochs}/{row.epochs_planned}" if row.epochs_planned else str(row.epochs)
+
+
+def _why(row: TrialRow) -> str:
+    return row.reason if row.state != "finished" else ""
+
+
+def _spark_length(values: Sequence[float], width: int = SPARK_WIDTH) -> int:
+    """How wide :func:`sparkline` draws ``values``, without drawing it."""
+    points = values[-width:]
+    return len(points) if any(math.isfinite(v) for v in points) else 0
+
+
 class LeaderboardTable(ScrollView, can_focus=True):
     """A sweep's trials, best first by default; ``sort_by``, ``reverse`` and
     ``state_filter`` change what it shows (set them, then :meth:`show`).
@@ -113,7 +128,10 @@ class LeaderboardTable(ScrollView, can_focus=True):
         self._data: tuple[Any, ...] | None = None
         self._ranked: list[TrialRow] = []
         self._places: dict[int, int] = {}
+        self._by_worker = False
+        self._params: tuple[str, ...] = ()
         self._formatted: dict[int, tuple[str | Text, ...]] = {}
+        """The cells of each trial drawn so far, by trial number."""
 
     def show(
         self,
@@ -132,7 +150,7 @@ class LeaderboardTable(ScrollView, can_focus=True):
             return
         self._key = key
         if data != self._data:
-            # New trials: rank and format them once; a sort or filter only reorders.
+            # New trials: rank them once; a sort or filter only reorders.
             self._data = data
             # Which worker (host/pid GPU) ran each trial, once more than one did.
             by_worker = len({row.worker for row in rows if row.worker}) > 1
@@ -142,28 +160,20 @@ class LeaderboardTable(ScrollView, can_focus=True):
             )  # fmt: skip
             self._ranked = rank(rows, direction)
             self._places = {row.number: place for place, row in enumerate(self._ranked, 1)}
-            self._formatted = {
-                row.number: (
-                    str(self._places[row.number]),
-                    str(row.number),
-                    Text(row.state, style=status_terminal_color(row.state) or "dim"),
-                    _value(row.objective),
-                    f"{row.epochs}/{row.epochs_planned}" if row.epochs_planned else str(row.epochs),
-                    sparkline(row.curve),
-                    *((row.worker,) if by_worker else ()),
-                    *[_param(row.params.get(p, "")) for p in params],
-                    row.reason if row.state != "finished" else "",
-                )
-                for row in self._ranked
-            }
-            # Widths over every trial, not only those a filter shows: the columns stay
-            # put when the filter changes, and a sort or filter costs no measuring.
+            self._by_worker = by_worker
+            self._params = tuple(params)
+            # Cells are built when their line is first drawn (a screenful of 1,000);
+            # only the widths are measured over every trial, not only those a filter
+            # shows: the columns stay put when the filter changes, and a sort or filter
+            # costs no measuring.
+            self._formatted = {}
+            lengths = [self._lengths(row) for row in self._ranked]
             self._widths = [1] + [len(c) for c in self.columns[1:]]  # the mark: one cell
-            for formatted in self._formatted.values():
-                for index, cell in enumerate(formatted[:-1], 1):  # "why" takes the rest
-                    if len(cell) > self._widths[index]:
-                        self._widths[index] = len(cell)
-            self._why = max((len(f[-1]) for f in self._formatted.values()), default=3)
+            for cells in lengths:
+                for index, length in enumerate(cells[:-1], 1):  # "why" takes the rest
+                    if length > self._widths[index]:
+                        self._widths[index] = length
+            self._why = max((cells[-1] for cells in lengths), default=3)
         chosen = [r for r in self._ranked if self.state_filter in (None, r.state)]
         self.shown = self._sorted(chosen, self._places, direction)
         self._marked = set(self.marked)
@@ -193,10 +203,42 @@ class LeaderboardTable(ScrollView, can_focus=True):
             )
         return list(reversed(rows)) if self.reverse else rows
 
+    def _format(self, row: TrialRow) -> tuple[str | Text, ...]:
+        """The cells of ``row`` after the mark, as drawn (see :meth:`_lengths`)."""
+        return (
+            str(self._places[row.number]),
+            str(row.number),
+            Text(row.state, style=status_terminal_color(row.state) or "dim"),
+            _value(row.objective),
+            _epochs(row),
+            sparkline(row.curve),
+            *((row.worker,) if self._by_worker else ()),
+            *[_param(row.params.get(p, "")) for p in self._params],
+            _why(row),
+        )
+
+    def _lengths(self, row: TrialRow) -> tuple[int, ...]:
+        """How wide each cell of :meth:`_format` is, without building its text and
+        sparkline (the same cells: ``tests/test_leaderboard.py`` checks both agree)."""
+        return (
+            len(str(self._places[row.number])),
+            len(str(row.number)),
+            len(row.state),
+            len(_value(row.objective)),
+            len(_epochs(row)),
+            _spark_length(row.curve),
+            *((len(row.worker),) if self._by_worker else ()),
+            *[len(_param(row.params.get(p, ""))) for p in self._params],
+            len(_why(row)),
+        )
+
     def _cells(self, index: int) -> tuple[str | Text, ...]:
         """The cells of shown row ``index``, as drawn (built only for lines on screen)."""
         row = self.shown[index]
-        return ("●" if row.number in self._marked else " ", *self._formatted[row.number])
+        formatted = self._formatted.get(row.number)
+        if formatted is None:
+            formatted = self._formatted[row.number] = self._format(row)
+        return ("●" if row.number in self._marked else " ", *formatted)
 
     @property
     def cells(self) -> list[tuple[str | Text, ...]]:
