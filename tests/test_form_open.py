@@ -5,10 +5,12 @@ would be (the defaults, one run, the first field focused). Pilot tests, fake tra
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from conftest import make_app, wait_for
 from textual.pilot import Pilot
-from textual.widgets import Input, Select
+from textual.widgets import Input, Select, Static
 
 from ktui.navigation import OpenForm
 from ktui.screens.form import FormScreen
@@ -109,3 +111,26 @@ async def test_a_form_in_use_below_is_not_taken(tmp_path: Path) -> None:
         assert isinstance(second, FormScreen)
         assert second.values == second.preset.defaults()
         assert form.values["epochs"] == 3  # the one below keeps its values
+
+
+async def test_a_keystroke_updates_only_the_errors_that_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(user_presets_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await _enter(pilot)
+        updated: list[str] = []
+        update = Static.update
+
+        def counting(widget: Static, *args: Any, **kwargs: Any) -> None:
+            if (widget.id or "").startswith("error-"):
+                updated.append(widget.id or "")
+            update(widget, *args, **kwargs)
+
+        monkeypatch.setattr(Static, "update", counting)
+        form.query_one("#hp-epochs", Input).value = "5"  # valid: no error line changes
+        await pilot.pause()
+        assert form.values["epochs"] == 5 and updated == []
+        form.query_one("#hp-epochs", Input).value = "x"
+        await pilot.pause()
+        assert updated == ["error-epochs"]

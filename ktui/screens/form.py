@@ -974,5 +974,7 @@ def _train_samples(config: RunConfig) -> int | None:
 
 def _show_error(widget: Static, text: str) -> None:
     """An error line under a field, taking no room while there is none."""
+    if widget.content == text and widget.display == bool(text):
+        return  # each keystroke refreshes every field: an update is a layout of the form
     widget.update(text)
     widget.display = bool(text)
