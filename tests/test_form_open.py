@@ -96,6 +96,9 @@ async def test_a_kept_form_takes_the_values_it_is_opened_with(tmp_path: Path) ->
         assert form.values["epochs"] == 7 and form.data == "random"
         assert form.query_one("#hp-epochs", Input).value == "7"
         assert form.query_one("#data-source", Input).value == "random"
+        await pilot.press("z")  # focused as a new form's first field: typing replaces
+        await pilot.pause()
+        assert form.query_one("#data-source", Input).value == "z"
 
 
 async def test_a_form_in_use_below_is_not_taken(tmp_path: Path) -> None:

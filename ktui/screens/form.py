@@ -196,7 +196,9 @@ class FormScreen(Screen[None]):
             elif isinstance(widget, Switch):
                 widget.value = bool(value)
         self.query_one("#form-fields", VerticalScroll).scroll_home(animate=False)
-        self.set_focus(self.query_one("#data-source", Input))
+        first = self.query_one("#data-source", Input)
+        self.set_focus(first)
+        first.select_all()  # as a new field is when focused: typing replaces the value
         self._refresh()
 
     @staticmethod
