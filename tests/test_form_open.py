@@ -59,7 +59,6 @@ async def test_a_form_opened_again_is_kept_and_new_again(tmp_path: Path) -> None
         await pilot.press("f4")
         await wait_for(pilot, lambda: form.sweep_mode)
         form.query_one("#kind-batch_size", Select).value = "list"
-        form.query_one("#sweep-trials", Input).value = "7"
         await pilot.pause()
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, PresetScreen))
@@ -67,10 +66,7 @@ async def test_a_form_opened_again_is_kept_and_new_again(tmp_path: Path) -> None
         again = await _enter(pilot)
         assert again is form  # kept, not built again
         assert not again.sweep_mode and not again.has_class("sweeping")
-        assert not again.query_one("#sweep-settings").display  # kept, hidden, as built
-        assert again.query_one("#sweep-trials", Input).value == "20"
-        assert {s.value for s in again.query(".sweep-kind").results(Select)} == {"fixed"}
-        assert not again.query("#list-batch_size")
+        assert not again.query(".sweep-kind") and not again.query("#list-batch_size")
         assert again.errors == {} and again.values == again.preset.defaults()
         assert again.query_one("#hp-epochs", Input).value == default
         assert again.query_one("#data-source", Input).value == again.default_data

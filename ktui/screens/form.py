@@ -147,8 +147,6 @@ class FormScreen(Screen[None]):
         """The hyperparameters whose list, range or choices widgets are mounted."""
         self._sweep_seen: dict[str, object] = {}
         """Each sweep widget's value as last handled, by widget id."""
-        self._sweep_built_with: dict[str, object] = {}
-        """The settings' and kinds' values as built, by widget id (to open again as new)."""
 
     @property
     def ktui(self) -> KtuiApp:
@@ -175,21 +173,15 @@ class FormScreen(Screen[None]):
             self.query_one("#sweep-mode", Button).label = "Sweep mode  F4"
             self.refresh_bindings()
         if self._sweep_built:
-            # The settings and kinds kept, as they were built; a kind's fields (a few,
-            # for the kinds chosen) built again when chosen, as in a new form.
-            await self.query(".sweep-list, .sweep-range, .sweep-choices").remove()
-            self._controls_built.clear()
-            self._sweep_seen = dict(self._sweep_built_with)
-            for widget_id, value in self._sweep_built_with.items():
-                widget = self.query_one(f"#{widget_id}")
-                if isinstance(widget, Input):
-                    self._fill(widget, str(value))
-                elif isinstance(widget, Select):
-                    widget.value = value
+            # Built again at the next F4, as in a new form.
+            await self.query(".sweep-only, .sweep-list, .sweep-range, .sweep-choices").remove()
             for swept in self.preset.hyperparameters:
                 self.query_one(f"#field-{swept}").remove_class(
                     "kind-fixed", "kind-list", "kind-range", "kind-choices"
                 )
+            self._sweep_built = False
+            self._controls_built.clear()
+            self._sweep_seen.clear()
         self._fill(self.query_one("#data-source", Input), self.data)
         self._fill(self.query_one("#devices", Input), self.devices)
         self.query_one("#backend-select", Select).value = self.backend or _AUTO_BACKEND
@@ -556,12 +548,10 @@ class FormScreen(Screen[None]):
         each posts as it mounts is no news."""
         for widget in widgets:
             for node in (widget, *widget.query("*")):
-                if node.id is None:
-                    continue
                 if isinstance(node, Input | Select | Switch):
-                    self._sweep_seen[node.id] = node.value
+                    self._sweep_seen[node.id or ""] = node.value
                 elif isinstance(node, SelectionList):
-                    self._sweep_seen[node.id] = tuple(node.selected)
+                    self._sweep_seen[node.id or ""] = tuple(node.selected)
 
     async def _build_sweep(self) -> None:
         """Mount the sweep's settings (after the title) and each hyperparameter's kind
@@ -580,7 +570,6 @@ class FormScreen(Screen[None]):
             mounts.append(row.mount_all(new, after=label))
         await asyncio.gather(*mounts)
         self._remember(settings + kinds)
-        self._sweep_built_with = dict(self._sweep_seen)
 
     async def _build_value_controls(self, name: str) -> None:
         """Mount ``name``'s list, range (after its value) and choices (under its row)."""
