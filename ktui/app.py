@@ -275,7 +275,7 @@ class KtuiApp(App[int]):
         self._open(request, RunsScreen())
 
     @on(OpenForm)
-    async def _open_form(self, request: OpenForm) -> None:
+    def _open_form(self, request: OpenForm) -> None:
         stack = self.screen_stack
         if request.reuse_below and len(stack) > 1 and isinstance(stack[-2], FormScreen):
             self.pop_screen()  # the form the run came from, its values as they were
@@ -289,11 +289,11 @@ class KtuiApp(App[int]):
             self._forms[name] = form
             self._open(request, FormScreen(request.preset, request.values, request.data))
             return
-        if form is not None and form.preset is not request.preset:
-            await self._forget_form(form)  # the preset was loaded again
+        if form is not None and (form.preset is not request.preset or not form.reusable):
+            self._forget_form(form)  # the preset was loaded again, or it was a sweep's
             form = None
         if form is not None:
-            await form.reopen(request.values, request.data)
+            form.reopen(request.values, request.data)
         else:
             form = FormScreen(request.preset, request.values, request.data)
             self.install_screen(form, name)
@@ -301,13 +301,13 @@ class KtuiApp(App[int]):
         for old in list(self._forms.values())[:-KEPT_FORMS]:
             if old not in stack:
                 del self._forms[next(k for k, v in self._forms.items() if v is old)]
-                await self._forget_form(old)
+                self._forget_form(old)
         self._open(request, form)
 
-    async def _forget_form(self, form: FormScreen) -> None:
+    def _forget_form(self, form: FormScreen) -> None:
         self.uninstall_screen(form)
         if form.is_running:
-            await form.remove()
+            form.remove()  # in the background: nothing waits for it
 
     @on(OpenTraining)
     def _open_training(self, request: OpenTraining) -> None:

@@ -54,8 +54,26 @@ async def test_a_form_opened_again_is_kept_and_new_again(tmp_path: Path) -> None
         default = form.query_one("#hp-epochs", Input).value
         form.query_one("#hp-epochs", Input).value = "abc"
         form.query_one("#data-source", Input).value = "nowhere.npz"
+        form.query_one("#hp-units", Input).focus()
         await pilot.pause()
-        assert "epochs" in form.errors
+        assert "epochs" in form.errors and form.query_one("#start").disabled
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetScreen))
+
+        again = await _enter(pilot)
+        assert again is form  # kept, not built again
+        assert again.errors == {} and again.values == again.preset.defaults()
+        assert again.query_one("#hp-epochs", Input).value == default
+        assert not again.query_one("#error-epochs", Static).display
+        assert again.query_one("#data-source", Input).value == again.default_data
+        assert again.focused is again.query_one("#data-source", Input)
+        assert not again.query_one("#start").disabled
+
+
+async def test_a_form_whose_sweep_mode_was_built_is_built_again(tmp_path: Path) -> None:
+    app = make_app(user_presets_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await _enter(pilot)
         await pilot.press("f4")
         await wait_for(pilot, lambda: form.sweep_mode)
         form.query_one("#kind-batch_size", Select).value = "list"
@@ -64,23 +82,13 @@ async def test_a_form_opened_again_is_kept_and_new_again(tmp_path: Path) -> None
         await wait_for(pilot, lambda: isinstance(app.screen, PresetScreen))
 
         again = await _enter(pilot)
-        assert again is form  # kept, not built again
-        assert not again.sweep_mode and not again.has_class("sweeping")
+        assert again is not form and not again.sweep_mode
         assert not again.query(".sweep-kind") and not again.query("#list-batch_size")
-        assert again.errors == {} and again.values == again.preset.defaults()
-        assert again.query_one("#hp-epochs", Input).value == default
-        assert again.query_one("#data-source", Input).value == again.default_data
-        assert again.focused is again.query_one("#data-source", Input)
-        assert not again.query_one("#start").disabled
         assert str(again.query_one("#start").label) == "Start  ^r"
-        # Its sweep mode is built again as in a new form.
-        await pilot.press("f4")
-        await wait_for(pilot, lambda: again.sweep_mode)
-        again.query_one("#kind-batch_size", Select).value = "list"
-        await pilot.pause()
-        assert again.query_one("#list-batch_size", Input).value == str(
-            again.preset.defaults()["batch_size"]
-        )
+        await wait_for(pilot, lambda: not form.is_running, what="the old form removed")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetScreen))
+        assert await _enter(pilot) is again  # this one is kept
 
 
 async def test_a_kept_form_takes_the_values_it_is_opened_with(tmp_path: Path) -> None:

@@ -152,11 +152,18 @@ class FormScreen(Screen[None]):
     def ktui(self) -> KtuiApp:
         return cast("KtuiApp", self.app)
 
-    async def reopen(self, values: dict[str, Any] | None = None, data: str | None = None) -> None:
+    @property
+    def reusable(self) -> bool:
+        """Whether :meth:`reopen` can make this form new again: its sweep mode was never
+        built (a hundred more widgets, which would restyle and lay out with it)."""
+        return not self._sweep_built
+
+    def reopen(self, values: dict[str, Any] | None = None, data: str | None = None) -> None:
         """Make this form, opened before and now off the screen stack, what a new one
         would be: the preset's defaults and ``values``, ``data``, one run, the first
         field focused; the parameter counts already made are kept. Building a form is
-        most of the time it takes to open (a hundred widgets), so the app keeps them."""
+        most of the time it takes to open (a hundred widgets), so the app keeps them.
+        Only for a :attr:`reusable` form."""
         if self._debounce is not None:
             self._debounce.stop()
         fresh = FormScreen(self.preset, values, data)
@@ -166,22 +173,7 @@ class FormScreen(Screen[None]):
         self.sweep_kinds.clear()
         self.sweep_check = None
         self._epoch_time_read = False  # runs may have been recorded since
-        if self.sweep_mode:
-            self.sweep_mode = False
-            self.set_class(False, "sweeping")
-            self.query_one("#start", Button).label = "Start  ^r"
-            self.query_one("#sweep-mode", Button).label = "Sweep mode  F4"
-            self.refresh_bindings()
-        if self._sweep_built:
-            # Built again at the next F4, as in a new form.
-            await self.query(".sweep-only, .sweep-list, .sweep-range, .sweep-choices").remove()
-            for swept in self.preset.hyperparameters:
-                self.query_one(f"#field-{swept}").remove_class(
-                    "kind-fixed", "kind-list", "kind-range", "kind-choices"
-                )
-            self._sweep_built = False
-            self._controls_built.clear()
-            self._sweep_seen.clear()
+        # Never in sweep mode: the app does not keep a form whose sweep mode was built.
         self._fill(self.query_one("#data-source", Input), self.data)
         self._fill(self.query_one("#devices", Input), self.devices)
         self.query_one("#backend-select", Select).value = self.backend or _AUTO_BACKEND
