@@ -181,8 +181,11 @@ class PresetScreen(Screen[None]):
                 self._pending.add(preset.name)
                 # The first preview imports TensorFlow (seconds of CPU in a thread);
                 # start it after the screen is up so the first keys are not delayed.
-                delay = 0.0 if self._previews else 0.5
-                self.set_timer(delay, lambda: self._build_preview(preset))
+                if self._previews:
+                    # At once (Textual 8.2's timer of 0 s divides by zero and never fires).
+                    self.call_later(self._build_preview, preset)
+                else:
+                    self.set_timer(0.5, lambda: self._build_preview(preset))
             return
         if isinstance(cached, str):
             note.update(Text(cached, style="red"))
