@@ -200,7 +200,9 @@ async def bench_screen(store_path: Path, repeats: int, size: tuple[int, int]) ->
 
 
 def _latency(samples: list[float]) -> str:
-    ms = [t * 1000 for t in sorted(samples)] or [0.0]
+    if not samples:
+        return "none (every row of the window was in at the first paint)"
+    ms = [t * 1000 for t in sorted(samples)]
     return (
         f"median {statistics.median(ms):.0f} ms (min {ms[0]:.0f}),"
         f" p95 {ms[int(len(ms) * 0.95)]:.0f} ms, max {ms[-1]:.0f} ms (n={len(samples)})"
