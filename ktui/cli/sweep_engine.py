@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from ktui.core import backends
 from ktui.core.capture import STDERR
@@ -806,10 +806,9 @@ def worker_main(store: StoreLocation, sweep_id: int, catalog: PresetCatalog) -> 
         print(f"sweep {sweep_id}: worker {os.getpid()} quit", file=sys.stderr)
         return 130
     _leave_at_once(code)
-    return code  # not reached
 
 
-def _leave_at_once(code: int) -> None:
+def _leave_at_once(code: int) -> NoReturn:
     """End the worker process now, without the interpreter's teardown.
 
     Every record is written and closed by then (the runs, the store, the log); what is
