@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_snapshots import make_app, settle
@@ -33,20 +34,9 @@ async def test_the_devices_field_is_checked_and_given_to_a_background_run(
 ) -> None:
     from textual.widgets import Button, Input
 
-    import ktui.runs as runs_mod
-    from ktui.core.errors import KtuiError
 
-    launched: list[dict[str, str] | None] = []
-
-    def fake_launch(*args: object, env: dict[str, str] | None = None, **kwargs: object) -> None:
-        launched.append(env)
-        raise KtuiError("not really starting a process in this test")
-
-    monkeypatch.setattr(runs_mod, "launch_detached", fake_launch)
-    from ktui.store import RunStore
-
-    app = make_app(user_presets_dir=tmp_path)
-    app.store = RunStore(tmp_path / "runs.sqlite")
+    launched = _launches(monkeypatch)
+    app = _app_with_store(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("enter")
         await settle(pilot)
@@ -72,21 +62,10 @@ async def test_start_with_devices_chosen_trains_in_a_process_that_sees_only_thos
     devices gets a process of its own (as ^b would), not a notice that they are ignored."""
     from textual.widgets import Input
 
-    import ktui.runs as runs_mod
-    from ktui.core.errors import KtuiError
     from ktui.screens.training import TrainingScreen
 
-    launched: list[dict[str, str] | None] = []
-
-    def fake_launch(*args: object, env: dict[str, str] | None = None, **kwargs: object) -> None:
-        launched.append(env)
-        raise KtuiError("not really starting a process in this test")
-
-    monkeypatch.setattr(runs_mod, "launch_detached", fake_launch)
-    from ktui.store import RunStore
-
-    app = make_app(user_presets_dir=tmp_path)
-    app.store = RunStore(tmp_path / "runs.sqlite")
+    launched = _launches(monkeypatch)
+    app = _app_with_store(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("enter")
         await settle(pilot)
@@ -97,3 +76,26 @@ async def test_start_with_devices_chosen_trains_in_a_process_that_sees_only_thos
         assert launched == [{"CUDA_VISIBLE_DEVICES": "0"}]
         assert not isinstance(app.screen, TrainingScreen)  # not trained in this process
     app.store.close()
+
+
+def _launches(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str] | None]:
+    """Background launches, recorded (their ``env``) and refused, not started."""
+    import ktui.runs as runs_mod
+    from ktui.core.errors import KtuiError
+
+    launched: list[dict[str, str] | None] = []
+
+    def fake_launch(*args: object, env: dict[str, str] | None = None, **kwargs: object) -> None:
+        launched.append(env)
+        raise KtuiError("not really starting a process in this test")
+
+    monkeypatch.setattr(runs_mod, "launch_detached", fake_launch)
+    return launched
+
+
+def _app_with_store(tmp_path: Path) -> Any:
+    from ktui.store import RunStore
+
+    app = make_app(user_presets_dir=tmp_path)
+    app.store = RunStore(tmp_path / "runs.sqlite")
+    return app
