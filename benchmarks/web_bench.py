@@ -18,6 +18,7 @@ Nothing here needs TensorFlow.
 from __future__ import annotations
 
 import argparse
+import compileall
 import platform
 import re
 import statistics
@@ -182,6 +183,9 @@ def main() -> None:
     unknown = set(what) - {"serve", "report"}
     if unknown:
         parser.error(f"unknown benchmark {', '.join(sorted(unknown))} (serve or report)")
+    # Byte-compiled first, as `pip install` does: with PYTHONDONTWRITEBYTECODE set each
+    # fresh process would otherwise compile ktui again (as report_bench.py does too).
+    compileall.compile_dir(ROOT / "ktui", quiet=1)
     if "serve" in what:
         bench_serve(args.rounds)
     if "report" in what:
